@@ -1,0 +1,631 @@
+"""AsyncPromptLayer: the public async client, a thin face over the runtime's actors."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from os import PathLike
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+from promptrun import _run
+from promptrun._config import ClientConfig
+from promptrun._errors import (
+    PromptLayerError,
+    PromptLayerNotFoundError,
+    PromptLayerValidationError,
+)
+from promptrun._retry import CALLER_POLICY, call_with_retries
+from promptrun._runtime import Runtime
+from promptrun._validate import (
+    check_dict,
+    check_int,
+    check_request_id,
+    check_str,
+    check_str_list,
+    check_str_map,
+)
+from promptrun.actors.shipper import ShipperStats
+from promptrun.actors.templates import TemplateKey
+from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+
+__all__ = ["AsyncPromptLayer"]
+
+logger = logging.getLogger("promptlayer")
+# The library's records go nowhere until the application configures logging.
+logger.addHandler(logging.NullHandler())
+T = TypeVar("T")
+TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
+
+_TEMPLATE_PARAMS = frozenset(
+    {
+        "version",
+        "label",
+        "provider",
+        "model",
+        "input_variables",
+        "metadata_filters",
+        "model_parameter_overrides",
+        "skip_input_variable_rendering",
+    }
+)
+
+
+class AsyncPromptLayer:
+    """Run registry prompts and log requests, asynchronously.
+
+    ``api_key`` defaults to ``PROMPTLAYER_API_KEY`` and ``base_url`` to ``PROMPTLAYER_BASE_URL``
+    (else the hosted API; point it at ``promptrun serve`` to work offline). Use it with
+    ``async with`` or call :meth:`aclose` when done; it also starts by itself on first use.
+    Logging happens in the background: :meth:`flush` waits for it, and records that cannot be
+    shipped wait in an on-disk spool (``spool_dir``) until they can.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        enable_tracing: bool = False,
+        base_url: str | None = None,
+        throw_on_error: bool = True,
+        cache_ttl_seconds: float = 0,
+        tracer_provider: Any = None,
+        tracing_providers: Any = None,
+        *,
+        http_timeout: float | None = None,
+        inline_logging: bool = False,
+        log_channel_size: int = 10_000,
+        spool_dir: str | PathLike[str] | None = None,
+        shutdown_timeout: float = 5.0,
+        provider_concurrency: int = 100,
+        provider_base_urls: dict[str, str] | None = None,
+    ) -> None:
+        self._config = ClientConfig.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            throw_on_error=throw_on_error,
+            cache_ttl_seconds=cache_ttl_seconds,
+            http_timeout=http_timeout,
+            inline_logging=inline_logging,
+            log_channel_size=log_channel_size,
+            spool_dir=spool_dir,
+            shutdown_timeout=shutdown_timeout,
+            provider_concurrency=provider_concurrency,
+            provider_base_urls=provider_base_urls,
+        )
+        if enable_tracing or tracer_provider is not None or tracing_providers is not None:
+            logger.warning(
+                "promptrun does not export OpenTelemetry traces; enable_tracing, "
+                "tracer_provider and tracing_providers are ignored"
+            )
+        self._runtime: Runtime | None = None
+        self._starting: asyncio.Future[Runtime] | None = None
+        self._closed = False
+        self._final_stats = ShipperStats()
+        self.templates = AsyncTemplates(self)
+        self.track = AsyncTrack(self)
+        self.group = AsyncGroup(self)
+
+    # -- settings, read-only -------------------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        return self._config.api_key
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    @property
+    def throw_on_error(self) -> bool:
+        return self._config.throw_on_error
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def _rt(self) -> Runtime:
+        rt = self._runtime
+        if rt is not None and rt.is_usable_here():
+            return rt
+        if self._closed:
+            raise PromptLayerError("this client is closed; create a new one")
+        starting = self._starting
+        loop = asyncio.get_running_loop()
+        if starting is not None and starting.get_loop() is loop:
+            return await asyncio.shield(starting)
+        # First use, or the loop this client lived in is gone (a second asyncio.run): start a
+        # runtime here. The old one spooled whatever it had when its loop ended.
+        starting = self._starting = loop.create_future()
+        rt = Runtime(self._config)
+        try:
+            await rt.start()
+        except BaseException as exc:
+            self._starting = None
+            starting.set_exception(exc)
+            starting.exception()  # mark retrieved: the caller below gets it
+            raise
+        self._runtime = rt
+        starting.set_result(rt)
+        return rt
+
+    async def __aenter__(self) -> AsyncPromptLayer:
+        await self._rt()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Ship what is queued (within ``shutdown_timeout``), spool the rest, stop."""
+        self._closed = True
+        rt, self._runtime = self._runtime, None
+        if rt is not None:
+            self._final_stats = rt.shipper.stats
+        if rt is not None and rt.loop is not None and not rt.loop.is_closed():
+            await rt.aclose()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Ship everything logged so far, spooled records included.
+
+        Returns True when all of it is on the server; False when ``timeout`` (seconds) ran out
+        first or the server could not be reached, in which case the rest stays in the spool.
+        """
+        rt = await self._rt()
+        return await rt.shipper.flush(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the background logging: queued, shipped, spooled, replayed, dropped,
+        failed."""
+        rt = self._runtime
+        if rt is not None:
+            return rt.shipper.stats.as_dict()
+        return self._final_stats.as_dict()
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Drop cached templates: one name's, or all of them."""
+        if self._runtime is not None:
+            self._runtime.templates.invalidate(name)
+
+    # -- helpers -------------------------------------------------------------------------
+    async def _soft(self, context: str, default: T, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``; with throw_on_error=False a PromptLayer error is a warning."""
+        try:
+            return await call()
+        except PromptLayerValidationError:
+            raise
+        except PromptLayerError as exc:
+            if self._config.throw_on_error:
+                raise
+            logger.warning("WARNING: %s: %s", context, exc)
+            return default
+
+    async def _post(
+        self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
+    ) -> Any:
+        rt = await self._rt()
+        data = rt.shipper.encoder.encode(body)
+
+        async def once() -> Any:
+            return await rt.transport.request(
+                "POST", path, body=data, context=context, expect=expect
+            )
+
+        return await call_with_retries(CALLER_POLICY, context, once)
+
+    async def _inline_track(self, record: TrackRecord) -> tuple[Any, Any] | None:
+        body = {**record.body, "api_key": self._config.api_key, "return_prompt_blueprint": True}
+        try:
+            answer = await self._post("/track-request", body, "logging the request")
+        except PromptLayerError as exc:
+            # The LLM answered: never lose that answer to a logging failure.
+            logger.warning("logging inline failed (%s); shipping it in the background", exc)
+            (await self._rt()).shipper.submit(record)
+            return None
+        if not isinstance(answer, dict):
+            return None
+        return answer.get("request_id"), answer.get("prompt_blueprint")
+
+    # -- run -----------------------------------------------------------------------------
+    async def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: bool = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Any:
+        """Fetch a registry prompt, run it on its provider, log it; return the result.
+
+        Returns ``{"request_id", "raw_response", "prompt_blueprint"}``; with ``stream=True`` an
+        async iterator of such items, ``request_id`` set on the last one. ``raw_response`` is
+        the provider SDK's own object. The log ships in the background.
+        """
+        where = "run()"
+        check_str(where, "prompt_name", prompt_name)
+        check_int(where, "prompt_version", prompt_version, optional=True)
+        check_str(where, "prompt_release_label", prompt_release_label, optional=True)
+        check_dict(where, "input_variables", input_variables)
+        check_dict(where, "model_parameter_overrides", model_parameter_overrides)
+        check_str_list(where, "tags", tags)
+        check_dict(where, "metadata", metadata)
+        check_int(where, "group_id", group_id, optional=True)
+        check_str(where, "provider", provider, optional=True)
+        check_str(where, "model", model, optional=True)
+        rt = await self._rt()
+        key = TemplateKey(prompt_name, prompt_version, prompt_release_label, provider, model)
+        variables = dict(input_variables) if input_variables else {}
+        try:
+            template = await rt.templates.get(key)
+            rendered_by_server = _run.needs_server_rendering(template.get("prompt_template", {}))
+            if rendered_by_server:
+                template = await self._fetch(key, {"input_variables": variables})
+        except PromptLayerNotFoundError:
+            raise  # even with throw_on_error=False, as the peer does
+        except PromptLayerValidationError:
+            raise
+        except PromptLayerError as exc:
+            if self._config.throw_on_error:
+                raise
+            logger.warning("WARNING: run(%r): %s", prompt_name, exc)
+            return None
+        prepared = _run.prepare(
+            prompt_name,
+            template,
+            variables,
+            model_parameter_overrides,
+            self._config.provider_base_urls,
+            rendered_by_server=rendered_by_server,
+        )
+        worker = await rt.worker(prepared.plan.provider, prepared.base_url)
+        log = _run.RunLog(
+            list(tags) if tags else None, dict(metadata) if metadata else None, group_id
+        )
+        inline = self._inline_track if self._config.inline_logging else None
+        if not stream:
+            return await _run.execute(worker, rt.shipper, prepared, log, inline)
+        started = time.time()
+        try:
+            provider_stream = await worker.open_stream(prepared.plan)
+        except Exception as exc:
+            rt.shipper.submit(
+                log.record(
+                    _run.new_request_id(),
+                    prepared,
+                    prepared.plan.llm_kwargs,
+                    started,
+                    None,
+                    status="ERROR",
+                    error_type=_run.error_type_of(exc),
+                    error_message=str(exc),
+                )
+            )
+            raise
+        return _run.stream(provider_stream, rt.shipper, prepared, log, started, inline)
+
+    async def _fetch(self, key: TemplateKey, extra: dict[str, Any]) -> dict[str, Any]:
+        """A template fetch the cache cannot serve (server-side rendering or filters)."""
+        body = {**key.params(), **extra, "api_key": self._config.api_key}
+        body.pop("skip_input_variable_rendering", None)
+        answer = await self._post(
+            f"/prompt-templates/{quote(key.name, safe='')}",
+            body,
+            f"fetching prompt template {key.name!r}",
+        )
+        if not isinstance(answer, dict):
+            raise PromptLayerNotFoundError(f"Prompt template {key.name!r} not found.")
+        return answer
+
+    # -- log_request ---------------------------------------------------------------------
+    async def log_request(
+        self,
+        provider: str,
+        model: str,
+        input: dict[str, Any],
+        output: dict[str, Any],
+        request_start_time: float,
+        request_end_time: float,
+        parameters: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        prompt_name: str | None = None,
+        prompt_version_number: int | None = None,
+        prompt_input_variables: dict[str, Any] | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        price: float = 0.0,
+        function_name: str = "",
+        score: int = 0,
+        prompt_id: int | None = None,
+        score_name: str | None = None,
+        api_type: str | None = None,
+        status: str = "SUCCESS",
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Log a request you made yourself; returns at once with its id (``{"id": ...}``).
+
+        The record ships in the background (see :meth:`flush`); with ``inline_logging=True``
+        this waits for the server and returns what it stored, as the peer SDK does.
+        """
+        record = _log_record(locals())
+        rt = await self._rt()
+        if self._config.inline_logging:
+            return await self._soft(
+                "logging the request",
+                None,
+                lambda: self._post(
+                    "/log-request", record.body, "logging the request", expect=(200, 201)
+                ),
+            )
+        rt.shipper.submit(record)
+        return {"id": record.client_request_id, "request_id": record.client_request_id}
+
+    # -- the actors' plumbing for the managers ----------------------------------------------
+    async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
+        rt = await self._rt()
+        if self._config.inline_logging:
+            path = {
+                "metadata": "/library-track-metadata",
+                "score": "/library-track-score",
+                "prompt": "/library-track-prompt",
+                "group": "/track-group",
+            }[endpoint]
+            target = body["request_id"]
+            if isinstance(target, str):
+                mapped = rt.shipper.server_id(target)
+                body = {**body, "request_id": mapped if mapped is not None else target}
+            return (
+                await self._soft(
+                    f"track.{endpoint}",
+                    False,
+                    lambda: self._post(
+                        path, {**body, "api_key": self._config.api_key}, f"track.{endpoint}"
+                    ),
+                )
+                is not False
+            )
+        rt.shipper.submit(
+            TrackCallRecord(client_request_id=_run.new_request_id(), endpoint=endpoint, body=body)
+        )
+        return True
+
+
+def _log_record(args: dict[str, Any]) -> LogRecord:
+    where = "log_request()"
+    check_str(where, "provider", args["provider"])
+    check_str(where, "model", args["model"])
+    for name in ("input", "output"):
+        value = args[name]
+        check_dict(where, name, value, optional=False)
+        if value.get("type") not in ("chat", "completion"):
+            raise PromptLayerValidationError(
+                f"{where}: {name} must be a prompt template dict with type 'chat' or "
+                f"'completion', e.g. {{'type': 'chat', 'messages': [...]}}"
+            )
+    for name in ("request_start_time", "request_end_time"):
+        if not isinstance(args[name], int | float) or isinstance(args[name], bool):
+            raise PromptLayerValidationError(f"{where}: {name} must be epoch seconds (float)")
+    for name in ("parameters", "metadata", "prompt_input_variables"):
+        check_dict(where, name, args[name])
+    check_str_list(where, "tags", args["tags"])
+    for name in ("input_tokens", "output_tokens", "score"):
+        check_int(where, name, args[name], lo=0)
+    check_int(where, "prompt_version_number", args["prompt_version_number"], optional=True)
+    check_int(where, "prompt_id", args["prompt_id"], optional=True)
+    body = {k: v for k, v in args.items() if k not in ("self", "rt", "record") and v is not None}
+    body.setdefault("parameters", {})
+    body.setdefault("tags", [])
+    body.setdefault("metadata", {})
+    body.setdefault("prompt_input_variables", {})
+    return LogRecord(client_request_id=_run.new_request_id(), body=body)
+
+
+class AsyncTemplates:
+    """``client.templates``: the prompt registry."""
+
+    def __init__(self, client: AsyncPromptLayer) -> None:
+        self._c = client
+
+    async def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> Any:
+        """One template version, as the registry stores it (rendered with
+        ``params["input_variables"]`` when given). ``None`` with throw_on_error=False when it
+        cannot be fetched."""
+        check_str("templates.get()", "prompt_name", prompt_name)
+        check_dict("templates.get()", "params", params)
+        params = dict(params or {})
+        unknown = set(params) - _TEMPLATE_PARAMS
+        if unknown:
+            raise PromptLayerValidationError(
+                f"templates.get(): unknown params {sorted(unknown)}; use {sorted(_TEMPLATE_PARAMS)}"
+            )
+        return await self._c._soft(
+            f"fetching prompt template {prompt_name!r}",
+            None,
+            lambda: self._get(prompt_name, params),
+        )
+
+    async def _get(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        c = self._c
+        rt = await c._rt()
+        key = TemplateKey(
+            name,
+            params.get("version"),
+            params.get("label"),
+            params.get("provider"),
+            params.get("model"),
+        )
+        variables = params.get("input_variables")
+        if params.get("metadata_filters"):
+            extra = {
+                k: v
+                for k, v in params.items()
+                if k in ("input_variables", "metadata_filters", "model_parameter_overrides")
+            }
+            return await c._fetch(key, extra)
+        template = await rt.templates.get(key)
+        if variables and not _run.needs_server_rendering(template.get("prompt_template", {})):
+            prepared = _run.prepare(
+                name, template, dict(variables), params.get("model_parameter_overrides"), {}
+            )
+            template = {
+                **template,
+                "llm_kwargs": prepared.plan.llm_kwargs,
+                "prompt_template": _rendered(template, variables),
+            }
+        elif variables:
+            return await c._fetch(key, {"input_variables": variables})
+        return copy.deepcopy(template)
+
+    async def all(self, page: int = 1, per_page: int = 30, label: str | None = None) -> Any:
+        """One page of the registry's templates (``[]`` on failure with throw_on_error=False)."""
+        check_int("templates.all()", "page", page, lo=1)
+        check_int("templates.all()", "per_page", per_page, lo=1)
+        check_str("templates.all()", "label", label, optional=True)
+
+        async def call() -> Any:
+            rt = await self._c._rt()
+            params = {"page": str(page), "per_page": str(per_page)}
+            if label:
+                params["label"] = label
+
+            async def once() -> Any:
+                return await rt.transport.request(
+                    "GET", "/prompt-templates", params=params, context="listing prompt templates"
+                )
+
+            answer = await call_with_retries(CALLER_POLICY, "listing prompt templates", once)
+            return answer.get("items", []) if isinstance(answer, dict) else []
+
+        return await self._c._soft("listing prompt templates", [], call)
+
+    async def publish(self, body: dict[str, Any]) -> Any:
+        """Publish a new version: ``{"prompt_name", "prompt_template", "commit_message"?,
+        "metadata"?, "tags"?, "release_labels"?}``. Drops that name from the cache."""
+        check_dict("templates.publish()", "body", body, optional=False)
+        check_str("templates.publish()", 'body["prompt_name"]', body.get("prompt_name"))
+        check_dict(
+            "templates.publish()",
+            'body["prompt_template"]',
+            body.get("prompt_template"),
+            optional=False,
+        )
+        name = body["prompt_name"]
+        template_part = {k: body[k] for k in ("prompt_name", "tags", "folder_id") if k in body}
+        version_part = {
+            k: body[k]
+            for k in ("prompt_template", "commit_message", "metadata", "parent_version_id")
+            if k in body
+        }
+        wire = {
+            "prompt_template": template_part,
+            "prompt_version": version_part,
+            "release_labels": body.get("release_labels"),
+        }
+
+        async def call() -> Any:
+            answer = await self._c._post(
+                "/rest/prompt-templates",
+                wire,
+                f"publishing prompt template {name!r}",
+                expect=(200, 201),
+            )
+            self._c.invalidate(name)
+            return answer
+
+        return await self._c._soft(f"publishing prompt template {name!r}", None, call)
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Drop cached templates: one name's, or all of them."""
+        self._c.invalidate(name)
+
+
+def _rendered(template: dict[str, Any], variables: dict[str, Any]) -> Any:
+    from promptrun import blueprint
+
+    return blueprint.render_prompt_template(template["prompt_template"], variables)
+
+
+class AsyncTrack:
+    """``client.track``: attach metadata, scores, prompts and groups to a logged request.
+
+    Calls are queued behind the record they name and return True at once (with
+    ``inline_logging=True`` they wait for the server, as the peer SDK does).
+    """
+
+    def __init__(self, client: AsyncPromptLayer) -> None:
+        self._c = client
+
+    async def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
+        check_request_id("track.metadata()", request_id)
+        check_str_map("track.metadata()", "metadata", metadata)
+        return await self._c._track(
+            "metadata", {"request_id": request_id, "metadata": dict(metadata)}
+        )
+
+    async def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
+        check_request_id("track.score()", request_id)
+        check_int("track.score()", "score", score, lo=0, hi=100)
+        check_str("track.score()", "score_name", score_name, optional=True)
+        body: dict[str, Any] = {"request_id": request_id, "score": score}
+        if score_name is not None:
+            body["name"] = score_name
+        return await self._c._track("score", body)
+
+    async def prompt(
+        self,
+        request_id: int | str,
+        prompt_name: str,
+        prompt_input_variables: dict[str, Any],
+        version: int | None = None,
+        label: str | None = None,
+    ) -> bool:
+        where = "track.prompt()"
+        check_request_id(where, request_id)
+        check_str(where, "prompt_name", prompt_name)
+        check_dict(where, "prompt_input_variables", prompt_input_variables, optional=False)
+        check_int(where, "version", version, optional=True)
+        check_str(where, "label", label, optional=True)
+        return await self._c._track(
+            "prompt",
+            {
+                "request_id": request_id,
+                "prompt_name": prompt_name,
+                "prompt_input_variables": dict(prompt_input_variables),
+                "version": version,
+                "label": label,
+            },
+        )
+
+    async def group(self, request_id: int | str, group_id: int) -> bool:
+        check_request_id("track.group()", request_id)
+        check_int("track.group()", "group_id", group_id)
+        return await self._c._track("group", {"request_id": request_id, "group_id": group_id})
+
+
+class AsyncGroup:
+    """``client.group``: request groups."""
+
+    def __init__(self, client: AsyncPromptLayer) -> None:
+        self._c = client
+
+    async def create(self) -> Any:
+        """Create a group; returns its id (``False`` on failure with throw_on_error=False)."""
+
+        async def call() -> Any:
+            answer = await self._c._post(
+                "/create-group", {"api_key": self._c.api_key}, "creating a group"
+            )
+            return answer.get("id") if isinstance(answer, dict) else None
+
+        return await self._c._soft("creating a group", False, call)

@@ -1,0 +1,116 @@
+"""Client settings: the constructor's arguments, completed from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptrun._errors import PromptLayerValidationError
+
+__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "default_spool_dir"]
+
+DEFAULT_BASE_URL = "https://api.promptlayer.com"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise PromptLayerValidationError(
+            f"{name}={raw!r} is not a number of seconds; unset it or give e.g. {name}=10"
+        ) from None
+
+
+def default_spool_dir(base_url: str, api_key: str) -> Path:
+    """Where records that could not be shipped wait: one folder per server and key."""
+    root = os.environ.get("PROMPTRUN_SPOOL_DIR")
+    if root:
+        base = Path(root)
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = Path(cache) / "promptrun" / "spool"
+    # The key is hashed so the folder name does not reveal it.
+    tag = hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()[:16]
+    return base / tag
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Everything a client needs, resolved once at construction."""
+
+    api_key: str
+    base_url: str
+    throw_on_error: bool = True
+    cache_ttl_seconds: float = 0.0
+    template_cache_size: int = 1000
+    http_timeout: float = 10.0
+    inline_logging: bool = False
+    log_channel_size: int = 10_000
+    log_batch_size: int = 500
+    log_batch_linger: float = 0.05
+    spool_dir: Path = field(default_factory=Path)
+    spool_max_bytes: int = 256 * 1024 * 1024
+    shutdown_timeout: float = 5.0
+    provider_concurrency: int = 100
+    provider_base_urls: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        throw_on_error: bool,
+        cache_ttl_seconds: float,
+        http_timeout: float | None,
+        inline_logging: bool,
+        log_channel_size: int,
+        spool_dir: str | os.PathLike[str] | None,
+        shutdown_timeout: float,
+        provider_concurrency: int,
+        provider_base_urls: dict[str, str] | None,
+    ) -> ClientConfig:
+        key = api_key if api_key is not None else os.environ.get("PROMPTLAYER_API_KEY")
+        if not key:
+            raise PromptLayerValidationError(
+                "PromptLayer API key not provided: pass api_key=... or set PROMPTLAYER_API_KEY "
+                "(for a local server, `promptrun serve` prints one when it starts)"
+            )
+        url = base_url or os.environ.get("PROMPTLAYER_BASE_URL") or DEFAULT_BASE_URL
+        url = url.rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise PromptLayerValidationError(
+                f"base_url {url!r} must start with http:// or https://"
+            )
+        if cache_ttl_seconds < 0:
+            raise PromptLayerValidationError("cache_ttl_seconds must be 0 (no cache) or more")
+        if log_channel_size < 1:
+            raise PromptLayerValidationError("log_channel_size must be at least 1")
+        if provider_concurrency < 1:
+            raise PromptLayerValidationError("provider_concurrency must be at least 1")
+        timeout = (
+            http_timeout
+            if http_timeout is not None
+            else _env_float("PROMPTLAYER_HTTP_TIMEOUT", 10.0)
+        )
+        if timeout <= 0:
+            raise PromptLayerValidationError("http_timeout must be more than 0 seconds")
+        spool = Path(spool_dir) if spool_dir is not None else default_spool_dir(url, key)
+        return cls(
+            api_key=key,
+            base_url=url,
+            throw_on_error=throw_on_error,
+            cache_ttl_seconds=float(cache_ttl_seconds),
+            http_timeout=timeout,
+            inline_logging=inline_logging,
+            log_channel_size=log_channel_size,
+            spool_dir=spool,
+            shutdown_timeout=shutdown_timeout,
+            provider_concurrency=provider_concurrency,
+            provider_base_urls=dict(provider_base_urls or {}),
+        )

@@ -1,0 +1,175 @@
+"""The exception tree.
+
+Every error promptrun raises on purpose derives from :class:`PromptLayerError`; the names are
+the PromptLayer SDK's, so ``except PromptLayerNotFoundError`` written for the peer SDK keeps
+working::
+
+    PromptLayerError
+    ├── PromptLayerAPIError                  the PromptLayer API answered with an error status
+    │   ├── PromptLayerBadRequestError            400
+    │   ├── PromptLayerAuthenticationError        401
+    │   ├── PromptLayerPermissionDeniedError      403
+    │   ├── PromptLayerNotFoundError              404 (and a template that does not exist)
+    │   ├── PromptLayerConflictError              409
+    │   ├── PromptLayerUnprocessableEntityError   422
+    │   ├── PromptLayerRateLimitError             429
+    │   ├── PromptLayerInternalServerError        5xx
+    │   └── PromptLayerAPIStatusError             any other non-success status
+    ├── PromptLayerAPIConnectionError        could not reach the PromptLayer API
+    ├── PromptLayerAPITimeoutError           the PromptLayer API did not answer in time
+    └── PromptLayerValidationError           bad arguments, found before any network call
+
+Errors raised by an LLM provider's SDK (``openai.RateLimitError`` and the like) are passed
+through unchanged, as the peer SDK does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PromptLayerAPIConnectionError",
+    "PromptLayerAPIError",
+    "PromptLayerAPIStatusError",
+    "PromptLayerAPITimeoutError",
+    "PromptLayerAuthenticationError",
+    "PromptLayerBadRequestError",
+    "PromptLayerConflictError",
+    "PromptLayerError",
+    "PromptLayerInternalServerError",
+    "PromptLayerNotFoundError",
+    "PromptLayerPermissionDeniedError",
+    "PromptLayerRateLimitError",
+    "PromptLayerUnprocessableEntityError",
+    "PromptLayerValidationError",
+    "error_for_status",
+]
+
+
+class PromptLayerError(Exception):
+    """Root of every error promptrun raises on purpose.
+
+    ``message`` is the text, ``response`` the HTTP status (an ``int``) when there was one, and
+    ``body`` the decoded error body (or its text) when there was one.
+    """
+
+    def __init__(self, message: str, response: Any = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response = response
+        self.body = body
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PromptLayerAPIError(PromptLayerError):
+    """The PromptLayer API answered with an error status."""
+
+    status_code: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        response: Any = None,
+        body: Any = None,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, response, body)
+        if status_code is not None:
+            self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class PromptLayerBadRequestError(PromptLayerAPIError):
+    status_code = 400
+
+
+class PromptLayerAuthenticationError(PromptLayerAPIError):
+    status_code = 401
+
+
+class PromptLayerPermissionDeniedError(PromptLayerAPIError):
+    status_code = 403
+
+
+class PromptLayerNotFoundError(PromptLayerAPIError):
+    status_code = 404
+
+
+class PromptLayerConflictError(PromptLayerAPIError):
+    status_code = 409
+
+
+class PromptLayerUnprocessableEntityError(PromptLayerAPIError):
+    status_code = 422
+
+
+class PromptLayerRateLimitError(PromptLayerAPIError):
+    status_code = 429
+
+
+class PromptLayerInternalServerError(PromptLayerAPIError):
+    status_code = 500
+
+
+class PromptLayerAPIStatusError(PromptLayerAPIError):
+    """A non-success status with no class of its own."""
+
+
+class PromptLayerAPIConnectionError(PromptLayerError):
+    """The PromptLayer API could not be reached (refused, reset, DNS, TLS)."""
+
+
+class PromptLayerAPITimeoutError(PromptLayerError):
+    """The PromptLayer API did not answer within the client's timeout."""
+
+
+class PromptLayerValidationError(PromptLayerError, ValueError):
+    """The arguments were wrong; nothing was sent.
+
+    Also a ``ValueError``, so code that caught the peer SDK's ``ValueError`` for a missing API
+    key or a malformed template keeps working.
+    """
+
+
+_BY_STATUS: dict[int, type[PromptLayerAPIError]] = {
+    400: PromptLayerBadRequestError,
+    401: PromptLayerAuthenticationError,
+    403: PromptLayerPermissionDeniedError,
+    404: PromptLayerNotFoundError,
+    409: PromptLayerConflictError,
+    422: PromptLayerUnprocessableEntityError,
+    429: PromptLayerRateLimitError,
+}
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else repr(value)
+        return repr(body)
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")[:1000]
+    return str(body)[:1000]
+
+
+def error_for_status(
+    status: int, context: str, body: Any, *, retry_after: float | None = None
+) -> PromptLayerAPIError:
+    """The exception for an error status: ``"<context>: <detail from the body>"``."""
+    if status >= 500:
+        cls: type[PromptLayerAPIError] = PromptLayerInternalServerError
+    else:
+        cls = _BY_STATUS.get(status, PromptLayerAPIStatusError)
+    return cls(
+        f"{context}: {_detail(body)} (HTTP {status})",
+        status,
+        body,
+        status_code=status,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,118 @@
+"""The one HTTP edge to the PromptLayer API: a pooled aiohttp session, errors mapped once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from promptrun._errors import (
+    PromptLayerAPIConnectionError,
+    PromptLayerAPITimeoutError,
+    error_for_status,
+)
+from promptrun._version import __version__
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ApiTransport", "decode", "encode"]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+encode = _encoder.encode
+decode = _decoder.decode
+
+_USER_AGENT = f"promptrun/{__version__}"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP date: rare from APIs; fall back to our own backoff
+
+
+class ApiTransport:
+    """Sends requests to one PromptLayer-compatible server with one API key.
+
+    ``request`` returns the decoded JSON body for an expected status and raises the mapped
+    :mod:`promptrun._errors` exception otherwise. The session is created in the runtime's
+    event loop and closed by it.
+    """
+
+    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        # aiohttp costs ~135 ms to import: paid when a client starts, not at `import promptrun`.
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self._timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0))
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=100, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={
+                "X-API-KEY": self.api_key,
+                "User-Agent": _USER_AGENT,
+                "Content-Type": "application/json",
+            },
+            skip_auto_headers=("Content-Type",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        context: str,
+        expect: tuple[int, ...] = (200,),
+        timeout: float | None = None,
+    ) -> Any:
+        """One request; ``body`` is JSON-encoded here (bytes are sent as they are)."""
+        session = self._session
+        if session is None:
+            raise PromptLayerAPIConnectionError(f"{context}: the client is closed")
+        data = body if isinstance(body, bytes) or body is None else encode(body)
+        kwargs: dict[str, Any] = {}
+        aiohttp = self._aiohttp
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        try:
+            async with session.request(
+                method, self.base_url + path, data=data, params=params, **kwargs
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = _retry_after(resp.headers) if status >= 400 else None
+        except TimeoutError as exc:
+            raise PromptLayerAPITimeoutError(
+                f"{context}: no answer from {self.base_url} within the timeout"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise PromptLayerAPIConnectionError(
+                f"{context}: could not reach {self.base_url} ({exc.__class__.__name__}: {exc})"
+            ) from exc
+        try:
+            payload: Any = decode(raw) if raw else None
+        except msgspec.DecodeError:
+            payload = raw.decode("utf-8", "replace")
+        if status not in expect:
+            raise error_for_status(status, context, payload, retry_after=retry_after)
+        return payload

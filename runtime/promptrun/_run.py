@@ -1,0 +1,327 @@
+"""One ``run()``: a fetched template becomes a provider call, a result and a log record.
+
+``prepare`` is pure: it renders the cached, unrendered template with the caller's variables and
+decides what to call. ``execute`` and ``stream`` do the call through a provider worker and hand
+the log record to the shipper without waiting for it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from promptrun import blueprint
+from promptrun._errors import PromptLayerValidationError
+from promptrun.actors.providers import CallPlan, ProviderWorker, close_stream
+from promptrun.actors.shipper import LogShipper
+from promptrun.wire.ingest import TrackRecord
+
+__all__ = ["PreparedRun", "RunLog", "execute", "new_request_id", "prepare", "stream"]
+
+
+def new_request_id() -> str:
+    """A request id made on the client, so it exists before the log ships."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    plan: CallPlan
+    base_url: str | None
+    function_name: str
+    model: dict[str, Any]
+    input_messages: list[Any]
+    template: dict[str, Any]
+    variables: dict[str, Any]
+
+
+def needs_server_rendering(prompt_template: Mapping[str, Any]) -> bool:
+    """Placeholders splice whole messages in: only the server can rebuild the kwargs then."""
+    messages = prompt_template.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and m.get("role") == "placeholder" for m in messages
+    )
+
+
+def _template_format(prompt_template: Mapping[str, Any]) -> str:
+    messages = prompt_template.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+        return str(messages[0].get("template_format") or "f-string")
+    return str(prompt_template.get("template_format") or "f-string")
+
+
+def prepare(
+    name: str,
+    template: dict[str, Any],
+    variables: dict[str, Any],
+    parameter_overrides: dict[str, Any] | None,
+    provider_base_urls: Mapping[str, str],
+    *,
+    rendered_by_server: bool = False,
+) -> PreparedRun:
+    """Render ``template`` (the registry's answer) and decide the provider call."""
+    llm_kwargs = template.get("llm_kwargs")
+    metadata = template.get("metadata") or {}
+    model = metadata.get("model") if isinstance(metadata, dict) else None
+    prompt_template = template.get("prompt_template")
+    where = f"prompt template {name!r} (version {template.get('version')})"
+    if not isinstance(llm_kwargs, dict) or not llm_kwargs:
+        raise PromptLayerValidationError(f"{where} has no llm_kwargs: publish it with a model")
+    if not isinstance(model, dict) or not model.get("provider"):
+        raise PromptLayerValidationError(
+            f"{where} has no metadata.model.provider: publish it with metadata "
+            '{"model": {"provider": "openai", "name": "gpt-4o-mini", "parameters": {}}}'
+        )
+    if not isinstance(prompt_template, dict):
+        raise PromptLayerValidationError(f"{where} has no prompt_template")
+    provider = str(model["provider"])
+    if rendered_by_server:
+        rendered = prompt_template
+        kwargs = llm_kwargs
+    else:
+        rendered = blueprint.render_prompt_template(prompt_template, variables)
+        kwargs = blueprint.render_llm_kwargs(
+            provider, llm_kwargs, variables, _template_format(prompt_template)
+        )
+    if parameter_overrides:
+        kwargs = blueprint.apply_parameter_overrides(provider, kwargs, parameter_overrides)
+    if "stream" in kwargs or "stream_options" in kwargs:
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+    api_type = model.get("api_type")
+    template_type = str(prompt_template.get("type") or "chat")
+    base = template.get("provider_base_url")
+    base_url = base.get("url") if isinstance(base, dict) else None
+    if not base_url:
+        base_url = provider_base_urls.get(provider)
+    if template_type == "chat":
+        input_messages = list(rendered.get("messages") or [])
+    else:
+        input_messages = [{"role": "user", "content": list(rendered.get("content") or [])}]
+    return PreparedRun(
+        plan=CallPlan(provider, api_type, template_type, kwargs),
+        base_url=base_url or None,
+        function_name=blueprint.function_name_for(provider, api_type, template_type),
+        model=model,
+        input_messages=input_messages,
+        template=template,
+        variables=variables,
+    )
+
+
+def _blueprint(prepared: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "prompt_template": {
+            "type": "chat",
+            "messages": [*prepared.input_messages, output],
+            "input_variables": list(prepared.variables),
+        },
+        "metadata": {"model": prepared.model},
+    }
+
+
+@dataclass(slots=True)
+class RunLog:
+    """What the caller asked to log with the run."""
+
+    tags: list[str] | None
+    metadata: dict[str, Any] | None
+    group_id: int | None
+
+    def record(
+        self,
+        request_id: str,
+        prepared: PreparedRun,
+        kwargs: dict[str, Any],
+        started: float,
+        response: Any,
+        *,
+        status: str = "SUCCESS",
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> TrackRecord:
+        body: dict[str, Any] = {
+            "function_name": prepared.function_name,
+            "provider_type": prepared.plan.provider,
+            "args": [],
+            "kwargs": kwargs,
+            "request_start_time": started,
+            "request_end_time": time.time(),
+            "prompt_input_variables": prepared.variables,
+            "request_response": response if response is not None else {},
+            "status": status,
+        }
+        t = prepared.template
+        for key, value in (
+            ("tags", self.tags),
+            ("metadata", self.metadata),
+            ("group_id", self.group_id),
+            ("prompt_id", t.get("id")),
+            ("prompt_version", t.get("version")),
+            ("api_type", prepared.plan.api_type),
+            ("error_type", error_type),
+            ("error_message", error_message[:1024] if error_message else None),
+        ):
+            if value is not None:
+                body[key] = value
+        return TrackRecord(client_request_id=request_id, body=body)
+
+
+def error_type_of(exc: BaseException) -> str:
+    """The PromptLayer error category of a provider exception."""
+    name = type(exc).__name__
+    text = str(exc).lower()
+    if "RateLimit" in name or getattr(exc, "status_code", None) == 429:
+        return "PROVIDER_QUOTA_LIMIT" if "quota" in text else "PROVIDER_RATE_LIMIT"
+    if "Timeout" in name:
+        return "PROVIDER_TIMEOUT"
+    if "Authentication" in name or "PermissionDenied" in name:
+        return "PROVIDER_AUTH_ERROR"
+    if "APIError" in name or "APIStatusError" in name or hasattr(exc, "status_code"):
+        return "PROVIDER_ERROR"
+    return "UNKNOWN_ERROR"
+
+
+Inline = Callable[[TrackRecord], Awaitable[tuple[Any, Any] | None]]
+"""Ships a record at once and answers (server request id, server blueprint), or None."""
+
+
+async def execute(
+    worker: ProviderWorker,
+    shipper: LogShipper,
+    prepared: PreparedRun,
+    log: RunLog,
+    inline: Inline | None = None,
+) -> dict[str, Any]:
+    """A non-streaming run: call, hand the record to the shipper, return."""
+    request_id = new_request_id()
+    plan = prepared.plan
+    started = time.time()
+    try:
+        response = await worker.call(plan)
+    except Exception as exc:
+        shipper.submit(
+            log.record(
+                request_id,
+                prepared,
+                plan.llm_kwargs,
+                started,
+                None,
+                status="ERROR",
+                error_type=error_type_of(exc),
+                error_message=str(exc),
+            )
+        )
+        raise
+    record = log.record(request_id, prepared, plan.llm_kwargs, started, response)
+    if inline is not None:
+        answer = await inline(record)
+        if answer is not None:
+            return {
+                "request_id": answer[0],
+                "raw_response": response,
+                "prompt_blueprint": answer[1],
+            }
+    else:
+        shipper.submit(record)
+    output = blueprint.response_message(plan.provider, plan.api_type, response)
+    return {
+        "request_id": request_id,
+        "raw_response": response,
+        "prompt_blueprint": _blueprint(prepared, output),
+    }
+
+
+async def stream(
+    provider_stream: Any,
+    shipper: LogShipper,
+    prepared: PreparedRun,
+    log: RunLog,
+    started: float,
+    inline: Inline | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield one item per provider chunk, then a final item carrying ``request_id``.
+
+    Each item's ``prompt_blueprint`` holds everything received so far in its last message. The
+    run is logged however the stream ends: complete, failed part-way (with the error), or
+    closed early by the consumer (status WARNING, with what had arrived).
+    """
+    plan = prepared.plan
+    acc = blueprint.stream_accumulator(plan.provider, plan.api_type, plan.template_type)
+    request_id = new_request_id()
+    kwargs = {**plan.llm_kwargs, "stream": True}
+    metadata = {"model": prepared.model}
+    base = prepared.input_messages
+    variables = list(prepared.variables)
+    count = 0
+    last: Any = None
+    logged = False
+    try:
+        async for chunk in provider_stream:
+            message = acc.add(chunk)
+            count += 1
+            last = chunk
+            yield {
+                "request_id": None,
+                "raw_response": chunk,
+                "prompt_blueprint": {
+                    "prompt_template": {
+                        "type": "chat",
+                        "messages": [*base, message],
+                        "input_variables": variables,
+                    },
+                    "metadata": metadata,
+                },
+            }
+        logged = True
+        record = log.record(request_id, prepared, kwargs, started, acc.final_response())
+        final_id: Any = request_id
+        final_blueprint: Any = None
+        if inline is not None:
+            answer = await inline(record)
+            if answer is not None:
+                final_id, final_blueprint = answer
+        else:
+            shipper.submit(record)
+        yield {
+            "request_id": final_id,
+            "raw_response": last,
+            "prompt_blueprint": final_blueprint or _blueprint(prepared, acc.message()),
+        }
+    except Exception as exc:
+        if not logged:
+            logged = True
+            shipper.submit(
+                log.record(
+                    request_id,
+                    prepared,
+                    kwargs,
+                    started,
+                    acc.final_response() if count else None,
+                    status="ERROR",
+                    error_type=error_type_of(exc),
+                    error_message=f"the stream failed after {count} chunks: {exc}",
+                )
+            )
+        raise
+    finally:
+        if not logged:
+            # The consumer stopped early (break, aclose, cancellation): log what arrived.
+            shipper.submit(
+                log.record(
+                    request_id,
+                    prepared,
+                    kwargs,
+                    started,
+                    acc.final_response() if count else None,
+                    status="WARNING",
+                    error_message=f"the consumer closed the stream after {count} chunks; "
+                    "the response is partial",
+                )
+            )
+        with anyio.CancelScope(shield=True):
+            await close_stream(provider_stream)

@@ -1,0 +1,381 @@
+"""PromptLayer: the sync client, the async client driven through the portal thread.
+
+Every method forwards to :class:`~promptrun.AsyncPromptLayer` with ``portal.call``; nothing is
+implemented twice. Two paths avoid a portal round trip because they are hot: fire-and-forget
+logging (``log_request``, ``track.*``) hands the record to the shipper with
+``call_soon_threadsafe``, and a stream's chunks are pumped into a thread-safe queue that the
+sync iterator drains.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from os import PathLike
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+
+from promptrun._client import AsyncPromptLayer, _log_record
+from promptrun._portal import fork_generation, get_portal
+
+__all__ = ["PromptLayer"]
+
+logger = logging.getLogger("promptlayer")
+T = TypeVar("T")
+
+_live: weakref.WeakSet[PromptLayer] = weakref.WeakSet()
+_END = object()
+
+
+class PromptLayer:
+    """Run registry prompts and log requests from sync code: scripts, threads, notebooks.
+
+    Same arguments, methods and results as :class:`~promptrun.AsyncPromptLayer`. Safe to share
+    between threads. Use it with ``with`` or call :meth:`close`; at process exit, pending logs
+    are shipped within ``shutdown_timeout`` seconds and whatever is left is spooled to disk.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        enable_tracing: bool = False,
+        base_url: str | None = None,
+        throw_on_error: bool = True,
+        cache_ttl_seconds: float = 0,
+        tracer_provider: Any = None,
+        tracing_providers: Any = None,
+        *,
+        http_timeout: float | None = None,
+        inline_logging: bool = False,
+        log_channel_size: int = 10_000,
+        spool_dir: str | PathLike[str] | None = None,
+        shutdown_timeout: float = 5.0,
+        provider_concurrency: int = 100,
+        provider_base_urls: dict[str, str] | None = None,
+    ) -> None:
+        self._make = functools.partial(
+            AsyncPromptLayer,
+            api_key,
+            enable_tracing,
+            base_url,
+            throw_on_error,
+            cache_ttl_seconds,
+            tracer_provider,
+            tracing_providers,
+            http_timeout=http_timeout,
+            inline_logging=inline_logging,
+            log_channel_size=log_channel_size,
+            spool_dir=spool_dir,
+            shutdown_timeout=shutdown_timeout,
+            provider_concurrency=provider_concurrency,
+            provider_base_urls=provider_base_urls,
+        )
+        self._aclient = self._make()
+        self._generation = fork_generation()
+        self._closed = False
+        self.templates = Templates(self)
+        self.track = Track(self)
+        self.group = Group(self)
+        _live.add(self)
+
+    @property
+    def api_key(self) -> str:
+        return self._aclient.api_key
+
+    @property
+    def base_url(self) -> str:
+        return self._aclient.base_url
+
+    @property
+    def throw_on_error(self) -> bool:
+        return self._aclient.throw_on_error
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _client(self) -> AsyncPromptLayer:
+        if self._generation != fork_generation():
+            # A forked child: the parent's runtime and its queued records stay the parent's.
+            self._aclient = self._make()
+            self._generation = fork_generation()
+        return self._aclient
+
+    def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return get_portal().call(functools.partial(fn, *args, **kwargs))
+
+    def _submit(self, record: Any) -> None:
+        """Hand a record to the shipper without waiting for the portal."""
+        client = self._client()
+        rt = client._runtime
+        if rt is None or rt.loop is None or rt.closed:
+            self._call(client._rt)
+            rt = client._runtime
+            assert rt is not None
+            assert rt.loop is not None
+        rt.loop.call_soon_threadsafe(rt.shipper.submit, record)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> PromptLayer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Ship what is queued (within ``shutdown_timeout``), spool the rest, stop."""
+        if self._closed:
+            return
+        self._closed = True
+        _live.discard(self)
+        client = self._client()
+        if client._runtime is not None:
+            self._call(client.aclose)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Ship everything logged so far; True when all of it is on the server."""
+        return bool(self._call(self._client().flush, timeout))
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the background logging (see AsyncPromptLayer.stats)."""
+        return self._client().stats()
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Drop cached templates: one name's, or all of them."""
+        self._call(self._client().invalidate, name)  # runs in the loop thread
+
+    # -- the spec's surface ----------------------------------------------------------------
+    def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: bool = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Any:
+        """Fetch, run and log a registry prompt (see AsyncPromptLayer.run).
+
+        With ``stream=True`` returns an iterator; breaking out of it early closes the provider
+        stream, and the run is still logged.
+        """
+        result = self._call(
+            self._client().run,
+            prompt_name,
+            prompt_version,
+            prompt_release_label,
+            input_variables,
+            model_parameter_overrides,
+            tags,
+            metadata,
+            group_id,
+            stream,
+            provider,
+            model,
+        )
+        if stream and result is not None:
+            return SyncStream(result)
+        return result
+
+    def log_request(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Log a request you made yourself; returns at once (see AsyncPromptLayer.log_request)."""
+        client = self._client()
+        if client._config.inline_logging:
+            return self._call(client.log_request, *args, **kwargs)  # type: ignore[no-any-return]
+        bound = _bind_log_request(args, kwargs)
+        record = _log_record(bound)
+        self._submit(record)
+        return {"id": record.client_request_id, "request_id": record.client_request_id}
+
+
+@functools.cache
+def _log_request_signature() -> Any:
+    import inspect
+
+    return inspect.signature(AsyncPromptLayer.log_request)
+
+
+def _bind_log_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    from promptrun._errors import PromptLayerValidationError
+
+    try:
+        bound = _log_request_signature().bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise PromptLayerValidationError(f"log_request(): {exc}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+class SyncStream:
+    """A sync iterator over a run's stream; chunks arrive as the provider sends them.
+
+    Breaking out of a ``for`` loop over it (or :meth:`close`) closes the provider stream; the
+    run is logged as cut short.
+    """
+
+    def __init__(self, agen: Any) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._scope_box: list[anyio.CancelScope] = []
+        self._started = threading.Event()
+        self._done = False
+        # The pump must not hold a reference to self, or dropping the iterator after a
+        # `break` would not finalise it.
+        self._future = get_portal().start_task_soon(
+            _pump, agen, self._queue, self._scope_box, self._started
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._done = True
+            raise item.exc
+        return item
+
+    def close(self) -> None:
+        """Stop reading: closes the provider stream; the run is logged as cut short."""
+        if self._done:
+            return
+        self._done = True
+        self._started.wait()
+        if not self._future.done():
+            try:
+                get_portal().call(_cancel, self._scope_box[0])
+            except RuntimeError:  # the portal is gone (interpreter exit)
+                return
+        with contextlib.suppress(BaseException):  # the pump's errors went to the iterator
+            self._future.result(timeout=30)
+
+    def __enter__(self) -> SyncStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._done:
+            with contextlib.suppress(Exception):  # never raise from a finaliser
+                self.close()
+
+
+async def _pump(
+    agen: Any,
+    out: queue.SimpleQueue[Any],
+    scope_box: list[anyio.CancelScope],
+    started: threading.Event,
+) -> None:
+    with anyio.CancelScope() as scope:
+        scope_box.append(scope)
+        started.set()
+        try:
+            async for item in agen:
+                out.put(item)
+        except Exception as exc:
+            out.put(_Failure(exc))
+        finally:
+            # Closing the run's generator closes the provider stream and logs the run.
+            with anyio.CancelScope(shield=True):
+                await agen.aclose()
+            out.put(_END)
+
+
+class _Failure:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _cancel(scope: anyio.CancelScope) -> None:
+    scope.cancel()
+
+
+class Templates:
+    """``client.templates`` (sync): see AsyncTemplates."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._c = client
+
+    def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> Any:
+        return self._c._call(self._c._client().templates.get, prompt_name, params)
+
+    def all(self, page: int = 1, per_page: int = 30, label: str | None = None) -> Any:
+        return self._c._call(self._c._client().templates.all, page, per_page, label)
+
+    def publish(self, body: dict[str, Any]) -> Any:
+        return self._c._call(self._c._client().templates.publish, body)
+
+    def invalidate(self, name: str | None = None) -> None:
+        self._c.invalidate(name)
+
+
+class Track:
+    """``client.track`` (sync): see AsyncTrack. Queued behind the record it names."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._c = client
+
+    def _forward(self, name: str, *args: Any) -> bool:
+        return bool(self._c._call(getattr(self._c._client().track, name), *args))
+
+    def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
+        return self._forward("metadata", request_id, metadata)
+
+    def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
+        return self._forward("score", request_id, score, score_name)
+
+    def prompt(
+        self,
+        request_id: int | str,
+        prompt_name: str,
+        prompt_input_variables: dict[str, Any],
+        version: int | None = None,
+        label: str | None = None,
+    ) -> bool:
+        return self._forward(
+            "prompt", request_id, prompt_name, prompt_input_variables, version, label
+        )
+
+    def group(self, request_id: int | str, group_id: int) -> bool:
+        return self._forward("group", request_id, group_id)
+
+
+class Group:
+    """``client.group`` (sync): see AsyncGroup."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._c = client
+
+    def create(self) -> Any:
+        return self._c._call(self._c._client().group.create)
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for client in list(_live):
+        try:
+            client.close()
+        except Exception as exc:  # pragma: no cover - exit must go on
+            logger.warning("promptrun could not close a client at exit: %s", exc)

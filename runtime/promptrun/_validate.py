@@ -1,0 +1,78 @@
+"""Argument checks shared by the public methods: fail before any network call, say what to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from promptrun._errors import PromptLayerValidationError
+
+__all__ = [
+    "check_dict",
+    "check_int",
+    "check_request_id",
+    "check_str",
+    "check_str_list",
+    "check_str_map",
+]
+
+
+def check_str(where: str, name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise PromptLayerValidationError(
+            f"{where}: {name} must be a non-empty string, got {type(value).__name__} {value!r:.80}"
+        )
+
+
+def check_int(
+    where: str,
+    name: str,
+    value: Any,
+    *,
+    optional: bool = False,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PromptLayerValidationError(
+            f"{where}: {name} must be an integer, got {type(value).__name__} {value!r:.80}"
+        )
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise PromptLayerValidationError(f"{where}: {name} must be from {lo} to {hi}, got {value}")
+
+
+def check_dict(where: str, name: str, value: Any, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, Mapping):
+        raise PromptLayerValidationError(
+            f"{where}: {name} must be a dict, got {type(value).__name__} {value!r:.80}"
+        )
+
+
+def check_str_map(where: str, name: str, value: Any) -> None:
+    check_dict(where, name, value, optional=False)
+    bad = [k for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise PromptLayerValidationError(
+            f"{where}: {name} must map strings to strings; fix the entries for {bad[:5]!r}"
+        )
+
+
+def check_str_list(where: str, name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise PromptLayerValidationError(f"{where}: {name} must be a list of strings")
+
+
+def check_request_id(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise PromptLayerValidationError(
+            f"{where}: request_id must be the id run() or log_request() returned "
+            f"(a str or an int), got {type(value).__name__} {value!r:.80}"
+        )

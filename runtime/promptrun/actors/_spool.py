@@ -1,0 +1,158 @@
+"""The on-disk spool: log records that could not be shipped yet, kept until they are.
+
+One folder per server and API key. Each process appends to its own segment file
+(``<time>-<pid>-<rand>.jsonl``, one JSON record a line). Replay claims a whole segment by
+renaming it (``.claimed-<pid>``), so two processes sharing the folder never ship the same
+segment; a claim left by a dead process is taken over. The folder is bounded: past
+``max_bytes`` the oldest segments go, and every record that goes is counted and warned about.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+
+__all__ = ["Spool"]
+
+logger = logging.getLogger("promptlayer")
+
+Record = TrackRecord | LogRecord | TrackCallRecord
+_decoder: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Spool:
+    """Append records to disk; hand back whole segments for replay."""
+
+    def __init__(self, folder: Path, *, max_bytes: int, encoder: msgspec.json.Encoder) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._encoder = encoder
+        self._segment: Path | None = None
+        self._segment_pid = 0
+        self.dropped = 0
+
+    # -- writing -----------------------------------------------------------------------
+    def append(self, records: Iterable[Record]) -> int:
+        """Write records durably; returns how many were written."""
+        lines = [self._encoder.encode(r) + b"\n" for r in records]
+        if not lines:
+            return 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._segment is None or self._segment_pid != os.getpid():
+            # After a fork the child must not append to the parent's segment.
+            name = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            self._segment = self.folder / name
+            self._segment_pid = os.getpid()
+        with open(self._segment, "ab") as f:
+            f.write(b"".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        self._enforce_bound()
+        return len(lines)
+
+    def _enforce_bound(self) -> None:
+        segments = self._segments()
+        total = sum(size for _, size in segments)
+        for path, size in segments:
+            if total <= self.max_bytes:
+                break
+            if path == self._segment:
+                continue
+            lost = _count_lines(path)
+            path.unlink(missing_ok=True)
+            total -= size
+            self.dropped += lost
+            logger.warning(
+                "promptrun spool %s is over its limit of %d bytes: dropped %d oldest records",
+                self.folder,
+                self.max_bytes,
+                lost,
+            )
+
+    # -- replay ------------------------------------------------------------------------
+    def _segments(self) -> list[tuple[Path, int]]:
+        if not self.folder.is_dir():
+            return []
+        out = []
+        for p in sorted(self.folder.glob("*.jsonl")):
+            try:
+                out.append((p, p.stat().st_size))
+            except FileNotFoundError:
+                continue
+        return out
+
+    def has_records(self) -> bool:
+        self._reclaim_dead()
+        return any(True for _ in self.folder.glob("*.jsonl")) if self.folder.is_dir() else False
+
+    def claim(self) -> tuple[Path, list[Record]] | None:
+        """Take the oldest segment for replay; ``None`` when there is none."""
+        self._reclaim_dead()
+        for path, _ in self._segments():
+            if path == self._segment:
+                self._segment = None  # start a new one; this one is being replayed
+            claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+            try:
+                os.rename(path, claimed)
+            except FileNotFoundError:
+                continue  # another process claimed it first
+            return claimed, _read(claimed)
+        return None
+
+    def release(self, claimed: Path, unshipped: list[Record]) -> None:
+        """Done with a claimed segment: drop it, keeping what was not shipped."""
+        if unshipped:
+            self.append(unshipped)
+        claimed.unlink(missing_ok=True)
+
+    def _reclaim_dead(self) -> None:
+        if not self.folder.is_dir():
+            return
+        for p in self.folder.glob("*.jsonl.claimed-*"):
+            pid = int(p.name.rsplit("-", 1)[1])
+            if pid != os.getpid() and not _pid_alive(pid):
+                try:
+                    os.rename(p, p.with_name(p.name.split(".claimed-")[0]))
+                except FileNotFoundError:
+                    continue
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def _read(path: Path) -> list[Record]:
+    out: list[Record] = []
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(_decoder.decode(line))
+            except msgspec.DecodeError:
+                # A torn last line from a crash mid-write: nothing more can be recovered from it.
+                logger.warning("promptrun spool: skipped an unreadable line in %s", path.name)
+    return out

@@ -1,0 +1,374 @@
+"""LogShipper: ships log records in the background; what it cannot ship waits on disk.
+
+Callers hand records over with a non-blocking ``submit``; the actor drains its channel in
+batches (whatever has accumulated while the previous batch was in flight) and ships them
+through promptrun's batch endpoint when the server has one, else one request per record as the
+hosted API expects. Batches go one at a time, so a ``track.*`` call is always shipped after the
+record it names. Records that find the channel full, that could not be shipped after retries,
+or that are still queued at shutdown go to the spool, and are replayed when the server answers
+again and on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from promptrun._errors import (
+    PromptLayerAPIConnectionError,
+    PromptLayerAPIError,
+    PromptLayerAPITimeoutError,
+    PromptLayerError,
+    PromptLayerInternalServerError,
+    PromptLayerNotFoundError,
+    PromptLayerRateLimitError,
+)
+from promptrun._http import ApiTransport
+from promptrun._retry import SHIPPER_POLICY, call_with_retries
+from promptrun.actors._spool import Spool
+from promptrun.wire.ingest import (
+    INFO_PATH,
+    INGEST_PATH,
+    IngestBatch,
+    LogRecord,
+    TrackCallRecord,
+    TrackRecord,
+)
+
+__all__ = ["LogShipper", "ShipperStats"]
+
+logger = logging.getLogger("promptlayer")
+
+Record = TrackRecord | LogRecord | TrackCallRecord
+
+_TRANSIENT = (
+    PromptLayerInternalServerError,
+    PromptLayerRateLimitError,
+    PromptLayerAPIConnectionError,
+    PromptLayerAPITimeoutError,
+)
+_TRACK_PATHS = {
+    "metadata": "/library-track-metadata",
+    "score": "/library-track-score",
+    "prompt": "/library-track-prompt",
+    "group": "/track-group",
+}
+_ID_MAP_SIZE = 100_000
+
+
+def _enc_hook(obj: Any) -> Any:
+    # Provider SDK objects (pydantic models) reach us un-serialised: dumping them here, off the
+    # caller's path, is the cheapest place to pay for it.
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json", exclude_none=True)
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    raise NotImplementedError(f"cannot log an object of type {type(obj).__name__}")
+
+
+@dataclass(slots=True)
+class ShipperStats:
+    """Counters of everything the shipper was handed and what became of it."""
+
+    queued: int = 0
+    shipped: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _Flush:
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.ok = False
+
+
+class LogShipper:
+    """Owns the log channel, the spool and the shipping loop."""
+
+    def __init__(
+        self,
+        transport: ApiTransport,
+        *,
+        spool_dir: Path,
+        spool_max_bytes: int,
+        channel_size: int,
+        batch_size: int,
+    ) -> None:
+        self._transport = transport
+        self.encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes, encoder=self.encoder)
+        self.stats = ShipperStats()
+        self._send, self._receive = anyio.create_memory_object_stream[Record | _Flush](channel_size)
+        self._batch_size = batch_size
+        self._inflight: list[Record] = []
+        self._mode: str | None = None  # "ingest" | "per-record", learnt on first shipment
+        self._down_until = 0.0
+        self._outage_backoff = 0.5
+        self._ids: OrderedDict[str, int] = OrderedDict()  # client id -> server id
+        self.stopped = anyio.Event()
+
+    # -- intake (the caller's side; never blocks) ---------------------------------------
+    def submit(self, record: Record) -> None:
+        self.stats.queued += 1
+        try:
+            self._send.send_nowait(record)
+        except anyio.WouldBlock:
+            self._to_spool([record], "the log channel is full")
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._to_spool([record], "the client is shutting down")
+
+    async def flush(self, timeout: float | None) -> bool:
+        """Ship everything submitted so far and the spool; True when nothing is left."""
+        marker = _Flush()
+        with anyio.move_on_after(timeout):
+            await self._send.send(marker)
+            await marker.done.wait()
+        return marker.ok
+
+    def close_intake(self) -> None:
+        self._send.close()
+
+    def close(self) -> None:
+        """Release the channel (the runtime's last step; records left were spooled)."""
+        self._send.close()
+        self._receive.close()
+
+    def server_id(self, client_id: str) -> int | None:
+        return self._ids.get(client_id)
+
+    # -- the actor ---------------------------------------------------------------------
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            if self.spool.has_records():
+                await self._replay()
+            async with self._receive:
+                while True:
+                    try:
+                        first = await self._receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                    await self._handle([first, *self._drain(self._batch_size - 1)])
+        finally:
+            self.spool_leftovers()
+            self._send.close()
+            self.stopped.set()
+
+    def _drain(self, limit: int) -> list[Record | _Flush]:
+        out: list[Record | _Flush] = []
+        while len(out) < limit:
+            try:
+                out.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        return out
+
+    async def _handle(self, items: list[Record | _Flush]) -> None:
+        batch: list[Record] = []
+        for item in items:
+            if isinstance(item, _Flush):
+                if batch:
+                    await self._ship(batch)
+                    batch = []
+                await self._replay()
+                item.ok = not self.spool.has_records() and not self._inflight
+                item.done.set()
+            else:
+                batch.append(item)
+        if batch:
+            await self._ship(batch)
+
+    def spool_leftovers(self) -> None:
+        """Put what is in flight or still queued on disk (shutdown, cancellation, loop death)."""
+        left: list[Record] = list(self._inflight)
+        self._inflight = []
+        for item in self._drain(1 << 30):
+            if isinstance(item, _Flush):
+                item.done.set()
+            else:
+                left.append(item)
+        if left:
+            self._to_spool(left, "the client closed before they were shipped")
+
+    # -- shipping ----------------------------------------------------------------------
+    async def _ship(self, batch: list[Record]) -> bool:
+        """Ship a batch or spool it; True when the server has all of it."""
+        if time.monotonic() < self._down_until:
+            self._to_spool(batch, None)
+            return False
+        self._inflight = batch
+        try:
+            if self._mode is None:
+                self._mode = await self._discover()
+            if self._mode == "ingest":
+                await self._ship_ingest(batch)
+            else:
+                await self._ship_each(batch)
+        except _TRANSIENT as exc:
+            self._inflight = []
+            self._mark_down(exc)
+            self._to_spool(batch, None)
+            return False
+        self._inflight = []
+        self._outage_backoff = 0.5
+        self._down_until = 0.0
+        return True
+
+    def _mark_down(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + self._outage_backoff
+        logger.warning(
+            "promptrun could not ship log records (%s); spooling them and trying again in %.1f s",
+            exc,
+            self._outage_backoff,
+        )
+        self._outage_backoff = min(self._outage_backoff * 2, 30.0)
+
+    async def _discover(self) -> str:
+        try:
+            info = await self._transport.request(
+                "GET", INFO_PATH, context="asking the server what it supports"
+            )
+        except PromptLayerAPIError as exc:
+            if isinstance(exc, _TRANSIENT):
+                raise
+            return "per-record"
+        features = info.get("features", []) if isinstance(info, dict) else []
+        return "ingest" if "ingest" in features else "per-record"
+
+    async def _ship_ingest(self, batch: list[Record]) -> None:
+        body = self.encoder.encode(IngestBatch(records=batch))
+
+        async def once() -> Any:
+            return await self._transport.request(
+                "POST", INGEST_PATH, body=body, context="shipping log records"
+            )
+
+        answer = await call_with_retries(SHIPPER_POLICY, "shipping log records", once, quiet=True)
+        for result in answer.get("results", []):
+            status = result.get("status")
+            if status in ("stored", "duplicate"):
+                self.stats.shipped += 1
+                rid = result.get("request_id")
+                if rid is not None:
+                    self._remember(result["client_request_id"], rid)
+            else:
+                self.stats.failed += 1
+                logger.warning(
+                    "the server rejected log record %s: %s",
+                    result.get("client_request_id"),
+                    result.get("error"),
+                )
+
+    async def _ship_each(self, batch: list[Record]) -> None:
+        # One at a time keeps track calls behind their records; a failure part-way leaves the
+        # rest of the batch for the spool.
+        for i, record in enumerate(batch):
+            try:
+                await self._ship_one(record)
+            except _TRANSIENT:
+                del batch[:i]  # the caller spools what is left, from this record on
+                raise
+            except PromptLayerError as exc:
+                self.stats.failed += 1
+                logger.warning(
+                    "the server refused log record %s: %s", record.client_request_id, exc
+                )
+            else:
+                self.stats.shipped += 1
+        batch.clear()
+
+    async def _ship_one(self, record: Record) -> None:
+        key = self._transport.api_key
+        expect: tuple[int, ...]
+        if isinstance(record, TrackRecord):
+            path, expect, body = "/track-request", (200,), {**record.body, "api_key": key}
+        elif isinstance(record, LogRecord):
+            path, expect, body = "/log-request", (200, 201), record.body
+        else:
+            path, expect = _TRACK_PATHS[record.endpoint], (200,)
+            body = {**record.body, "api_key": key}
+            target = body.get("request_id")
+            if isinstance(target, str):
+                server_id = self._ids.get(target)
+                if server_id is None:
+                    raise PromptLayerNotFoundError(
+                        f"track.{record.endpoint}: request {target} is not known to this client "
+                        "(it was logged by another process or before a restart)"
+                    )
+                body["request_id"] = server_id
+        data = self.encoder.encode(body)
+
+        async def once() -> Any:
+            return await self._transport.request(
+                "POST", path, body=data, context=f"shipping to {path}", expect=expect
+            )
+
+        answer = await call_with_retries(SHIPPER_POLICY, f"shipping to {path}", once, quiet=True)
+        if isinstance(answer, dict) and not isinstance(record, TrackCallRecord):
+            rid = answer.get("request_id", answer.get("id"))
+            if isinstance(rid, int):
+                self._remember(record.client_request_id, rid)
+
+    def _remember(self, client_id: str, server_id: int) -> None:
+        self._ids[client_id] = server_id
+        if len(self._ids) > _ID_MAP_SIZE:
+            self._ids.popitem(last=False)
+
+    # -- the spool ---------------------------------------------------------------------
+    def _to_spool(self, records: list[Record], why: str | None) -> None:
+        if not records:
+            return
+        try:
+            written = self.spool.append(records)
+        except OSError as exc:
+            self.stats.dropped += len(records)
+            logger.error(
+                "promptrun lost %d log records: the spool %s is not writable (%s)",
+                len(records),
+                self.spool.folder,
+                exc,
+            )
+            return
+        self.stats.spooled += written
+        self.stats.dropped = self.spool.dropped
+        if why:
+            logger.warning("promptrun spooled %d log records: %s", written, why)
+
+    async def _replay(self) -> None:
+        while time.monotonic() >= self._down_until:
+            claimed = self.spool.claim()
+            if claimed is None:
+                return
+            path, records = claimed
+            shipped_all = True
+            for start in range(0, len(records), self._batch_size):
+                chunk = records[start : start + self._batch_size]
+                before = self.stats.spooled
+                if not await self._ship(chunk):
+                    # _ship spooled this chunk again; keep the rest for later too.
+                    self.stats.spooled = before
+                    self.spool.release(path, records[start + len(chunk) :])
+                    shipped_all = False
+                    break
+                self.stats.replayed += len(chunk)
+            if shipped_all:
+                self.spool.release(path, [])
+            else:
+                return

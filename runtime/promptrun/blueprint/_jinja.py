@@ -1,0 +1,167 @@
+"""The jinja2 side of rendering: one sandboxed environment, compiled templates cached.
+
+Imported only when a jinja2 template is rendered, so ``import promptrun`` never pays for jinja2.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import ChainableUndefined, StrictUndefined, Template, Undefined, meta
+from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+
+from promptrun.blueprint._errors import (
+    MissingVariablesError,
+    TemplateRenderError,
+    TemplateSyntaxError,
+    UnsafeTemplateError,
+)
+
+# Repetition and powers are the cheap ways to make a template allocate gigabytes.
+_MAX_SEQUENCE = 1_000_000
+_MAX_EXPONENT = 1_000
+
+
+class _MissingName(UndefinedError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} is undefined")
+        self.name = name
+
+
+def _fail(self: Undefined, *args: Any, **kwargs: Any) -> Any:
+    # A top-level name that is simply absent is a missing input variable; everything else
+    # (unsafe attributes, missing keys of a given value) keeps jinja2's own error.
+    owner = self._undefined_obj
+    if owner is missing and self._undefined_exception is UndefinedError:
+        raise _MissingName(str(self._undefined_name))
+    if isinstance(owner, Undefined) and not isinstance(owner, _Blank):
+        # A lookup on an undefined (``attr`` on a blocked attribute): report the first cause.
+        return _fail(owner)
+    return Undefined._fail_with_undefined_error(self, *args, **kwargs)
+
+
+class _Blank(ChainableUndefined):
+    """Stands in for a missing variable while looking for the others."""
+
+    __slots__ = ()
+
+
+class _StrictUndefined(StrictUndefined):
+    __slots__ = ()
+
+
+# StrictUndefined binds its dunders to the base function object, so rebind each of them.
+for _cls in (Undefined, StrictUndefined):
+    for _name, _value in list(vars(_cls).items()):
+        if _value is Undefined._fail_with_undefined_error:
+            setattr(_StrictUndefined, _name, _fail)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | bytes | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > _MAX_SEQUENCE
+                ):
+                    raise SecurityError("the sandbox blocks building sequences this large")
+        elif (
+            operator == "**"
+            and isinstance(right, int)
+            and isinstance(left, int)
+            and abs(right) > _MAX_EXPONENT
+            and abs(left) > 1
+        ):
+            raise SecurityError("the sandbox blocks exponents this large")
+        return super().call_binop(context, operator, left, right)
+
+    # Any lookup on a missing variable reports the variable, even ``x.__class__``.
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is _StrictUndefined:
+            return _fail(obj)
+        if type(obj) is _Blank:
+            return obj
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is _StrictUndefined:
+            return _fail(obj)
+        if type(obj) is _Blank:
+            return obj
+        return super().getitem(obj, argument)
+
+
+@functools.cache
+def _environment() -> _Sandbox:
+    env = _Sandbox(undefined=_StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.pop("lipsum", None)  # generates text of any size on request
+    return env
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(text: str) -> tuple[Template, frozenset[str]]:
+    env = _environment()
+    try:
+        ast = env.parse(text)
+        names = frozenset(meta.find_undeclared_variables(ast))
+        return env.from_string(ast), names
+    except JinjaSyntaxError as exc:
+        raise TemplateSyntaxError(
+            f"jinja2 template syntax error on line {exc.lineno}: {exc.message}"
+        ) from None
+    except SecurityError as exc:
+        raise UnsafeTemplateError(f"jinja2 template blocked by the sandbox: {exc}") from None
+
+
+def variables_in(text: str) -> list[str]:
+    """The names a jinja2 template reads from its context, sorted."""
+    return sorted(_compile(text)[1])
+
+
+def render(text: str, variables: Mapping[str, Any]) -> str:
+    """Render ``text`` as a sandboxed jinja2 template."""
+    template, names = _compile(text)
+    try:
+        return template.render(variables)
+    except _MissingName as exc:
+        first = exc.name
+    except (SecurityError, OverflowError) as exc:
+        raise UnsafeTemplateError(f"jinja2 template blocked by the sandbox: {exc}") from None
+    except Exception as exc:
+        raise TemplateRenderError(f"jinja2 template failed: {type(exc).__name__}: {exc}") from None
+    raise MissingVariablesError(_all_missing(template, names, variables, first))
+
+
+def _all_missing(
+    template: Template, names: frozenset[str], variables: Mapping[str, Any], first: str
+) -> list[str]:
+    """Every name the template really uses but was not given, found by re-rendering.
+
+    Each pass stands a chainable blank in for the names found so far; names that are only
+    tested with ``is defined`` are never reported. Only runs on the error path.
+    """
+    found = [first]
+    context = dict(variables)
+    for _ in range(len(names) + 1):
+        context[found[-1]] = _Blank(name=found[-1])
+        try:
+            template.render(context)
+        except _MissingName as exc:
+            if exc.name in found:
+                break
+            found.append(exc.name)
+            continue
+        except Exception:
+            pass
+        break
+    return found

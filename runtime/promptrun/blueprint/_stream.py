@@ -1,0 +1,36 @@
+"""Pick the stream accumulator for a provider call."""
+
+from __future__ import annotations
+
+from promptrun.blueprint._accumulator import StreamAccumulator
+from promptrun.blueprint._anthropic_stream import AnthropicAccumulator
+from promptrun.blueprint._google_stream import GoogleAccumulator
+from promptrun.blueprint._openai_stream import (
+    ChatAccumulator,
+    CompletionAccumulator,
+    ResponsesAccumulator,
+)
+from promptrun.blueprint._util import family
+
+__all__ = ["stream_accumulator"]
+
+
+def stream_accumulator(
+    provider: str, api_type: str | None = None, template_type: str | None = "chat"
+) -> StreamAccumulator:
+    """A new accumulator for one streamed call of ``provider``.
+
+    OpenAI: Chat Completions chunks, legacy Completions chunks (``template_type ==
+    "completion"``) or Responses events (``api_type == "responses"``); Anthropic: Messages
+    stream events; Google: GenerateContentResponse chunks.
+    """
+    kind = family(provider)
+    if kind == "openai":
+        if api_type == "responses":
+            return ResponsesAccumulator()
+        if template_type == "completion":
+            return CompletionAccumulator()
+        return ChatAccumulator()
+    if kind == "anthropic":
+        return AnthropicAccumulator()
+    return GoogleAccumulator()

@@ -1,0 +1,121 @@
+"""The ``promptrun`` command (also ``python -m promptrun``).
+
+Subcommands: ``serve`` runs the local PromptLayer-compatible server. Each subcommand imports
+what it needs when it runs, so ``promptrun --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 picks a free one), not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run a local PromptLayer-compatible server on SQLite",
+        description=(
+            "Serve the PromptLayer REST API locally (prompt registry and request log) with "
+            "fake OpenAI, Anthropic and Gemini APIs under /sandbox. Keys: --api-key, else "
+            "PROMPTLAYER_API_KEY, else the keys already in the database, else a new key is "
+            "generated and printed once."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
+    serve.add_argument("--db", type=Path, default=Path("promptrun.db"), help="SQLite file")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="[WORKSPACE:]KEY",
+        help="accept this key (repeatable); WORKSPACE:KEY puts it in a named workspace",
+    )
+    serve.add_argument("--no-sandbox", action="store_true", help="do not serve /sandbox")
+    serve.add_argument("--sandbox-latency-ms", type=_non_negative_float, default=0.0)
+    serve.add_argument("--sandbox-chunks", type=_positive_int, default=8)
+    serve.add_argument(
+        "--max-body-bytes", type=_positive_int, default=4 * 1024 * 1024, help="default 4 MiB"
+    )
+    serve.add_argument(
+        "--fault-injection",
+        action="store_true",
+        help="enable /promptrun/v1/_faults (make chosen paths fail; for testing clients)",
+    )
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from promptrun.server._state import ServerConfig
+    from promptrun.server.auth import parse_key_spec
+    from promptrun.server.run import run_server
+
+    keys: list[str] = list(args.api_key)
+    env_key = os.environ.get("PROMPTLAYER_API_KEY")
+    if env_key:
+        keys.append(env_key)
+    for spec in keys:
+        try:
+            parse_key_spec(spec)
+        except ValueError as exc:
+            print(f"promptrun serve: error: {exc}", file=sys.stderr)
+            return 2
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        api_keys=tuple(keys),
+        sandbox=not args.no_sandbox,
+        sandbox_latency_ms=args.sandbox_latency_ms,
+        sandbox_chunks=args.sandbox_chunks,
+        max_body_bytes=args.max_body_bytes,
+        fault_injection=args.fault_injection,
+    )
+    return run_server(config)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="promptrun", description="Run registry prompts and log them; serve the API locally."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_serve(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    status: int = run(args)
+    return status

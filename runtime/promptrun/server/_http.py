@@ -1,0 +1,64 @@
+"""Request and response plumbing shared by the routes: JSON in, JSON out, errors as data."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+__all__ = ["ApiError", "error_response", "json_response", "query_int", "read_body"]
+
+T = TypeVar("T")
+
+_encode = msgspec.json.encode
+
+
+class ApiError(Exception):
+    """An answer the client gets as ``{"success": false, "message": ...}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(data), status=status, content_type="application/json")
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    response = json_response({"success": False, "message": message}, status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def read_body(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
+    """The body decoded with ``decoder``; an empty body counts as ``{}``.
+
+    A body over the app's size limit raises aiohttp's 413; malformed JSON and schema
+    mismatches raise msgspec's errors, which the error middleware answers with a 400.
+    """
+    raw = await request.read()
+    return decoder.decode(raw if raw.strip() else b"{}")
+
+
+def query_int(
+    request: web.Request, name: str, default: int, *, low: int, high: int | None = None
+) -> int:
+    """An integer query parameter within ``[low, high]``, else a 400 that says so."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name}={raw!r} is not an integer") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ApiError(400, f"query parameter {name}={value} must be {bounds}")
+    return value

@@ -1,0 +1,111 @@
+"""The aiohttp application behind ``promptrun serve``.
+
+``create_app(config)`` builds it; running it is the caller's business (``server.run`` for the
+CLI, ``promptrun.testing`` for tests, ``aiohttp.test_utils.TestServer`` for unit tests). The
+store opens when the app starts and is flushed and closed when it stops.
+
+Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
+JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
+workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
+be rendered; anything unexpected is logged and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import msgspec
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from promptrun._errors import PromptLayerValidationError
+from promptrun.server import _faults
+from promptrun.server._http import ApiError, error_response
+from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
+from promptrun.server.auth import KeyRing
+from promptrun.server.routes import health, ingest, requests, templates, tracking
+from promptrun.server.store.base import NotFoundError
+from promptrun.server.store.sqlite import SQLiteStore
+
+__all__ = ["ServerConfig", "create_app"]
+
+log = logging.getLogger("promptrun.server")
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app[CONFIG].max_body_bytes
+        return (
+            f"request body too large: the limit is {limit} bytes; send less per request "
+            "(smaller batches) or start the server with a larger --max-body-bytes"
+        )
+    if isinstance(exc, web.HTTPNotFound):
+        return f"no such endpoint: {request.method} {request.path}"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return f"{request.method} is not allowed on {request.path}; use {allowed}"
+    return exc.reason
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into the JSON error shape with the right status."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, _http_message(request, exc), headers)
+    except msgspec.ValidationError as exc:
+        return error_response(400, f"invalid request body: {exc}")
+    except msgspec.DecodeError as exc:
+        return error_response(400, f"request body is not valid JSON: {exc}")
+    except NotFoundError as exc:
+        return error_response(404, exc.message)
+    except PromptLayerValidationError as exc:
+        return error_response(422, exc.message)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal server error; the server log has the details")
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    await store.start()
+    try:
+        await app[KEYRING].start()
+        yield
+    finally:
+        await store.close()
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    """The application for ``config``: routes, middlewares, store lifetime, sandbox."""
+    middlewares = [error_middleware]
+    if config.fault_injection:
+        middlewares.append(_faults.fault_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    store = SQLiteStore(
+        config.db_path, write_batch=config.write_batch, read_threads=config.read_threads
+    )
+    app[CONFIG] = config
+    app[STORE] = store
+    app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
+    app.cleanup_ctx.append(_lifetime)
+    for module in (health, templates, tracking, ingest, requests):
+        app.add_routes(module.routes)
+    if config.fault_injection:
+        app[FAULTS] = _faults.FaultInjector()
+        app.add_routes(_faults.routes)
+    if config.sandbox:
+        from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
+
+        settings = SandboxSettings(
+            latency_ms=config.sandbox_latency_ms, chunks=config.sandbox_chunks
+        )
+        app.add_subapp("/sandbox", create_sandbox_app(settings))
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routes of ``promptrun serve``, one ``RouteTableDef`` per module."""

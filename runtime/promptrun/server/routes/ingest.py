@@ -1,0 +1,89 @@
+"""promptrun's own ingestion endpoints (see :mod:`promptrun.wire.ingest` for the protocol).
+
+A batch is checked record by record; the ones that pass are stored in one write, in order,
+so a ``track_call`` naming a client id earlier in the same batch finds it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from promptrun._version import __version__
+from promptrun.server._http import ApiError, json_response, read_body
+from promptrun.server._records import TRACK_BODIES, log_row, track_call, track_row
+from promptrun.server._state import KEYRING, STORE
+from promptrun.server.store.base import Rejected, RequestRow, TrackCall
+from promptrun.wire.ingest import (
+    INFO_PATH,
+    INGEST_PATH,
+    INGEST_STATUS_PATH,
+    IngestBatch,
+    IngestResponse,
+    IngestStatusRequest,
+    IngestStatusResponse,
+    LogRecord,
+    ServerInfo,
+    TrackCallRecord,
+    TrackRecord,
+)
+from promptrun.wire.tracking import LogRequestBody, TrackRequestBody
+
+__all__ = ["FEATURES", "routes"]
+
+FEATURES = ["ingest", "ingest-status", "client-request-ids"]
+_MAX_STATUS_IDS = 10_000
+
+routes = web.RouteTableDef()
+
+_BATCH = msgspec.json.Decoder(IngestBatch)
+_STATUS = msgspec.json.Decoder(IngestStatusRequest)
+# As a dict: ServerInfo omits defaults, and "server": "promptrun" is the point of the answer.
+_INFO = msgspec.json.encode(
+    msgspec.structs.asdict(ServerInfo(version=__version__, features=FEATURES))
+)
+
+_Item = RequestRow | TrackCall | Rejected
+
+
+def _prepare(record: TrackRecord | LogRecord | TrackCallRecord) -> _Item:
+    client_id = record.client_request_id
+    if not client_id:
+        return Rejected(client_id, "client_request_id must not be empty")
+    try:
+        if isinstance(record, TrackRecord):
+            body = msgspec.convert(record.body, TrackRequestBody)
+            return track_row(body, client_request_id=client_id)[0]
+        if isinstance(record, LogRecord):
+            log_body = msgspec.convert(record.body, LogRequestBody)
+            return log_row(log_body, client_request_id=client_id)[0]
+        call_body = msgspec.convert(record.body, TRACK_BODIES[record.endpoint])
+        return track_call(record.endpoint, call_body, client_call_id=client_id)
+    except msgspec.ValidationError as exc:
+        return Rejected(client_id, f"invalid body: {exc}")
+    except ApiError as exc:
+        return Rejected(client_id, exc.message)
+
+
+@routes.get(INFO_PATH)
+async def info(request: web.Request) -> web.Response:
+    return web.Response(body=_INFO, content_type="application/json")
+
+
+@routes.post(INGEST_PATH)
+async def ingest(request: web.Request) -> web.Response:
+    # The key comes from a header here, so an unknown client is refused before the body is read.
+    workspace = await request.app[KEYRING].workspace(request)
+    batch = await read_body(request, _BATCH)
+    results = await request.app[STORE].ingest(workspace, [_prepare(r) for r in batch.records])
+    return json_response(IngestResponse(results))
+
+
+@routes.post(INGEST_STATUS_PATH)
+async def ingest_status(request: web.Request) -> web.Response:
+    workspace = await request.app[KEYRING].workspace(request)
+    body = await read_body(request, _STATUS)
+    if len(body.client_request_ids) > _MAX_STATUS_IDS:
+        raise ApiError(400, f"ask about at most {_MAX_STATUS_IDS} client_request_ids at a time")
+    stored = await request.app[STORE].stored_ids(workspace, body.client_request_ids)
+    return json_response(IngestStatusResponse(stored))

@@ -1,0 +1,146 @@
+"""The prompt registry: fetch a version rendered for a provider, list templates, publish.
+
+``POST /prompt-templates/{name}`` is on every uncached ``run()``'s path, so it touches no
+disk when the store's version cache is warm: decode, look up, render, build kwargs, encode.
+
+Rendering: with ``input_variables`` in the body (even ``{}``) the template is rendered and a
+variable it uses but was not given is a 422; without them, or with
+``skip_input_variable_rendering``, it comes back as stored, and ``llm_kwargs`` are built from
+the unrendered text (clients that render locally ask for this).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from promptrun import blueprint as bp
+from promptrun.server._http import ApiError, json_response, query_int, read_body
+from promptrun.server._state import KEYRING, STORE
+from promptrun.server._template_check import check_metadata, check_prompt_template
+from promptrun.server.store.base import NewVersion, TemplateVersion
+from promptrun.wire.templates import GetTemplateBody, PublishBody
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+_FETCH_BODY = msgspec.json.Decoder(GetTemplateBody)
+_PUBLISH_BODY = msgspec.json.Decoder(PublishBody)
+_MAX_NAME = 512
+
+
+def _view(
+    version: TemplateVersion,
+    prompt_template: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": version.template_id,
+        "prompt_name": version.prompt_name,
+        "version": version.number,
+        "prompt_template": version.prompt_template if prompt_template is None else prompt_template,
+        "metadata": version.metadata if metadata is None else metadata,
+        "provider_base_url": None,
+        "tags": version.tags,
+        "commit_message": version.commit_message,
+        "release_labels": version.release_labels,
+        "snippets": [],
+    }
+
+
+@routes.post("/prompt-templates/{name:.+}")
+async def fetch_template(request: web.Request) -> web.Response:
+    body = await read_body(request, _FETCH_BODY)
+    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    version = await request.app[STORE].get_version(
+        workspace,
+        request.match_info["name"],
+        version=body.version,
+        label=body.label,
+        metadata_filters=body.metadata_filters,
+    )
+    template = version.prompt_template
+    if body.input_variables is not None and not body.skip_input_variable_rendering:
+        template = bp.render_prompt_template(template, body.input_variables)
+    stored_model = version.metadata.get("model")
+    metadata = version.metadata
+    llm_kwargs: dict[str, Any] | None = None
+    if stored_model or body.provider:
+        model = bp.resolve_model(stored_model or {}, body.provider, body.model)
+        llm_kwargs = bp.build_llm_kwargs(template, model)
+        if body.model_parameter_overrides:
+            llm_kwargs = bp.apply_parameter_overrides(
+                model["provider"], llm_kwargs, body.model_parameter_overrides
+            )
+        metadata = {**metadata, "model": model}
+    view = _view(version, template, metadata)
+    view["llm_kwargs"] = llm_kwargs
+    return json_response(view)
+
+
+@routes.get("/prompt-templates")
+async def list_templates(request: web.Request) -> web.Response:
+    workspace = await request.app[KEYRING].workspace(request)
+    page = query_int(request, "page", 1, low=1)
+    per_page = query_int(request, "per_page", 30, low=1, high=1000)
+    label = request.query.get("label") or None
+    items, total = await request.app[STORE].list_templates(
+        workspace, page=page, per_page=per_page, label=label
+    )
+    return json_response(
+        {"items": [_view(v) for v in items], "page": page, "per_page": per_page, "total": total}
+    )
+
+
+def _labels(body: PublishBody) -> list[str]:
+    given = body.release_labels
+    if given is None:
+        given = body.prompt_template.release_labels or body.prompt_version.release_labels or []
+    for label in given:
+        if not label.strip():
+            raise ApiError(400, "release_labels must be non-empty strings")
+    return list(dict.fromkeys(given))
+
+
+@routes.post("/rest/prompt-templates")
+async def publish_template(request: web.Request) -> web.Response:
+    body = await read_body(request, _PUBLISH_BODY)
+    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    name = body.prompt_template.prompt_name
+    if not name.strip() or len(name) > _MAX_NAME:
+        raise ApiError(
+            400, f"prompt_template.prompt_name must be 1 to {_MAX_NAME} characters, not blank"
+        )
+    version = body.prompt_version
+    check_prompt_template(version.prompt_template, "prompt_version.prompt_template")
+    metadata = version.metadata or {}
+    check_metadata(metadata, "prompt_version.metadata")
+    stored = await request.app[STORE].publish(
+        workspace,
+        NewVersion(
+            prompt_name=name,
+            prompt_template=version.prompt_template,
+            metadata=metadata,
+            commit_message=version.commit_message or body.prompt_template.commit_message,
+            tags=body.prompt_template.tags,
+            folder_id=body.prompt_template.folder_id,
+            release_labels=_labels(body),
+        ),
+    )
+    return json_response(
+        {
+            "id": stored.template_id,
+            "prompt_name": stored.prompt_name,
+            "prompt_version_id": stored.version_id,
+            "version_number": stored.number,
+            "tags": stored.tags,
+            "release_labels": stored.release_labels,
+            "prompt_template": stored.prompt_template,
+            "metadata": stored.metadata,
+            "commit_message": stored.commit_message,
+        },
+        status=201,
+    )

@@ -1,0 +1,71 @@
+"""Serve until SIGINT or SIGTERM, then stop cleanly.
+
+Stopping closes the listening socket, lets requests in flight finish (up to
+``shutdown_timeout``), and flushes the store's writer before the process exits 0, so every
+answered write is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TextIO
+
+from aiohttp import web
+
+from promptrun.server._state import KEYRING, ServerConfig
+from promptrun.server.app import create_app
+from promptrun.server.store.base import StoreConfigError
+
+__all__ = ["run_server", "serve"]
+
+
+def _say(out: TextIO, line: str) -> None:
+    out.write(f"promptrun serve: {line}\n")
+    out.flush()
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    shutdown_timeout: float = 30.0,
+) -> int:
+    """Run the server until a stop signal; the exit status (0, or 1 if it could not start)."""
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+        await site.start()
+    except (OSError, StoreConfigError, RuntimeError) as exc:
+        _say(err, f"error: cannot start: {exc}")
+        await runner.cleanup()
+        return 1
+    host, port = runner.addresses[0][:2]
+    generated = app[KEYRING].generated
+    if generated is not None:
+        _say(
+            out,
+            f"generated API key {generated.key} (workspace {generated.workspace}); "
+            "it is not shown again",
+        )
+    _say(out, f"listening on http://{host}:{port} (db {config.db_path})")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+    return 0
+
+
+def run_server(config: ServerConfig) -> int:
+    """``promptrun serve``'s body: its own event loop, its exit status."""
+    return asyncio.run(serve(config))

@@ -1,0 +1,29 @@
+"""Offline stand-ins for OpenAI, Azure OpenAI, Anthropic and Gemini.
+
+The official SDKs work against them unchanged, with any non-empty key, when pointed at
+(``<server>`` being where the app is mounted, ``/sandbox`` under ``promptrun serve``):
+
+- ``<server>/openai/v1`` (``OPENAI_BASE_URL``): chat completions, completions, responses, models
+- ``<server>/azure`` as ``azure_endpoint``: deployment chat completions and completions
+- ``<server>/anthropic`` (``ANTHROPIC_BASE_URL``): messages
+- ``<server>/google`` (``GOOGLE_GEMINI_BASE_URL``): ``generateContent``, ``streamGenerateContent``
+
+Replies are deterministic (:func:`sandbox_reply`); token usage is about 4/3 of the word count.
+A request that offers tools and whose last user text has the word "tool" gets a call to the
+first tool instead, with sample values for its required arguments.
+
+``<server>/_control`` reads (GET), changes (POST) and resets (DELETE) the settings, the queued
+failures and the request statistics. A POST body may hold ``latency_ms``, ``chunks``,
+``chunk_delay_ms``, ``reset: true`` and ``fail``: a list of ``{"status": 429, "retry_after": 1.0}``,
+``{"status": 500}``, ``{"cut_after_chunks": 2}`` or ``{"hang": true}``, each optionally with
+``"provider"`` (``openai``, ``azure``, ``anthropic``, ``google``) and ``"times"``. Queued failures
+are used, in order, by the next requests they apply to. One request can override with the
+headers ``x-sandbox-latency-ms``, ``x-sandbox-chunks`` and ``x-sandbox-fail`` (``429``, ``500``,
+``cut:N`` or ``hang``).
+"""
+
+from promptrun.server.sandbox._app import create_sandbox_app as create_sandbox_app
+from promptrun.server.sandbox._reply import sandbox_reply as sandbox_reply
+from promptrun.server.sandbox._state import SandboxSettings as SandboxSettings
+
+__all__ = ["SandboxSettings", "create_sandbox_app", "sandbox_reply"]

@@ -1,0 +1,1 @@
+"""Persistence for ``promptrun serve``: the :class:`~.base.Store` interface and its backends."""

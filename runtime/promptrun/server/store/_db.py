@@ -1,0 +1,197 @@
+"""SQLite off the event loop: one batching writer thread, a small pool of reader threads.
+
+Writes are functions of a connection queued to the writer, which runs as many as are waiting
+(up to ``max_batch``) in one transaction, each inside its own savepoint so one failing write
+does not undo the others. A write's future completes only after its transaction committed,
+so an acknowledged write is in the WAL and survives the process being killed.
+
+Readers use their own connections; in WAL mode they read the last committed state while a
+write batch is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["ReadPool", "WriterThread", "connect"]
+
+T = TypeVar("T")
+log = logging.getLogger("promptrun.server.store")
+
+# What a queued write carries: the work, and where to deliver its outcome.
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync.
+
+    NORMAL in WAL mode makes a commit durable across a process crash (the WAL is in the OS's
+    hands); only a power loss can drop the last commits.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.done():  # the waiter was cancelled; the write happened all the same
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+class WriterThread:
+    """The only writer: queued functions run in committed batches on one connection."""
+
+    def __init__(self, path: Path, *, max_batch: int = 512) -> None:
+        self._path = path
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="promptrun-db-writer", daemon=True)
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._setup: Callable[[sqlite3.Connection], Any] | None = None
+        self._closed = False
+
+    def start(self, setup: Callable[[sqlite3.Connection], Any]) -> None:
+        """Open the connection in the writer thread and run ``setup`` (migrations) first."""
+        self._setup = setup
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    async def submit(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` in the next write transaction; return once it is committed."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((work, future, loop))
+        return await future
+
+    def close(self) -> None:
+        """Finish every queued write, commit, and stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = connect(self._path)
+            if self._setup is not None:
+                self._setup(conn)
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop(conn)
+        finally:
+            conn.close()
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._commit(conn, batch)
+            if stopping:
+                return
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        outcomes: list[tuple[asyncio.AbstractEventLoop, _Outcome]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for work, future, loop in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = work(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((loop, (future, None, exc)))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((loop, (future, value, None)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.exception("write batch of %d failed; rolled back", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(loop, (future, None, exc)) for _, future, loop in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for loop, outcome in outcomes:
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, items in by_loop.items():
+            # A RuntimeError means the waiting loop is gone; the writes are committed anyway.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_deliver, items)
+
+
+class ReadPool:
+    """A few threads, each with its own read-only connection."""
+
+    def __init__(self, path: Path, *, threads: int = 2) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="promptrun-db-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        # One read transaction per call, so multi-statement reads see one snapshot.
+        conn.execute("BEGIN")
+        try:
+            return work(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

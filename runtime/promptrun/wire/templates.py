@@ -1,0 +1,76 @@
+"""Bodies of the prompt-registry endpoints: fetch a template, publish a version.
+
+The server decodes them strictly (unknown keys are a 400); a client may encode them with
+``omit_defaults`` so only what was given goes on the wire. Every body also accepts
+``api_key``, because the peer SDK puts the key in the body for some endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "GetTemplateBody",
+    "PublishBody",
+    "PublishTemplatePart",
+    "PublishVersionPart",
+]
+
+
+class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """``POST /prompt-templates/{name}``: which version to pick and how to render it."""
+
+    api_key: str | None = None
+    version: int | None = None
+    label: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    input_variables: dict[str, Any] | None = None
+    metadata_filters: dict[str, Any] | None = None
+    model_parameter_overrides: dict[str, Any] | None = None
+    skip_input_variable_rendering: bool = False
+
+
+class PublishTemplatePart(
+    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
+):
+    """The ``prompt_template`` half of a publish body: the template's identity.
+
+    The peer SDK sends its whole publish dict here and again under ``prompt_version``, so the
+    version's keys are accepted (and ignored) here too.
+    """
+
+    prompt_name: str
+    tags: list[str] | None = None
+    folder_id: int | None = None
+    prompt_template: dict[str, Any] | None = None
+    commit_message: str | None = None
+    metadata: dict[str, Any] | None = None
+    release_labels: list[str] | None = None
+    parent_version_id: int | None = None
+
+
+class PublishVersionPart(
+    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
+):
+    """The ``prompt_version`` half of a publish body: the new version's content."""
+
+    prompt_template: dict[str, Any]
+    commit_message: str | None = None
+    metadata: dict[str, Any] | None = None
+    prompt_name: str | None = None
+    tags: list[str] | None = None
+    folder_id: int | None = None
+    release_labels: list[str] | None = None
+    parent_version_id: int | None = None
+
+
+class PublishBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """``POST /rest/prompt-templates``: append a version, creating the template if new."""
+
+    prompt_template: PublishTemplatePart
+    prompt_version: PublishVersionPart
+    release_labels: list[str] | None = None
+    api_key: str | None = None

@@ -1,0 +1,1 @@
+"""Tests for the offline provider sandbox."""

@@ -1,0 +1,242 @@
+"""Settings, queued failures, per-request overrides and statistics of the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import aiohttp
+import anthropic
+import openai
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from openai import AsyncOpenAI
+
+from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
+
+from ._harness import Sandbox
+
+pytestmark = pytest.mark.anyio
+
+MESSAGES: Any = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox) -> AsyncIterator[AsyncOpenAI]:
+    async with AsyncOpenAI(
+        base_url=f"{sandbox.url}/openai/v1", api_key="sk-test", max_retries=0
+    ) as client:
+        yield client
+
+
+async def _timed_chat(client: AsyncOpenAI, **extra: Any) -> float:
+    started = time.perf_counter()
+    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **extra)
+    return time.perf_counter() - started
+
+
+async def test_latency_setting_delays_every_response(sandbox: Sandbox, client: AsyncOpenAI) -> None:
+    await _timed_chat(client)  # connection set up outside the measurement
+    await sandbox.control(latency_ms=150)
+
+    assert await _timed_chat(client) >= 0.15
+    assert (await sandbox.snapshot())["settings"]["latency_ms"] == 150
+
+
+async def test_latency_header_overrides_the_setting_for_one_request(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    elapsed = await _timed_chat(client, extra_headers={"x-sandbox-latency-ms": "120"})
+
+    assert elapsed >= 0.12
+    assert (await sandbox.snapshot())["settings"]["latency_ms"] == 0
+
+
+async def test_chunk_settings_shape_and_pace_a_stream(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    await sandbox.control(chunks=3, chunk_delay_ms=60)
+
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    pieces = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
+    elapsed = time.perf_counter() - started
+    await sandbox.control(chunk_delay_ms=0)
+    stream = await client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, extra_headers={"x-sandbox-chunks": "6"}
+    )
+    more = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
+
+    assert len(pieces) == 3
+    assert elapsed >= 0.12  # two delays between three pieces
+    assert len(more) == 6
+    assert "".join(more) == "".join(pieces)
+
+
+async def test_queued_failures_are_shown_then_consumed_in_order_with_repeats(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    state = await sandbox.control(fail=[{"status": 500, "times": 2}, {"status": 429}])
+    outcomes: list[str] = []
+    for _ in range(4):
+        try:
+            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            outcomes.append("ok")
+        except openai.APIStatusError as exc:
+            outcomes.append(str(exc.status_code))
+
+    assert state["failures"] == [
+        {"status": 500, "times": 2},
+        {"status": 429, "retry_after": 1.0, "times": 1},
+    ]
+    assert outcomes == ["500", "500", "429", "ok"]
+    assert (await sandbox.snapshot())["failures"] == []
+
+
+async def test_a_failure_for_one_provider_leaves_the_others_alone(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    await sandbox.control(fail=[{"status": 529, "provider": "anthropic"}])
+    async with anthropic.AsyncAnthropic(
+        base_url=f"{sandbox.url}/anthropic", api_key="k", max_retries=0
+    ) as claude:
+        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await claude.messages.create(model="claude", max_tokens=5, messages=MESSAGES)
+
+    assert caught.value.status_code == 529
+    assert caught.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Sandbox injected a 529 error."},
+    }
+
+
+async def test_stats_count_routes_and_record_whether_keys_arrived(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    async for _ in stream:
+        pass
+    await sandbox.post("/openai/v1/responses", json.dumps({"model": "m", "input": "x"}))
+
+    stats = (await sandbox.snapshot())["stats"]
+
+    assert stats["total"] == 3
+    assert stats["counts"] == {"openai": {"chat/completions": 2, "responses": 1}}
+    first, second, third = stats["recent"]
+    assert first == {
+        "provider": "openai",
+        "path": "/sandbox/openai/v1/chat/completions",
+        "stream": False,
+        "had_key": True,
+        "key_headers": ["authorization"],
+    }
+    assert second["stream"] is True
+    assert third["had_key"] is False
+    assert third["key_headers"] == []
+
+
+async def test_recent_requests_keep_only_the_last_hundred(sandbox: Sandbox) -> None:
+    for _ in range(105):
+        await sandbox.post("/anthropic/v1/messages", "{}")
+
+    stats = (await sandbox.snapshot())["stats"]
+
+    assert stats["counts"]["anthropic"]["messages"] == 105
+    assert len(stats["recent"]) == 100
+
+
+async def test_reset_restores_initial_settings_and_clears_everything(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    await sandbox.control(latency_ms=5, chunks=2, fail=[{"hang": True}])
+    await sandbox.post("/openai/v1/chat/completions", "{}")
+
+    async with sandbox.http.delete(f"{sandbox.url}/_control") as response:
+        cleared = await response.json()
+    await sandbox.control(chunks=7, fail=[{"status": 500}])
+    reset_then_set = await sandbox.control(reset=True, latency_ms=1)
+
+    assert cleared["settings"] == {"latency_ms": 0.0, "chunks": 4, "chunk_delay_ms": 0.0}
+    assert cleared["failures"] == []
+    assert cleared["stats"] == {"total": 0, "counts": {}, "recent": []}
+    assert reset_then_set["settings"] == {"latency_ms": 1.0, "chunks": 4, "chunk_delay_ms": 0.0}
+    assert reset_then_set["failures"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"chunks": 0},
+        {"latency_ms": "fast"},
+        {"fail": [{"status": 200}]},
+        {"fail": [{"status": 500, "hang": True}]},
+        {"fail": [{"status": 500, "provider": "cohere"}]},
+        {"speed": 1},
+    ],
+)
+async def test_bad_control_bodies_are_refused_and_change_nothing(
+    sandbox: Sandbox, body: dict[str, Any]
+) -> None:
+    async with sandbox.http.post(f"{sandbox.url}/_control", json=body) as response:
+        status, error = response.status, await response.json()
+
+    assert status == 400
+    assert error["error"]
+    assert (await sandbox.snapshot())["settings"]["chunks"] == 4
+
+
+async def test_failure_header_injects_one_failure_without_touching_the_queue(
+    sandbox: Sandbox, client: AsyncOpenAI
+) -> None:
+    with pytest.raises(openai.RateLimitError) as caught:
+        await client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, extra_headers={"x-sandbox-fail": "429"}
+        )
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, extra_headers={"x-sandbox-fail": "sometimes"}
+        )
+
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert "x-sandbox-fail" in bad.value.message
+
+
+class _Recorder(AbstractAccessLogger):
+    statuses: ClassVar[list[int]] = []
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.statuses.append(response.status)
+
+
+async def test_hang_ends_when_the_client_leaves_even_without_handler_cancellation() -> None:
+    # `web.run_app` does not cancel handlers on disconnect, unlike the test server.
+    root = web.Application()
+    root.add_subapp("/sandbox", create_sandbox_app(SandboxSettings()))
+    runner = web.AppRunner(root, handler_cancellation=False, access_log_class=_Recorder)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    _Recorder.statuses = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(asyncio.TimeoutError):
+                await http.post(
+                    f"http://127.0.0.1:{port}/sandbox/openai/v1/chat/completions",
+                    json={"model": "m", "messages": MESSAGES},
+                    headers={"Authorization": "Bearer k", "x-sandbox-fail": "hang"},
+                    timeout=aiohttp.ClientTimeout(total=0.2),
+                )
+        for _ in range(50):
+            if _Recorder.statuses:
+                break
+            await asyncio.sleep(0.02)
+        assert _Recorder.statuses == [499]
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,128 @@
+"""The SQLite store: schema versions, batched writes, reads alongside writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from promptrun.server.auth import hash_key
+from promptrun.server.store._schema import MIGRATIONS
+from promptrun.server.store.base import NewVersion, RequestRow, StoreConfigError
+from promptrun.server.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+
+def row(client_id: str | None = None, size: int = 200) -> RequestRow:
+    return RequestRow(
+        kind="track",
+        client_request_id=client_id,
+        provider="openai",
+        model="gpt-4o-mini",
+        function_name="openai.chat.completions.create",
+        start_time=1.0,
+        end_time=2.0,
+        body='{"pad": "' + "x" * size + '"}',
+        blueprint="{}",
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.start()
+    await store.add_keys([("default", hash_key("k"))])
+    yield store  # type: ignore[misc]
+    await store.close()
+
+
+async def test_a_new_database_is_at_the_latest_schema_version(store: SQLiteStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            MIGRATIONS
+        )
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "s.db")
+    await first.start()
+    await first.add_keys([("default", hash_key("k"))])
+    workspace = await first.workspace_for_key(hash_key("k"))
+    assert workspace is not None
+    await first.insert_request(workspace, row())
+    await first.close()
+    again = SQLiteStore(tmp_path / "s.db")
+    await again.start()
+    try:
+        assert (await again.list_requests(workspace, limit=10, offset=0, prompt_name=None))[1] == 1
+    finally:
+        await again.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_a_database_from_a_newer_promptrun_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (999)")
+    with pytest.raises(RuntimeError, match="newer than this promptrun"):
+        await SQLiteStore(tmp_path / "s.db").start()
+
+
+async def test_a_key_cannot_move_to_another_workspace(store: SQLiteStore) -> None:
+    with pytest.raises(StoreConfigError, match="already belongs to workspace 'default'"):
+        await store.add_keys([("other", hash_key("k"))])
+
+
+async def test_concurrent_writes_share_transactions_and_all_commit(store: SQLiteStore) -> None:
+    workspace = await store.workspace_for_key(hash_key("k"))
+    assert workspace is not None
+    ids = await asyncio.gather(*(store.insert_request(workspace, row()) for _ in range(500)))
+    assert len(set(ids)) == 500
+    assert (await store.list_requests(workspace, limit=1, offset=0, prompt_name=None))[1] == 500
+
+
+async def test_a_failing_write_does_not_undo_the_others_in_its_batch(store: SQLiteStore) -> None:
+    workspace = await store.workspace_for_key(hash_key("k"))
+    assert workspace is not None
+    bad = row()
+    bad.group_id = 404
+    results = await asyncio.gather(
+        store.insert_request(workspace, row()),
+        store.insert_request(workspace, bad),
+        store.insert_request(workspace, row()),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["int", "NotFoundError", "int"]
+    assert (await store.list_requests(workspace, limit=1, offset=0, prompt_name=None))[1] == 2
+
+
+async def test_reads_complete_while_a_large_write_batch_is_running(store: SQLiteStore) -> None:
+    workspace = await store.workspace_for_key(hash_key("k"))
+    assert workspace is not None
+    await store.publish(
+        workspace,
+        NewVersion(prompt_name="t", prompt_template={"type": "chat", "messages": []}, metadata={}),
+    )
+    items = [row(f"c{i}", size=2000) for i in range(12_000)]
+    started = time.monotonic()
+    write = asyncio.ensure_future(store.ingest(workspace, items))
+    read_times: list[float] = []
+    while not write.done():
+        began = time.monotonic()
+        _, total = await store.list_requests(workspace, limit=1, offset=0, prompt_name=None)
+        read_times.append(time.monotonic() - began)
+        assert total in (0, len(items))  # a read sees all of a batch or none of it
+        await asyncio.sleep(0.01)
+        if len(read_times) >= 5:
+            break
+    written = time.monotonic() - started
+    results = await write
+    assert len(read_times) >= 5, f"the whole batch took only {written:.2f}s"
+    assert max(read_times) < 0.5
+    assert {r.status for r in results} == {"stored"}
