@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from promptrun.testing import ServerProcess
 
 _ids = itertools.count()
+encode = msgspec.json.encode
+decode = msgspec.json.decode
+JSON = {"Content-Type": "application/json"}
 
 
 def track_body() -> dict[str, Any]:
@@ -115,32 +119,49 @@ async def bench(base: str, key: str, quick: bool) -> list[tuple[str, ...]]:
         async with http.post("/rest/prompt-templates", json=publish) as r:
             assert r.status == 201, await r.text()
 
+        # Bodies are encoded before the clock starts (with msgspec, as promptrun's client
+        # does): this process shares the CPUs with the server and should measure it, not us.
         batch_size = 200
+        batches = 20 if quick else 100
+        payloads = iter(
+            [
+                encode(
+                    {
+                        "records": [
+                            {
+                                "type": "track",
+                                "client_request_id": f"b{next(_ids)}",
+                                "body": track_body(),
+                            }
+                            for _ in range(batch_size)
+                        ]
+                    }
+                )
+                for _ in range(batches + max(1, batches // 10))
+            ]
+        )
+        track_payload = encode(track_body())
+        fetch_payload = encode({"input_variables": {"topic": "engines"}})
 
         async def ingest_batch() -> int:
-            records = [
-                {"type": "track", "client_request_id": f"b{next(_ids)}", "body": track_body()}
-                for _ in range(batch_size)
-            ]
-            async with http.post("/promptrun/v1/ingest", json={"records": records}) as r:
-                results = (await r.json())["results"]
+            async with http.post("/promptrun/v1/ingest", data=next(payloads), headers=JSON) as r:
+                results = decode(await r.read())["results"]
             return sum(1 for x in results if x["status"] == "stored")
 
         async def track_one() -> int:
-            async with http.post("/track-request", json=track_body()) as r:
+            async with http.post("/track-request", data=track_payload, headers=JSON) as r:
                 assert r.status == 200, await r.text()
                 await r.read()
             return 1
 
         async def fetch_one() -> int:
-            body = {"input_variables": {"topic": "engines"}}
-            async with http.post("/prompt-templates/bench", json=body) as r:
+            async with http.post("/prompt-templates/bench", data=fetch_payload, headers=JSON) as r:
                 assert r.status == 200, await r.text()
                 await r.read()
             return 1
 
         scenarios = [
-            ("ingest, batches of 200, 4 senders", ingest_batch, 20 if quick else 100, 4, "records"),
+            ("ingest, batches of 200, 4 senders", ingest_batch, batches, 4, "records"),
             ("/track-request, 50 concurrent", track_one, 2000 if quick else 10_000, 50, "requests"),
             ("/prompt-templates/{name}, 50 concurrent", fetch_one, 2000 if quick else 10_000, 50,
              "requests"),

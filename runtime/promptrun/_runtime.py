@@ -40,6 +40,7 @@ class Runtime:
             spool_max_bytes=config.spool_max_bytes,
             channel_size=config.log_channel_size,
             batch_size=config.log_batch_size,
+            linger=config.log_batch_linger,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._workers: dict[tuple[str, str | None], ProviderWorker] = {}

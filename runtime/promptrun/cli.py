@@ -72,7 +72,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from promptrun.server._state import ServerConfig
+    from promptrun.server.app import ServerConfig
     from promptrun.server.auth import parse_key_spec
     from promptrun.server.run import run_server
 

@@ -450,7 +450,7 @@ TEMPLATE_MODEL = {
             None,
             {
                 "provider": "anthropic",
-                "name": "claude-sonnet-4-5",
+                "name": "claude-sonnet-4-6",
                 "api_type": None,
                 "parameters": {"max_tokens": 300, "temperature": 0.7, "top_p": 0.9},
             },

@@ -115,7 +115,7 @@ ANTHROPIC: dict[str, Any] = {
     "id": "msg_1",
     "type": "message",
     "role": "assistant",
-    "model": "claude-sonnet-4-5",
+    "model": "claude-sonnet-4-6",
     "content": [
         {"type": "thinking", "thinking": "Thinking.", "signature": "sig"},
         {"type": "text", "text": "Let me add."},

@@ -166,7 +166,7 @@ ANTHROPIC_EVENTS: list[dict[str, Any]] = [
             "id": "msg_1",
             "type": "message",
             "role": "assistant",
-            "model": "claude-sonnet-4-5",
+            "model": "claude-sonnet-4-6",
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
@@ -80,8 +81,6 @@ class Api:
         return answer  # type: ignore[no-any-return]
 
     async def fetch(self, name: str = "greet", key: str = KEY, **params: Any) -> tuple[int, Any]:
-        from urllib.parse import quote
-
         return await self.call("POST", f"/prompt-templates/{quote(name, safe='')}", params, key=key)
 
     async def requests(self, key: str = KEY, **query: Any) -> dict[str, Any]:

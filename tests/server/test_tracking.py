@@ -52,13 +52,12 @@ async def test_a_provider_failure_record_is_stored_too(api: Api) -> None:
     ]
 
 
-async def test_a_request_from_an_unknown_provider_is_stored_with_a_bare_blueprint(
-    api: Api,
-) -> None:
+async def test_a_request_from_another_provider_is_stored_and_described(api: Api) -> None:
     body = track_body(provider_type="mistral", function_name="mistral.client.chat")
     status, answer = await api.call("POST", "/track-request", body)
     assert status == 200
     assert answer["prompt_blueprint"]["metadata"]["model"]["provider"] == "mistral"
+    assert (await api.request(answer["request_id"]))["provider"] == "mistral"
 
 
 async def test_track_request_links_the_template_by_id(api: Api) -> None:

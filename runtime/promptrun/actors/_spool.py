@@ -25,6 +25,10 @@ __all__ = ["Spool"]
 logger = logging.getLogger("promptlayer")
 
 Record = TrackRecord | LogRecord | TrackCallRecord
+
+# Segments this process is replaying right now; a claim of ours not in here was left behind
+# by a runtime that died mid-replay (a finished event loop) and may be taken over.
+_ACTIVE_CLAIMS: set[str] = set()
 _decoder: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
 
 
@@ -114,6 +118,7 @@ class Spool:
                 os.rename(path, claimed)
             except FileNotFoundError:
                 continue  # another process claimed it first
+            _ACTIVE_CLAIMS.add(str(claimed))
             return claimed, _read(claimed)
         return None
 
@@ -122,13 +127,15 @@ class Spool:
         if unshipped:
             self.append(unshipped)
         claimed.unlink(missing_ok=True)
+        _ACTIVE_CLAIMS.discard(str(claimed))
 
     def _reclaim_dead(self) -> None:
         if not self.folder.is_dir():
             return
         for p in self.folder.glob("*.jsonl.claimed-*"):
             pid = int(p.name.rsplit("-", 1)[1])
-            if pid != os.getpid() and not _pid_alive(pid):
+            mine = pid == os.getpid()
+            if (mine and str(p) not in _ACTIVE_CLAIMS) or (not mine and not _pid_alive(pid)):
                 try:
                     os.rename(p, p.with_name(p.name.split(".claimed-")[0]))
                 except FileNotFoundError:

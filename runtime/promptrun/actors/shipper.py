@@ -110,6 +110,7 @@ class LogShipper:
         spool_max_bytes: int,
         channel_size: int,
         batch_size: int,
+        linger: float = 0.05,
     ) -> None:
         self._transport = transport
         self.encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
@@ -117,7 +118,11 @@ class LogShipper:
         self.stats = ShipperStats()
         self._send, self._receive = anyio.create_memory_object_stream[Record | _Flush](channel_size)
         self._batch_size = batch_size
-        self._inflight: list[Record] = []
+        self._linger = linger
+        self._wake = anyio.Event()  # cuts a linger short: flush or shutdown is waiting
+        # Records taken from the channel and not yet shipped or spooled, oldest first: what
+        # cancellation must put on disk.
+        self._held: list[Record] = []
         self._mode: str | None = None  # "ingest" | "per-record", learnt on first shipment
         self._down_until = 0.0
         self._outage_backoff = 0.5
@@ -137,12 +142,14 @@ class LogShipper:
     async def flush(self, timeout: float | None) -> bool:
         """Ship everything submitted so far and the spool; True when nothing is left."""
         marker = _Flush()
+        self._wake.set()
         with anyio.move_on_after(timeout):
             await self._send.send(marker)
             await marker.done.wait()
         return marker.ok
 
     def close_intake(self) -> None:
+        self._wake.set()
         self._send.close()
 
     def close(self) -> None:
@@ -165,6 +172,19 @@ class LogShipper:
                         first = await self._receive.receive()
                     except anyio.EndOfStream:
                         break
+                    if not isinstance(first, _Flush):
+                        self._held = [first]
+                    if (
+                        self._linger > 0
+                        and not self._wake.is_set()
+                        and not isinstance(first, _Flush)
+                    ):
+                        # Let a batch build up: one request per record would cost more CPU
+                        # than the provider call it logs.
+                        with anyio.move_on_after(self._linger):
+                            await self._wake.wait()
+                    if self._wake.is_set():
+                        self._wake = anyio.Event()
                     await self._handle([first, *self._drain(self._batch_size - 1)])
         finally:
             self.spool_leftovers()
@@ -181,6 +201,7 @@ class LogShipper:
         return out
 
     async def _handle(self, items: list[Record | _Flush]) -> None:
+        self._held = [i for i in items if not isinstance(i, _Flush)]
         batch: list[Record] = []
         for item in items:
             if isinstance(item, _Flush):
@@ -188,7 +209,7 @@ class LogShipper:
                     await self._ship(batch)
                     batch = []
                 await self._replay()
-                item.ok = not self.spool.has_records() and not self._inflight
+                item.ok = not self.spool.has_records()
                 item.done.set()
             else:
                 batch.append(item)
@@ -197,8 +218,8 @@ class LogShipper:
 
     def spool_leftovers(self) -> None:
         """Put what is in flight or still queued on disk (shutdown, cancellation, loop death)."""
-        left: list[Record] = list(self._inflight)
-        self._inflight = []
+        left: list[Record] = self._held
+        self._held = []
         for item in self._drain(1 << 30):
             if isinstance(item, _Flush):
                 item.done.set()
@@ -208,25 +229,35 @@ class LogShipper:
             self._to_spool(left, "the client closed before they were shipped")
 
     # -- shipping ----------------------------------------------------------------------
-    async def _ship(self, batch: list[Record]) -> bool:
-        """Ship a batch or spool it; True when the server has all of it."""
+    async def _ship(self, batch: list[Record], *, held: bool = True) -> bool:
+        """Ship a batch or spool it; True when the server has all of it.
+
+        ``held`` batches are the oldest of ``self._held`` and leave it either way.
+        """
+        shipped = await self._ship_or_spool(batch)
+        # Not in a `finally`: a cancelled shipment stays held, for spool_leftovers to keep.
+        if held:
+            del self._held[: len(batch)]
+        return shipped
+
+    async def _ship_or_spool(self, batch: list[Record]) -> bool:
         if time.monotonic() < self._down_until:
             self._to_spool(batch, None)
             return False
-        self._inflight = batch
         try:
             if self._mode is None:
                 self._mode = await self._discover()
             if self._mode == "ingest":
                 await self._ship_ingest(batch)
             else:
-                await self._ship_each(batch)
+                left = await self._ship_each(batch)
+                if left:
+                    self._to_spool(left, None)
+                    return False
         except _TRANSIENT as exc:
-            self._inflight = []
             self._mark_down(exc)
             self._to_spool(batch, None)
             return False
-        self._inflight = []
         self._outage_backoff = 0.5
         self._down_until = 0.0
         return True
@@ -276,15 +307,17 @@ class LogShipper:
                     result.get("error"),
                 )
 
-    async def _ship_each(self, batch: list[Record]) -> None:
-        # One at a time keeps track calls behind their records; a failure part-way leaves the
-        # rest of the batch for the spool.
+    async def _ship_each(self, batch: list[Record]) -> list[Record]:
+        """One request per record, in order (track calls stay behind their records).
+
+        Returns the records not shipped because the server stopped answering part-way.
+        """
         for i, record in enumerate(batch):
             try:
                 await self._ship_one(record)
-            except _TRANSIENT:
-                del batch[:i]  # the caller spools what is left, from this record on
-                raise
+            except _TRANSIENT as exc:
+                self._mark_down(exc)
+                return batch[i:]
             except PromptLayerError as exc:
                 self.stats.failed += 1
                 logger.warning(
@@ -292,7 +325,7 @@ class LogShipper:
                 )
             else:
                 self.stats.shipped += 1
-        batch.clear()
+        return []
 
     async def _ship_one(self, record: Record) -> None:
         key = self._transport.api_key
@@ -357,18 +390,21 @@ class LogShipper:
             if claimed is None:
                 return
             path, records = claimed
-            shipped_all = True
-            for start in range(0, len(records), self._batch_size):
-                chunk = records[start : start + self._batch_size]
-                before = self.stats.spooled
-                if not await self._ship(chunk):
-                    # _ship spooled this chunk again; keep the rest for later too.
-                    self.stats.spooled = before
-                    self.spool.release(path, records[start + len(chunk) :])
-                    shipped_all = False
-                    break
-                self.stats.replayed += len(chunk)
-            if shipped_all:
-                self.spool.release(path, [])
-            else:
+            shipped = 0
+            try:
+                for start in range(0, len(records), self._batch_size):
+                    chunk = records[start : start + self._batch_size]
+                    before = self.stats.spooled
+                    if not await self._ship(chunk, held=False):
+                        # _ship spooled this chunk again; the rest waits for the next replay.
+                        self.stats.spooled = before
+                        break
+                    shipped = start + len(chunk)
+                    self.stats.replayed += len(chunk)
+            except BaseException:
+                # Cancelled part-way: give the unshipped rest back (the server drops repeats).
+                self.spool.release(path, records[shipped:])
+                raise
+            self.spool.release(path, records[shipped:])
+            if shipped < len(records):
                 return

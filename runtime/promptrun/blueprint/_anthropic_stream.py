@@ -92,14 +92,14 @@ class AnthropicAccumulator(StreamAccumulator):
     def final_response(self) -> Json:
         content: list[Json] = []
         for slot in self._order:
-            if type(slot) is _Block:
+            if isinstance(slot, _Block):
                 if slot.kind == "text":
                     content.append({"type": "text", "text": slot.text})
                 else:
                     content.append(
                         {"type": "thinking", "thinking": slot.text, "signature": slot.signature}
                     )
-            elif type(slot) is _Call:
+            elif isinstance(slot, _Call):
                 content.append(
                     {
                         "type": "tool_use",
@@ -109,7 +109,7 @@ class AnthropicAccumulator(StreamAccumulator):
                     }
                 )
             else:
-                content.append(slot)  # type: ignore[arg-type]  # the Json branch of the union
+                content.append(slot)
         start = self._start
         return {
             "id": _get(start, "id"),

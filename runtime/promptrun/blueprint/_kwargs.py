@@ -22,7 +22,7 @@ __all__ = [
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
     "openai.azure": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "google": "gemini-2.5-flash",
 }
 

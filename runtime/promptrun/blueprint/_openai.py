@@ -18,8 +18,6 @@ from promptrun.blueprint._util import (
     tool_call,
 )
 
-_PASSED_KEYS = ("name",)
-
 
 def _params(model: Json) -> Json:
     return {k: v for k, v in (model.get("parameters") or {}).items() if v is not None}
@@ -98,9 +96,8 @@ def _chat_message(msg: Json) -> Json:
         ]
     if role == "tool":
         out["tool_call_id"] = msg.get("tool_call_id")
-    for key in _PASSED_KEYS:
-        if msg.get(key) is not None:
-            out[key] = msg[key]
+    if msg.get("name") is not None:
+        out["name"] = msg["name"]
     return out
 
 

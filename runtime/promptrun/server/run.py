@@ -8,6 +8,7 @@ answered write is on disk.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from typing import TextIO
@@ -68,4 +69,6 @@ async def serve(
 
 def run_server(config: ServerConfig) -> int:
     """``promptrun serve``'s body: its own event loop, its exit status."""
+    # Warnings and errors (an unexpected exception in a handler) go to stderr, one line each.
+    logging.basicConfig(level=logging.WARNING, format="promptrun serve: %(levelname)s %(message)s")
     return asyncio.run(serve(config))

@@ -81,7 +81,7 @@ def running_server(**config_overrides: Any) -> Iterator[RunningServer]:
     ``db_path`` the database is a temporary file removed afterwards. Without ``api_keys``
     the server accepts one fresh key, ``.api_key``; with them, ``.api_key`` is the first.
     """
-    from promptrun.server._state import ServerConfig
+    from promptrun.server.app import ServerConfig
     from promptrun.server.auth import parse_key_spec
 
     with tempfile.TemporaryDirectory(prefix="promptrun-test-") as tmp:

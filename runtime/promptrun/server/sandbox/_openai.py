@@ -56,6 +56,7 @@ AZURE = ProviderSpec("azure", _error_body, retry_after_ms=True)
 
 
 def text_of(content: Any) -> str:
+    """Text of a message's content: a string, or the text parts of a part list."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -68,6 +69,7 @@ def text_of(content: Any) -> str:
 
 
 def first_tool(body: dict[str, Any], nested: bool) -> ToolSpec | None:
+    """The first function tool offered; chat nests it under "function", Responses does not."""
     tools = body.get("tools")
     if not isinstance(tools, list) or body.get("tool_choice") == "none":
         return None
@@ -92,6 +94,7 @@ def _usage(reply: Reply) -> dict[str, Any]:
 
 
 def model_name(call: Call) -> str:
+    """The model to report: the body's, else the Azure deployment's name."""
     model = call.body.get("model") or call.request.match_info.get("deployment", "")
     return str(model)
 

@@ -30,12 +30,16 @@ __all__ = [
 _decode = msgspec.json.decode
 DEFAULT_SCORE_NAME = "default"
 
+# RequestRow's fields, named as the columns they fill.
+_ROW_COLUMNS = (
+    "client_request_id", "kind", "provider", "model", "function_name", "api_type",
+    "prompt_id", "prompt_version", "prompt_name", "input_variables", "tags", "metadata",
+    "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
+    "error_type", "error_message", "score", "body", "blueprint",
+)  # fmt: skip
 _INSERT = (
-    "INSERT INTO requests (workspace_id, client_request_id, kind, provider, model, "
-    "function_name, api_type, prompt_id, prompt_version, prompt_name, input_variables, tags, "
-    "metadata, group_id, start_time, end_time, input_tokens, output_tokens, price, status, "
-    "error_type, error_message, score, body, blueprint, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO requests (workspace_id, {', '.join(_ROW_COLUMNS)}, created_at) "
+    f"VALUES ({', '.join('?' * (len(_ROW_COLUMNS) + 2))}) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 
@@ -76,37 +80,8 @@ def _insert(conn: sqlite3.Connection, workspace: int, row: RequestRow) -> int | 
         _check_group(conn, workspace, row.group_id)
     _link_prompt(conn, workspace, row)
     now = time.time()
-    found = conn.execute(
-        _INSERT,
-        (
-            workspace,
-            row.client_request_id,
-            row.kind,
-            row.provider,
-            row.model,
-            row.function_name,
-            row.api_type,
-            row.prompt_id,
-            row.prompt_version,
-            row.prompt_name,
-            row.input_variables,
-            row.tags,
-            row.metadata,
-            row.group_id,
-            row.start_time,
-            row.end_time,
-            row.input_tokens,
-            row.output_tokens,
-            row.price,
-            row.status,
-            row.error_type,
-            row.error_message,
-            row.score,
-            row.body,
-            row.blueprint,
-            now,
-        ),
-    ).fetchone()
+    params = (workspace, *(getattr(row, column) for column in _ROW_COLUMNS), now)
+    found = conn.execute(_INSERT, params).fetchone()
     if found is None:
         return None
     request_id: int = found[0]

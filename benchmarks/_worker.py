@@ -1,0 +1,420 @@
+"""One measurement in a fresh process: ``_worker.py --impl I --scenario S --n N ...``.
+
+Prints one JSON line of results. Standalone: the standard library plus the implementation
+being measured (see ``_adapters.py``), so the peer's virtualenv can run it and a raw or peer
+measurement never imports promptrun. Only ``sys`` and ``time`` are imported before the
+``import`` scenario has timed its import, so that number is a fresh interpreter's.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+_IMPORTS = {"promptrun": "promptrun", "peer": "promptlayer", "raw": "openai"}
+
+
+def _flag(name: str) -> str | None:
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _measure_import(impl: str) -> None:
+    module = _IMPORTS[impl]
+    wall, cpu = time.perf_counter(), time.process_time()
+    __import__(module)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    import json
+
+    result = {"impl": impl, "scenario": "import", "module": module, "n": 1, "ok": 1, "errors": 0}
+    result |= {"import_ms": wall * 1000, "cpu_ms": cpu * 1000}
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__" and _flag("--scenario") == "import":
+    _measure_import(_flag("--impl") or "promptrun")
+    sys.exit(0)
+
+# ruff: noqa: E402 -- everything below may load only after the import scenario had its turn
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import os
+import resource
+import statistics
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from _adapters import content_of, log_request_kwargs, make_async, make_sync, request_id_of
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    """Resident set size now (not the peak), in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Meter:
+    """Wall time, CPU of the whole process (every thread) and RSS over a measured phase."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.samples: list[str] = []
+        self.latencies: list[float] = []
+
+    def start(self) -> None:
+        gc.collect()
+        self.rss0 = rss_mb()
+        self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
+
+    def stop(self) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = time.process_time() - self.c0
+        self.rss1 = rss_mb()
+
+    def error(self, exc: BaseException) -> None:
+        self.errors += 1
+        if len(self.samples) < 3:
+            self.samples.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    def result(self, ops: int) -> dict[str, Any]:
+        ok = len(self.latencies)
+        per = max(ops, 1)
+        return {
+            "n": ops,
+            "ok": ok,
+            "errors": self.errors,
+            "error_samples": self.samples,
+            "wall_s": self.wall,
+            "ops_per_s": ok / self.wall if self.wall else None,
+            "p50_ms": _ms(pct(self.latencies, 0.50)),
+            "p99_ms": _ms(pct(self.latencies, 0.99)),
+            "cpu_us_per_op": self.cpu / per * 1e6,
+            "rss_start_mb": self.rss0,
+            "rss_end_mb": self.rss1,
+            "rss_growth_mb": self.rss1 - self.rss0,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+# -- run(): sequential sync, concurrent async -------------------------------------------------
+def sync_runs(impl: str, cfg: dict[str, Any], n: int, ttl: float, cap: float) -> dict[str, Any]:
+    pl = make_sync(impl, cfg, ttl)
+    pl.call()  # warm-up: imports, connections, the template cache
+    m = Meter()
+    m.start()
+    deadline, done = m.t0 + cap, 0
+    while done < n and time.perf_counter() < deadline:
+        began = time.perf_counter()
+        done += 1
+        try:
+            pl.call()
+        except Exception as exc:
+            m.error(exc)
+            continue
+        m.latencies.append(time.perf_counter() - began)
+    flushed = pl.finish()
+    m.stop()
+    out = m.result(done) | {"flushed": flushed, "capped": done < n, "stats": pl.stats()}
+    pl.close()
+    return out
+
+
+async def _load(
+    m: Meter, call: Callable[[], Awaitable[None]], n: int, c: int, cap: float
+) -> tuple[int, bool]:
+    """``n`` calls, ``c`` at once; none start after ``cap`` s, and stragglers get 30 s more."""
+    issued = itertools.count()
+    deadline = m.t0 + cap
+    started = 0
+
+    async def lane() -> None:
+        nonlocal started
+        while next(issued) < n and time.perf_counter() < deadline:
+            started += 1
+            began = time.perf_counter()
+            try:
+                await call()
+            except Exception as exc:
+                m.error(exc)
+                continue
+            m.latencies.append(time.perf_counter() - began)
+
+    lanes = [asyncio.ensure_future(lane()) for _ in range(c)]
+    _, pending = await asyncio.wait(lanes, timeout=cap + 30)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+        unfinished = started - len(m.latencies) - m.errors
+        m.errors += unfinished
+        m.samples.append(f"{unfinished} calls still running {cap + 30:.0f} s in: cancelled")
+    return started, started < n
+
+
+async def async_runs(
+    impl: str, cfg: dict[str, Any], n: int, c: int, ttl: float, cap: float
+) -> dict[str, Any]:
+    pl = make_async(impl, cfg, ttl)
+    await pl.call()
+    m = Meter()
+    m.start()
+    started, capped = await _load(m, pl.call, n, c, cap)
+    flushed = await pl.finish()
+    m.stop()
+    out = m.result(started) | {"flushed": flushed, "capped": capped, "stats": pl.stats()}
+    await pl.close()
+    return out
+
+
+# -- streaming --------------------------------------------------------------------------------
+class StreamTimes:
+    """Per stream: time to first item, mean gap between content chunks, last content to id."""
+
+    def __init__(self) -> None:
+        self.ttfc: list[float] = []
+        self.gaps: list[float] = []
+        self.final: list[float] = []
+        self.items: list[int] = []
+
+    def observe(self, began: float, stamps: list[tuple[float, bool, bool]], end: float) -> None:
+        if not stamps:
+            raise RuntimeError("the stream yielded nothing")
+        first = stamps[0][0]
+        contents = [i for i, (_, has_text, _) in enumerate(stamps) if has_text]
+        if not contents:
+            raise RuntimeError("the stream carried no text")
+        last_i = contents[-1]
+        last_t = stamps[last_i][0]
+        self.ttfc.append(first - began)
+        if last_i > 0:
+            self.gaps.append((last_t - first) / last_i)
+        with_id = [t for t, _, has_id in stamps if has_id]
+        # Raw SDKs have no request id: their baseline is the end of the stream.
+        self.final.append((with_id[0] if with_id else end) - last_t)
+        self.items.append(len(stamps))
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "ttfc_p50_ms": _ms(pct(self.ttfc, 0.5)),
+            "ttfc_p99_ms": _ms(pct(self.ttfc, 0.99)),
+            "chunk_gap_us": statistics.median(self.gaps) * 1e6 if self.gaps else None,
+            "final_delay_ms": _ms(pct(self.final, 0.5)),
+            "final_delay_p99_ms": _ms(pct(self.final, 0.99)),
+            "items_per_stream": statistics.median(self.items) if self.items else None,
+        }
+
+
+def _stamp(item: Any) -> tuple[float, bool, bool]:
+    return time.perf_counter(), bool(content_of(item)), bool(request_id_of(item))
+
+
+def sync_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
+    pl = make_sync(impl, cfg, 300)
+    for _ in pl.stream():
+        pass
+    m, st = Meter(), StreamTimes()
+    m.start()
+    deadline, done = m.t0 + cap, 0
+    while done < n and time.perf_counter() < deadline:
+        done += 1
+        began = time.perf_counter()
+        try:
+            items: Iterator[Any] = pl.stream()
+            stamps = [_stamp(item) for item in items]
+            end = time.perf_counter()
+            st.observe(began, stamps, end)
+        except Exception as exc:
+            m.error(exc)
+            continue
+        m.latencies.append(end - began)
+    flushed = pl.finish()
+    m.stop()
+    out = m.result(done) | st.result() | {"flushed": flushed, "capped": done < n}
+    pl.close()
+    return out
+
+
+async def async_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
+    pl = make_async(impl, cfg, 300)
+    async for _ in await pl.stream():
+        pass
+    m, st = Meter(), StreamTimes()
+    m.start()
+    deadline, done = m.t0 + cap, 0
+    while done < n and time.perf_counter() < deadline:
+        done += 1
+        began = time.perf_counter()
+        try:
+            stamps = [_stamp(item) async for item in await pl.stream()]
+            end = time.perf_counter()
+            st.observe(began, stamps, end)
+        except Exception as exc:
+            m.error(exc)
+            continue
+        m.latencies.append(end - began)
+    flushed = await pl.finish()
+    m.stop()
+    out = m.result(done) | st.result() | {"flushed": flushed, "capped": done < n}
+    await pl.close()
+    return out
+
+
+# -- log_request ------------------------------------------------------------------------------
+def _log_result(
+    m: Meter, n: int, enqueue_s: float, flush_s: float, flushed: bool
+) -> dict[str, Any]:
+    out = m.result(n)
+    out |= {
+        "p50_us": (pct(m.latencies, 0.5) or 0) * 1e6,
+        "p99_us": (pct(m.latencies, 0.99) or 0) * 1e6,
+        "calls_per_s": len(m.latencies) / enqueue_s if enqueue_s else None,
+        "enqueue_s": enqueue_s,
+        "flush_s": flush_s,
+        "shipped_per_s": len(m.latencies) / (enqueue_s + flush_s),
+        "flushed": flushed,
+    }
+    return out
+
+
+def sync_logs(impl: str, cfg: dict[str, Any], n: int, mem_n: int) -> dict[str, Any]:
+    pl = make_sync(impl, cfg, 0)
+    kwargs = log_request_kwargs()
+    pl.log(kwargs)
+    pl.finish()
+    m = Meter()
+    m.start()
+    for _ in range(n):
+        began = time.perf_counter()
+        try:
+            pl.log(kwargs)
+        except Exception as exc:
+            m.error(exc)
+            continue
+        m.latencies.append(time.perf_counter() - began)
+    enqueue_s = time.perf_counter() - m.t0
+    flushed = pl.finish()
+    flush_s = time.perf_counter() - m.t0 - enqueue_s
+    m.stop()
+    out = _log_result(m, n, enqueue_s, flush_s, flushed)
+    if mem_n:
+        gc.collect()
+        rss0, began = rss_mb(), time.perf_counter()
+        for _ in range(mem_n):
+            pl.log(kwargs)
+        enqueued = time.perf_counter()
+        out["mem_growth_mb"] = rss_mb() - rss0
+        out["mem_stats"] = pl.stats()
+        out["mem_flushed"] = pl.finish()
+        done = time.perf_counter()
+        out |= {"mem_n": mem_n, "mem_calls_per_s": mem_n / (enqueued - began)}
+        out |= {"mem_flush_s": done - enqueued, "mem_shipped_per_s": mem_n / (done - began)}
+    out["stats"] = pl.stats()
+    pl.close()
+    return out
+
+
+async def async_logs(impl: str, cfg: dict[str, Any], n: int, mem_n: int) -> dict[str, Any]:
+    pl = make_async(impl, cfg, 0)
+    kwargs = log_request_kwargs()
+    await pl.log(kwargs)
+    await pl.finish()
+    m = Meter()
+    m.start()
+    for _ in range(n):
+        began = time.perf_counter()
+        try:
+            await pl.log(kwargs)
+        except Exception as exc:
+            m.error(exc)
+            continue
+        m.latencies.append(time.perf_counter() - began)
+    enqueue_s = time.perf_counter() - m.t0
+    flushed = await pl.finish()
+    flush_s = time.perf_counter() - m.t0 - enqueue_s
+    m.stop()
+    out = _log_result(m, n, enqueue_s, flush_s, flushed)
+    if mem_n:
+        gc.collect()
+        rss0, began = rss_mb(), time.perf_counter()
+        for _ in range(mem_n):
+            await pl.log(kwargs)
+        enqueued = time.perf_counter()
+        out["mem_growth_mb"] = rss_mb() - rss0
+        out["mem_stats"] = pl.stats()
+        out["mem_flushed"] = await pl.finish()
+        done = time.perf_counter()
+        out |= {"mem_n": mem_n, "mem_calls_per_s": mem_n / (enqueued - began)}
+        out |= {"mem_flush_s": done - enqueued, "mem_shipped_per_s": mem_n / (done - began)}
+    out["stats"] = pl.stats()
+    await pl.close()
+    return out
+
+
+# -- entry ------------------------------------------------------------------------------------
+def measure(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    s, impl, n, cap = args.scenario, args.impl, args.n, args.time_cap
+    if s in ("sync_run_cold", "sync_run_warm"):
+        return sync_runs(impl, cfg, n, 0 if s.endswith("cold") else 300, cap)
+    if s.startswith("async_run_c"):
+        return asyncio.run(async_runs(impl, cfg, n, args.concurrency, 300, cap))
+    if s == "stream_sync":
+        return sync_streams(impl, cfg, n, cap)
+    if s == "stream_async":
+        return asyncio.run(async_streams(impl, cfg, n, cap))
+    if s == "log_request_sync":
+        return sync_logs(impl, cfg, n, args.mem_n)
+    if s == "log_request_async":
+        return asyncio.run(async_logs(impl, cfg, n, args.mem_n))
+    raise SystemExit(f"unknown scenario {s!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", required=True)
+    parser.add_argument("--scenario", required=True)
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--time-cap", type=float, default=120.0, help="seconds")
+    parser.add_argument("--mem-n", type=int, default=0, help="log_request: calls to queue")
+    parser.add_argument("--config", required=True, help="JSON: prompt, variables, llm_kwargs")
+    args = parser.parse_args()
+    with open(args.config) as f:
+        cfg = json.load(f)
+    head = {"impl": args.impl, "scenario": args.scenario, "concurrency": args.concurrency}
+    try:
+        result = head | measure(args, cfg)
+    except Exception as exc:
+        result = head | {"failed": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+    print(json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
