@@ -94,8 +94,10 @@ async def test_against_the_hosted_shape_logging_and_tracking_still_work(
     await probe.publish("greet")
     await probe.faults(
         {"path": "/promptrun/v1/info", "status": 404, "times": 1000},
-        *({"path": p, "status": None, "times": None}  # observe only: count the calls
-          for p in ("/track-request", "/log-request", "/library-track-score")),
+        *(
+            {"path": p, "status": None, "times": None}  # observe only: count the calls
+            for p in ("/track-request", "/log-request", "/library-track-score")
+        ),
     )
     async with make_client() as pl:
         result = await pl.run("greet", input_variables={"name": "A", "topic": "b"})

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import anyio
 import openai
@@ -82,8 +83,14 @@ def test_context_manager_closes_and_ships(env: dict[str, str], probe: Probe) -> 
     with PromptLayer() as pl:
         for _ in range(3):
             pl.run("greet", input_variables=VARS)
-        logged = pl.log_request("openai", "gpt-4o", {"type": "chat", "messages": []},
-                                {"type": "chat", "messages": []}, time.time(), time.time())
+        logged = pl.log_request(
+            "openai",
+            "gpt-4o",
+            {"type": "chat", "messages": []},
+            {"type": "chat", "messages": []},
+            time.time(),
+            time.time(),
+        )
     assert logged is not None
     assert len(stored(probe)) == 4
     assert pl.stats()["shipped"] == 4
@@ -206,3 +213,35 @@ def test_throw_on_error_false_returns_none_with_a_warning(
     assert any("NonExistentTemplate" in r.getMessage() for r in caplog.records)
     with pytest.raises(PromptLayerNotFoundError):
         pl.run("NonExistentTemplate")
+
+
+def test_exit_ships_within_its_deadline_and_spools_the_rest_for_the_next_run(
+    run_script: Callable[..., object], probe: Probe, env: dict[str, str]
+) -> None:
+    anyio.run(lambda: probe.faults({"path": "/promptrun/v1/ingest", "delay_ms": 20000, "times": 1}))
+    t0 = time.perf_counter()
+    proc = run_script(
+        """
+        import time
+        from promptrun import PromptLayer
+        pl = PromptLayer(shutdown_timeout=0.5)
+        for i in range(20):
+            pl.log_request("openai", "gpt-4o", {"type": "chat", "messages": []},
+                           {"type": "chat", "messages": []}, time.time(), time.time())
+        """
+    )
+    took = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
+    assert took < 15  # the 20 s stall did not hold the exit
+    spool = list(Path(env["PROMPTRUN_SPOOL_DIR"]).rglob("*.jsonl*"))
+    assert spool, "the unshipped records were not spooled"
+    anyio.run(probe.clear_faults)
+    proc = run_script(
+        """
+        from promptrun import PromptLayer
+        with PromptLayer() as pl:
+            assert pl.flush(timeout=10)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
+    assert len({r["client_request_id"] for r in stored(probe)}) == 20
