@@ -19,6 +19,7 @@ from promptrun._errors import (
     PromptLayerNotFoundError,
     PromptLayerValidationError,
 )
+from promptrun._logreq import build_log_record
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun._runtime import Runtime
 from promptrun._validate import (
@@ -31,7 +32,7 @@ from promptrun._validate import (
 )
 from promptrun.actors.shipper import ShipperStats
 from promptrun.actors.templates import TemplateKey
-from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+from promptrun.wire.ingest import TrackCallRecord, TrackRecord
 
 __all__ = ["AsyncPromptLayer"]
 
@@ -208,7 +209,7 @@ class AsyncPromptLayer:
         self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
     ) -> Any:
         rt = await self._rt()
-        data = rt.shipper.encoder.encode(body)
+        data = rt.shipper.encode(body)
 
         async def once() -> Any:
             return await rt.transport.request(
@@ -358,7 +359,12 @@ class AsyncPromptLayer:
         The record ships in the background (see :meth:`flush`); with ``inline_logging=True``
         this waits for the server and returns what it stored, as the peer SDK does.
         """
-        record = _log_record(locals())
+        record = build_log_record(
+            provider, model, input, output, request_start_time, request_end_time, parameters,
+            tags, metadata, prompt_name, prompt_version_number, prompt_input_variables,
+            input_tokens, output_tokens, price, function_name, score, prompt_id, score_name,
+            api_type, status, error_type, error_message,
+        )  # fmt: skip
         rt = await self._rt()
         if self._config.inline_logging:
             return await self._soft(
@@ -399,36 +405,6 @@ class AsyncPromptLayer:
             TrackCallRecord(client_request_id=_run.new_request_id(), endpoint=endpoint, body=body)
         )
         return True
-
-
-def _log_record(args: dict[str, Any]) -> LogRecord:
-    where = "log_request()"
-    check_str(where, "provider", args["provider"])
-    check_str(where, "model", args["model"])
-    for name in ("input", "output"):
-        value = args[name]
-        check_dict(where, name, value, optional=False)
-        if value.get("type") not in ("chat", "completion"):
-            raise PromptLayerValidationError(
-                f"{where}: {name} must be a prompt template dict with type 'chat' or "
-                f"'completion', e.g. {{'type': 'chat', 'messages': [...]}}"
-            )
-    for name in ("request_start_time", "request_end_time"):
-        if not isinstance(args[name], int | float) or isinstance(args[name], bool):
-            raise PromptLayerValidationError(f"{where}: {name} must be epoch seconds (float)")
-    for name in ("parameters", "metadata", "prompt_input_variables"):
-        check_dict(where, name, args[name])
-    check_str_list(where, "tags", args["tags"])
-    for name in ("input_tokens", "output_tokens", "score"):
-        check_int(where, name, args[name], lo=0)
-    check_int(where, "prompt_version_number", args["prompt_version_number"], optional=True)
-    check_int(where, "prompt_id", args["prompt_id"], optional=True)
-    body = {k: v for k, v in args.items() if k not in ("self", "rt", "record") and v is not None}
-    body.setdefault("parameters", {})
-    body.setdefault("tags", [])
-    body.setdefault("metadata", {})
-    body.setdefault("prompt_input_variables", {})
-    return LogRecord(client_request_id=_run.new_request_id(), body=body)
 
 
 class AsyncTemplates:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.from_thread import BlockingPortal
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 __all__ = ["fork_generation", "get_portal"]
 
@@ -52,6 +52,9 @@ def get_portal() -> BlockingPortal:
 
 def _start() -> None:
     global _portal
+    import anyio
+    from anyio.from_thread import BlockingPortal
+
     ready = threading.Event()
     box: dict[str, Any] = {}
 

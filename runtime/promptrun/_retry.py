@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import stamina
-
 from promptrun._errors import (
     PromptLayerAPIConnectionError,
     PromptLayerAPITimeoutError,
@@ -92,6 +90,8 @@ async def call_with_retries(
     quiet: bool = False,
 ) -> T:
     """Await ``fn()`` until it succeeds or the policy gives up (then its last error is raised)."""
+    import stamina  # with tenacity, ~9 ms to import: paid by the first call, not at import
+
     hook = _Hook(policy, context, quiet)
     async for attempt in stamina.retry_context(
         on=hook, attempts=policy.attempts, timeout=None, wait_max=policy.wait_max

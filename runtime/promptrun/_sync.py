@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from promptrun._client import AsyncPromptLayer, _log_record
+from promptrun._client import AsyncPromptLayer
+from promptrun._logreq import build_log_record
 from promptrun._portal import fork_generation, get_portal
 
 __all__ = ["PromptLayer"]
@@ -116,9 +117,9 @@ class PromptLayer:
         if rt is None or rt.loop is None or rt.closed:
             self._call(client._rt)
             rt = client._runtime
-            assert rt is not None
-            assert rt.loop is not None
-        rt.loop.call_soon_threadsafe(rt.shipper.submit, record)
+            assert rt is not None and rt.loop is not None
+        # Encoded here, in the caller's thread: the loop thread only enqueues bytes.
+        rt.shipper.submit_threadsafe(rt.loop, rt.shipper.encode(record))
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> PromptLayer:
@@ -192,33 +193,45 @@ class PromptLayer:
             return SyncStream(result)
         return result
 
-    def log_request(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+    def log_request(
+        self,
+        provider: str,
+        model: str,
+        input: dict[str, Any],
+        output: dict[str, Any],
+        request_start_time: float,
+        request_end_time: float,
+        parameters: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        prompt_name: str | None = None,
+        prompt_version_number: int | None = None,
+        prompt_input_variables: dict[str, Any] | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        price: float = 0.0,
+        function_name: str = "",
+        score: int = 0,
+        prompt_id: int | None = None,
+        score_name: str | None = None,
+        api_type: str | None = None,
+        status: str = "SUCCESS",
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> dict[str, Any] | None:
         """Log a request you made yourself; returns at once (see AsyncPromptLayer.log_request)."""
+        args = (
+            provider, model, input, output, request_start_time, request_end_time, parameters,
+            tags, metadata, prompt_name, prompt_version_number, prompt_input_variables,
+            input_tokens, output_tokens, price, function_name, score, prompt_id, score_name,
+            api_type, status, error_type, error_message,
+        )  # fmt: skip
         client = self._client()
         if client._config.inline_logging:
-            return self._call(client.log_request, *args, **kwargs)  # type: ignore[no-any-return]
-        bound = _bind_log_request(args, kwargs)
-        record = _log_record(bound)
+            return self._call(client.log_request, *args)  # type: ignore[no-any-return]
+        record = build_log_record(*args)
         self._submit(record)
         return {"id": record.client_request_id, "request_id": record.client_request_id}
-
-
-@functools.cache
-def _log_request_signature() -> Any:
-    import inspect
-
-    return inspect.signature(AsyncPromptLayer.log_request)
-
-
-def _bind_log_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    from promptrun._errors import PromptLayerValidationError
-
-    try:
-        bound = _log_request_signature().bind(None, *args, **kwargs)
-    except TypeError as exc:
-        raise PromptLayerValidationError(f"log_request(): {exc}") from None
-    bound.apply_defaults()
-    return dict(bound.arguments)
 
 
 class SyncStream:

@@ -1,10 +1,11 @@
 """The on-disk spool: log records that could not be shipped yet, kept until they are.
 
 One folder per server and API key. Each process appends to its own segment file
-(``<time>-<pid>-<rand>.jsonl``, one JSON record a line). Replay claims a whole segment by
-renaming it (``.claimed-<pid>``), so two processes sharing the folder never ship the same
-segment; a claim left by a dead process is taken over. The folder is bounded: past
-``max_bytes`` the oldest segments go, and every record that goes is counted and warned about.
+(``<time>-<pid>-<rand>.jsonl``, one encoded record a line, exactly as it goes on the wire).
+Replay claims a whole segment by renaming it (``.claimed-<pid>``), so two processes sharing the
+folder never ship the same segment; a claim left by a dead process, or by a runtime of this
+process that died mid-replay, is taken over. The folder is bounded: past ``max_bytes`` the
+oldest segments go, and every record that goes is counted and warned about.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -24,12 +24,11 @@ __all__ = ["Spool"]
 
 logger = logging.getLogger("promptlayer")
 
-Record = TrackRecord | LogRecord | TrackCallRecord
-
 # Segments this process is replaying right now; a claim of ours not in here was left behind
 # by a runtime that died mid-replay (a finished event loop) and may be taken over.
 _ACTIVE_CLAIMS: set[str] = set()
-_decoder: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
+
+_check = msgspec.json.Decoder(TrackRecord | LogRecord | TrackCallRecord)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -43,21 +42,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Spool:
-    """Append records to disk; hand back whole segments for replay."""
+    """Append encoded records to disk; hand back whole segments for replay."""
 
-    def __init__(self, folder: Path, *, max_bytes: int, encoder: msgspec.json.Encoder) -> None:
+    def __init__(self, folder: Path, *, max_bytes: int) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
-        self._encoder = encoder
         self._segment: Path | None = None
         self._segment_pid = 0
         self.dropped = 0
 
     # -- writing -----------------------------------------------------------------------
-    def append(self, records: Iterable[Record]) -> int:
-        """Write records durably; returns how many were written."""
-        lines = [self._encoder.encode(r) + b"\n" for r in records]
-        if not lines:
+    def append(self, records: list[bytes]) -> int:
+        """Write records durably (one fsync for all of them); returns how many."""
+        if not records:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._segment is None or self._segment_pid != os.getpid():
@@ -66,11 +63,11 @@ class Spool:
             self._segment = self.folder / name
             self._segment_pid = os.getpid()
         with open(self._segment, "ab") as f:
-            f.write(b"".join(lines))
+            f.write(b"\n".join(records) + b"\n")
             f.flush()
             os.fsync(f.fileno())
         self._enforce_bound()
-        return len(lines)
+        return len(records)
 
     def _enforce_bound(self) -> None:
         segments = self._segments()
@@ -85,7 +82,7 @@ class Spool:
             total -= size
             self.dropped += lost
             logger.warning(
-                "promptrun spool %s is over its limit of %d bytes: dropped %d oldest records",
+                "promptrun spool %s is over its limit of %d bytes: dropped the %d oldest records",
                 self.folder,
                 self.max_bytes,
                 lost,
@@ -104,12 +101,14 @@ class Spool:
         return out
 
     def has_records(self) -> bool:
-        self._reclaim_dead()
-        return any(True for _ in self.folder.glob("*.jsonl")) if self.folder.is_dir() else False
+        if not self.folder.is_dir():
+            return False
+        self._reclaim_abandoned()
+        return any(True for _ in self.folder.glob("*.jsonl"))
 
-    def claim(self) -> tuple[Path, list[Record]] | None:
+    def claim(self) -> tuple[Path, list[bytes]] | None:
         """Take the oldest segment for replay; ``None`` when there is none."""
-        self._reclaim_dead()
+        self._reclaim_abandoned()
         for path, _ in self._segments():
             if path == self._segment:
                 self._segment = None  # start a new one; this one is being replayed
@@ -122,14 +121,14 @@ class Spool:
             return claimed, _read(claimed)
         return None
 
-    def release(self, claimed: Path, unshipped: list[Record]) -> None:
+    def release(self, claimed: Path, unshipped: list[bytes]) -> None:
         """Done with a claimed segment: drop it, keeping what was not shipped."""
         if unshipped:
             self.append(unshipped)
         claimed.unlink(missing_ok=True)
         _ACTIVE_CLAIMS.discard(str(claimed))
 
-    def _reclaim_dead(self) -> None:
+    def _reclaim_abandoned(self) -> None:
         if not self.folder.is_dir():
             return
         for p in self.folder.glob("*.jsonl.claimed-*"):
@@ -145,21 +144,23 @@ class Spool:
 def _count_lines(path: Path) -> int:
     try:
         with open(path, "rb") as f:
-            return sum(1 for _ in f)
+            return sum(1 for line in f if line.strip())
     except FileNotFoundError:
         return 0
 
 
-def _read(path: Path) -> list[Record]:
-    out: list[Record] = []
+def _read(path: Path) -> list[bytes]:
     with open(path, "rb") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(_decoder.decode(line))
-            except msgspec.DecodeError:
-                # A torn last line from a crash mid-write: nothing more can be recovered from it.
-                logger.warning("promptrun spool: skipped an unreadable line in %s", path.name)
-    return out
+        data = f.read()
+    lines = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            _check.decode(line)
+        except msgspec.DecodeError:
+            # A torn last line from a crash mid-write: nothing more can be recovered from it.
+            logger.warning("promptrun spool: skipped an unreadable line in %s", path.name)
+            continue
+        lines.append(line)
+    return lines

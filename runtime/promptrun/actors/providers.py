@@ -9,7 +9,6 @@ only; they never leave this module.
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import os
 import warnings
@@ -52,6 +51,8 @@ class CallPlan:
 
 
 def _accepted_params(method: Callable[..., Any]) -> frozenset[str] | None:
+    import inspect
+
     try:
         params = inspect.signature(method).parameters.values()
     except (TypeError, ValueError):

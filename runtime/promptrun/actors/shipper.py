@@ -1,19 +1,21 @@
 """LogShipper: ships log records in the background; what it cannot ship waits on disk.
 
-Callers hand records over with a non-blocking ``submit``; the actor drains its channel in
-batches (whatever has accumulated while the previous batch was in flight) and ships them
-through promptrun's batch endpoint when the server has one, else one request per record as the
-hosted API expects. Batches go one at a time, so a ``track.*`` call is always shipped after the
-record it names. Records that find the channel full, that could not be shipped after retries,
-or that are still queued at shutdown go to the spool, and are replayed when the server answers
-again and on the next start.
+Callers hand records over with a non-blocking ``submit``, which encodes them at once (a record
+in the channel is a few hundred bytes, not a tree of objects) and never waits. The actor drains
+its channel in batches, lingering briefly so that one request carries many records, and ships
+them through promptrun's batch endpoint when the server has one, else one request per record
+as the hosted API expects. Batches go one at a time, so a ``track.*`` call is shipped after
+the record it names. Records that find the channel full, that could not be shipped after
+retries, or that are still queued at shutdown go to the spool, and are replayed when the
+server answers again and on the next start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,6 @@ from promptrun.actors._spool import Spool
 from promptrun.wire.ingest import (
     INFO_PATH,
     INGEST_PATH,
-    IngestBatch,
     LogRecord,
     TrackCallRecord,
     TrackRecord,
@@ -62,11 +63,12 @@ _TRACK_PATHS = {
     "group": "/track-group",
 }
 _ID_MAP_SIZE = 100_000
+_MAX_DEFERRALS = 3
+_decode_record = msgspec.json.Decoder(Record).decode
 
 
 def _enc_hook(obj: Any) -> Any:
-    # Provider SDK objects (pydantic models) reach us un-serialised: dumping them here, off the
-    # caller's path, is the cheapest place to pay for it.
+    # Provider SDK objects (pydantic models) in a record's body.
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
         return dump(mode="json", exclude_none=True)
@@ -113,31 +115,59 @@ class LogShipper:
         linger: float = 0.05,
     ) -> None:
         self._transport = transport
-        self.encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
-        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes, encoder=self.encoder)
+        self.encode = msgspec.json.Encoder(enc_hook=_enc_hook).encode
+        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.stats = ShipperStats()
-        self._send, self._receive = anyio.create_memory_object_stream[Record | _Flush](channel_size)
+        self._send, self._receive = anyio.create_memory_object_stream[bytes | _Flush](channel_size)
         self._batch_size = batch_size
         self._linger = linger
-        self._wake = anyio.Event()  # cuts a linger short: flush or shutdown is waiting
+        self._wake = anyio.Event()  # cuts a linger short: flush, shutdown or overflow
         # Records taken from the channel and not yet shipped or spooled, oldest first: what
         # cancellation must put on disk.
-        self._held: list[Record] = []
+        self._held: list[bytes] = []
+        self._overflow: list[bytes] = []  # found the channel full; spooled in one write
         self._mode: str | None = None  # "ingest" | "per-record", learnt on first shipment
         self._down_until = 0.0
         self._outage_backoff = 0.5
         self._ids: OrderedDict[str, int] = OrderedDict()  # client id -> server id
+        self._deferred: dict[str, int] = {}
+        self._inbox: deque[bytes] = deque()
+        self._inbox_scheduled = False
         self.stopped = anyio.Event()
 
     # -- intake (the caller's side; never blocks) ---------------------------------------
     def submit(self, record: Record) -> None:
+        self.submit_encoded(self.encode(record))
+
+    def submit_encoded(self, data: bytes) -> None:
+        """Queue one encoded record (from any task of the runtime's loop)."""
         self.stats.queued += 1
         try:
-            self._send.send_nowait(record)
+            self._send.send_nowait(data)
         except anyio.WouldBlock:
-            self._to_spool([record], "the log channel is full")
+            self._overflow.append(data)
+            self._wake.set()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._to_spool([record], "the client is shutting down")
+            self._to_spool([data], "the client is shutting down")
+
+    def submit_threadsafe(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+        """Queue one encoded record from another thread (the sync client's callers).
+
+        Records gather in a deque and one loop callback drains them all, so a burst from a
+        thread costs one wake-up of the loop, not one per record.
+        """
+        self._inbox.append(data)
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        # Clear the flag before draining: a record appended after this line either is
+        # drained below or schedules a new drain.
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            self.submit_encoded(inbox.popleft())
 
     async def flush(self, timeout: float | None) -> bool:
         """Ship everything submitted so far and the spool; True when nothing is left."""
@@ -174,25 +204,22 @@ class LogShipper:
                         break
                     if not isinstance(first, _Flush):
                         self._held = [first]
-                    if (
-                        self._linger > 0
-                        and not self._wake.is_set()
-                        and not isinstance(first, _Flush)
-                    ):
-                        # Let a batch build up: one request per record would cost more CPU
-                        # than the provider call it logs.
-                        with anyio.move_on_after(self._linger):
-                            await self._wake.wait()
+                        if self._linger > 0 and not self._wake.is_set():
+                            # Let a batch build up: a request per record would cost more
+                            # CPU than the provider call it logs.
+                            with anyio.move_on_after(self._linger):
+                                await self._wake.wait()
                     if self._wake.is_set():
                         self._wake = anyio.Event()
+                    self._spool_overflow()
                     await self._handle([first, *self._drain(self._batch_size - 1)])
         finally:
             self.spool_leftovers()
             self._send.close()
             self.stopped.set()
 
-    def _drain(self, limit: int) -> list[Record | _Flush]:
-        out: list[Record | _Flush] = []
+    def _drain(self, limit: int) -> list[bytes | _Flush]:
+        out: list[bytes | _Flush] = []
         while len(out) < limit:
             try:
                 out.append(self._receive.receive_nowait())
@@ -200,26 +227,34 @@ class LogShipper:
                 break
         return out
 
-    async def _handle(self, items: list[Record | _Flush]) -> None:
+    async def _handle(self, items: list[bytes | _Flush]) -> None:
         self._held = [i for i in items if not isinstance(i, _Flush)]
-        batch: list[Record] = []
+        batch: list[bytes] = []
         for item in items:
             if isinstance(item, _Flush):
                 if batch:
                     await self._ship(batch)
                     batch = []
+                self._spool_overflow()
                 await self._replay()
-                item.ok = not self.spool.has_records()
+                item.ok = not self.spool.has_records() and not self._overflow
                 item.done.set()
             else:
                 batch.append(item)
         if batch:
             await self._ship(batch)
 
+    def _spool_overflow(self) -> None:
+        if self._overflow:
+            overflow, self._overflow = self._overflow, []
+            self._to_spool(overflow, "the log channel was full")
+
     def spool_leftovers(self) -> None:
         """Put what is in flight or still queued on disk (shutdown, cancellation, loop death)."""
-        left: list[Record] = self._held
-        self._held = []
+        left = self._held + self._overflow
+        self._held, self._overflow = [], []
+        while self._inbox:
+            left.append(self._inbox.popleft())
         for item in self._drain(1 << 30):
             if isinstance(item, _Flush):
                 item.done.set()
@@ -229,7 +264,7 @@ class LogShipper:
             self._to_spool(left, "the client closed before they were shipped")
 
     # -- shipping ----------------------------------------------------------------------
-    async def _ship(self, batch: list[Record], *, held: bool = True) -> bool:
+    async def _ship(self, batch: list[bytes], *, held: bool = True) -> bool:
         """Ship a batch or spool it; True when the server has all of it.
 
         ``held`` batches are the oldest of ``self._held`` and leave it either way.
@@ -240,7 +275,7 @@ class LogShipper:
             del self._held[: len(batch)]
         return shipped
 
-    async def _ship_or_spool(self, batch: list[Record]) -> bool:
+    async def _ship_or_spool(self, batch: list[bytes]) -> bool:
         if time.monotonic() < self._down_until:
             self._to_spool(batch, None)
             return False
@@ -283,8 +318,8 @@ class LogShipper:
         features = info.get("features", []) if isinstance(info, dict) else []
         return "ingest" if "ingest" in features else "per-record"
 
-    async def _ship_ingest(self, batch: list[Record]) -> None:
-        body = self.encoder.encode(IngestBatch(records=batch))
+    async def _ship_ingest(self, batch: list[bytes]) -> None:
+        body = b'{"records":[' + b",".join(batch) + b"]}"
 
         async def once() -> Any:
             return await self._transport.request(
@@ -292,27 +327,44 @@ class LogShipper:
             )
 
         answer = await call_with_retries(SHIPPER_POLICY, "shipping log records", once, quiet=True)
-        for result in answer.get("results", []):
+        results = answer.get("results", []) if isinstance(answer, dict) else []
+        defer: list[bytes] = []
+        for data, result in zip(batch, results, strict=False):
             status = result.get("status")
+            cid = result.get("client_request_id", "")
             if status in ("stored", "duplicate"):
                 self.stats.shipped += 1
+                self._deferred.pop(cid, None)
                 rid = result.get("request_id")
                 if rid is not None:
-                    self._remember(result["client_request_id"], rid)
+                    self._remember(cid, rid)
+            elif self._should_defer(cid, data, str(result.get("error"))):
+                defer.append(data)
             else:
                 self.stats.failed += 1
-                logger.warning(
-                    "the server rejected log record %s: %s",
-                    result.get("client_request_id"),
-                    result.get("error"),
-                )
+                logger.warning("the server rejected log record %s: %s", cid, result.get("error"))
+        if defer:
+            # A track call that overtook its record (the record was spooled): try it again
+            # after the spool has been replayed.
+            self._to_spool(defer, None)
 
-    async def _ship_each(self, batch: list[Record]) -> list[Record]:
+    def _should_defer(self, cid: str, data: bytes, error: str) -> bool:
+        if b'"type":"track_call"' not in data[:40] or "not found" not in error:
+            return False
+        tries = self._deferred.get(cid, 0)
+        if tries >= _MAX_DEFERRALS:
+            self._deferred.pop(cid, None)
+            return False
+        self._deferred[cid] = tries + 1
+        return True
+
+    async def _ship_each(self, batch: list[bytes]) -> list[bytes]:
         """One request per record, in order (track calls stay behind their records).
 
         Returns the records not shipped because the server stopped answering part-way.
         """
-        for i, record in enumerate(batch):
+        for i, data in enumerate(batch):
+            record = _decode_record(data)
             try:
                 await self._ship_one(record)
             except _TRANSIENT as exc:
@@ -346,7 +398,7 @@ class LogShipper:
                         "(it was logged by another process or before a restart)"
                     )
                 body["request_id"] = server_id
-        data = self.encoder.encode(body)
+        data = self.encode(body)
 
         async def once() -> Any:
             return await self._transport.request(
@@ -365,9 +417,10 @@ class LogShipper:
             self._ids.popitem(last=False)
 
     # -- the spool ---------------------------------------------------------------------
-    def _to_spool(self, records: list[Record], why: str | None) -> None:
+    def _to_spool(self, records: list[bytes], why: str | None) -> None:
         if not records:
             return
+        dropped_before = self.spool.dropped
         try:
             written = self.spool.append(records)
         except OSError as exc:
@@ -380,7 +433,7 @@ class LogShipper:
             )
             return
         self.stats.spooled += written
-        self.stats.dropped = self.spool.dropped
+        self.stats.dropped += self.spool.dropped - dropped_before
         if why:
             logger.warning("promptrun spooled %d log records: %s", written, why)
 
@@ -398,6 +451,7 @@ class LogShipper:
                     if not await self._ship(chunk, held=False):
                         # _ship spooled this chunk again; the rest waits for the next replay.
                         self.stats.spooled = before
+                        shipped = start + len(chunk)
                         break
                     shipped = start + len(chunk)
                     self.stats.replayed += len(chunk)
@@ -406,5 +460,5 @@ class LogShipper:
                 self.spool.release(path, records[shipped:])
                 raise
             self.spool.release(path, records[shipped:])
-            if shipped < len(records):
+            if self._down_until > time.monotonic():
                 return
