@@ -452,7 +452,7 @@ TEMPLATE_MODEL = {
                 "provider": "anthropic",
                 "name": "claude-sonnet-4-6",
                 "api_type": None,
-                "parameters": {"max_tokens": 300, "temperature": 0.7, "top_p": 0.9},
+                "parameters": {"max_tokens": 300},
             },
         ),
         (
@@ -462,7 +462,7 @@ TEMPLATE_MODEL = {
                 "provider": "google",
                 "name": "gemini-2.0-pro",
                 "api_type": None,
-                "parameters": {"temperature": 0.7, "top_p": 0.9, "max_output_tokens": 300},
+                "parameters": {"max_output_tokens": 300},
             },
         ),
         (

@@ -40,10 +40,11 @@ def chat(user_text: str = "Hello {name}, about {topic}", template_format: str = 
 
 MODELS: dict[str, dict[str, Any]] = {
     "openai": {"provider": "openai", "name": OPENAI_MODEL, "parameters": {"temperature": 0.5}},
+    # anthropic 2.x's messages.create takes no temperature or top_p.
     "anthropic": {
         "provider": "anthropic",
         "name": ANTHROPIC_MODEL,
-        "parameters": {"max_tokens": 256, "temperature": 0.5},
+        "parameters": {"max_tokens": 256},
     },
     "google": {"provider": "google", "name": GOOGLE_MODEL, "parameters": {"temperature": 0.5}},
 }
@@ -55,6 +56,7 @@ def publish(
     provider: str = "openai",
     *,
     template: Any = None,
+    model: dict[str, Any] | None = None,
     labels: list[str] | None = None,
     **extra: Any,
 ) -> Any:
@@ -63,7 +65,7 @@ def publish(
         {
             "prompt_name": name,
             "prompt_template": chat() if template is None else template,
-            "metadata": {"model": MODELS[provider]},
+            "metadata": {"model": MODELS[provider] if model is None else model},
             "commit_message": f"{provider} version",
             "release_labels": labels or [],
             **extra,
@@ -115,7 +117,9 @@ class StoredLog:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
     def sandbox_reset(self) -> None:
-        request = urllib.request.Request(self.server.base_url + "/sandbox/_control", method="DELETE")
+        request = urllib.request.Request(
+            self.server.base_url + "/sandbox/_control", method="DELETE"
+        )
         with urllib.request.urlopen(request, timeout=10):
             pass
 

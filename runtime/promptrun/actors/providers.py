@@ -77,6 +77,7 @@ class ProviderWorker:
         self._client: Any = None
         self._accepted: dict[Callable[..., Any], frozenset[str] | None] = {}
         self._warned: set[str] = set()
+        self._methods: dict[tuple[str | None, str], Callable[..., Any]] = {}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         # Importing a provider SDK takes 0.4-0.9 s: do it off the event loop.
@@ -120,6 +121,7 @@ class ProviderWorker:
 
     async def _close(self) -> None:
         client, self._client = self._client, None
+        self._methods.clear()
         if client is None:
             return
         try:
@@ -132,6 +134,13 @@ class ProviderWorker:
 
     # -- calls ---------------------------------------------------------------------------
     def _method(self, plan: CallPlan) -> Callable[..., Any]:
+        key = (plan.api_type, plan.template_type)
+        method = self._methods.get(key)
+        if method is None:
+            method = self._methods[key] = self._find_method(plan)
+        return method
+
+    def _find_method(self, plan: CallPlan) -> Callable[..., Any]:
         c = self._client
         if c is None:
             raise RuntimeError(f"the {self.provider} worker is not running")

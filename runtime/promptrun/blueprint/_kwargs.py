@@ -28,7 +28,6 @@ DEFAULT_MODELS: dict[str, str] = {
 
 # Where each provider (and API) wants a max-tokens limit.
 _MAX_TOKENS_NAMES = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens")
-_CARRIED = ("temperature", "top_p")
 
 
 def build_llm_kwargs(prompt_template: Json, model: Json) -> Json:
@@ -71,9 +70,11 @@ def _max_tokens_name(provider: str, api_type: str | None) -> str:
 def resolve_model(template_model: Json, provider: str | None, model: str | None) -> Json:
     """The ``metadata.model`` a run uses after its ``provider`` / ``model`` overrides.
 
-    Switching provider keeps only ``temperature``, ``top_p`` and a max-tokens limit (renamed
-    for the new provider) on top of its default parameters, and names the new provider's
-    default model unless ``model`` is given. A model override alone keeps everything else.
+    Switching provider keeps only a max-tokens limit (renamed for the new provider) on top of
+    its default parameters, and names the new provider's default model unless ``model`` is
+    given: sampling parameters mean different things across providers, and some SDKs no
+    longer accept them (anthropic 2.14 has no ``temperature``). A model override alone keeps
+    everything else.
     """
     current = template_model.get("provider")
     if not provider or provider == current:
@@ -89,9 +90,6 @@ def resolve_model(template_model: Json, provider: str | None, model: str | None)
     old = template_model.get("parameters") or {}
     api_type = "chat-completions" if family(provider) == "openai" else None
     parameters = default_parameters(provider, name)
-    for key in _CARRIED:
-        if old.get(key) is not None:
-            parameters[key] = old[key]
     for key in _MAX_TOKENS_NAMES:
         if old.get(key) is not None:
             parameters.pop("max_tokens", None)

@@ -20,10 +20,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun._errors import PromptLayerValidationError
-from promptrun.server import _faults
+from promptrun.server import _faults, _slashes, openapi
 from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
+from promptrun.server.openapi import OPENAPI, ApiDescription
 from promptrun.server.routes import health, ingest, requests, templates, tracking
 from promptrun.server.store.base import NotFoundError
 from promptrun.server.store.sqlite import SQLiteStore
@@ -88,6 +89,7 @@ def create_app(config: ServerConfig) -> web.Application:
     middlewares = [error_middleware]
     if config.fault_injection:
         middlewares.append(_faults.fault_middleware)
+    middlewares.append(_slashes.merge_slashes_middleware)  # innermost: after routing, faults
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     store = SQLiteStore(
         config.db_path, write_batch=config.write_batch, read_threads=config.read_threads
@@ -96,11 +98,15 @@ def create_app(config: ServerConfig) -> web.Application:
     app[STORE] = store
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
     app.cleanup_ctx.append(_lifetime)
-    for module in (health, templates, tracking, ingest, requests):
+    api = app[OPENAPI] = ApiDescription()
+    for module in (health, openapi, templates, tracking, ingest, requests):
         app.add_routes(module.routes)
+        # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
+        api.operations.extend(getattr(module, "OPERATIONS", ()))
     if config.fault_injection:
         app[FAULTS] = _faults.FaultInjector()
         app.add_routes(_faults.routes)
+        api.operations.extend(_faults.OPERATIONS)
     if config.sandbox:
         from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
 
@@ -108,4 +114,7 @@ def create_app(config: ServerConfig) -> web.Application:
             latency_ms=config.sandbox_latency_ms, chunks=config.sandbox_chunks
         )
         app.add_subapp("/sandbox", create_sandbox_app(settings))
+    from promptrun.server.dashboard import add_dashboard  # jinja2 loads only when serving
+
+    add_dashboard(app, store.dashboard)
     return app

@@ -91,7 +91,7 @@ async def responses(request: web.Request, spec: ProviderSpec = OPENAI) -> web.St
     response_id, created = new_id("resp_"), int(time.time())
     usage = {
         "input_tokens": reply.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": reply.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": reply.total_tokens,
