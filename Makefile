@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest demo stop bench bench-quick clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download).
+# As root (CI) it is installed when missing; elsewhere the tests skip unless CI is set.
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; \
+	  fi; }
+
 lint: venv
 	$(BIN)/ruff check runtime tests benchmarks examples
 	$(BIN)/ruff format --check runtime tests benchmarks examples
@@ -21,10 +31,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+pytest: venv deps
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: deps lint typecheck pytest
 
 demo: venv
 	$(BIN)/python examples/demo.py

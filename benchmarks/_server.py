@@ -90,7 +90,9 @@ class BenchServer:
             {"latency_ms": self.provider_latency_ms, "chunks": self.chunks, "chunk_delay_ms": 0},
         )
         rule = {"status": None, "times": None, "delay_ms": self.api_latency_ms}
-        self._call("POST", "/promptrun/v1/_faults", {"rules": [{"path": p, **rule} for p in API_PATHS]})
+        self._call(
+            "POST", "/promptrun/v1/_faults", {"rules": [{"path": p, **rule} for p in API_PATHS]}
+        )
         return self
 
     def worker_config(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ if __name__ == "__main__" and _flag("--scenario") == "import":
 # ruff: noqa: E402 -- everything below may load only after the import scenario had its turn
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -50,6 +51,7 @@ import os
 import resource
 import statistics
 import traceback
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -82,6 +84,7 @@ class Meter:
         self.errors = 0
         self.samples: list[str] = []
         self.latencies: list[float] = []
+        self.flushed = True
 
     def start(self) -> None:
         gc.collect()
@@ -147,9 +150,9 @@ def sync_runs(impl: str, cfg: dict[str, Any], n: int, ttl: float, cap: float) ->
 
 
 async def _load(
-    m: Meter, call: Callable[[], Awaitable[None]], n: int, c: int, cap: float
+    m: Meter, call: Callable[[], Awaitable[None]], n: int, c: int, cap: float, grace: float
 ) -> tuple[int, bool]:
-    """``n`` calls, ``c`` at once; none start after ``cap`` s, and stragglers get 30 s more."""
+    """``n`` calls, ``c`` at once; none start after ``cap`` s; stragglers get ``grace`` s more."""
     issued = itertools.count()
     deadline = m.t0 + cap
     started = 0
@@ -167,25 +170,25 @@ async def _load(
             m.latencies.append(time.perf_counter() - began)
 
     lanes = [asyncio.ensure_future(lane()) for _ in range(c)]
-    _, pending = await asyncio.wait(lanes, timeout=cap + 30)
+    _, pending = await asyncio.wait(lanes, timeout=cap + grace)
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
         unfinished = started - len(m.latencies) - m.errors
         m.errors += unfinished
-        m.samples.append(f"{unfinished} calls still running {cap + 30:.0f} s in: cancelled")
+        m.samples.append(f"{unfinished} calls still running {cap + grace:.0f} s in: cancelled")
     return started, started < n
 
 
 async def async_runs(
-    impl: str, cfg: dict[str, Any], n: int, c: int, ttl: float, cap: float
+    impl: str, cfg: dict[str, Any], n: int, c: int, ttl: float, cap: float, grace: float
 ) -> dict[str, Any]:
     pl = make_async(impl, cfg, ttl)
     await pl.call()
     m = Meter()
     m.start()
-    started, capped = await _load(m, pl.call, n, c, cap)
+    started, capped = await _load(m, pl.call, n, c, cap, grace)
     flushed = await pl.finish()
     m.stop()
     out = m.result(started) | {"flushed": flushed, "capped": capped, "stats": pl.stats()}
@@ -235,9 +238,42 @@ def _stamp(item: Any) -> tuple[float, bool, bool]:
     return time.perf_counter(), bool(content_of(item)), bool(request_id_of(item))
 
 
-def sync_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
-    pl = make_sync(impl, cfg, 300)
-    for _ in pl.stream():
+@contextlib.contextmanager
+def _chunks(cfg: dict[str, Any], chunks: int) -> Iterator[None]:
+    """Make the sandbox split replies into ``chunks`` pieces for a while (the server is ours)."""
+
+    def control(value: int) -> None:
+        body = json.dumps({"chunks": value}).encode()
+        request = urllib.request.Request(
+            cfg["control_url"], body, {"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+
+    control(chunks)
+    try:
+        yield
+    finally:
+        control(cfg["chunks"])
+
+
+def _per_chunk(
+    short: tuple[Meter, StreamTimes, int], long: tuple[Meter, StreamTimes, int]
+) -> dict[str, Any]:
+    """CPU per chunk from two chunk counts: the slope, so per-stream costs cancel out."""
+    (m1, st1, n1), (m2, st2, n2) = short, long
+    items1, items2 = statistics.median(st1.items), statistics.median(st2.items)
+    slope = (m2.cpu / max(n2, 1) - m1.cpu / max(n1, 1)) / max(items2 - items1, 1)
+    return {
+        "chunk_cpu_us": slope * 1e6,
+        "chunk_gap_long_us": statistics.median(st2.gaps) * 1e6 if st2.gaps else None,
+        "items_per_stream_long": items2,
+        "cpu_us_per_op_long": m2.cpu / max(n2, 1) * 1e6,
+    }
+
+
+def _sync_phase(pl: Any, n: int, cap: float) -> tuple[Meter, StreamTimes, int]:
+    for _ in pl.stream():  # warm-up
         pass
     m, st = Meter(), StreamTimes()
     m.start()
@@ -246,24 +282,20 @@ def sync_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str
         done += 1
         began = time.perf_counter()
         try:
-            items: Iterator[Any] = pl.stream()
-            stamps = [_stamp(item) for item in items]
+            stamps = [_stamp(item) for item in pl.stream()]
             end = time.perf_counter()
             st.observe(began, stamps, end)
         except Exception as exc:
             m.error(exc)
             continue
         m.latencies.append(end - began)
-    flushed = pl.finish()
+    m.flushed = pl.finish()
     m.stop()
-    out = m.result(done) | st.result() | {"flushed": flushed, "capped": done < n}
-    pl.close()
-    return out
+    return m, st, done
 
 
-async def async_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
-    pl = make_async(impl, cfg, 300)
-    async for _ in await pl.stream():
+async def _async_phase(pl: Any, n: int, cap: float) -> tuple[Meter, StreamTimes, int]:
+    async for _ in await pl.stream():  # warm-up
         pass
     m, st = Meter(), StreamTimes()
     m.start()
@@ -279,9 +311,34 @@ async def async_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> d
             m.error(exc)
             continue
         m.latencies.append(end - began)
-    flushed = await pl.finish()
+    m.flushed = await pl.finish()
     m.stop()
-    out = m.result(done) | st.result() | {"flushed": flushed, "capped": done < n}
+    return m, st, done
+
+
+def _stream_result(short: tuple[Meter, StreamTimes, int], n: int) -> dict[str, Any]:
+    m, st, done = short
+    return m.result(done) | st.result() | {"flushed": m.flushed, "capped": done < n}
+
+
+def sync_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
+    pl = make_sync(impl, cfg, 300)
+    short = _sync_phase(pl, n, cap)
+    out = _stream_result(short, n)
+    if cfg.get("long_chunks"):
+        with _chunks(cfg, cfg["long_chunks"]):
+            out |= _per_chunk(short, _sync_phase(pl, n, cap))
+    pl.close()
+    return out
+
+
+async def async_streams(impl: str, cfg: dict[str, Any], n: int, cap: float) -> dict[str, Any]:
+    pl = make_async(impl, cfg, 300)
+    short = await _async_phase(pl, n, cap)
+    out = _stream_result(short, n)
+    if cfg.get("long_chunks"):
+        with _chunks(cfg, cfg["long_chunks"]):
+            out |= _per_chunk(short, await _async_phase(pl, n, cap))
     await pl.close()
     return out
 
@@ -383,7 +440,7 @@ def measure(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     if s in ("sync_run_cold", "sync_run_warm"):
         return sync_runs(impl, cfg, n, 0 if s.endswith("cold") else 300, cap)
     if s.startswith("async_run_c"):
-        return asyncio.run(async_runs(impl, cfg, n, args.concurrency, 300, cap))
+        return asyncio.run(async_runs(impl, cfg, n, args.concurrency, 300, cap, args.grace))
     if s == "stream_sync":
         return sync_streams(impl, cfg, n, cap)
     if s == "stream_async":
@@ -402,6 +459,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--time-cap", type=float, default=120.0, help="seconds")
+    parser.add_argument("--grace", type=float, default=30.0, help="seconds after the cap")
     parser.add_argument("--mem-n", type=int, default=0, help="log_request: calls to queue")
     parser.add_argument("--config", required=True, help="JSON: prompt, variables, llm_kwargs")
     args = parser.parse_args()

@@ -1,7 +1,12 @@
 """The ``promptrun`` command (also ``python -m promptrun``).
 
-Subcommands: ``serve`` runs the local PromptLayer-compatible server. Each subcommand imports
-what it needs when it runs, so ``promptrun --help`` stays quick.
+Subcommands: ``serve`` runs the local PromptLayer-compatible server (and its dashboard);
+``run``, ``templates``, ``logs`` and ``workflows`` talk to any PromptLayer-compatible server
+(``--base-url``/``PROMPTLAYER_BASE_URL``, ``--api-key``/``PROMPTLAYER_API_KEY``). Each
+subcommand imports what it needs when it runs, so ``promptrun --help`` stays quick.
+
+Exit status: 0 done, 1 the server or the provider failed (or could not be reached), 2 the
+command line or its input files were wrong, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="enable /promptrun/v1/_faults (make chosen paths fail; for testing clients)",
     )
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, command_name="serve")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -101,21 +106,45 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from promptrun._cli import _logs, _prompt_run, _templates, _workflows
+
     parser = argparse.ArgumentParser(
-        prog="promptrun", description="Run registry prompts and log them; serve the API locally."
+        prog="promptrun",
+        description="Run registry prompts and log them; serve the API and a dashboard locally.",
+        epilog=(
+            "Exit status: 0 done, 1 the server or provider failed, 2 bad usage. "
+            "`promptrun COMMAND --help` tells more."
+        ),
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_serve(commands)
+    _prompt_run.add_parser(commands)
+    _templates.add_parser(commands)
+    _logs.add_parser(commands)
+    _workflows.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit status."""
+    from promptrun._cli._common import CliError
+    from promptrun._errors import PromptLayerError
+
     parser = _parser()
     args = parser.parse_args(argv)
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)
         return 2
-    status: int = run(args)
+    where = " ".join(a for a in (parser.prog, getattr(args, "command_name", None)) if a)
+    try:
+        status: int = run(args)
+    except CliError as exc:
+        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        return exc.status
+    except PromptLayerError as exc:
+        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return status

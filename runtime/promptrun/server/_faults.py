@@ -19,8 +19,16 @@ from aiohttp.typedefs import Handler
 
 from promptrun.server._http import error_response, json_response, read_body
 from promptrun.server._state import FAULTS, KEYRING
+from promptrun.server.openapi import Operation
 
-__all__ = ["FAULTS_PATH", "FaultInjector", "FaultRule", "fault_middleware", "routes"]
+__all__ = [
+    "FAULTS_PATH",
+    "OPERATIONS",
+    "FaultInjector",
+    "FaultRule",
+    "fault_middleware",
+    "routes",
+]
 
 FAULTS_PATH = "/promptrun/v1/_faults"
 
@@ -35,6 +43,12 @@ class FaultRule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class FaultsBody(msgspec.Struct, forbid_unknown_fields=True):
     rules: list[FaultRule]
+
+
+class FaultsState(msgspec.Struct):
+    success: bool
+    rules: list[FaultRule]
+    hits: dict[str, int]
 
 
 _BODY = msgspec.json.Decoder(FaultsBody)
@@ -86,8 +100,8 @@ routes = web.RouteTableDef()
 
 @routes.post(FAULTS_PATH)
 async def add_faults(request: web.Request) -> web.Response:
-    body = await read_body(request, _BODY)
     await request.app[KEYRING].workspace(request)
+    body = await read_body(request, _BODY)
     request.app[FAULTS].rules.extend(body.rules)
     return _state(request.app[FAULTS])
 
@@ -109,3 +123,13 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 def _state(injector: FaultInjector) -> web.Response:
     return json_response({"success": True, "rules": injector.rules, "hits": dict(injector.hits)})
+
+
+OPERATIONS = [
+    Operation(
+        method=method, path=FAULTS_PATH, tag="testing", response=FaultsState,
+        summary=f"{verb} fault rules (only with --fault-injection)",
+        request=FaultsBody if method == "POST" else None,
+    )
+    for method, verb in (("POST", "Add"), ("GET", "Show"), ("DELETE", "Clear"))
+]  # fmt: skip

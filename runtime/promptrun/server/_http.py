@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-__all__ = ["ApiError", "error_response", "json_response", "query_int", "read_body"]
+__all__ = ["ApiError", "decode_body", "error_response", "json_response", "query_int", "read_body"]
 
 T = TypeVar("T")
 
@@ -43,8 +43,23 @@ async def read_body(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
     A body over the app's size limit raises aiohttp's 413; malformed JSON and schema
     mismatches raise msgspec's errors, which the error middleware answers with a 400.
     """
-    raw = await request.read()
-    return decoder.decode(raw if raw.strip() else b"{}")
+    return decode_body(await request.read(), decoder)
+
+
+def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """``raw`` decoded with ``decoder`` (empty is ``{}``).
+
+    msgspec's own errors propagate (the error middleware answers them with a 400); the two
+    it lets through for hostile bodies become a 400 here.
+    """
+    try:
+        return decoder.decode(raw or b"{}")
+    except RecursionError:
+        raise ApiError(400, "request body is not valid JSON: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, f"request body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def query_int(
@@ -52,7 +67,7 @@ def query_int(
 ) -> int:
     """An integer query parameter within ``[low, high]``, else a 400 that says so."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

@@ -15,6 +15,7 @@ from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerValidationError
 from promptrun.server._http import ApiError
 from promptrun.server.store.base import RequestRow, TrackCall, TrackEndpoint
+from promptrun.wire._limits import MAX_ID
 from promptrun.wire.tracking import (
     LogRequestBody,
     TrackGroupBody,
@@ -48,6 +49,14 @@ _NOT_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 _BLUEPRINT_FAILURES = (PromptLayerValidationError, KeyError, TypeError, ValueError, AttributeError)
+
+
+def _count(value: Any) -> int:
+    """A token count from a logged response: what the client sent is not checked, so
+    anything but a whole number the database can hold counts as unknown (0)."""
+    if type(value) is int and 0 <= value <= MAX_ID:
+        return value
+    return 0
 
 
 def _json(value: Any) -> str:
@@ -94,7 +103,7 @@ def track_row(
     input_tokens = output_tokens = 0
     if response:
         try:
-            input_tokens, output_tokens = bp.usage_of(provider, response)
+            input_tokens, output_tokens = map(_count, bp.usage_of(provider, response))
         except _BLUEPRINT_FAILURES as exc:
             log.debug("no token usage in a %s response: %s", provider, exc)
     row = RequestRow(

@@ -52,7 +52,7 @@ def _message(message: Any, where: str, fmt: str) -> None:
     if not isinstance(message, dict):
         raise _fail(where, "must be an object with a role")
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _fail(f"{where}.role", f"must be one of {', '.join(sorted(_ROLES))}; got {role!r}")
     if role == "placeholder":
         if not isinstance(message.get("name"), str):

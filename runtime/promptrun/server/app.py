@@ -20,12 +20,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun._errors import PromptLayerValidationError
-from promptrun.server import _faults, _slashes, openapi
+from promptrun.server import _faults, _slashes, openapi, ws
 from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
-from promptrun.server.routes import health, ingest, requests, templates, tracking
+from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
 from promptrun.server.store.base import NotFoundError
 from promptrun.server.store.sqlite import SQLiteStore
 
@@ -99,7 +99,8 @@ def create_app(config: ServerConfig) -> web.Application:
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
     app.cleanup_ctx.append(_lifetime)
     api = app[OPENAPI] = ApiDescription()
-    for module in (health, openapi, templates, tracking, ingest, requests):
+    workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
+    for module in (health, openapi, templates, tracking, ingest, requests, workflows, ws):
         app.add_routes(module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))
@@ -116,5 +117,5 @@ def create_app(config: ServerConfig) -> web.Application:
         app.add_subapp("/sandbox", create_sandbox_app(settings))
     from promptrun.server.dashboard import add_dashboard  # jinja2 loads only when serving
 
-    add_dashboard(app, store.dashboard)
+    add_dashboard(app, store)
     return app

@@ -11,16 +11,42 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
+import msgspec
 from aiohttp import web
 
-from promptrun.server._http import ApiError
+from promptrun.server._http import ApiError, decode_body
 from promptrun.server.store.base import Store
 
-__all__ = ["DEFAULT_WORKSPACE", "KeyRing", "hash_key", "new_key", "parse_key_spec"]
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "KeyRing",
+    "authorized_body",
+    "hash_key",
+    "new_key",
+    "parse_key_spec",
+]
 
 DEFAULT_WORKSPACE = "default"
 _MAX_CACHED = 10_000
+
+
+class _KeyedBody(Protocol):
+    @property
+    def api_key(self) -> str | None: ...
+
+
+B = TypeVar("B", bound=_KeyedBody)
+
+
+class _BodyKey(msgspec.Struct):
+    """Only the key of a body, whatever else it holds (unknown fields are skipped)."""
+
+    api_key: str | None = None
+
+
+_BODY_KEY = msgspec.json.Decoder(_BodyKey)
 
 
 def hash_key(key: str) -> str:
@@ -101,3 +127,34 @@ class KeyRing:
                 self._cache.clear()
             self._cache[digest] = workspace
         return workspace
+
+
+def _key_in(raw: bytes) -> str | None:
+    """The ``api_key`` of a body that did not decode strictly, if it has a string one."""
+    try:
+        return _BODY_KEY.decode(raw).api_key
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return None
+
+
+async def authorized_body(
+    request: web.Request, keyring: KeyRing, decoder: msgspec.json.Decoder[B]
+) -> tuple[int, B]:
+    """The workspace of the request's key and its body, the key checked first.
+
+    For endpoints where the key may come in the body. A caller without a valid key gets a
+    401 whatever it sent, so it learns nothing of what the endpoint would accept; a header
+    key is checked before the body is even read.
+    """
+    if keyring.key_of(request) is not None:
+        workspace = await keyring.workspace(request)
+        return workspace, decode_body(await request.read(), decoder)
+    raw = await request.read()
+    try:
+        body = decode_body(raw, decoder)
+    except (msgspec.DecodeError, ApiError):
+        # ValidationError is a DecodeError; a key in a malformed body is still looked at,
+        # so a known caller learns what was wrong with it.
+        await keyring.workspace(request, _key_in(raw))
+        raise
+    return await keyring.workspace(request, body.api_key), body

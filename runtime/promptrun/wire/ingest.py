@@ -18,14 +18,17 @@ learns that the server has a record.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from promptrun.wire._limits import Name
 
 __all__ = [
     "INFO_PATH",
     "INGEST_PATH",
     "INGEST_STATUS_PATH",
+    "MAX_BATCH",
     "IngestBatch",
     "IngestResponse",
     "IngestResult",
@@ -76,8 +79,12 @@ class TrackCallRecord(
 Record = TrackRecord | LogRecord | TrackCallRecord
 
 
+MAX_BATCH = 10_000
+"""Records in one ingest batch, and client ids in one status question."""
+
+
 class IngestBatch(msgspec.Struct, forbid_unknown_fields=True):
-    records: list[Record]
+    records: Annotated[list[Record], msgspec.Meta(max_length=MAX_BATCH)]
 
 
 class IngestResult(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -92,7 +99,7 @@ class IngestResponse(msgspec.Struct):
 
 
 class IngestStatusRequest(msgspec.Struct, forbid_unknown_fields=True):
-    client_request_ids: list[str]
+    client_request_ids: Annotated[list[Name], msgspec.Meta(max_length=MAX_BATCH)]
 
 
 class IngestStatusResponse(msgspec.Struct):

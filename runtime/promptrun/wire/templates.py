@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from promptrun.wire._limits import Id, Key, Label, Labels, Name, NonEmptyName, Tags, Text
+
 __all__ = [
     "GetTemplateBody",
     "PublishBody",
@@ -22,11 +24,11 @@ __all__ = [
 class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /prompt-templates/{name}``: which version to pick and how to render it."""
 
-    api_key: str | None = None
-    version: int | None = None
-    label: str | None = None
-    provider: str | None = None
-    model: str | None = None
+    api_key: Key | None = None
+    version: Id | None = None
+    label: Label | None = None
+    provider: Name | None = None
+    model: Name | None = None
     input_variables: dict[str, Any] | None = None
     metadata_filters: dict[str, Any] | None = None
     model_parameter_overrides: dict[str, Any] | None = None
@@ -42,14 +44,14 @@ class PublishTemplatePart(
     version's keys are accepted (and ignored) here too.
     """
 
-    prompt_name: str
-    tags: list[str] | None = None
-    folder_id: int | None = None
+    prompt_name: NonEmptyName
+    tags: Tags | None = None
+    folder_id: Id | None = None
     prompt_template: dict[str, Any] | None = None
-    commit_message: str | None = None
+    commit_message: Text | None = None
     metadata: dict[str, Any] | None = None
-    release_labels: list[str] | None = None
-    parent_version_id: int | None = None
+    release_labels: Labels | None = None
+    parent_version_id: Id | None = None
 
 
 class PublishVersionPart(
@@ -58,13 +60,13 @@ class PublishVersionPart(
     """The ``prompt_version`` half of a publish body: the new version's content."""
 
     prompt_template: dict[str, Any]
-    commit_message: str | None = None
+    commit_message: Text | None = None
     metadata: dict[str, Any] | None = None
-    prompt_name: str | None = None
-    tags: list[str] | None = None
-    folder_id: int | None = None
-    release_labels: list[str] | None = None
-    parent_version_id: int | None = None
+    prompt_name: Name | None = None
+    tags: Tags | None = None
+    folder_id: Id | None = None
+    release_labels: Labels | None = None
+    parent_version_id: Id | None = None
 
 
 class PublishBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -72,5 +74,5 @@ class PublishBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 
     prompt_template: PublishTemplatePart
     prompt_version: PublishVersionPart
-    release_labels: list[str] | None = None
-    api_key: str | None = None
+    release_labels: Labels | None = None
+    api_key: Key | None = None

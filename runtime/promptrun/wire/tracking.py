@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from promptrun.wire._limits import Count, Id, Key, Name, NonEmptyName, StrMap, Tags, Text
+
 __all__ = [
     "CreateGroupBody",
     "LogRequestBody",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 Timestamp = float | datetime
-RequestRef = int | str
+RequestRef = Id | Name
 Score = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
 
@@ -49,56 +51,56 @@ class TrackRequestBody(
     answer as JSON; a failed call has ``status="ERROR"`` and an empty response.
     """
 
-    function_name: str
+    function_name: Name
     kwargs: dict[str, Any]
     request_start_time: Timestamp
     request_end_time: Timestamp
-    provider_type: str | None = None
+    provider_type: Name | None = None
     args: list[Any] = msgspec.field(default_factory=list)
-    tags: list[str] | None = None
-    api_key: str | None = None
+    tags: Tags | None = None
+    api_key: Key | None = None
     metadata: dict[str, Any] | None = None
-    prompt_id: int | None = None
-    prompt_version: int | None = None
+    prompt_id: Id | None = None
+    prompt_version: Id | None = None
     prompt_input_variables: dict[str, Any] | None = None
-    group_id: int | None = None
+    group_id: Id | None = None
     return_prompt_blueprint: bool = False
-    span_id: str | None = None
+    span_id: Name | None = None
     request_response: dict[str, Any] | None = None
-    status: str = "SUCCESS"
-    error_type: str | None = None
-    error_message: str | None = None
+    status: Name = "SUCCESS"
+    error_type: Name | None = None
+    error_message: Text | None = None
     score: Score | None = None
-    api_type: str | None = None
+    api_type: Name | None = None
 
 
 class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /log-request``: a request made outside ``run()``, given as two prompt templates."""
 
-    provider: str
-    model: str
+    provider: Name
+    model: Name
     input: dict[str, Any]
     output: dict[str, Any]
     request_start_time: Timestamp
     request_end_time: Timestamp
     parameters: dict[str, Any] | None = None
-    tags: list[str] | None = None
+    tags: Tags | None = None
     metadata: dict[str, Any] | None = None
-    prompt_name: str | None = None
-    prompt_version_number: int | None = None
+    prompt_name: Name | None = None
+    prompt_version_number: Id | None = None
     prompt_input_variables: dict[str, Any] | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: Count = 0
+    output_tokens: Count = 0
     price: float = 0.0
-    function_name: str = ""
+    function_name: Name = ""
     score: Score = 0
-    prompt_id: int | None = None
-    score_name: str | None = None
-    api_type: str | None = None
-    status: str = "SUCCESS"
-    error_type: str | None = None
-    error_message: str | None = None
-    api_key: str | None = None
+    prompt_id: Id | None = None
+    score_name: Name | None = None
+    api_type: Name | None = None
+    status: Name = "SUCCESS"
+    error_type: Name | None = None
+    error_message: Text | None = None
+    api_key: Key | None = None
 
 
 class TrackMetadataBody(
@@ -107,8 +109,8 @@ class TrackMetadataBody(
     """``POST /library-track-metadata``: string key/value pairs added to a request."""
 
     request_id: RequestRef
-    metadata: dict[str, str]
-    api_key: str | None = None
+    metadata: StrMap
+    api_key: Key | None = None
 
 
 class TrackScoreBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -116,30 +118,30 @@ class TrackScoreBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
 
     request_id: RequestRef
     score: Score
-    name: str | None = None
-    api_key: str | None = None
+    name: Name | None = None
+    api_key: Key | None = None
 
 
 class TrackPromptBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /library-track-prompt``: tie a request to a registry template version."""
 
     request_id: RequestRef
-    prompt_name: str
+    prompt_name: NonEmptyName
     prompt_input_variables: dict[str, Any] | None = None
-    version: int | None = None
-    label: str | None = None
-    api_key: str | None = None
+    version: Id | None = None
+    label: Name | None = None
+    api_key: Key | None = None
 
 
 class TrackGroupBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /track-group``: put a request in a group made by ``/create-group``."""
 
     request_id: RequestRef
-    group_id: int
-    api_key: str | None = None
+    group_id: Id
+    api_key: Key | None = None
 
 
 class CreateGroupBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /create-group``: the body holds only the key (the peer sends it there)."""
 
-    api_key: str | None = None
+    api_key: Key | None = None

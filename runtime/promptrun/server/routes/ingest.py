@@ -13,7 +13,9 @@ from promptrun._version import __version__
 from promptrun.server._http import ApiError, json_response, read_body
 from promptrun.server._records import TRACK_BODIES, log_row, track_call, track_row
 from promptrun.server._state import KEYRING, STORE
+from promptrun.server.openapi import Operation
 from promptrun.server.store.base import Rejected, RequestRow, TrackCall
+from promptrun.wire._limits import MAX_NAME
 from promptrun.wire.ingest import (
     INFO_PATH,
     INGEST_PATH,
@@ -29,10 +31,9 @@ from promptrun.wire.ingest import (
 )
 from promptrun.wire.tracking import LogRequestBody, TrackRequestBody
 
-__all__ = ["FEATURES", "routes"]
+__all__ = ["FEATURES", "OPERATIONS", "routes"]
 
 FEATURES = ["ingest", "ingest-status", "client-request-ids"]
-_MAX_STATUS_IDS = 10_000
 
 routes = web.RouteTableDef()
 
@@ -48,8 +49,8 @@ _Item = RequestRow | TrackCall | Rejected
 
 def _prepare(record: TrackRecord | LogRecord | TrackCallRecord) -> _Item:
     client_id = record.client_request_id
-    if not client_id:
-        return Rejected(client_id, "client_request_id must not be empty")
+    if not client_id or len(client_id) > MAX_NAME:
+        return Rejected(client_id, f"client_request_id must be 1 to {MAX_NAME} characters")
     try:
         if isinstance(record, TrackRecord):
             body = msgspec.convert(record.body, TrackRequestBody)
@@ -83,7 +84,23 @@ async def ingest(request: web.Request) -> web.Response:
 async def ingest_status(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     body = await read_body(request, _STATUS)
-    if len(body.client_request_ids) > _MAX_STATUS_IDS:
-        raise ApiError(400, f"ask about at most {_MAX_STATUS_IDS} client_request_ids at a time")
     stored = await request.app[STORE].stored_ids(workspace, body.client_request_ids)
     return json_response(IngestStatusResponse(stored))
+
+
+OPERATIONS = [
+    Operation(
+        method="GET", path=INFO_PATH, summary="What this server is and which features it has",
+        tag="promptrun", response=ServerInfo, auth=False,
+    ),
+    Operation(
+        method="POST", path=INGEST_PATH, summary="Store a batch of log records, idempotently",
+        tag="promptrun", request=IngestBatch, response=IngestResponse,
+        description="One result per record, in order: stored, duplicate (by client id) or "
+        "rejected (with the reason; the rest of the batch is still stored).",
+    ),
+    Operation(
+        method="POST", path=INGEST_STATUS_PATH, summary="Which client ids the server has",
+        tag="promptrun", request=IngestStatusRequest, response=IngestStatusResponse,
+    ),
+]  # fmt: skip

@@ -17,19 +17,24 @@ import msgspec
 from aiohttp import web
 
 from promptrun import blueprint as bp
-from promptrun.server._http import ApiError, json_response, query_int, read_body
+from promptrun.server._http import ApiError, json_response, query_int
+from promptrun.server._responses import Published, TemplateList, TemplateView
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server._template_check import check_metadata, check_prompt_template
+from promptrun.server.auth import authorized_body
+from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import NewVersion, TemplateVersion
+from promptrun.wire._limits import MAX_NAME
 from promptrun.wire.templates import GetTemplateBody, PublishBody
 
-__all__ = ["routes"]
+__all__ = ["OPERATIONS", "routes"]
 
 routes = web.RouteTableDef()
 
 _FETCH_BODY = msgspec.json.Decoder(GetTemplateBody)
 _PUBLISH_BODY = msgspec.json.Decoder(PublishBody)
-_MAX_NAME = 512
+# Far past any real registry, and small enough that page * per_page stays an SQL integer.
+MAX_PAGE = 1_000_000_000
 
 
 def _view(
@@ -53,11 +58,13 @@ def _view(
 
 @routes.post("/prompt-templates/{name:.+}")
 async def fetch_template(request: web.Request) -> web.Response:
-    body = await read_body(request, _FETCH_BODY)
-    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    workspace, body = await authorized_body(request, request.app[KEYRING], _FETCH_BODY)
+    name = request.match_info["name"]
+    if len(name) > MAX_NAME:
+        raise ApiError(400, f"a prompt template name is at most {MAX_NAME} characters")
     version = await request.app[STORE].get_version(
         workspace,
-        request.match_info["name"],
+        name,
         version=body.version,
         label=body.label,
         metadata_filters=body.metadata_filters,
@@ -84,7 +91,7 @@ async def fetch_template(request: web.Request) -> web.Response:
 @routes.get("/prompt-templates")
 async def list_templates(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
-    page = query_int(request, "page", 1, low=1)
+    page = query_int(request, "page", 1, low=1, high=MAX_PAGE)
     per_page = query_int(request, "per_page", 30, low=1, high=1000)
     label = request.query.get("label") or None
     items, total = await request.app[STORE].list_templates(
@@ -107,12 +114,11 @@ def _labels(body: PublishBody) -> list[str]:
 
 @routes.post("/rest/prompt-templates")
 async def publish_template(request: web.Request) -> web.Response:
-    body = await read_body(request, _PUBLISH_BODY)
-    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    workspace, body = await authorized_body(request, request.app[KEYRING], _PUBLISH_BODY)
     name = body.prompt_template.prompt_name
-    if not name.strip() or len(name) > _MAX_NAME:
+    if not name.strip() or len(name) > MAX_NAME:
         raise ApiError(
-            400, f"prompt_template.prompt_name must be 1 to {_MAX_NAME} characters, not blank"
+            400, f"prompt_template.prompt_name must be 1 to {MAX_NAME} characters, not blank"
         )
     version = body.prompt_version
     check_prompt_template(version.prompt_template, "prompt_version.prompt_template")
@@ -144,3 +150,33 @@ async def publish_template(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+OPERATIONS = [
+    Operation(
+        method="POST", path="/prompt-templates/{name}", tag="registry",
+        summary="A template version, rendered and with provider kwargs when asked",
+        request=GetTemplateBody, request_required=False, response=TemplateView,
+        errors=(404, 422),
+        params=(
+            Param(
+                name="name", where="path",
+                schema={"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            ),
+        ),
+    ),
+    Operation(
+        method="GET", path="/prompt-templates", summary="The workspace's templates, latest versions",
+        tag="registry", response=TemplateList,
+        params=(
+            Param(name="page", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            Param(name="per_page", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+            Param(name="label", schema={"type": "string"}, description="only versions with it"),
+        ),
+    ),
+    Operation(
+        method="POST", path="/rest/prompt-templates", success=201, tag="registry",
+        summary="Publish a new version, creating the template if new",
+        request=PublishBody, response=Published,
+    ),
+]  # fmt: skip

@@ -11,13 +11,16 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from promptrun.server._http import json_response, read_body
+from promptrun.server._http import json_response
 from promptrun.server._records import TRACK_BODIES, log_row, track_call, track_row
+from promptrun.server._responses import GroupCreated, LoggedRequest, Success, TrackedRequest
 from promptrun.server._state import KEYRING, STORE
+from promptrun.server.auth import authorized_body
+from promptrun.server.openapi import Operation
 from promptrun.server.store.base import TrackEndpoint
 from promptrun.wire.tracking import CreateGroupBody, LogRequestBody, TrackRequestBody
 
-__all__ = ["routes"]
+__all__ = ["OPERATIONS", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -29,8 +32,7 @@ _SUCCESS = msgspec.json.encode({"success": True})
 
 @routes.post("/track-request")
 async def track_request(request: web.Request) -> web.Response:
-    body = await read_body(request, _TRACK_BODY)
-    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    workspace, body = await authorized_body(request, request.app[KEYRING], _TRACK_BODY)
     row, blueprint = track_row(body)
     request_id = await request.app[STORE].insert_request(workspace, row)
     return json_response({"success": True, "request_id": request_id, "prompt_blueprint": blueprint})
@@ -38,8 +40,7 @@ async def track_request(request: web.Request) -> web.Response:
 
 @routes.post("/log-request")
 async def log_request(request: web.Request) -> web.Response:
-    body = await read_body(request, _LOG_BODY)
-    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    workspace, body = await authorized_body(request, request.app[KEYRING], _LOG_BODY)
     row, blueprint = log_row(body)
     request_id = await request.app[STORE].insert_request(workspace, row)
     return json_response(
@@ -59,22 +60,48 @@ def _track_handler(endpoint: TrackEndpoint) -> Handler:
     decoder = msgspec.json.Decoder(TRACK_BODIES[endpoint])
 
     async def handler(request: web.Request) -> web.Response:
-        body = await read_body(request, decoder)
-        workspace = await request.app[KEYRING].workspace(request, body.api_key)
+        workspace, body = await authorized_body(request, request.app[KEYRING], decoder)
         await request.app[STORE].track(workspace, track_call(endpoint, body))
         return web.Response(body=_SUCCESS, content_type="application/json")
 
     return handler
 
 
-for _endpoint in TRACK_BODIES:
-    _path = "/track-group" if _endpoint == "group" else f"/library-track-{_endpoint}"
+_TRACK_PATHS: dict[TrackEndpoint, str] = {
+    endpoint: "/track-group" if endpoint == "group" else f"/library-track-{endpoint}"
+    for endpoint in TRACK_BODIES
+}
+for _endpoint, _path in _TRACK_PATHS.items():
     routes.post(_path)(_track_handler(_endpoint))
 
 
 @routes.post("/create-group")
 async def create_group(request: web.Request) -> web.Response:
-    body = await read_body(request, _GROUP_BODY)
-    workspace = await request.app[KEYRING].workspace(request, body.api_key)
+    workspace, _ = await authorized_body(request, request.app[KEYRING], _GROUP_BODY)
     group_id = await request.app[STORE].create_group(workspace)
     return json_response({"success": True, "id": group_id})
+
+
+OPERATIONS = [
+    Operation(
+        method="POST", path="/track-request", tag="logging",
+        summary="Log a provider call as run() reports it", request=TrackRequestBody,
+        response=TrackedRequest, errors=(404,),
+    ),
+    Operation(
+        method="POST", path="/log-request", success=201, tag="logging",
+        summary="Log a request made outside run()", request=LogRequestBody,
+        response=LoggedRequest, errors=(404,),
+    ),
+    *(
+        Operation(
+            method="POST", path=path, tag="logging", summary=f"track.{endpoint}: on a request",
+            request=TRACK_BODIES[endpoint], response=Success, errors=(404,),
+        )
+        for endpoint, path in _TRACK_PATHS.items()
+    ),
+    Operation(
+        method="POST", path="/create-group", tag="logging", summary="A new request group",
+        request=CreateGroupBody, request_required=False, response=GroupCreated,
+    ),
+]  # fmt: skip

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from promptrun.server.store import _workflows
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 _V1 = """
@@ -109,7 +111,23 @@ CREATE TABLE track_calls (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# The dashboard: a price table per workspace (USD per million tokens), and time-range reads.
+_V2_PRICES = """
+CREATE TABLE model_prices (
+    workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+    model TEXT NOT NULL,
+    input_per_million REAL NOT NULL,
+    output_per_million REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (workspace_id, model)
+);
+CREATE INDEX requests_start_time ON requests (workspace_id, start_time);
+"""
+
+# Workflows: versions with labels, executions and per-node results (store/_workflows.py).
+_V3_WORKFLOWS = _workflows.MIGRATION
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_PRICES, _V3_WORKFLOWS)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

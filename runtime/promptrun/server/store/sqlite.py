@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from promptrun.server.store import _requests, _templates
+from promptrun.server.store._dashboard import SQLiteDashboard
 from promptrun.server.store._db import ReadPool, WriterThread
 from promptrun.server.store._schema import migrate
+from promptrun.server.store._workflows import SQLiteWorkflows
 from promptrun.server.store.base import (
     NewVersion,
     Rejected,
@@ -88,6 +90,9 @@ class SQLiteStore:
         self._writer = WriterThread(self.path, max_batch=write_batch)
         self._readers = ReadPool(self.path, threads=read_threads)
         self._cache = _VersionCache(cache_entries)
+        # The dashboard's reads (filters, charts, prices) on the same connections.
+        self.dashboard = SQLiteDashboard(self._readers, self._writer)
+        self.workflows = SQLiteWorkflows(self._readers, self._writer)
 
     async def start(self) -> None:
         """Create or migrate the database and start the writer."""

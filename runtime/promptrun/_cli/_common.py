@@ -1,0 +1,132 @@
+"""What the subcommands share: connection options, exit codes, ``--var`` parsing, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from promptrun._http import ApiTransport
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliError",
+    "Progress",
+    "add_connection",
+    "connection",
+    "open_api",
+    "parse_pairs",
+    "print_json",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the server or the provider said no, or could not be reached
+EXIT_USAGE = 2  # the command line or its inputs were wrong
+
+
+class CliError(Exception):
+    """Stops a subcommand with a message for stderr and an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server")
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="PromptLayer-compatible API (default: $PROMPTLAYER_BASE_URL, else the hosted API)",
+    )
+    group.add_argument("--api-key", metavar="KEY", help="API key (default: $PROMPTLAYER_API_KEY)")
+
+
+def connection(args: argparse.Namespace) -> tuple[str, str]:
+    """``(base_url, api_key)`` from the options, then the environment."""
+    from promptrun._config import DEFAULT_BASE_URL
+
+    key = args.api_key or os.environ.get("PROMPTLAYER_API_KEY")
+    if not key:
+        raise CliError(
+            "no API key: pass --api-key or set PROMPTLAYER_API_KEY "
+            "(`promptrun serve` prints one when it generates it)",
+            EXIT_USAGE,
+        )
+    url = (args.base_url or os.environ.get("PROMPTLAYER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"--base-url {url!r} must start with http:// or https://", EXIT_USAGE)
+    return url, key
+
+
+@asynccontextmanager
+async def open_api(args: argparse.Namespace, timeout: float = 30.0) -> AsyncIterator[ApiTransport]:
+    """A transport to the server the options name, closed afterwards."""
+    from promptrun._http import ApiTransport
+
+    base_url, key = connection(args)
+    transport = ApiTransport(base_url, key, timeout)
+    await transport.open()
+    try:
+        yield transport
+    finally:
+        await transport.close()
+
+
+def parse_pairs(pairs: Sequence[str], option: str, *, as_json: bool = False) -> dict[str, Any]:
+    """``["k=v", ...]`` as a dict; with ``as_json`` each value is parsed as JSON."""
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"{option} {pair!r} should be KEY=VALUE", EXIT_USAGE)
+        if as_json:
+            try:
+                found[key] = json.loads(value)
+            except ValueError as exc:
+                raise CliError(
+                    f"{option} {key}: the value is not JSON ({exc})", EXIT_USAGE
+                ) from None
+        else:
+            found[key] = value
+    return found
+
+
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    """One JSON document per line, so the output can be piped into ``jq`` or read line by line."""
+    stream = out or sys.stdout
+    stream.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    stream.flush()
+
+
+class Progress:
+    """``[3/10] pushing greet.json`` on one stderr line, rewritten; silent unless a terminal."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._total = total
+        self._shown = self._stream.isatty() and total > 1
+        self._width = 0
+
+    def step(self, done: int, what: str) -> None:
+        if not self._shown:
+            return
+        line = f"[{done}/{self._total}] {what}"[:120]
+        self._stream.write("\r" + line.ljust(self._width))
+        self._stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        """Blank the line, so what goes to stdout next starts on a clean line."""
+        if self._shown and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0

@@ -1,0 +1,408 @@
+"""``run_workflow``: run a workflow on the server (PromptLayer's protocol) or in this process.
+
+Server execution speaks the protocol the peer SDK speaks, with our own websocket code on the
+runtime's aiohttp session: resolve a name to an id (``GET /workflows/{name}``), get a token
+for a fresh channel, connect and subscribe (Centrifugo JSON protocol, answering the server's
+pings), start the run (``POST /workflows/{id}/run``), and wait for ``SET_WORKFLOW_COMPLETE``
+(fetching a result too large to push). If the websocket drops, the result is polled instead.
+On a timeout or a cancellation the server is asked to cancel the execution.
+
+Local execution runs the same engine in the client's runtime: see
+:mod:`promptrun.actors.workflows`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import anyio
+import msgspec
+
+from promptrun._errors import (
+    PromptLayerAPIConnectionError,
+    PromptLayerAPIError,
+    PromptLayerAPITimeoutError,
+    PromptLayerConflictError,
+    PromptLayerError,
+    PromptLayerNotFoundError,
+    PromptLayerValidationError,
+)
+from promptrun._retry import CALLER_POLICY, call_with_retries
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from promptrun._client import AsyncPromptLayer
+    from promptrun._http import ApiTransport
+
+__all__ = ["final_value", "run_workflow"]
+
+logger = logging.getLogger("promptlayer")
+
+_NODE_KEYS = frozenset({"status", "value", "error_message", "raw_error_message", "is_output_node"})
+_COMPLETE = "SET_WORKFLOW_COMPLETE"
+_POLL_INTERVAL = 0.5
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _is_results(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(v, dict) and v.keys() >= _NODE_KEYS for v in value.values())
+    )
+
+
+def _dump(results: Any) -> str:
+    return _encode(results, enc_hook=repr).decode()
+
+
+def final_value(results: Any, return_all_outputs: bool) -> Any:
+    """What ``run_workflow`` returns for a run's output, as the spec says.
+
+    With ``return_all_outputs`` the node dict as it is. Otherwise, for a node dict: the value of
+    the last output node that succeeded; ``PromptLayerNotFoundError`` when there is no output
+    node; ``PromptLayerAPIError`` when none of them succeeded. Anything else is the value.
+    """
+    if return_all_outputs or not _is_results(results):
+        return results
+    outputs = [(name, r) for name, r in results.items() if r.get("is_output_node")]
+    if not outputs:
+        raise PromptLayerNotFoundError(
+            "Output nodes not found: the workflow has no node with is_output_node true; "
+            f"results: {_dump(results)}",
+            None,
+            results,
+        )
+    succeeded = [r for _, r in outputs if r.get("status") == "SUCCESS"]
+    if not succeeded:
+        failures = "; ".join(
+            f"{name}: {r.get('status')} ({r.get('error_message')})" for name, r in outputs
+        )
+        raise PromptLayerAPIError(
+            f"None of the output nodes have succeeded: {failures}", None, results
+        )
+    return succeeded[-1].get("value")
+
+
+def _check(
+    workflow_id_or_name: Any,
+    input_variables: Any,
+    metadata: Any,
+    workflow_label_name: Any,
+    workflow_version: Any,
+    timeout: Any,
+    execution: Any,
+    tools: Any,
+    definition: Any,
+) -> None:
+    where = "run_workflow()"
+    if execution not in ("server", "local"):
+        raise PromptLayerValidationError(f"{where}: execution must be 'server' or 'local'")
+    ref = workflow_id_or_name
+    if ref is None and not (execution == "local" and definition is not None):
+        raise PromptLayerValidationError(
+            f'{where}: "workflow_id_or_name" must be given (a workflow id or name)'
+        )
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int | str)):
+        raise PromptLayerValidationError(f"{where}: workflow_id_or_name must be an int or a str")
+    for name, value in (("input_variables", input_variables), ("metadata", metadata)):
+        if value is not None and not isinstance(value, Mapping):
+            raise PromptLayerValidationError(f"{where}: {name} must be a dict")
+    if workflow_label_name is not None and not isinstance(workflow_label_name, str):
+        raise PromptLayerValidationError(f"{where}: workflow_label_name must be a str")
+    if workflow_version is not None and (
+        isinstance(workflow_version, bool) or not isinstance(workflow_version, int)
+    ):
+        raise PromptLayerValidationError(f"{where}: workflow_version must be an int")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise PromptLayerValidationError(f"{where}: timeout must be seconds (> 0) or None")
+    if execution == "server" and (tools is not None or definition is not None):
+        raise PromptLayerValidationError(
+            f"{where}: tools= and definition= are for execution='local'; the server runs "
+            "the published definition with HTTP tools"
+        )
+    if tools is not None and (
+        not isinstance(tools, Mapping) or not all(callable(fn) for fn in tools.values())
+    ):
+        raise PromptLayerValidationError(f"{where}: tools must map names to callables")
+
+
+async def run_workflow(
+    client: AsyncPromptLayer,
+    workflow_id_or_name: int | str | None,
+    input_variables: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+    workflow_label_name: str | None = None,
+    workflow_version: int | None = None,
+    return_all_outputs: bool = False,
+    timeout: float | None = 3600,
+    *,
+    execution: Literal["server", "local"] = "server",
+    tools: Mapping[str, Callable[..., Any]] | None = None,
+    definition: Any = None,
+) -> Any:
+    """Run a workflow and return its final output node's value (or every node's result).
+
+    ``execution="server"`` (the default) runs it on the PromptLayer-compatible server, as the
+    peer SDK does. ``execution="local"`` runs the same engine here: prompt nodes call the
+    providers with this process's keys and are logged like ``run()``, tool nodes may be
+    Python callables (``tools={"name": fn}``), and ``definition=`` (the JSON format of
+    :mod:`promptrun.workflows`) skips fetching the published one.
+
+    With ``return_all_outputs=True`` the result is ``{node name: {"status", "value",
+    "error_message", "raw_error_message", "is_output_node"}}``. Raises
+    ``PromptLayerAPITimeoutError`` after ``timeout`` seconds, ``PromptLayerNotFoundError``
+    when the workflow has no output node, ``PromptLayerAPIError`` when no output node
+    succeeded.
+    """
+    _check(
+        workflow_id_or_name, input_variables, metadata, workflow_label_name, workflow_version,
+        timeout, execution, tools, definition,
+    )  # fmt: skip
+    rt = await client._rt()
+    what = "a workflow" if workflow_id_or_name is None else f"workflow {workflow_id_or_name!r}"
+    try:
+        with anyio.fail_after(timeout):
+            if execution == "local":
+                from promptrun.actors.workflows import WorkflowRunner
+
+                results = await WorkflowRunner(rt).run(
+                    workflow_id_or_name,
+                    dict(input_variables or {}),
+                    metadata=dict(metadata or {}),
+                    label=workflow_label_name,
+                    version=workflow_version,
+                    tools=dict(tools or {}),
+                    definition=definition,
+                )
+            else:
+                results = await _ServerRun(rt.transport).run(
+                    workflow_id_or_name if workflow_id_or_name is not None else "",
+                    dict(input_variables or {}),
+                    dict(metadata or {}),
+                    workflow_label_name,
+                    workflow_version,
+                    return_all_outputs,
+                )
+    except TimeoutError:
+        raise PromptLayerAPITimeoutError(
+            f"Workflow execution timed out after {timeout:g} s ({what}, {execution} execution)"
+        ) from None
+    return final_value(results, return_all_outputs)
+
+
+def _ws_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    # Unlike the peer, keep a base path prefix: a server behind a proxy keeps working.
+    path = parts.path.rstrip("/") + "/connection/websocket"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class _ServerRun:
+    """One run on the server, over the websocket of the runtime's session."""
+
+    def __init__(self, transport: ApiTransport) -> None:
+        self._t = transport
+        self._pushes: list[dict[str, Any]] = []
+
+    async def _call(self, method: str, path: str, context: str, **kwargs: Any) -> Any:
+        async def once() -> Any:
+            return await self._t.request(method, path, context=context, **kwargs)
+
+        return await call_with_retries(CALLER_POLICY, context, once)
+
+    async def run(
+        self,
+        ref: int | str,
+        variables: dict[str, Any],
+        metadata: dict[str, str],
+        label: str | None,
+        version: int | None,
+        return_all_outputs: bool,
+    ) -> Any:
+        if isinstance(ref, int):
+            workflow_id = ref
+        else:
+            found = await self._call(
+                "GET", f"/workflows/{quote(ref, safe='')}", f"resolving workflow {ref!r}"
+            )
+            workflow_id = found["workflow"]["id"]
+        channel = f"workflows:{workflow_id}:run:{uuid.uuid4().hex}"
+        token_answer = await self._call(
+            "POST",
+            "/ws-token-request-library",
+            "getting a websocket token",
+            params={"capability": channel},
+            expect=(201,),
+        )
+        token = token_answer["token_details"]["token"]
+        session: aiohttp.ClientSession | None = getattr(self._t, "_session", None)
+        if session is None:
+            raise PromptLayerAPIConnectionError("run_workflow(): the client is closed")
+        import aiohttp
+
+        try:
+            ws_cm = session.ws_connect(_ws_url(self._t.base_url), autoping=True, heartbeat=None)
+            ws = await ws_cm.__aenter__()
+        except aiohttp.ClientError as exc:
+            raise PromptLayerAPIConnectionError(
+                f"run_workflow(): could not open the websocket at {_ws_url(self._t.base_url)}: "
+                f"{exc}"
+            ) from exc
+        execution_id: int | None = None
+        try:
+            await self._command(ws, 1, {"connect": {"token": token, "name": "promptrun"}})
+            await self._command(ws, 2, {"subscribe": {"channel": channel}})
+            started = await self._t.request(
+                "POST",
+                f"/workflows/{workflow_id}/run",
+                body={
+                    "input_variables": variables,
+                    "metadata": metadata,
+                    "workflow_label_name": label,
+                    "workflow_version_number": version,
+                    "return_all_outputs": return_all_outputs,
+                    "channel_name_suffix": channel.rsplit(":", 1)[1],
+                },
+                context=f"running workflow {ref!r}",
+                expect=(201,),
+            )
+            execution_id = int(started["workflow_version_execution_id"])
+            if started.get("warning"):
+                logger.warning("%s", started["warning"])
+            completion = await self._completion(ws, execution_id)
+        except BaseException:
+            if execution_id is not None:
+                await self._cancel(execution_id)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await ws_cm.__aexit__(None, None, None)
+        if completion is None:  # the websocket dropped: ask for the result instead
+            return await self._poll(execution_id, return_all_outputs)
+        if completion.get("result_code") == "EXCEEDS_SIZE_LIMIT":
+            return await self._results(execution_id, return_all_outputs)
+        return completion.get("final_output")
+
+    # -- the Centrifugo conversation -----------------------------------------------------
+    async def _messages(self, ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]] | None:
+        """The next frame's messages (pings answered); None when the socket closed."""
+        import aiohttp
+
+        while True:
+            message = await ws.receive()
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):  # fmt: skip
+                return None
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            out = []
+            for line in str(message.data).split("\n"):
+                if not line.strip():
+                    continue
+                decoded = _decode(line)
+                if decoded == {}:
+                    await ws.send_str("{}")  # the server's ping: pong
+                elif isinstance(decoded, dict):
+                    out.append(decoded)
+            if out:
+                return out
+
+    async def _command(
+        self, ws: aiohttp.ClientWebSocketResponse, command_id: int, command: dict[str, Any]
+    ) -> dict[str, Any]:
+        await ws.send_str(_encode({"id": command_id, **command}).decode())
+        while True:
+            messages = await self._messages(ws)
+            if messages is None:
+                code = ws.close_code
+                raise PromptLayerAPIConnectionError(
+                    f"run_workflow(): the websocket closed (code {code}) while waiting for the "
+                    f"{next(iter(command))} reply"
+                )
+            for message in messages:
+                if message.get("id") == command_id:
+                    error = message.get("error")
+                    if error:
+                        raise PromptLayerAPIError(
+                            f"run_workflow(): websocket {next(iter(command))} refused: "
+                            f"{error.get('message')} (code {error.get('code')})",
+                            None,
+                            error,
+                        )
+                    return message
+                if "push" in message:
+                    self._pushes.append(message["push"])
+
+    async def _completion(
+        self, ws: aiohttp.ClientWebSocketResponse, execution_id: int
+    ) -> dict[str, Any] | None:
+        while True:
+            for push in self._pushes:
+                found = _completion_in(push, execution_id)
+                if found is not None:
+                    return found
+            self._pushes.clear()
+            messages = await self._messages(ws)
+            if messages is None:
+                return None
+            self._pushes.extend(m["push"] for m in messages if isinstance(m.get("push"), dict))
+
+    # -- REST fallbacks ------------------------------------------------------------------
+    async def _results(self, execution_id: int, return_all_outputs: bool) -> Any:
+        return await self._call(
+            "GET",
+            "/workflow-version-execution-results",
+            "getting the workflow's results",
+            params={
+                "workflow_version_execution_id": str(execution_id),
+                "return_all_outputs": "true" if return_all_outputs else "false",
+            },
+        )
+
+    async def _poll(self, execution_id: int, return_all_outputs: bool) -> Any:
+        logger.warning("the workflow websocket closed early; polling execution %s", execution_id)
+        while True:
+            try:
+                return await self._results(execution_id, return_all_outputs)
+            except PromptLayerConflictError:  # still running
+                await anyio.sleep(_POLL_INTERVAL)
+
+    async def _cancel(self, execution_id: int) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            try:
+                await self._t.request(
+                    "POST",
+                    f"/promptrun/v1/workflow-executions/{execution_id}/cancel",
+                    context="cancelling the workflow execution",
+                    timeout=2,
+                )
+            except PromptLayerError as exc:  # a server without the endpoint, or gone
+                logger.debug("could not cancel workflow execution %s: %s", execution_id, exc)
+
+
+def _completion_in(push: dict[str, Any], execution_id: int) -> dict[str, Any] | None:
+    pub = push.get("pub")
+    data = pub.get("data") if isinstance(pub, dict) else None
+    if not isinstance(data, dict) or data.get("message_name") != _COMPLETE:
+        return None
+    inner = data.get("data")
+    try:
+        decoded = _decode(inner) if isinstance(inner, str | bytes) else inner
+    except msgspec.DecodeError:
+        return None
+    if (
+        not isinstance(decoded, dict)
+        or decoded.get("workflow_version_execution_id") != execution_id
+    ):
+        return None
+    return decoded

@@ -1,0 +1,456 @@
+"""Workflow executions on the server: run in the background, stored, pushed when done.
+
+:class:`WorkflowRuns` lives as long as the app. It owns a task group for the executions, the
+provider workers their prompt nodes call, and an HTTP session (with no credentials) for tool
+nodes. A prompt node runs like ``run()``: the template comes from this server's registry, the
+provider is called with **the server's own environment** (never a client's key), and the
+request is stored like any logged request, with metadata ``workflow_version_execution_id``,
+``workflow_node_name`` and ``workflow_name`` linking it to the execution.
+
+Sandbox fallback: when the server runs its sandbox and a provider has neither a key nor a
+base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
+``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
+``AZURE_OPENAI_API_KEY``/``AZURE_OPENAI_ENDPOINT``), that provider's SDK is pointed at the
+server's own ``/sandbox`` with a placeholder key, so workflows run offline out of the box.
+
+When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
+node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from promptrun import _run
+from promptrun import blueprint as bp
+from promptrun.actors.providers import ProviderWorker
+from promptrun.server._records import track_row
+from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
+from promptrun.server.ws import Hub
+from promptrun.wire.tracking import TrackRequestBody
+from promptrun.wire.workflows import COMPLETE_MESSAGE
+from promptrun.workflows.definition import PromptTemplateConfig, ToolConfig, WorkflowSpec
+from promptrun.workflows.engine import NodeResult, WorkflowRun, final_output
+from promptrun.workflows.nodes import NodeContext, NodeError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from promptrun.server.store.base import Store
+
+__all__ = ["RunRequest", "WorkflowRuns", "WorkflowSettings", "completion_payload"]
+
+log = logging.getLogger("promptrun.server")
+
+_SANDBOX_PATHS = {
+    "openai": "/sandbox/openai/v1",
+    "openai.azure": "/sandbox/azure",
+    "anthropic": "/sandbox/anthropic",
+    "google": "/sandbox/google",
+}
+_PROVIDER_ENV = {
+    "openai": (("OPENAI_API_KEY",), "OPENAI_BASE_URL"),
+    "openai.azure": (("AZURE_OPENAI_API_KEY",), "AZURE_OPENAI_ENDPOINT"),
+    "anthropic": (("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL"),
+    "google": (("GEMINI_API_KEY", "GOOGLE_API_KEY"), "GOOGLE_GEMINI_BASE_URL"),
+}
+_SANDBOX_KEY = "promptrun-sandbox"
+_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
+_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=lambda o: _dump(o))
+
+
+def _dump(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json", exclude_none=True)
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    return repr(obj)
+
+
+@dataclass(slots=True)
+class WorkflowSettings:
+    """Tunables; tests change them on ``app[WORKFLOWS].settings`` before the app starts."""
+
+    default_timeout: float = 3600.0
+    push_limit: int = 64 * 1024
+    provider_concurrency: int = 100
+    spec_cache: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    workspace: int
+    version: WorkflowVersion
+    spec: WorkflowSpec
+    variables: dict[str, Any]
+    metadata: dict[str, str]
+    return_all_outputs: bool
+    channel: str | None
+    origin: str | None
+
+
+def completion_payload(
+    execution_id: int, results: dict[str, dict[str, Any]], return_all_outputs: bool, limit: int
+) -> dict[str, Any]:
+    """The publication's ``data``: what the peer SDK reads, its inner JSON as a string."""
+    if return_all_outputs:
+        output: Any = results
+    else:
+        found, value = final_output(results)
+        output = value if found else results  # the whole dict lets clients say what failed
+    inner = _RECORD_ENCODER.encode(
+        {"workflow_version_execution_id": execution_id, "result_code": "OK", "final_output": output}
+    )
+    if len(inner) > limit:
+        inner = _RECORD_ENCODER.encode(
+            {
+                "workflow_version_execution_id": execution_id,
+                "result_code": "EXCEEDS_SIZE_LIMIT",
+                "final_output": None,
+            }
+        )
+    return {"message_name": COMPLETE_MESSAGE, "data": inner.decode()}
+
+
+def _node_row(result: NodeResult) -> NodeRow:
+    value = None if result.value is None else _RECORD_ENCODER.encode(result.value).decode()
+    return NodeRow(
+        name=result.name,
+        type=result.type,
+        status=str(result.status),
+        value=value,
+        error_message=result.error_message,
+        raw_error_message=result.raw_error_message,
+        is_output_node=result.is_output_node,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        request_id=result.request_id if isinstance(result.request_id, int) else None,
+    )
+
+
+class _SandboxWorker(ProviderWorker):
+    """A provider worker aimed at this server's sandbox, with a placeholder key."""
+
+    def _make_client(self) -> Any:
+        base = self.base_url
+        if self.provider == "openai":
+            import openai
+
+            return openai.AsyncOpenAI(base_url=base, api_key=_SANDBOX_KEY)
+        if self.provider == "openai.azure":
+            import openai
+
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=base or "", api_key=_SANDBOX_KEY, api_version="2024-10-21"
+            )
+        if self.provider == "anthropic":
+            import anthropic
+
+            return anthropic.AsyncAnthropic(base_url=base, api_key=_SANDBOX_KEY)
+        from google import genai
+        from google.genai import types
+
+        return genai.Client(api_key=_SANDBOX_KEY, http_options=types.HttpOptions(base_url=base))
+
+
+class _Services:
+    """What one execution's nodes need from the server."""
+
+    def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
+        self._runs = runs
+        self._request = request
+
+    def _base_urls(self) -> dict[str, str]:
+        origin = self._request.origin
+        if origin is None:
+            return {}
+        out = {}
+        for provider, (keys, base_var) in _PROVIDER_ENV.items():
+            if not any(os.environ.get(k) for k in keys) and not os.environ.get(base_var):
+                out[provider] = origin + _SANDBOX_PATHS[provider]
+        return out
+
+    async def warm_up(self, spec: WorkflowSpec) -> None:
+        from promptrun.server.store.base import NotFoundError
+        from promptrun.workflows.nodes.prompt import import_provider_sdks
+
+        providers: set[str] = set()
+        for node in spec.nodes.values():
+            config = node.config
+            if not isinstance(config, PromptTemplateConfig):
+                continue
+            try:
+                stored = await self._runs.store.get_version(
+                    self._request.workspace,
+                    config.prompt_name,
+                    version=config.version,
+                    label=config.label,
+                )
+            except NotFoundError:
+                continue  # the node fails with the registry's message when it runs
+            model = stored.metadata.get("model")
+            if isinstance(model, dict) and model.get("provider"):
+                providers.add(str(model["provider"]))
+        await import_provider_sdks(providers)
+
+    async def run_prompt(
+        self, ctx: NodeContext, config: PromptTemplateConfig
+    ) -> tuple[dict[str, Any], Any]:
+        workspace = self._request.workspace
+        store = self._runs.store
+        from promptrun.server.store.base import NotFoundError
+
+        try:
+            stored = await store.get_version(
+                workspace, config.prompt_name, version=config.version, label=config.label
+            )
+        except NotFoundError as exc:
+            raise NodeError(exc.message, exc.message) from None
+        model_meta = stored.metadata.get("model")
+        if not isinstance(model_meta, dict) or not model_meta.get("provider"):
+            raise NodeError(
+                f"prompt template {config.prompt_name!r} (version {stored.number}) has no "
+                "metadata.model: publish it with a model",
+                None,
+            )
+        model = bp.resolve_model(model_meta, None, None)
+        prompt_template = stored.prompt_template
+        rendered_by_server = _run.needs_server_rendering(prompt_template)
+        if rendered_by_server:
+            prompt_template = bp.render_prompt_template(prompt_template, ctx.inputs)
+        template = {
+            "id": stored.template_id,
+            "version": stored.number,
+            "prompt_name": stored.prompt_name,
+            "prompt_template": prompt_template,
+            "metadata": {**stored.metadata, "model": model},
+            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
+            "provider_base_url": None,
+        }
+        sandboxed = self._base_urls()
+        prepared = _run.prepare(
+            config.prompt_name,
+            template,
+            dict(ctx.inputs),
+            config.model_parameter_overrides,
+            sandboxed,
+            rendered_by_server=rendered_by_server,
+        )
+        provider = prepared.plan.provider
+        worker = await self._runs.worker(
+            provider, prepared.base_url, sandbox=sandboxed.get(provider) == prepared.base_url
+        )
+        log_meta = {**ctx.metadata, "workflow_node_name": ctx.node.name}
+        run_log = _run.RunLog(None, log_meta, None)
+        started = time.time()
+        try:
+            response = await worker.call(prepared.plan)
+        except Exception as exc:
+            record = run_log.record(
+                _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, None,
+                status="ERROR", error_type=_run.error_type_of(exc), error_message=str(exc),
+            )  # fmt: skip
+            await self._store_record(record.body, record.client_request_id)
+            raise
+        record = run_log.record(
+            _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, response
+        )
+        request_id = await self._store_record(record.body, record.client_request_id)
+        message = bp.response_message(provider, prepared.plan.api_type, response)
+        return message, request_id
+
+    async def _store_record(self, body: dict[str, Any], client_id: str) -> int:
+        decoded = _TRACK_BODY.decode(_RECORD_ENCODER.encode(body))
+        row, _ = track_row(decoded, client_request_id=client_id)
+        return await self._runs.store.insert_request(self._request.workspace, row)
+
+    async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
+        from promptrun.workflows.nodes.tool import call_http_tool
+
+        if config.url is None:
+            raise NodeError(
+                f"tool {config.name!r} has no url: the server calls HTTP tools only "
+                "(Python callables work in local execution, tools={...})",
+                None,
+            )
+        return await call_http_tool(await self._runs.http(), config, ctx.inputs)
+
+
+class WorkflowRuns:
+    """The server's workflow executions: start, cancel, finish, publish."""
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: WorkflowStore,
+        hub: Hub,
+        settings: WorkflowSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.workflows = workflows
+        self.hub = hub
+        self.settings = settings or WorkflowSettings()
+        self._tg: TaskGroup | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        self._stop: anyio.Event | None = None
+        self._workers: dict[tuple[str, str | None, bool], ProviderWorker] = {}
+        self._worker_lock = anyio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
+        self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
+
+    # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
+    async def start(self) -> None:
+        self._ready = asyncio.Event()
+        self._stop = anyio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")
+        await self._ready.wait()
+
+    async def _main(self) -> None:
+        assert self._ready is not None
+        assert self._stop is not None
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._ready.set()
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._tg = None
+            self._ready.set()
+            if self._session is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._session.close()
+
+    async def close(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.shield(self._task)
+
+    # -- shared resources ------------------------------------------------------------------
+    async def worker(self, provider: str, base_url: str | None, *, sandbox: bool) -> ProviderWorker:
+        key = (provider, base_url, sandbox)
+        worker = self._workers.get(key)
+        if worker is not None:
+            return worker
+        async with self._worker_lock:
+            worker = self._workers.get(key)
+            if worker is None:
+                if self._tg is None:
+                    raise NodeError("the server is shutting down", None)
+                kind = _SandboxWorker if sandbox else ProviderWorker
+                worker = kind(provider, base_url, self.settings.provider_concurrency)
+                await self._tg.start(worker.run)
+                self._workers[key] = worker
+        return worker
+
+    async def http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession()  # no default headers: tools get no keys
+        return self._session
+
+    def spec_for(self, version: WorkflowVersion) -> WorkflowSpec:
+        """The parsed definition of a stored version (parsed once, kept in a small cache)."""
+        from promptrun.workflows.definition import parse_definition
+
+        spec = self._specs.get(version.version_id)
+        if spec is None:
+            spec = parse_definition(version.definition)
+            self._specs[version.version_id] = spec
+            while len(self._specs) > self.settings.spec_cache:
+                self._specs.popitem(last=False)
+        return spec
+
+    # -- executions -----------------------------------------------------------------------
+    async def start_execution(self, request: RunRequest) -> int:
+        """Store the execution and start it in the background; returns its id."""
+        if self._tg is None:
+            raise RuntimeError("the workflow runner is not running")
+        execution_id = await self.workflows.create_workflow_execution(
+            request.workspace,
+            request.version,
+            input_variables=request.variables,
+            metadata=request.metadata,
+            return_all_outputs=request.return_all_outputs,
+        )
+        scope = anyio.CancelScope()
+        self._scopes[(request.workspace, execution_id)] = scope
+        self._tg.start_soon(self._execute, request, execution_id, scope)
+        return execution_id
+
+    def cancel(self, workspace: int, execution_id: int) -> bool:
+        scope = self._scopes.get((workspace, execution_id))
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    async def _execute(
+        self, request: RunRequest, execution_id: int, scope: anyio.CancelScope
+    ) -> None:
+        metadata = {
+            **{str(k): str(v) for k, v in request.metadata.items()},
+            "workflow_version_execution_id": str(execution_id),
+            "workflow_name": request.version.name,
+            "workflow_version_number": str(request.version.number),
+        }
+        run = WorkflowRun(
+            request.spec,
+            request.variables,
+            _Services(self, request),
+            execution_id=str(execution_id),
+            metadata=metadata,
+        )
+        timeout = request.spec.timeout or self.settings.default_timeout
+        error: str | None = None
+        try:
+            with scope:
+                await run.execute(timeout)
+            if scope.cancelled_caught:
+                error = "cancelled on request"
+            elif run.timed_out:
+                error = f"timed out after {timeout:g} s"
+        except Exception as exc:  # a bug: record it rather than lose the execution
+            log.exception("workflow execution %s failed", execution_id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self._scopes.pop((request.workspace, execution_id), None)
+            with anyio.CancelScope(shield=True):
+                await self._finish(request, execution_id, run, error)
+
+    async def _finish(
+        self, request: RunRequest, execution_id: int, run: WorkflowRun, error: str | None
+    ) -> None:
+        if error is None and self._stop is not None and self._stop.is_set():
+            error = "the server stopped"
+        status = run.status if error is None else "FAILED"
+        try:
+            await self.workflows.finish_workflow_execution(
+                request.workspace,
+                execution_id,
+                status=status,
+                nodes=[_node_row(r) for r in run.nodes.values()],
+                error_message=error,
+            )
+        except Exception:
+            log.exception("storing workflow execution %s failed", execution_id)
+        if request.channel is not None:
+            payload = completion_payload(
+                execution_id, run.results(), request.return_all_outputs, self.settings.push_limit
+            )
+            self.hub.publish(request.workspace, request.channel, payload)

@@ -1,0 +1,56 @@
+"""The dashboard: server-rendered pages over the server's own store, under ``/dashboard``.
+
+Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
+charts, the request log (filters, search, one request in full), the prompt registry (versions,
+diffs, publishing), workflow executions, and the price table that turns tokens into cost.
+Works offline: no CDN, no external fonts, charts are inline SVG.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from promptrun.server.dashboard import (
+    _pages_auth,
+    _pages_overview,
+    _pages_registry,
+    _pages_requests,
+    _pages_workflows,
+)
+from promptrun.server.dashboard._sessions import SessionStore
+from promptrun.server.dashboard._web import (
+    JINJA,
+    PREFIX,
+    QUERIES,
+    SESSIONS,
+    WORKFLOWS,
+    dashboard_middleware,
+    new_environment,
+)
+from promptrun.server.store.sqlite import SQLiteStore
+
+__all__ = ["PREFIX", "add_dashboard"]
+
+
+async def _to_dashboard(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(f"{PREFIX}/")
+
+
+def add_dashboard(app: web.Application, store: SQLiteStore) -> None:
+    """Mount the dashboard over ``store`` on ``app`` at ``/dashboard`` (and send ``/`` there)."""
+    dashboard = web.Application(middlewares=[dashboard_middleware])
+    dashboard[SESSIONS] = SessionStore()
+    dashboard[QUERIES] = store.dashboard
+    # A store without workflow tables shows "no workflows" rather than failing.
+    dashboard[WORKFLOWS] = getattr(store, "workflows", None)
+    dashboard[JINJA] = new_environment()
+    for module in (
+        _pages_auth,
+        _pages_overview,
+        _pages_requests,
+        _pages_registry,
+        _pages_workflows,
+    ):
+        dashboard.add_routes(module.routes)
+    app.add_subapp(PREFIX, dashboard)
+    app.router.add_get("/", _to_dashboard)

@@ -1,0 +1,154 @@
+"""Bodies of the workflow endpoints, and the Centrifugo messages that carry a run's result.
+
+PromptLayer's own endpoints (what the peer SDK calls): ``GET /workflows/{name}``,
+``POST /ws-token-request-library?capability=<channel>`` (201), ``POST /workflows/{id}/run``
+(201) and ``GET /workflow-version-execution-results``. promptrun's additions: publishing
+(``POST /rest/workflows``), listing, and reading executions node by node under
+``/promptrun/v1/workflow-executions``. Request bodies are decoded strictly (unknown keys are
+a 400); answers may grow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from promptrun.wire._limits import Id, Label, Labels, Name, NonEmptyName, Text
+
+__all__ = [
+    "COMPLETE_MESSAGE",
+    "ExecutionList",
+    "ExecutionNode",
+    "ExecutionView",
+    "PublishWorkflowBody",
+    "RunStarted",
+    "RunWorkflowBody",
+    "TokenDetails",
+    "WorkflowCompletion",
+    "WorkflowList",
+    "WorkflowPublished",
+    "WorkflowView",
+    "WorkflowWrapper",
+    "WsToken",
+]
+
+COMPLETE_MESSAGE = "SET_WORKFLOW_COMPLETE"
+"""The ``message_name`` of the publication that ends a run."""
+
+
+class PublishWorkflowBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /rest/workflows``: a new version of a workflow (created when new).
+
+    ``definition`` is the JSON format documented in :mod:`promptrun.workflows`;
+    ``release_labels`` move to the new version, as they do for templates.
+    """
+
+    workflow_name: NonEmptyName
+    definition: dict[str, Any]
+    commit_message: Text | None = None
+    release_labels: Labels = msgspec.field(default_factory=list)
+
+
+class RunWorkflowBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /workflows/{id}/run``: what the peer SDK sends, every key present."""
+
+    input_variables: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    workflow_label_name: Label | None = None
+    workflow_version_number: Id | None = None
+    return_all_outputs: bool | None = False
+    channel_name_suffix: Name | None = None
+
+
+class WorkflowView(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    workflow_name: str
+    version_id: int
+    version_number: int
+    release_labels: list[str]
+    commit_message: str | None
+    definition: dict[str, Any]
+    created_at: float
+
+
+class WorkflowWrapper(msgspec.Struct, kw_only=True):
+    """``GET /workflows/{name_or_id}``: the peer reads ``workflow.id``."""
+
+    success: bool
+    workflow: WorkflowView
+
+
+class WorkflowPublished(msgspec.Struct, kw_only=True):
+    success: bool
+    workflow: WorkflowView
+    version_number: int
+
+
+class WorkflowList(msgspec.Struct):
+    items: list[WorkflowView]
+    page: int
+    per_page: int
+    total: int
+
+
+class TokenDetails(msgspec.Struct, kw_only=True):
+    token: str
+    expires: float
+    capability: str
+
+
+class WsToken(msgspec.Struct):
+    """``POST /ws-token-request-library``: a token for one channel of one workspace."""
+
+    token_details: TokenDetails
+
+
+class RunStarted(msgspec.Struct, kw_only=True, omit_defaults=True):
+    workflow_version_execution_id: int
+    warning: str | None = None
+
+
+class WorkflowCompletion(msgspec.Struct, kw_only=True):
+    """The JSON string inside a ``SET_WORKFLOW_COMPLETE`` publication's ``data``."""
+
+    workflow_version_execution_id: int
+    result_code: Literal["OK", "EXCEEDS_SIZE_LIMIT"] | None
+    final_output: Any = None
+
+
+class ExecutionNode(msgspec.Struct, kw_only=True):
+    name: str
+    type: str
+    status: str
+    value: Any
+    error_message: str | None
+    raw_error_message: str | None
+    is_output_node: bool
+    started_at: float | None
+    finished_at: float | None
+    duration_ms: float | None
+    request_id: int | None
+
+
+class ExecutionView(msgspec.Struct, kw_only=True):
+    id: int
+    workflow_version_execution_id: int
+    workflow_id: int
+    workflow_name: str
+    version_number: int
+    status: str
+    input_variables: dict[str, Any]
+    metadata: dict[str, Any]
+    return_all_outputs: bool
+    error_message: str | None
+    started_at: float
+    finished_at: float | None
+    duration_ms: float | None
+    nodes: list[ExecutionNode] | None = None
+
+
+class ExecutionList(msgspec.Struct):
+    items: list[ExecutionView]
+    total: int

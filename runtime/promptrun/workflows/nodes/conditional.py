@@ -1,0 +1,98 @@
+"""Conditional nodes: a sandboxed jinja2 expression over the node's inputs picks a branch.
+
+The expression is compiled by ``jinja2.sandbox.ImmutableSandboxedEnvironment`` (no attribute
+access to internals, no mutation of values, no building huge sequences or powers); an input it
+uses but was not given is an error, not a silent false. Its truthiness is the branch taken and
+the node's value.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from promptrun.workflows.definition import ConditionalConfig
+from promptrun.workflows.nodes._base import NodeContext, NodeError, NodeOutcome
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["check_expression", "evaluate", "run_conditional"]
+
+_MAX_SEQUENCE = 1_000_000
+_MAX_EXPONENT = 1_000
+
+
+@functools.cache
+def _environment() -> ImmutableSandboxedEnvironment:
+    # jinja2 is imported when the first conditional is checked or run, never at import time.
+    from jinja2 import StrictUndefined
+    from jinja2.exceptions import SecurityError
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if (
+                        isinstance(seq, str | bytes | list | tuple)
+                        and isinstance(times, int)
+                        and len(seq) * times > _MAX_SEQUENCE
+                    ):
+                        raise SecurityError("the sandbox blocks building sequences this large")
+            elif (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(right) > _MAX_EXPONENT
+                and abs(left) > 1
+            ):
+                raise SecurityError("the sandbox blocks exponents this large")
+            return super().call_binop(context, operator, left, right)
+
+    env = Sandbox(undefined=StrictUndefined, autoescape=False)
+    env.globals.pop("lipsum", None)
+    return env
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(expression: str) -> Any:
+    return _environment().compile_expression(expression, undefined_to_none=False)
+
+
+def check_expression(expression: str) -> str | None:
+    """Why ``expression`` does not parse, or None when it does."""
+    from jinja2 import TemplateSyntaxError
+
+    if not expression.strip():
+        return "the expression is empty"
+    try:
+        _compiled(expression)
+    except TemplateSyntaxError as exc:
+        return exc.message or str(exc)
+    return None
+
+
+def evaluate(expression: str, variables: dict[str, Any]) -> bool:
+    """The truth of ``expression`` over ``variables``; NodeError when it cannot be evaluated."""
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    try:
+        value = _compiled(expression)(**variables)
+        return bool(value)
+    except UndefinedError as exc:
+        raise NodeError(
+            f"the expression uses something it was not given: {exc}", str(exc)
+        ) from None
+    except (SecurityError, OverflowError) as exc:
+        raise NodeError(f"the expression was blocked by the sandbox: {exc}", str(exc)) from None
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        raise NodeError(f"the expression failed: {text}", text) from None
+
+
+async def run_conditional(ctx: NodeContext, config: ConditionalConfig) -> NodeOutcome:
+    branch = evaluate(config.expression, ctx.inputs)
+    return NodeOutcome(value=branch, branch=branch)

@@ -1,0 +1,57 @@
+"""CLI tests: ``python -m promptrun`` in a subprocess against a server on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from promptrun.testing import RunningServer, running_server
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[RunningServer]:
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def cli_env(served: RunningServer, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLAYER_", "OPENAI_"))}
+    env.update(
+        PROMPTLAYER_BASE_URL=served.base_url,
+        PROMPTLAYER_API_KEY=served.api_key,
+        PROMPTRUN_SPOOL_DIR=str(tmp_path / "spool"),
+        OPENAI_API_KEY="sk-sandbox",
+        OPENAI_BASE_URL=served.sandbox_url("openai"),
+        ANTHROPIC_API_KEY="sk-ant-sandbox",
+        ANTHROPIC_BASE_URL=served.sandbox_url("anthropic"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def cli(cli_env: dict[str, str], tmp_path: Path) -> Cli:
+    """Run ``promptrun ARGS...``; returns the finished process (text output)."""
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "promptrun", *args],
+            env={**cli_env, **(env or {})},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run

@@ -1,0 +1,156 @@
+"""Read a server's SQLite database from the test process: every table, or one workspace's rows.
+
+The server commits a write before it answers, so a snapshot taken after an answer sees it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "WORKSPACE_ROWS",
+    "cross_workspace_links",
+    "max_id",
+    "owned_ids",
+    "snapshot",
+    "tables",
+    "workspace_id",
+    "workspace_rows",
+]
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+# How to find one workspace's rows in each table (``?`` is its id). A table missing here
+# fails the isolation test by name: add the new table (workflows, dashboard, ...) with the
+# query that selects one workspace's rows.
+WORKSPACE_ROWS: dict[str, str] = {
+    "schema_version": "SELECT * FROM schema_version WHERE ? IS NOT NULL",
+    "workspaces": "SELECT * FROM workspaces WHERE id = ?",
+    "api_keys": "SELECT * FROM api_keys WHERE workspace_id = ?",
+    "prompt_templates": "SELECT * FROM prompt_templates WHERE workspace_id = ?",
+    "prompt_versions": "SELECT v.* FROM prompt_versions v "
+    "JOIN prompt_templates t ON t.id = v.template_id WHERE t.workspace_id = ?",
+    "release_labels": "SELECT l.* FROM release_labels l "
+    "JOIN prompt_templates t ON t.id = l.template_id WHERE t.workspace_id = ?",
+    "requests": "SELECT * FROM requests WHERE workspace_id = ?",
+    "request_scores": "SELECT s.* FROM request_scores s "
+    "JOIN requests r ON r.id = s.request_id WHERE r.workspace_id = ?",
+    "request_metadata": "SELECT m.* FROM request_metadata m "
+    "JOIN requests r ON r.id = m.request_id WHERE r.workspace_id = ?",
+    "groups": "SELECT * FROM groups WHERE workspace_id = ?",
+    "request_groups": "SELECT g.* FROM request_groups g "
+    "JOIN requests r ON r.id = g.request_id WHERE r.workspace_id = ?",
+    "track_calls": "SELECT * FROM track_calls WHERE workspace_id = ?",
+    "model_prices": "SELECT * FROM model_prices WHERE workspace_id = ?",
+    "workflows": "SELECT * FROM workflows WHERE workspace_id = ?",
+    "workflow_versions": "SELECT v.* FROM workflow_versions v "
+    "JOIN workflows w ON w.id = v.workflow_id WHERE w.workspace_id = ?",
+    "workflow_labels": "SELECT l.* FROM workflow_labels l "
+    "JOIN workflows w ON w.id = l.workflow_id WHERE w.workspace_id = ?",
+    "workflow_executions": "SELECT * FROM workflow_executions WHERE workspace_id = ?",
+    "workflow_node_results": "SELECT n.* FROM workflow_node_results n "
+    "JOIN workflow_executions e ON e.id = n.execution_id WHERE e.workspace_id = ?",
+}
+
+# Rows that tie something of one workspace to something of another: each query counts them.
+_CROSS_LINKS = {
+    "request in another workspace's group": "SELECT COUNT(*) FROM request_groups rg "
+    "JOIN requests r ON r.id = rg.request_id JOIN groups g ON g.id = rg.group_id "
+    "WHERE r.workspace_id != g.workspace_id",
+    "request naming another workspace's group": "SELECT COUNT(*) FROM requests r "
+    "JOIN groups g ON g.id = r.group_id WHERE r.workspace_id != g.workspace_id",
+    "request linked to another workspace's template": "SELECT COUNT(*) FROM requests r "
+    "JOIN prompt_templates t ON t.id = r.prompt_id WHERE r.workspace_id != t.workspace_id",
+    "track call on another workspace's request": "SELECT COUNT(*) FROM track_calls c "
+    "JOIN requests r ON r.id = c.request_id WHERE r.workspace_id != c.workspace_id",
+    "run of another workspace's workflow": "SELECT COUNT(*) FROM workflow_executions e "
+    "JOIN workflows w ON w.id = e.workflow_id WHERE w.workspace_id != e.workspace_id",
+    "node result naming another workspace's request": "SELECT COUNT(*) "
+    "FROM workflow_node_results n JOIN workflow_executions e ON e.id = n.execution_id "
+    "JOIN requests r ON r.id = n.request_id WHERE r.workspace_id != e.workspace_id",
+}
+
+
+@contextmanager
+def _reader(db_path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
+        yield conn
+
+
+def tables(db_path: Path) -> list[str]:
+    with _reader(db_path) as conn:
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+
+
+def snapshot(db_path: Path) -> Snapshot:
+    """Every row of every table, in rowid order."""
+    with _reader(db_path) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        # Table names come from sqlite_master itself, not from any input.
+        return {name: conn.execute(f'SELECT * FROM "{name}"').fetchall() for name in names}
+
+
+def workspace_rows(db_path: Path, workspace_id: int) -> Snapshot:
+    """One workspace's rows in every table, sorted; KeyError names a table not mapped."""
+    with _reader(db_path) as conn:
+        out: Snapshot = {}
+        for name in tables(db_path):
+            query = WORKSPACE_ROWS[name]
+            out[name] = sorted(conn.execute(query, (workspace_id,)).fetchall(), key=repr)
+        return out
+
+
+def cross_workspace_links(db_path: Path) -> dict[str, int]:
+    """How many rows tie two workspaces together, by kind (all should be 0)."""
+    counts: dict[str, int] = {}
+    with _reader(db_path) as conn:
+        for what, query in _CROSS_LINKS.items():
+            try:
+                counts[what] = conn.execute(query).fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):  # a schema without that part yet
+                    raise
+    return counts
+
+
+def workspace_id(db_path: Path, name: str) -> int:
+    with _reader(db_path) as conn:
+        return int(conn.execute("SELECT id FROM workspaces WHERE name = ?", (name,)).fetchone()[0])
+
+
+def max_id(db_path: Path) -> int:
+    """The largest rowid in any table: past it, no id of anything exists yet."""
+    with _reader(db_path) as conn:
+        return max(
+            conn.execute(f'SELECT COALESCE(MAX(rowid), 0) FROM "{name}"').fetchone()[0]
+            for name in tables(db_path)
+        )
+
+
+def owned_ids(db_path: Path, workspace_id: int) -> dict[str, set[int]]:
+    """The ids of the workspace's requests, groups and templates."""
+    with _reader(db_path) as conn:
+        return {
+            kind: {row[0] for row in conn.execute(query, (workspace_id,))}
+            for kind, query in (
+                ("request", "SELECT id FROM requests WHERE workspace_id = ?"),
+                ("group", "SELECT id FROM groups WHERE workspace_id = ?"),
+                ("template", "SELECT id FROM prompt_templates WHERE workspace_id = ?"),
+            )
+        }

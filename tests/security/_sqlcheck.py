@@ -1,0 +1,307 @@
+"""Static check that SQL text is built from literals only, so values can only be parameters.
+
+Follows, within a module, how each piece of SQL text is made: string literals; f-strings,
+``+``, ``%`` and ``.format`` of such pieces; ``"?" * n`` placeholders; ``", ".join(...)`` of
+literal pieces; names whose every assignment (in the function, then the module) is such a
+piece, including ``+=``, list ``.append``, ``for`` targets over literal tuples, values
+returned by a function of the module, and names imported from another promptrun module.
+Anything else (a parameter, an attribute of an object, a call result) is a value, and a
+value in SQL text is reported with its file and line.
+
+Checked: the first argument of every ``.execute``, ``.executemany`` and ``.executescript``
+call in a module that imports a database driver, and every f-string, ``%`` or ``.format``
+whose literal text reads as SQL in any module.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Finding", "check_file", "check_tree"]
+
+_SQL = re.compile(
+    r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|WHERE|JOIN|ORDER\s+BY|"
+    r"GROUP\s+BY|VALUES|CREATE\s+TABLE|PRAGMA)\b"
+)
+_EXECUTE = frozenset({"execute", "executemany", "executescript"})
+_DRIVERS = frozenset({"sqlite3", "asyncpg", "psycopg", "psycopg2", "aiosqlite"})
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "runtime"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    path: str
+    line: int
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.code}"
+
+
+def _literal_text(node: ast.AST) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_literal_text(v) for v in node.values)
+    return ""
+
+
+@dataclass
+class _Module:
+    """One module's bindings: where each name is assigned, per function and at top level."""
+
+    path: Path
+    tree: ast.Module
+    parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
+    imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        for node in self.tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    self.imports[alias.asname or alias.name] = (node.module, alias.name)
+
+    def scope_of(self, node: ast.AST) -> ast.AST:
+        while node in self.parents:
+            node = self.parents[node]
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                return node
+        return self.tree
+
+    def function(self, name: str) -> ast.FunctionDef | None:
+        for node in self.tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return node
+        return None
+
+
+def _walk_scope(scope: ast.AST) -> list[ast.AST]:
+    """The scope's nodes, nested functions and classes left out (they are scopes of their own)."""
+    out: list[ast.AST] = []
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+class _Checker:
+    def __init__(self, module: _Module) -> None:
+        self.module = module
+        self._visiting: set[tuple[int, str]] = set()
+        self._others: dict[str, _Checker] = {}
+
+    # -- names ----------------------------------------------------------------------------
+    def _other(self, dotted: str) -> _Checker | None:
+        if not dotted.startswith("promptrun"):
+            return None
+        if dotted not in self._others:
+            base = _PACKAGE_ROOT / Path(*dotted.split("."))
+            path = base.with_suffix(".py") if base.with_suffix(".py").exists() else None
+            if path is None:
+                return None
+            self._others[dotted] = _Checker(_Module(path, ast.parse(path.read_text())))
+        return self._others[dotted]
+
+    def _bindings(self, scope: ast.AST, name: str) -> list[tuple[str, ast.AST, ast.AST]]:
+        """How ``name`` gets values in ``scope``: (kind, node, value-or-iterable)."""
+        found: list[tuple[str, ast.AST, ast.AST]] = []
+        for node in _walk_scope(scope):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    found += self._target(target, name, node.value, "assign")
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                found += self._target(node.target, name, node.value, "assign")
+            elif isinstance(node, ast.AugAssign) and _is_name(node.target, name):
+                found.append(("augment", node, node.value))
+            elif isinstance(node, ast.For | ast.comprehension):
+                found += self._target(node.target, name, node.iter, "iterate")
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("append", "extend", "insert")
+                and _is_name(node.func.value, name)
+            ):
+                kind = "extend" if node.func.attr == "extend" else "append"
+                found += [(kind, node, arg) for arg in node.args[-1:]]
+            elif isinstance(node, ast.arg) and node.arg == name:
+                found.append(("parameter", node, node))
+        return found
+
+    @staticmethod
+    def _target(target: ast.AST, name: str, value: ast.AST, kind: str) -> list[tuple[str, ast.AST, ast.AST]]:  # fmt: skip
+        if _is_name(target, name):
+            return [(kind, target, value)]
+        if isinstance(target, ast.Tuple):
+            for index, element in enumerate(target.elts):
+                if _is_name(element, name):
+                    return [(f"{kind}[{index}]", target, value)]
+        return []
+
+    def _name_trusted(self, node: ast.Name) -> bool:
+        for scope in (self.module.scope_of(node), self.module.tree):
+            bindings = self._bindings(scope, node.id)
+            if bindings:
+                return all(self._binding_trusted(scope, *b) for b in bindings)
+        if node.id in self.module.imports:
+            source, original = self.module.imports[node.id]
+            other = self._other(source)
+            if other is not None:
+                return other._name_trusted(ast.Name(id=original or node.id))
+        return False
+
+    def _binding_trusted(self, scope: ast.AST, kind: str, node: ast.AST, value: ast.AST) -> bool:
+        key = (id(node), kind)
+        if key in self._visiting:
+            return True  # a cycle (x += x): the other bindings decide
+        self._visiting.add(key)
+        try:
+            if kind in ("assign", "augment", "append"):
+                return self.trusted(value)
+            if kind == "extend":
+                return self.trusted_items(value)
+            if kind == "iterate":
+                return self.trusted_items(value)
+            if kind.startswith(("assign[", "iterate[")):
+                index = int(kind[kind.index("[") + 1 : -1])
+                if kind.startswith("assign"):
+                    return self._unpacked_trusted(value, index)
+                return self._iterated_element_trusted(value, index)
+            return False  # a parameter: a value from the caller
+        finally:
+            self._visiting.discard(key)
+
+    def _unpacked_trusted(self, value: ast.AST, index: int) -> bool:
+        if isinstance(value, ast.Tuple) and index < len(value.elts):
+            return self.trusted(value.elts[index])
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+            function = self.module.function(value.func.id)
+            if function is None:
+                return False
+            returns = [n for n in _walk_scope(function) if isinstance(n, ast.Return)]
+            return bool(returns) and all(
+                n.value is not None and self._unpacked_trusted(n.value, index) for n in returns
+            )
+        return False
+
+    def _iterated_element_trusted(self, iterable: ast.AST, index: int) -> bool:
+        if isinstance(iterable, ast.Tuple | ast.List):
+            return all(
+                isinstance(item, ast.Tuple | ast.List)
+                and index < len(item.elts)
+                and self.trusted(item.elts[index])
+                for item in iterable.elts
+            )
+        return False
+
+    # -- expressions ----------------------------------------------------------------------
+    def trusted(self, node: ast.AST) -> bool:
+        """Whether ``node`` is text made only of literals, or a collection of such texts."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str | int | float | type(None))
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return all(self.trusted(e) for e in node.elts)
+        if isinstance(node, ast.GeneratorExp | ast.ListComp):
+            return self.trusted(node.elt)
+        if isinstance(node, ast.JoinedStr):
+            return all(
+                self.trusted(v.value) for v in node.values if isinstance(v, ast.FormattedValue)
+            )
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Mult):  # "?" * n: a literal repeated
+                return self.trusted(node.left) or self.trusted(node.right)
+            if isinstance(node.op, ast.Add | ast.Mod):
+                return self.trusted(node.left) and self.trusted(node.right)
+            return False
+        if isinstance(node, ast.Name):
+            return self._name_trusted(node)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            source = self.module.imports.get(node.value.id)
+            if source is not None:
+                other = self._other(f"{source[0]}.{source[1]}")
+                return other is not None and other._name_trusted(ast.Name(id=node.attr))
+            return False
+        if isinstance(node, ast.Subscript):  # an item of a literal tuple
+            return self.trusted_items(node.value)
+        if isinstance(node, ast.IfExp):
+            return self.trusted(node.body) and self.trusted(node.orelse)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            method, receiver = node.func.attr, node.func.value
+            if method == "join":
+                return self.trusted(receiver) and all(self.trusted_items(a) for a in node.args)
+            if method == "format":
+                return self.trusted(receiver) and all(
+                    self.trusted(a) for a in [*node.args, *(k.value for k in node.keywords)]
+                )
+            if method in ("strip", "upper", "lower", "replace", "split"):
+                return self.trusted(receiver) and all(self.trusted(a) for a in node.args)
+        return False
+
+    def trusted_items(self, node: ast.AST) -> bool:
+        """Whether iterating ``node`` gives only literal-made text."""
+        return self.trusted(node)
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def check_tree(tree: ast.Module, path: Path) -> list[Finding]:
+    checker = _Checker(_Module(path, tree))
+    findings: list[Finding] = []
+    imported = {
+        alias.name.partition(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    } | {
+        node.module.partition(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    talks_sql = bool(imported & _DRIVERS)
+
+    def report(node: ast.AST) -> None:
+        findings.append(Finding(str(path), getattr(node, "lineno", 0), ast.unparse(node)[:160]))
+
+    for node in ast.walk(tree):
+        if (
+            talks_sql
+            and isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _EXECUTE
+            and node.args
+            and not checker.trusted(node.args[0])
+        ):
+            report(node.args[0])
+        elif isinstance(node, ast.JoinedStr) and _SQL.search(_literal_text(node)):
+            if not checker.trusted(node):
+                report(node)
+        elif (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Mod)
+            and _SQL.search(_literal_text(node.left))
+            and not checker.trusted(node)
+        ):
+            report(node)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and _SQL.search(_literal_text(node.func.value))
+            and not checker.trusted(node)
+        ):
+            report(node)
+    return findings
+
+
+def check_file(path: Path) -> list[Finding]:
+    return check_tree(ast.parse(path.read_text()), path)

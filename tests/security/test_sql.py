@@ -1,0 +1,118 @@
+"""SQL is parameterised: no value is ever formatted into SQL text in the server's code."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ._sqlcheck import check_file, check_tree
+
+SERVER = Path(__file__).resolve().parents[2] / "runtime" / "promptrun" / "server"
+
+
+def findings(source: str) -> list[str]:
+    tree = ast.parse("import sqlite3\n" + textwrap.dedent(source))
+    return [f.code for f in check_tree(tree, Path("snippet.py"))]
+
+
+def test_no_sql_in_the_server_is_built_from_values() -> None:
+    files = sorted(SERVER.rglob("*.py"))
+    assert any(p.name == "_requests.py" for p in files)
+    found = [str(f) for path in files for f in check_file(path)]
+    assert not found, (
+        "SQL text built from a value (pass values as ? parameters; build SQL only from "
+        "literals):\n" + "\n".join(found)
+    )
+
+
+def test_the_server_code_has_sql_for_the_check_to_look_at() -> None:
+    calls = 0
+    for path in SERVER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "execute":
+                calls += 1
+    assert calls >= 40
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a value in an f-string
+        """
+        def find(conn, name):
+            return conn.execute(f"SELECT * FROM t WHERE name = '{name}'")
+        """,
+        # %-formatting and .format
+        """
+        def find(conn, name):
+            return conn.execute("SELECT * FROM t WHERE name = '%s'" % name)
+        """,
+        """
+        def find(conn, column):
+            return conn.execute("SELECT {} FROM t".format(column))
+        """,
+        # SQL handed in from elsewhere
+        """
+        def run(conn, query):
+            return conn.execute(query)
+        """,
+        # a value that reaches the text through +=, a list, or a helper's return
+        """
+        def find(conn, column, value):
+            where = "workspace_id = ?"
+            where += f" AND {column} = ?"
+            return conn.execute(f"SELECT * FROM t WHERE {where}", (value,))
+        """,
+        """
+        def find(conn, filters):
+            clauses = ["workspace_id = ?"]
+            for key in filters:
+                clauses.append(f"{key} = ?")
+            return conn.execute("SELECT * FROM t WHERE " + " AND ".join(clauses))
+        """,
+        """
+        def _where(order):
+            return f"1 = 1 ORDER BY {order}", ()
+
+        def find(conn, order):
+            where, args = _where(order)
+            return conn.execute(f"SELECT * FROM t WHERE {where}", args)
+        """,
+        # SQL text made outside any execute call
+        """
+        def query_for(table):
+            return f"DELETE FROM {table}"
+        """,
+    ],
+)
+def test_the_check_reports_values_formatted_into_sql(source: str) -> None:
+    assert findings(source)
+
+
+def test_the_check_accepts_sql_built_from_literals_with_values_as_parameters() -> None:
+    assert not findings(
+        """
+        _COLUMNS = ("id", "name", "tags")
+        _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM t"
+
+        def _where(name):
+            clauses = ["workspace_id = ?"]
+            args = [1]
+            for column, value in (("name", name), ("kind", None)):
+                if value is not None:
+                    clauses.append(f"{column} = ?")
+                    args.append(value)
+            return " AND ".join(clauses), tuple(args)
+
+        def find(conn, ids, name):
+            marks = ", ".join("?" * len(ids))
+            where, args = _where(name)
+            where += " AND deleted = 0"
+            conn.execute(f"{_SELECT} WHERE {where} AND id IN ({marks})", (*args, *ids))
+            for statement in "CREATE TABLE a (x); CREATE TABLE b (y)".split(";"):
+                conn.execute(statement)
+        """
+    )
