@@ -14,15 +14,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download).
-# As root (CI) it is installed when missing; elsewhere the tests skip unless CI is set.
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download)
+# and Debian's PostgreSQL server for the PostgreSQL store's tests (they start a throwaway cluster
+# of their own; the packaged service is not used). As root (CI) both are installed when
+# missing; elsewhere the tests that need them skip unless CI is set.
 deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
-	    echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; \
-	  fi; }
+	    echo "missing:$$missing; run 'sudo apt-get install$$missing' for the tests that need them"; \
+	  fi; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check runtime tests benchmarks examples

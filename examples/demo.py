@@ -20,9 +20,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_PROVIDER_ENV = ("OPENAI_", "AZURE_OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")
 STATE = ROOT / ".demo"
 EXAMPLES = [
     ["publish_templates.py"],
+    ["workflow_run.py"],
     ["sync_quickstart.py"],
     ["async_streaming.py"],
     ["async_web_service.py", "--selftest", "50"],
@@ -64,6 +66,9 @@ def start_server() -> tuple[str, str]:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
     log = open(STATE / "server.log", "ab")  # noqa: SIM115 - handed to the server process
+    # The server runs workflow prompt nodes itself: without provider keys in its environment
+    # it sends them to its own sandbox, so the demo never reaches a real provider.
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith(_PROVIDER_ENV)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,6 +85,7 @@ def start_server() -> tuple[str, str]:
         stdout=log,
         stderr=log,
         start_new_session=True,
+        env=server_env,
     )
     pid_file.write_text(str(proc.pid))
     base = f"http://127.0.0.1:{port}"

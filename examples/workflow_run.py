@@ -19,7 +19,6 @@ import aiohttp
 from aiohttp import web
 
 from promptrun import AsyncPromptLayer
-from promptrun._workflow_api import run_workflow  # AsyncPromptLayer.run_workflow forwards here
 
 DEFINITION = Path(__file__).parent / "workflow_example.json"
 NAME = "greet-and-summarize"
@@ -77,17 +76,17 @@ async def main() -> None:
             print(f"published {NAME!r} version {published['version_number']}")
             inputs = {"topic": "tea ceremonies", "name": "Ada"}
 
-            final = await run_workflow(pl, NAME, inputs, workflow_label_name="prod")
+            final = await pl.run_workflow(NAME, inputs, workflow_label_name="prod")
             print(f"server final output: {final}")
-            nodes = await run_workflow(pl, NAME, inputs, return_all_outputs=True)
+            nodes = await pl.run_workflow(NAME, inputs, return_all_outputs=True)
             for name, record in nodes.items():
                 detail = (
                     record["value"] if record["status"] == "SUCCESS" else record["error_message"]
                 )
                 print(f"  {name}: {record['status']} {str(detail)[:70]}")
 
-            local = await run_workflow(
-                pl, NAME, inputs, execution="local", tools={"shout": shout}, return_all_outputs=True
+            local = await pl.run_workflow(
+                NAME, inputs, execution="local", tools={"shout": shout}, return_all_outputs=True
             )
             statuses = ", ".join(f"{n}={r['status']}" for n, r in local.items())
             print(f"local execution: {statuses}")

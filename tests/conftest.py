@@ -8,6 +8,9 @@ import pytest
 
 from promptrun.testing import RunningServer, running_server
 
+# A throwaway PostgreSQL cluster (session) and a fresh database per test that asks for one.
+from .pg.fixtures import postgres_cluster, postgres_url  # noqa: F401
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -6,7 +6,7 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -313,6 +313,46 @@ class AsyncPromptLayer:
             )
             raise
         return _run.stream(provider_stream, rt.shipper, prepared, log, started, inline)
+
+    async def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        return_all_outputs: bool = False,
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        *,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+    ) -> Any:
+        """Run a workflow; returns the final output node's value.
+
+        With ``return_all_outputs=True``, a dict keyed by node name of each node's
+        ``status``, ``value``, ``error_message``, ``raw_error_message`` and ``is_output_node``.
+        ``execution="local"`` runs it in this process (prompt nodes use your provider keys;
+        ``tools`` maps tool nodes to Python callables; ``definition`` skips fetching it). The
+        format is documented in :mod:`promptrun.workflows`. ``workflow_name`` is the PromptLayer
+        SDK's deprecated spelling of ``workflow_id_or_name``.
+        """
+        from promptrun._workflow_api import run_workflow
+
+        return await run_workflow(
+            self,
+            workflow_id_or_name if workflow_id_or_name is not None else workflow_name,
+            input_variables,
+            metadata,
+            workflow_label_name,
+            workflow_version,
+            return_all_outputs,
+            timeout,
+            execution=execution,
+            tools=tools,
+            definition=definition,
+        )
 
     async def _fetch(self, key: TemplateKey, extra: dict[str, Any]) -> dict[str, Any]:
         """A template fetch the cache cannot serve (server-side rendering or filters)."""

@@ -51,6 +51,11 @@ class ApiTransport:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The pooled session (None before ``open`` and after ``close``), e.g. for websockets."""
+        return self._session
+
     async def open(self) -> None:
         # aiohttp costs ~135 ms to import: paid when a client starts, not at `import promptrun`.
         import aiohttp

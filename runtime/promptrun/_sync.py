@@ -16,10 +16,10 @@ import logging
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -192,6 +192,37 @@ class PromptLayer:
         if stream and result is not None:
             return SyncStream(result)
         return result
+
+    def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        return_all_outputs: bool = False,
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        *,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+    ) -> Any:
+        """Run a workflow (see AsyncPromptLayer.run_workflow); no event loop of its own."""
+        return self._call(
+            self._client().run_workflow,
+            workflow_id_or_name,
+            input_variables,
+            metadata,
+            workflow_label_name,
+            workflow_version,
+            return_all_outputs,
+            workflow_name,
+            timeout,
+            execution=execution,
+            tools=tools,
+            definition=definition,
+        )
 
     def log_request(
         self,

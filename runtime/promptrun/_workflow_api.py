@@ -245,7 +245,7 @@ class _ServerRun:
             expect=(201,),
         )
         token = token_answer["token_details"]["token"]
-        session: aiohttp.ClientSession | None = getattr(self._t, "_session", None)
+        session = self._t.session
         if session is None:
             raise PromptLayerAPIConnectionError("run_workflow(): the client is closed")
         import aiohttp

@@ -44,7 +44,7 @@ def _non_negative_float(text: str) -> float:
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
-        help="run a local PromptLayer-compatible server on SQLite",
+        help="run a local PromptLayer-compatible server (SQLite or PostgreSQL)",
         description=(
             "Serve the PromptLayer REST API locally (prompt registry and request log) with "
             "fake OpenAI, Anthropic and Gemini APIs under /sandbox. Keys: --api-key, else "
@@ -54,7 +54,19 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
-    serve.add_argument("--db", type=Path, default=Path("promptrun.db"), help="SQLite file")
+    serve.add_argument(
+        "--db",
+        default="promptrun.db",
+        metavar="PATH|URL",
+        help="a SQLite file, or postgresql://USER@HOST/DB: one PostgreSQL database can be "
+        "served by several promptrun serve processes at once",
+    )
+    serve.add_argument(
+        "--db-connections",
+        type=_positive_int,
+        default=10,
+        help="PostgreSQL connections per process (default 10)",
+    )
     serve.add_argument(
         "--api-key",
         action="append",
@@ -80,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
     from promptrun.server.app import ServerConfig
     from promptrun.server.auth import parse_key_spec
     from promptrun.server.run import run_server
+    from promptrun.server.store._pg_url import is_postgres_url
 
     keys: list[str] = list(args.api_key)
     env_key = os.environ.get("PROMPTLAYER_API_KEY")
@@ -91,10 +104,13 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"promptrun serve: error: {exc}", file=sys.stderr)
             return 2
+    postgres = is_postgres_url(args.db)
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        db_path=args.db,
+        db_path=Path("promptrun.db" if postgres else args.db),
+        database_url=args.db if postgres else None,
+        db_connections=args.db_connections,
         api_keys=tuple(keys),
         sandbox=not args.no_sandbox,
         sandbox_latency_ms=args.sandbox_latency_ms,

@@ -9,7 +9,7 @@ more examples per endpoint, and PROMPTRUN_FUZZ_RANDOM=1 for fresh ones on every 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -120,7 +120,7 @@ def _target(request: pytest.FixtureRequest, route: tuple[str, str]) -> Target:
     return srv, http, seeded
 
 
-def _check(srv: RunningServer, route: tuple[str, str], send: callable) -> Answer:  # type: ignore[valid-type]
+def _check(srv: RunningServer, route: tuple[str, str], send: Callable[[], Answer]) -> Answer:
     before = _db.snapshot(srv.db_path)
     if route in WITHOUT_WORKFLOWS:
         assert not before.get("workflows"), "a workflow exists: a 2xx here would run it"

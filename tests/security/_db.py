@@ -144,7 +144,7 @@ def max_id(db_path: Path) -> int:
 
 
 def owned_ids(db_path: Path, workspace_id: int) -> dict[str, set[int]]:
-    """The ids of the workspace's requests, groups and templates."""
+    """The ids of the workspace's requests, groups, templates, workflows and executions."""
     with _reader(db_path) as conn:
         return {
             kind: {row[0] for row in conn.execute(query, (workspace_id,))}
@@ -152,5 +152,7 @@ def owned_ids(db_path: Path, workspace_id: int) -> dict[str, set[int]]:
                 ("request", "SELECT id FROM requests WHERE workspace_id = ?"),
                 ("group", "SELECT id FROM groups WHERE workspace_id = ?"),
                 ("template", "SELECT id FROM prompt_templates WHERE workspace_id = ?"),
+                ("workflow", "SELECT id FROM workflows WHERE workspace_id = ?"),
+                ("execution", "SELECT id FROM workflow_executions WHERE workspace_id = ?"),
             )
         }

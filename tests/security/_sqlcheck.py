@@ -8,9 +8,13 @@ returned by a function of the module, and names imported from another promptrun 
 Anything else (a parameter, an attribute of an object, a call result) is a value, and a
 value in SQL text is reported with its file and line.
 
-Checked: the first argument of every ``.execute``, ``.executemany`` and ``.executescript``
-call in a module that imports a database driver, and every f-string, ``%`` or ``.format``
-whose literal text reads as SQL in any module.
+Numbers are safe too: ``len(...)``, ``range``/``enumerate`` counters and arithmetic on them,
+as PostgreSQL's ``$n`` placeholders are numbered.
+
+Checked: the first argument of every ``execute``, ``executemany``, ``executescript``,
+``fetch``, ``fetchval``, ``fetchrow`` and ``cursor`` call in a module that imports a database
+driver or lives in a ``store`` package, and every f-string, ``%`` or ``.format`` whose
+literal text reads as SQL in any module.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ _SQL = re.compile(
     r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|WHERE|JOIN|ORDER\s+BY|"
     r"GROUP\s+BY|VALUES|CREATE\s+TABLE|PRAGMA)\b"
 )
-_EXECUTE = frozenset({"execute", "executemany", "executescript"})
+# sqlite3's and asyncpg's ways to run SQL text.
+_EXECUTE = frozenset(
+    {"execute", "executemany", "executescript", "fetch", "fetchval", "fetchrow", "cursor"}
+)
 _DRIVERS = frozenset({"sqlite3", "asyncpg", "psycopg", "psycopg2", "aiosqlite"})
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "runtime"
 
@@ -193,6 +200,9 @@ class _Checker:
         return False
 
     def _iterated_element_trusted(self, iterable: ast.AST, index: int) -> bool:
+        if _is_call_to(iterable, "enumerate"):
+            assert isinstance(iterable, ast.Call)
+            return index == 0 or (index == 1 and self.trusted(iterable.args[0]))
         if isinstance(iterable, ast.Tuple | ast.List):
             return all(
                 isinstance(item, ast.Tuple | ast.List)
@@ -209,6 +219,12 @@ class _Checker:
             return isinstance(node.value, str | int | float | type(None))
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return all(self.trusted(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(self.trusted(k) for k in node.keys if k is not None) and all(
+                self.trusted(v) for v in node.values
+            )
+        if _is_call_to(node, "len", "range"):  # numbers: placeholder counts and positions
+            return True
         if isinstance(node, ast.GeneratorExp | ast.ListComp):
             return self.trusted(node.elt)
         if isinstance(node, ast.JoinedStr):
@@ -218,7 +234,7 @@ class _Checker:
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Mult):  # "?" * n: a literal repeated
                 return self.trusted(node.left) or self.trusted(node.right)
-            if isinstance(node.op, ast.Add | ast.Mod):
+            if isinstance(node.op, ast.Add | ast.Sub | ast.Mod):
                 return self.trusted(node.left) and self.trusted(node.right)
             return False
         if isinstance(node, ast.Name):
@@ -250,8 +266,38 @@ class _Checker:
         return self.trusted(node)
 
 
+def _is_call_to(node: ast.AST, *names: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
+
+
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
+
+
+def _builds_sql(node: ast.AST, talks_sql: bool) -> bool:
+    """An execute call (where a driver is imported), or text formatting that reads as SQL."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in _EXECUTE:
+            return talks_sql and bool(node.args)
+        if node.func.attr == "format":
+            return bool(_SQL.search(_literal_text(node.func.value)))
+        return False
+    if isinstance(node, ast.JoinedStr):
+        return bool(_SQL.search(_literal_text(node)))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return bool(_SQL.search(_literal_text(node.left)))
+    return False
+
+
+def _sql_of(node: ast.AST) -> ast.AST:
+    """The expression whose text is the SQL: an execute call's first argument, else itself."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _EXECUTE
+    ):
+        return node.args[0]
+    return node
 
 
 def check_tree(tree: ast.Module, path: Path) -> list[Finding]:
@@ -267,39 +313,14 @@ def check_tree(tree: ast.Module, path: Path) -> list[Finding]:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    talks_sql = bool(imported & _DRIVERS)
+    talks_sql = bool(imported & _DRIVERS) or path.parent.name == "store"
 
     def report(node: ast.AST) -> None:
         findings.append(Finding(str(path), getattr(node, "lineno", 0), ast.unparse(node)[:160]))
 
     for node in ast.walk(tree):
-        if (
-            talks_sql
-            and isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in _EXECUTE
-            and node.args
-            and not checker.trusted(node.args[0])
-        ):
-            report(node.args[0])
-        elif isinstance(node, ast.JoinedStr) and _SQL.search(_literal_text(node)):
-            if not checker.trusted(node):
-                report(node)
-        elif (
-            isinstance(node, ast.BinOp)
-            and isinstance(node.op, ast.Mod)
-            and _SQL.search(_literal_text(node.left))
-            and not checker.trusted(node)
-        ):
-            report(node)
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "format"
-            and _SQL.search(_literal_text(node.func.value))
-            and not checker.trusted(node)
-        ):
-            report(node)
+        if _builds_sql(node, talks_sql) and not checker.trusted(_sql_of(node)):
+            report(_sql_of(node))
     return findings
 
 

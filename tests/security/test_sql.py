@@ -18,10 +18,22 @@ def findings(source: str) -> list[str]:
     return [f.code for f in check_tree(tree, Path("snippet.py"))]
 
 
+# SQL the check cannot follow, read and found safe: (file name, code) -> why.
+REVIEWED = {
+    ("_pg_schema.py", "migrations[number - 1]"): "a parameter that defaults to the module's "
+    "MIGRATIONS literal; only tests pass their own",
+}
+
+
 def test_no_sql_in_the_server_is_built_from_values() -> None:
     files = sorted(SERVER.rglob("*.py"))
     assert any(p.name == "_requests.py" for p in files)
-    found = [str(f) for path in files for f in check_file(path)]
+    found = [
+        str(f)
+        for path in files
+        for f in check_file(path)
+        if (Path(f.path).name, f.code) not in REVIEWED
+    ]
     assert not found, (
         "SQL text built from a value (pass values as ? parameters; build SQL only from "
         "literals):\n" + "\n".join(found)
@@ -86,6 +98,11 @@ def test_the_server_code_has_sql_for_the_check_to_look_at() -> None:
         def query_for(table):
             return f"DELETE FROM {table}"
         """,
+        # asyncpg's calls, with a value where a $n placeholder belongs
+        """
+        async def page(conn, workspace, limit):
+            return await conn.fetch(f"SELECT * FROM t WHERE w = $1 LIMIT {limit}", workspace)
+        """,
     ],
 )
 def test_the_check_reports_values_formatted_into_sql(source: str) -> None:
@@ -114,5 +131,13 @@ def test_the_check_accepts_sql_built_from_literals_with_values_as_parameters() -
             conn.execute(f"{_SELECT} WHERE {where} AND id IN ({marks})", (*args, *ids))
             for statement in "CREATE TABLE a (x); CREATE TABLE b (y)".split(";"):
                 conn.execute(statement)
+
+        _TYPES = {"id": "int8", "name": "text"}
+        _UNNEST = ", ".join(f"${i + 2}::{_TYPES[c]}[]" for i, c in enumerate(_COLUMNS))
+
+        async def page(conn, workspace, limit, offset):
+            args = (workspace,)
+            n = len(args)
+            await conn.fetch(f"SELECT * FROM unnest({_UNNEST}) LIMIT ${n + 1} OFFSET ${n + 2}")
         """
     )

@@ -9,6 +9,7 @@ afterwards A's rows in every table are exactly as before and no row ties B to A.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from promptrun.testing import RunningServer, running_server
 from ..server._api import log_body, track_body
 from . import _db
 from ._http import Answer, Http
-from ._samples import Seeded, publish_body, seed
+from ._samples import VALUE_NODE, Seeded, publish_body, seed
 
 A_KEY = "pl_test_workspace_a_" + "a" * 24
 B_KEY = "pl_test_workspace_b_" + "b" * 24
@@ -28,12 +29,46 @@ Probe = Callable[[Http, int], Answer]
 """A call from workspace B with a guessed id; the test asserts it answers 404 unless the id
 is one of B's own (of the kind the probe names: request, group, or none)."""
 
-# Workflows: when their routes land, add a seeder that makes a workflow (and a run of it) in
-# workspace A, and a probe for every route that takes a workflow id, version or execution id.
-# The test below then runs each probe with every guessed id, and checks the new tables
-# through _db.WORKSPACE_ROWS (add them there).
-WORKFLOW_SEEDERS: list[Callable[[Http], Any]] = []
-WORKFLOW_PROBES: list[tuple[str, Probe]] = []  # (kind of id it guesses, probe)
+
+# Workflows: workspace A publishes a workflow and runs it (a value node: no provider, no
+# network); B then guesses workflow and execution ids. A new route that takes a workflow or
+# execution id (or name) gets a probe here; a new table, a line in _db.WORKSPACE_ROWS.
+def _seed_workflow(a: Http) -> None:
+    flow = {
+        "workflow_name": "a-flow",
+        "definition": {"input_variables": [], "nodes": [VALUE_NODE]},
+        "release_labels": ["prod"],
+    }
+    a.ok("POST", "/rest/workflows", flow)
+    started = a.ok("POST", "/workflows/a-flow/run", {"input_variables": {}})
+    execution = started["workflow_version_execution_id"]
+    for _ in range(500):
+        if a.ok("GET", f"/promptrun/v1/workflow-executions/{execution}")["status"] != "RUNNING":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"workflow execution {execution} did not finish")
+
+
+WORKFLOW_SEEDERS: list[Callable[[Http], Any]] = [_seed_workflow]
+WORKFLOW_PROBES: dict[str, tuple[str, Probe]] = {
+    "read a workflow": ("workflow", lambda h, i: h.call("GET", f"/workflows/{i}")),
+    "run a workflow": ("workflow", lambda h, i: h.call("POST", f"/workflows/{i}/run", {})),
+    "get a websocket token for a workflow's runs": ("workflow", lambda h, i: h.call(
+        "POST", f"/ws-token-request-library?capability=workflows:{i}:run:guess"
+    )),
+    "list a workflow's executions": ("workflow", lambda h, i: h.call(
+        "GET", f"/promptrun/v1/workflow-executions?workflow={i}"
+    )),
+    "read an execution": ("execution", lambda h, i: h.call(
+        "GET", f"/promptrun/v1/workflow-executions/{i}"
+    )),
+    "cancel an execution": ("execution", lambda h, i: h.call(
+        "POST", f"/promptrun/v1/workflow-executions/{i}/cancel"
+    )),
+    "read an execution's results": ("execution", lambda h, i: h.call(
+        "GET", f"/workflow-version-execution-results?workflow_version_execution_id={i}"
+    )),
+}  # fmt: skip
 
 _ids = itertools.count()
 
@@ -110,7 +145,7 @@ def test_guessed_ids_from_another_workspace_find_nothing_and_change_nothing(
     last = _db.max_id(srv.db_path) + 3
     b_id = _db.workspace_id(srv.db_path, "other")
     probes = _id_probes(seeded_b, seeded_a.template)
-    probes |= {f"workflow probe {n}": p for n, p in enumerate(WORKFLOW_PROBES)}
+    probes |= WORKFLOW_PROBES
     wrong: list[str] = []
     for i in range(1, last + 1):
         for what, (kind, probe) in probes.items():
@@ -145,6 +180,15 @@ def test_names_and_client_ids_from_another_workspace_find_nothing(
         ("/track-group", {"request_id": client_id, "group_id": seeded_a.group_id}),
     ]:
         assert b.call("POST", path, body).status == 404, path
+    for method, path in [
+        ("GET", "/workflows/a-flow"),
+        ("GET", "/workflows/a-flow?label=prod"),
+        ("POST", "/workflows/a-flow/run"),
+        ("GET", "/promptrun/v1/workflow-executions?workflow=a-flow"),
+    ]:
+        assert b.call(method, path, {} if method == "POST" else None).status == 404, path
+    assert b.ok("GET", "/workflows")["total"] == 0
+    assert b.ok("GET", "/promptrun/v1/workflow-executions")["total"] == 0
     status = b.ok("POST", "/promptrun/v1/ingest/status", {"client_request_ids": [client_id]})
     assert status == {"stored": {}}
     # Lists show only the caller's own things.

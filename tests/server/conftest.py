@@ -1,4 +1,5 @@
-"""Server tests: the app under aiohttp's TestServer on a loopback port, two workspaces."""
+"""Server tests: the app under aiohttp's TestServer on a loopback port, two workspaces, each
+test once on SQLite and once on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from promptrun.server.app import ServerConfig, create_app
 from ._api import KEY, OTHER_KEY, Api
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test through the HTTP API runs on both stores."""
+    return str(request.param)
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> ServerConfig:
+def config(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> ServerConfig:
+    database_url = request.getfixturevalue("postgres_url") if store_kind == "postgres" else None
     return ServerConfig(
         db_path=tmp_path / "promptrun.db",
+        database_url=database_url,
         api_keys=(KEY, f"other:{OTHER_KEY}"),
         generate_key=False,
         sandbox=False,

@@ -17,7 +17,7 @@ import pytest
 from promptrun.cli import main
 from promptrun.testing import ServerProcess
 
-from ._api import track_body
+from ._api import log_body, track_body
 
 
 def get(proc: ServerProcess, path: str, key: str | None = None) -> tuple[int, Any]:
@@ -136,6 +136,73 @@ async def test_acknowledged_writes_survive_kill_9_in_the_middle_of_ingestion(
         assert set(stored) == set(acknowledged)
         total = get(proc, "/promptrun/v1/requests?limit=1", proc.api_key)[1]["total"]
         assert len(acknowledged) <= total <= sent
+
+
+async def _stored_tags(proc: ServerProcess) -> dict[int, str]:
+    """Every stored request's id and the ``tag`` in its metadata."""
+    tags: dict[int, str] = {}
+    async with aiohttp.ClientSession(headers={"X-API-KEY": proc.api_key}) as http:
+        offset = 0
+        while True:
+            url = f"{proc.base_url}/promptrun/v1/requests?limit=1000&offset={offset}"
+            async with http.get(url) as r:
+                items = (await r.json())["items"]
+            tags.update({item["id"]: item["metadata"].get("tag") for item in items})
+            if len(items) < 1000:
+                return tags
+            offset += 1000
+
+
+@pytest.mark.anyio
+async def test_acknowledged_track_and_log_requests_survive_repeated_kill_9(
+    tmp_path: Path,
+) -> None:
+    acknowledged: dict[int, str] = {}  # server id -> the tag we sent
+    sent = 0
+
+    # path, body maker, the status that acknowledges, the key of the id in the answer
+    endpoints = [
+        ("/track-request", track_body, 200, "request_id"),
+        ("/log-request", log_body, 201, "id"),
+    ]
+
+    async def sender(
+        http: aiohttp.ClientSession, base: str, name: str, enough: asyncio.Event
+    ) -> None:
+        nonlocal sent
+        for i in range(100_000):
+            tag = f"{name}-{i}"
+            path, make_body, status, id_key = endpoints[i % 2]
+            sent += 1
+            try:
+                async with http.post(base + path, json=make_body(metadata={"tag": tag})) as r:
+                    assert r.status == status, await r.text()
+                    request_id = (await r.json())[id_key]
+            except (TimeoutError, aiohttp.ClientError):
+                return  # the server died with this one in flight: not acknowledged
+            assert request_id not in acknowledged
+            acknowledged[request_id] = tag
+            if len(acknowledged) >= enough_at:
+                enough.set()
+
+    with ServerProcess(tmp_path / "p.db", args=["--no-sandbox"]) as proc:
+        for round_ in range(3):
+            enough = asyncio.Event()
+            enough_at = len(acknowledged) + 400
+            async with aiohttp.ClientSession(headers={"X-API-KEY": proc.api_key}) as http:
+                senders = [
+                    asyncio.ensure_future(sender(http, proc.base_url, f"r{round_}w{w}", enough))
+                    for w in range(6)
+                ]
+                await asyncio.wait_for(enough.wait(), 60)
+                proc.kill()
+                await asyncio.gather(*senders)
+            proc.start()
+            stored = await _stored_tags(proc)
+            lost = {rid: tag for rid, tag in acknowledged.items() if stored.get(rid) != tag}
+            assert not lost, f"round {round_}: acknowledged but not stored as sent: {lost}"
+            assert len(acknowledged) <= len(stored) <= sent
+    assert len(acknowledged) >= 1200
 
 
 def test_a_busy_port_is_reported_and_exits_1(tmp_path: Path) -> None:

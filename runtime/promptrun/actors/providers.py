@@ -9,8 +9,10 @@ only; they never leave this module.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from anyio.abc import TaskStatus
 
 from promptrun._errors import PromptLayerValidationError
 
-__all__ = ["PROVIDERS", "CallPlan", "ProviderWorker"]
+__all__ = ["PROVIDERS", "CallPlan", "ProviderWorker", "close_stream", "import_provider_sdks"]
 
 logger = logging.getLogger("promptlayer")
 
@@ -80,9 +82,9 @@ class ProviderWorker:
         self._methods: dict[tuple[str | None, str], Callable[..., Any]] = {}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        # Importing a provider SDK takes 0.4-0.9 s: do it off the event loop.
+        await _imports.ensure()
         try:
-            await anyio.to_thread.run_sync(importlib.import_module, _MODULES[self.provider])
+            importlib.import_module(_MODULES[self.provider])
         except ImportError as exc:
             raise PromptLayerValidationError(
                 f"running a {self.provider} prompt needs its SDK: "
@@ -211,6 +213,45 @@ class ProviderWorker:
                 kwargs.setdefault("stream_options", {"include_usage": True})
             method = self._method(plan)
             return await method(**self._fit(method, kwargs))  # type: ignore[no-any-return]
+
+
+class _SdkImports:
+    """Imports every installed provider SDK once per process, together, in a worker thread.
+
+    Importing takes 0.4-0.9 s per SDK, too long for the event loop. But a thread importing an
+    SDK while SDK code runs in the loop is unsafe: the SDKs share httpx and pydantic, and code
+    that looks at a half-imported module (openai checks ``sys.modules["httpx"]`` on every
+    request) fails with "partially initialized module". So the first provider worker imports
+    all of them at once, before any SDK code has run, and later workers find them imported.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.done = False
+
+    async def ensure(self) -> None:
+        if not self.done:
+            await anyio.to_thread.run_sync(self._import_all)
+
+    def _import_all(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            for name in dict.fromkeys(_MODULES.values()):
+                try:
+                    if importlib.util.find_spec(name) is not None:
+                        importlib.import_module(name)
+                except ImportError:
+                    continue  # not installed: the worker that needs it says so
+            self.done = True
+
+
+_imports = _SdkImports()
+
+
+async def import_provider_sdks() -> None:
+    """Import the installed provider SDKs (once per process), off the event loop."""
+    await _imports.ensure()
 
 
 async def close_stream(stream: Any) -> None:

@@ -204,7 +204,12 @@ class LogShipper:
                         break
                     if not isinstance(first, _Flush):
                         self._held = [first]
-                        if self._linger > 0 and not self._wake.is_set():
+                        if (
+                            self._linger > 0
+                            and not self._wake.is_set()
+                            and self._receive.statistics().current_buffer_used
+                            < self._batch_size - 1
+                        ):
                             # Let a batch build up: a request per record would cost more
                             # CPU than the provider call it logs.
                             with anyio.move_on_after(self._linger):

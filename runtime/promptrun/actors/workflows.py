@@ -20,10 +20,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import anyio
-
 from promptrun import _run
-from promptrun._errors import PromptLayerError, PromptLayerValidationError
+from promptrun._errors import PromptLayerValidationError
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun.actors.templates import TemplateKey
 from promptrun.workflows.definition import (
@@ -54,23 +52,8 @@ class _LocalServices:
     async def warm_up(self, spec: WorkflowSpec) -> None:
         from promptrun.workflows.nodes.prompt import import_provider_sdks
 
-        providers: set[str] = set()
-
-        async def provider_of(config: PromptTemplateConfig) -> None:
-            key = TemplateKey(config.prompt_name, config.version, config.label)
-            try:
-                template = await self._rt.templates.get(key)
-            except PromptLayerError:
-                return  # the node reports it when it runs
-            model = (template.get("metadata") or {}).get("model")
-            if isinstance(model, dict) and model.get("provider"):
-                providers.add(str(model["provider"]))
-
-        async with anyio.create_task_group() as tg:
-            for node in spec.nodes.values():
-                if isinstance(node.config, PromptTemplateConfig):
-                    tg.start_soon(provider_of, node.config)
-        await import_provider_sdks(providers)
+        if any(isinstance(node.config, PromptTemplateConfig) for node in spec.nodes.values()):
+            await import_provider_sdks()
 
     async def run_prompt(
         self, ctx: NodeContext, config: PromptTemplateConfig

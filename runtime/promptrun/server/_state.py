@@ -24,12 +24,16 @@ class ServerConfig:
 
     ``api_keys`` entries are ``"KEY"`` (workspace ``default``) or ``"WORKSPACE:KEY"``. With
     none given and none stored yet, the server makes one at start when ``generate_key`` is
-    true (``create_app``'s caller can read it from the key ring).
+    true (``create_app``'s caller can read it from the key ring). ``database_url``
+    (``postgresql://...``) selects the PostgreSQL store instead of the SQLite file at
+    ``db_path``; ``db_connections`` caps that store's connection pool.
     """
 
     host: str = "127.0.0.1"
     port: int = 8765
     db_path: Path = Path("promptrun.db")
+    database_url: str | None = None
+    db_connections: int = 10
     api_keys: tuple[str, ...] = ()
     generate_key: bool = True
     sandbox: bool = True

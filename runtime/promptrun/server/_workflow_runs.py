@@ -36,6 +36,7 @@ from promptrun import blueprint as bp
 from promptrun.actors.providers import ProviderWorker
 from promptrun.server._records import track_row
 from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
+from promptrun.server.store.base import NotFoundError
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
@@ -183,35 +184,16 @@ class _Services:
         return out
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
-        from promptrun.server.store.base import NotFoundError
         from promptrun.workflows.nodes.prompt import import_provider_sdks
 
-        providers: set[str] = set()
-        for node in spec.nodes.values():
-            config = node.config
-            if not isinstance(config, PromptTemplateConfig):
-                continue
-            try:
-                stored = await self._runs.store.get_version(
-                    self._request.workspace,
-                    config.prompt_name,
-                    version=config.version,
-                    label=config.label,
-                )
-            except NotFoundError:
-                continue  # the node fails with the registry's message when it runs
-            model = stored.metadata.get("model")
-            if isinstance(model, dict) and model.get("provider"):
-                providers.add(str(model["provider"]))
-        await import_provider_sdks(providers)
+        if any(isinstance(node.config, PromptTemplateConfig) for node in spec.nodes.values()):
+            await import_provider_sdks()
 
     async def run_prompt(
         self, ctx: NodeContext, config: PromptTemplateConfig
     ) -> tuple[dict[str, Any], Any]:
         workspace = self._request.workspace
         store = self._runs.store
-        from promptrun.server.store.base import NotFoundError
-
         try:
             stored = await store.get_version(
                 workspace, config.prompt_name, version=config.version, label=config.label
@@ -250,7 +232,9 @@ class _Services:
         )
         provider = prepared.plan.provider
         worker = await self._runs.worker(
-            provider, prepared.base_url, sandbox=sandboxed.get(provider) == prepared.base_url
+            provider,
+            prepared.base_url,
+            sandbox=provider in sandboxed and sandboxed[provider] == prepared.base_url,
         )
         log_meta = {**ctx.metadata, "workflow_node_name": ctx.node.name}
         run_log = _run.RunLog(None, log_meta, None)

@@ -12,8 +12,10 @@ be rendered; anything unexpected is logged and answered 500 without internals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import msgspec
 from aiohttp import web
@@ -28,6 +30,10 @@ from promptrun.server.openapi import OPENAPI, ApiDescription
 from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
 from promptrun.server.store.base import NotFoundError
 from promptrun.server.store.sqlite import SQLiteStore
+from promptrun.server.ws import HUB, TokenSigner
+
+if TYPE_CHECKING:
+    from promptrun.server.store.postgres import PostgresStore
 
 __all__ = ["ServerConfig", "create_app"]
 
@@ -74,14 +80,45 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal server error; the server log has the details")
 
 
+@contextlib.asynccontextmanager
+async def _shared_hub(app: web.Application, store: PostgresStore) -> AsyncIterator[None]:
+    """Websocket tokens and pushes that work across every process on the database."""
+    hub = app[HUB]
+    hub.signer = TokenSigner(await store.shared_secret("ws-token-signing"))
+    relay = await store.open_relay(hub.deliver)
+    hub.relay = relay
+    try:
+        yield
+    finally:
+        hub.relay = None
+        await relay.close()
+
+
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     await store.start()
     try:
         await app[KEYRING].start()
-        yield
+        if app[CONFIG].database_url is None or HUB not in app:
+            yield
+        else:
+            from promptrun.server.store.postgres import PostgresStore
+
+            assert isinstance(store, PostgresStore)
+            async with _shared_hub(app, store):
+                yield
     finally:
         await store.close()
+
+
+def _open_store(config: ServerConfig) -> SQLiteStore | PostgresStore:
+    if config.database_url is not None:
+        from promptrun.server.store.postgres import PostgresStore  # asyncpg only when used
+
+        return PostgresStore(config.database_url, max_connections=config.db_connections)
+    return SQLiteStore(
+        config.db_path, write_batch=config.write_batch, read_threads=config.read_threads
+    )
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -91,9 +128,7 @@ def create_app(config: ServerConfig) -> web.Application:
         middlewares.append(_faults.fault_middleware)
     middlewares.append(_slashes.merge_slashes_middleware)  # innermost: after routing, faults
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
-    store = SQLiteStore(
-        config.db_path, write_batch=config.write_batch, read_threads=config.read_threads
-    )
+    store = _open_store(config)
     app[CONFIG] = config
     app[STORE] = store
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)

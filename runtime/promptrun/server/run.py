@@ -17,9 +17,16 @@ from aiohttp import web
 
 from promptrun.server._state import KEYRING, ServerConfig
 from promptrun.server.app import create_app
+from promptrun.server.store._pg_url import redact
 from promptrun.server.store.base import StoreConfigError
 
 __all__ = ["run_server", "serve"]
+
+
+def _database(config: ServerConfig) -> str:
+    if config.database_url is not None:
+        return redact(config.database_url)
+    return str(config.db_path)
 
 
 def _say(out: TextIO, line: str) -> None:
@@ -53,7 +60,7 @@ async def serve(
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
-    _say(out, f"listening on http://{host}:{port} (db {config.db_path})")
+    _say(out, f"listening on http://{host}:{port} (db {_database(config)})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -16,7 +16,9 @@ Several commands or replies may share a frame, one JSON object per line. A publi
 channel nobody has subscribed to yet waits (for :attr:`WsSettings.pending_ttl` seconds) and is
 delivered on subscribe: the peer subscribes without waiting for the ack and starts the run at
 once, so the result can be ready before the subscription is. Tokens are signed with a secret
-made at start: they do not survive a restart, and several server processes do not share them.
+made at start, so with SQLite they do not survive a restart. On PostgreSQL every process on
+the database signs with one secret kept there, and a hub's :class:`Relay` carries each
+publication to the other processes, so a client may connect to any of them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import msgspec
@@ -43,6 +45,7 @@ from promptrun._version import __version__
 __all__ = [
     "CHANNEL",
     "Hub",
+    "Relay",
     "TokenError",
     "TokenSigner",
     "WsSettings",
@@ -133,6 +136,7 @@ class _Connection:
         self.workspace: int | None = None
         self.channel: str | None = None  # the one the token allows
         self.subscribed: set[str] = set()
+        self.connected = anyio.Event()
 
     def put(self, message: dict[str, Any]) -> None:
         try:
@@ -142,17 +146,31 @@ class _Connection:
             self.send.close()
 
 
+class Relay(Protocol):
+    """Carries a hub's publications to the hubs of the other server processes."""
+
+    def send(self, workspace: int, channel: str, data: dict[str, Any]) -> None: ...
+
+
 class Hub:
     """Who is subscribed to what, per workspace, and publications waiting for a subscriber."""
 
     def __init__(self, settings: WsSettings) -> None:
         self.settings = settings
         self.signer = TokenSigner()
+        # Set while several server processes share a database (PostgreSQL); else None.
+        self.relay: Relay | None = None
         self._subscribers: dict[tuple[int, str], set[_Connection]] = defaultdict(set)
         self._pending: dict[tuple[int, str], list[tuple[float, dict[str, Any]]]] = {}
 
     def publish(self, workspace: int, channel: str, data: dict[str, Any]) -> int:
-        """Deliver ``data`` on ``channel``; kept for a later subscriber when there is none."""
+        """Deliver ``data`` on ``channel`` here and, through the relay, in other processes."""
+        if self.relay is not None:
+            self.relay.send(workspace, channel, data)
+        return self.deliver(workspace, channel, data)
+
+    def deliver(self, workspace: int, channel: str, data: dict[str, Any]) -> int:
+        """Deliver to this process's subscribers; kept for a later one when there is none."""
         key = (workspace, channel)
         push = {"push": {"channel": channel, "pub": {"data": data}}}
         targets = self._subscribers.get(key)
@@ -239,6 +257,7 @@ def _handle(hub: Hub, conn: _Connection, command: Any) -> None:
                 conn.put(_error(command_id, _TOKEN_EXPIRED, "token expired"))
                 return
             raise _Close(_INVALID_TOKEN_CLOSE, "invalid token") from None
+        conn.connected.set()
         conn.put(
             {
                 "id": command_id,
@@ -299,11 +318,10 @@ async def _write(conn: _Connection) -> None:
 
 async def _ping(hub: Hub, conn: _Connection, last_seen: list[float]) -> None:
     settings = hub.settings
-    deadline = time.monotonic() + settings.connect_timeout
-    while conn.workspace is None:
-        if time.monotonic() > deadline:
-            raise _Close(_BAD_REQUEST_CLOSE, "no connect command in time")
-        await anyio.sleep(0.05)
+    with anyio.move_on_after(settings.connect_timeout):
+        await conn.connected.wait()
+    if not conn.connected.is_set():
+        raise _Close(_BAD_REQUEST_CLOSE, "no connect command in time")
     interval = _ping_seconds(settings)
     while True:
         await anyio.sleep(interval)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import base64
 import marshal
+import os
 import sys
 import sysconfig
 import tempfile
@@ -37,6 +38,7 @@ from typing import Any
 import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, Process
+from anyio.lowlevel import RunVar
 
 from promptrun.workflows._bootstrap import SOURCE
 from promptrun.workflows.nodes._base import NodeError
@@ -47,6 +49,9 @@ MAX_OUTPUT = 1024 * 1024
 MAX_MEMORY = 1024 * 1024 * 1024
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _STDERR_KEEP = 4000
+# Child interpreters at once per event loop: a wide workflow queues instead of forking dozens.
+MAX_CONCURRENT = 2 * (os.cpu_count() or 2)
+_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("promptrun_code_nodes")
 _FILENAME = "<code node>"
 
 
@@ -132,6 +137,18 @@ async def run_code(
         raise NodeError(f"the code node's inputs are not JSON: {exc}", str(exc)) from None
     if sys.platform == "win32":  # pragma: no cover - resource limits and audit paths are POSIX
         raise NodeError("code nodes need a POSIX system", None)
+    try:
+        limiter = _LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENT)
+        _LIMITER.set(limiter)
+    async with limiter:
+        return _result(await _run_child(job, timeout, max_output), max_output)
+
+
+async def _run_child(
+    job: bytes, timeout: float, max_output: int
+) -> tuple[bytes, bytes, bool, int | None]:
     with tempfile.TemporaryDirectory(prefix="promptrun-code-") as workdir:
         process = await anyio.open_process(
             [sys.executable, "-I", "-X", "utf8", "-c", SOURCE],
@@ -143,12 +160,17 @@ async def run_code(
             out, err, too_big = await _exchange(process, job, timeout, max_output)
         finally:
             await _kill(process)
+    return out, err, too_big, process.returncode
+
+
+def _result(child: tuple[bytes, bytes, bool, int | None], max_output: int) -> Any:
+    out, err, too_big, returncode = child
     if too_big:
         raise NodeError(f"the code's output is larger than {max_output} bytes", None)
     if not out:
         tail = err.decode("utf-8", "replace").strip()[-_STDERR_KEEP:]
         raise NodeError(
-            f"the code process ended without a result (exit status {process.returncode})"
+            f"the code process ended without a result (exit status {returncode})"
             + (f": {tail}" if tail else ""),
             tail or None,
         )

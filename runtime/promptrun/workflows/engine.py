@@ -18,10 +18,11 @@ status, a value or an error, and its timing. Each node's result:
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "resolve_variables",
 ]
 
+logger = logging.getLogger("promptlayer")
 _INDEX = re.compile(r"-?[0-9]{1,9}")
 PUBLIC_KEYS = ("status", "value", "error_message", "raw_error_message", "is_output_node")
 
@@ -132,7 +134,6 @@ class WorkflowRun:
         *,
         execution_id: str | None = None,
         metadata: dict[str, str] | None = None,
-        on_node_done: Callable[[NodeResult], None] | None = None,
     ) -> None:
         self.spec = spec
         self.variables = variables
@@ -149,7 +150,6 @@ class WorkflowRun:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.timed_out = False
-        self._on_node_done = on_node_done
         self._tg: TaskGroup | None = None
 
     @property
@@ -176,7 +176,7 @@ class WorkflowRun:
         self.started_at = time.time()
         try:
             with anyio.move_on_after(limit) as scope:
-                await self.services.warm_up(self.spec)
+                await self._warm_up()
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     self._launch()
@@ -196,6 +196,12 @@ class WorkflowRun:
             self.finished_at = time.time()
 
     # -- internals ---------------------------------------------------------------------
+    async def _warm_up(self) -> None:
+        try:
+            await self.services.warm_up(self.spec)
+        except Exception as exc:  # only a precaution: the nodes report real problems
+            logger.debug("warming up for workflow execution %s failed: %s", self.execution_id, exc)
+
     def _launch(self) -> None:
         assert self._tg is not None
         for name in self.schedule.ready():
@@ -247,12 +253,10 @@ class WorkflowRun:
     def _settle(self, result: NodeResult, settled: list[Settled], status: Status) -> None:
         result.status = status
         result.finished_at = time.time()
-        self._done(result)
         for item in settled:
             other = self.nodes[item.name]
             other.status = item.status
             other.error_message = item.reason
-            self._done(other)
 
     def _interrupt(self, running_reason: str, pending_reason: str) -> None:
         # Waiting nodes first, so they carry the real reason rather than "upstream failed".
@@ -260,12 +264,7 @@ class WorkflowRun:
             other = self.nodes[item.name]
             other.status = item.status
             other.error_message = item.reason
-            self._done(other)
         for name in self.schedule.running:
             result = self.nodes[name]
             result.error_message = running_reason
             self._settle(result, self.schedule.fail(name), Status.FAILED)
-
-    def _done(self, result: NodeResult) -> None:
-        if self._on_node_done is not None:
-            self._on_node_done(result)

@@ -8,6 +8,8 @@ Works offline: no CDN, no external fonts, charts are inline SVG.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from promptrun.server.dashboard import (
@@ -29,6 +31,9 @@ from promptrun.server.dashboard._web import (
 )
 from promptrun.server.store.sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from promptrun.server.store.postgres import PostgresStore
+
 __all__ = ["PREFIX", "add_dashboard"]
 
 
@@ -36,7 +41,7 @@ async def _to_dashboard(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"{PREFIX}/")
 
 
-def add_dashboard(app: web.Application, store: SQLiteStore) -> None:
+def add_dashboard(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
     """Mount the dashboard over ``store`` on ``app`` at ``/dashboard`` (and send ``/`` there)."""
     dashboard = web.Application(middlewares=[dashboard_middleware])
     dashboard[SESSIONS] = SessionStore()

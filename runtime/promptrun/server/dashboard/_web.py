@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
@@ -23,6 +23,9 @@ from promptrun.server.dashboard._sessions import COOKIE, Session, SessionStore, 
 from promptrun.server.store._dashboard import SQLiteDashboard
 from promptrun.server.store._workflows import WorkflowStore
 from promptrun.server.store.base import NotFoundError
+
+if TYPE_CHECKING:
+    from promptrun.server.store._pg_dashboard import PostgresDashboard
 
 __all__ = [
     "JINJA",
@@ -43,7 +46,7 @@ log = logging.getLogger("promptrun.server.dashboard")
 
 PREFIX = "/dashboard"
 SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
-QUERIES = web.AppKey("dashboard_queries", SQLiteDashboard)
+QUERIES: web.AppKey[SQLiteDashboard | PostgresDashboard] = web.AppKey("dashboard_queries")
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 WORKFLOWS: web.AppKey[WorkflowStore | None] = web.AppKey("dashboard_workflows")
 _SESSION = web.RequestKey("dashboard_session", Session)

@@ -17,7 +17,8 @@ workspace.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
@@ -27,6 +28,7 @@ from promptrun.server._state import CONFIG, KEYRING
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store._workflows import NewWorkflowVersion, WorkflowStore
+from promptrun.server.store.sqlite import SQLiteStore
 from promptrun.server.ws import CHANNEL, HUB, Hub, WsSettings
 from promptrun.wire.workflows import (
     ExecutionList,
@@ -42,6 +44,9 @@ from promptrun.wire.workflows import (
 from promptrun.workflows.definition import DefinitionError, parse_definition
 from promptrun.workflows.engine import WorkflowInputError, final_output, resolve_variables
 
+if TYPE_CHECKING:
+    from promptrun.server.store.postgres import PostgresStore
+
 __all__ = ["OPERATIONS", "WORKFLOWS", "routes", "setup_workflows"]
 
 WORKFLOWS = web.AppKey("promptrun_workflow_runs", WorkflowRuns)
@@ -56,12 +61,12 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _STATUSES = ("RUNNING", "SUCCESS", "FAILED")
 
 
-def setup_workflows(app: web.Application, store: Any) -> None:
+def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, WorkflowSettings())
 
-    async def lifetime(app: web.Application) -> Any:
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await runs.start()
         try:
             yield

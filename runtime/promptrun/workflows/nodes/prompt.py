@@ -8,14 +8,9 @@ the default), its text parsed as JSON (``"json"``), or the whole output message
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
-import threading
-from collections.abc import Iterable
 from typing import Any
 
-import anyio
 import msgspec
 
 from promptrun.workflows.definition import PromptTemplateConfig
@@ -25,35 +20,12 @@ __all__ = ["import_provider_sdks", "message_text", "run_prompt"]
 
 logger = logging.getLogger("promptlayer")
 
-_SDK_MODULES = {
-    "openai": "openai",
-    "openai.azure": "openai",
-    "anthropic": "anthropic",
-    "google": "google.genai",
-}
-_IMPORTING = threading.Lock()
 
+async def import_provider_sdks() -> None:
+    """Import the provider SDKs before any node runs (see actors.providers for why)."""
+    from promptrun.actors.providers import import_provider_sdks as ensure
 
-def _import_all(modules: list[str]) -> None:
-    with _IMPORTING:
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:  # the node that needs it says so when it runs
-                logger.debug("cannot import %s: %s", module, exc)
-
-
-async def import_provider_sdks(providers: Iterable[str]) -> None:
-    """Import the SDKs of ``providers`` in a worker thread, one after another, up front.
-
-    An SDK imported in a thread while another SDK's first call imports its lazy modules in
-    the event loop's thread can deadlock-detect into "partially initialized module 'httpx'";
-    importing everything a workflow needs before its nodes start avoids that.
-    """
-    modules = sorted({_SDK_MODULES[p] for p in providers if p in _SDK_MODULES})
-    missing = [m for m in modules if m not in sys.modules]
-    if missing:
-        await anyio.to_thread.run_sync(_import_all, missing)
+    await ensure()
 
 
 def message_text(message: Any) -> str:

@@ -1,0 +1,181 @@
+"""The PostgreSQL schema, as numbered migrations applied in order at start.
+
+``schema_version`` holds one row per migration applied. Several server processes may start at
+once on one database: each takes the same transaction-scoped advisory lock before reading the
+version, so one migrates and the others find the work done. Add a migration by appending to
+``MIGRATIONS``; never edit one that has shipped.
+
+JSON columns are msgspec-encoded TEXT, as in SQLite (their key order is kept), except
+``requests.tags``, JSONB so that a GIN index answers the tag filter. ``request_facets`` keeps
+the distinct values the dashboard's filter menus offer, written at ingestion, so the menus do
+not scan the log.
+"""
+
+from __future__ import annotations
+
+from promptrun.server.store import _pg_workflows
+from promptrun.server.store._pg_db import Conn
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+# Any constant works; it only has to be the same in every promptrun process.
+_LOCK_KEY = 0x70726F6D7074  # "prompt"
+
+_V1 = """
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE workspaces (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE api_keys (
+    key_hash TEXT PRIMARY KEY,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE prompt_templates (
+    id BIGSERIAL PRIMARY KEY,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    name TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    folder_id BIGINT,
+    created_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (workspace_id, name)
+);
+CREATE TABLE prompt_versions (
+    id BIGSERIAL PRIMARY KEY,
+    template_id BIGINT NOT NULL REFERENCES prompt_templates(id),
+    number BIGINT NOT NULL,
+    prompt_template TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    commit_message TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (template_id, number)
+);
+CREATE TABLE release_labels (
+    template_id BIGINT NOT NULL REFERENCES prompt_templates(id),
+    label TEXT NOT NULL,
+    version_id BIGINT NOT NULL REFERENCES prompt_versions(id),
+    PRIMARY KEY (template_id, label)
+);
+CREATE INDEX release_labels_version ON release_labels (version_id);
+CREATE TABLE groups (
+    id BIGSERIAL PRIMARY KEY,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE requests (
+    id BIGSERIAL PRIMARY KEY,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    client_request_id TEXT,
+    kind TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    api_type TEXT,
+    prompt_id BIGINT,
+    prompt_version BIGINT,
+    prompt_name TEXT,
+    input_variables TEXT,
+    tags JSONB NOT NULL,
+    metadata TEXT NOT NULL,
+    group_id BIGINT,
+    start_time DOUBLE PRECISION NOT NULL,
+    end_time DOUBLE PRECISION NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    price DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    score BIGINT,
+    body TEXT NOT NULL,
+    blueprint TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    CONSTRAINT requests_client_id UNIQUE (workspace_id, client_request_id)
+);
+CREATE INDEX requests_newest ON requests (workspace_id, id);
+CREATE INDEX requests_prompt ON requests (workspace_id, prompt_name, prompt_version, id);
+CREATE INDEX requests_provider ON requests (workspace_id, provider, id);
+CREATE INDEX requests_model ON requests (workspace_id, model, id);
+CREATE INDEX requests_status ON requests (workspace_id, status, id);
+CREATE INDEX requests_start_time ON requests (workspace_id, start_time);
+CREATE INDEX requests_tags ON requests USING gin (tags jsonb_path_ops);
+CREATE INDEX requests_search ON requests USING gin (blueprint gin_trgm_ops);
+CREATE TABLE request_scores (
+    request_id BIGINT NOT NULL REFERENCES requests(id),
+    name TEXT NOT NULL,
+    score BIGINT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (request_id, name)
+);
+CREATE TABLE request_metadata (
+    request_id BIGINT NOT NULL REFERENCES requests(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (request_id, key)
+);
+CREATE TABLE request_groups (
+    request_id BIGINT NOT NULL REFERENCES requests(id),
+    group_id BIGINT NOT NULL REFERENCES groups(id),
+    PRIMARY KEY (request_id, group_id)
+);
+CREATE TABLE track_calls (
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    client_call_id TEXT NOT NULL,
+    request_id BIGINT NOT NULL REFERENCES requests(id),
+    PRIMARY KEY (workspace_id, client_call_id)
+);
+CREATE TABLE request_facets (
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, kind, value)
+);
+CREATE TABLE model_prices (
+    workspace_id BIGINT NOT NULL REFERENCES workspaces(id),
+    model TEXT NOT NULL,
+    input_per_million DOUBLE PRECISION NOT NULL,
+    output_per_million DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (workspace_id, model)
+);
+CREATE TABLE server_secrets (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+CREATE TABLE relayed_messages (
+    id BIGSERIAL PRIMARY KEY,
+    payload TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+"""
+
+# Workflows: versions with labels, executions and per-node results (store/_pg_workflows.py).
+_V2_WORKFLOWS = _pg_workflows.MIGRATION
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_WORKFLOWS)
+
+
+async def migrate(conn: Conn, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the database to the latest schema; returns the version it is at.
+
+    One transaction, so a failure leaves the old schema; the advisory lock makes processes
+    that start together take turns.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        if current > len(migrations):
+            raise RuntimeError(
+                f"the database is at schema version {current}, newer than this promptrun "
+                f"understands ({len(migrations)}); upgrade promptrun or use another --db"
+            )
+        for number in range(current + 1, len(migrations) + 1):
+            await conn.execute(migrations[number - 1])
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+    return len(migrations)
