@@ -30,6 +30,7 @@ from promptrun._validate import (
     check_str_list,
     check_str_map,
 )
+from promptrun.actors.providers import PROVIDERS
 from promptrun.actors.shipper import ShipperStats
 from promptrun.actors.templates import TemplateKey
 from promptrun.wire.ingest import TrackCallRecord, TrackRecord
@@ -80,6 +81,7 @@ class AsyncPromptLayer:
         inline_logging: bool = False,
         log_channel_size: int = 10_000,
         spool_dir: str | PathLike[str] | None = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
@@ -93,6 +95,7 @@ class AsyncPromptLayer:
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
             spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
@@ -263,6 +266,11 @@ class AsyncPromptLayer:
         check_int(where, "group_id", group_id, optional=True)
         check_str(where, "provider", provider, optional=True)
         check_str(where, "model", model, optional=True)
+        if provider is not None and provider not in PROVIDERS:
+            raise PromptLayerValidationError(
+                f"run(): provider {provider!r} is not supported; use one of "
+                f"{', '.join(PROVIDERS)} (any OpenAI-compatible server works as 'openai')"
+            )
         rt = await self._rt()
         key = TemplateKey(prompt_name, prompt_version, prompt_release_label, provider, model)
         variables = dict(input_variables) if input_variables else {}

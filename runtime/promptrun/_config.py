@@ -71,6 +71,7 @@ class ClientConfig:
         inline_logging: bool,
         log_channel_size: int,
         spool_dir: str | os.PathLike[str] | None,
+        spool_max_bytes: int,
         shutdown_timeout: float,
         provider_concurrency: int,
         provider_base_urls: dict[str, str] | None,
@@ -91,6 +92,8 @@ class ClientConfig:
             raise PromptLayerValidationError("cache_ttl_seconds must be 0 (no cache) or more")
         if log_channel_size < 1:
             raise PromptLayerValidationError("log_channel_size must be at least 1")
+        if spool_max_bytes < 1024:
+            raise PromptLayerValidationError("spool_max_bytes must be at least 1024")
         if provider_concurrency < 1:
             raise PromptLayerValidationError("provider_concurrency must be at least 1")
         timeout = (
@@ -110,6 +113,7 @@ class ClientConfig:
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
             spool_dir=spool,
+            spool_max_bytes=spool_max_bytes,
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=dict(provider_base_urls or {}),

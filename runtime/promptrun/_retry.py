@@ -26,6 +26,10 @@ from promptrun._errors import (
 __all__ = ["CALLER_POLICY", "SHIPPER_POLICY", "RetryPolicy", "call_with_retries"]
 
 logger = logging.getLogger("promptlayer")
+# stamina logs each retry it schedules to its own logger; our retries are reported on the
+# "promptlayer" logger instead, so without logging configured nothing may reach stderr through
+# logging's last-resort handler. (With logging configured, stamina's records still propagate.)
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 

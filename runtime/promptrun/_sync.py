@@ -9,12 +9,14 @@ sync iterator drains.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import functools
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
@@ -58,6 +60,7 @@ class PromptLayer:
         inline_logging: bool = False,
         log_channel_size: int = 10_000,
         spool_dir: str | PathLike[str] | None = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
@@ -75,6 +78,7 @@ class PromptLayer:
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
             spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
@@ -175,23 +179,16 @@ class PromptLayer:
         With ``stream=True`` returns an iterator; breaking out of it early closes the provider
         stream, and the run is still logged.
         """
-        result = self._call(
-            self._client().run,
-            prompt_name,
-            prompt_version,
-            prompt_release_label,
-            input_variables,
-            model_parameter_overrides,
-            tags,
-            metadata,
-            group_id,
-            stream,
-            provider,
-            model,
-        )
-        if stream and result is not None:
-            return SyncStream(result)
-        return result
+        args = (
+            prompt_name, prompt_version, prompt_release_label, input_variables,
+            model_parameter_overrides, tags, metadata, group_id, stream, provider, model,
+        )  # fmt: skip
+        if not stream:
+            return self._call(self._client().run, *args)
+        pipe = _Pipe()
+        # One portal round trip opens the stream and starts pumping it.
+        started = self._call(_open_stream, self._client().run, args, pipe)
+        return SyncStream(pipe) if started else None
 
     def run_workflow(
         self,
@@ -265,6 +262,53 @@ class PromptLayer:
         return {"id": record.client_request_id, "request_id": record.client_request_id}
 
 
+class _Pipe:
+    """What the loop thread's pump and the caller's iterator share (never the iterator itself,
+    so that dropping it after a ``break`` finalises it)."""
+
+    __slots__ = ("done", "queue", "scope")
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.scope: anyio.CancelScope | None = None
+        self.done = threading.Event()
+
+
+_pumps: set[asyncio.Task[None]] = set()
+
+
+async def _open_stream(run: Callable[..., Any], args: tuple[Any, ...], pipe: _Pipe) -> bool:
+    agen = await run(*args)
+    if agen is None:  # throw_on_error=False and the template could not be fetched
+        return False
+    task = asyncio.get_running_loop().create_task(_pump(agen, pipe))
+    _pumps.add(task)  # the loop keeps only a weak reference to tasks
+    task.add_done_callback(_pumps.discard)
+    return True
+
+
+async def _pump(agen: Any, pipe: _Pipe) -> None:
+    out = pipe.queue
+    try:
+        with anyio.CancelScope() as scope:
+            pipe.scope = scope
+            try:
+                async for item in agen:
+                    out.put(item)
+                    # Let the reading thread take the GIL now rather than after this loop
+                    # thread has parsed the rest of a burst of chunks.
+                    time.sleep(0)  # noqa: ASYNC251 - yields the GIL, not the loop
+            except Exception as exc:
+                out.put(_Failure(exc))
+            finally:
+                # Closing the run's generator closes the provider stream and logs the run.
+                with anyio.CancelScope(shield=True):
+                    await agen.aclose()
+                out.put(_END)
+    finally:
+        pipe.done.set()
+
+
 class SyncStream:
     """A sync iterator over a run's stream; chunks arrive as the provider sends them.
 
@@ -272,45 +316,37 @@ class SyncStream:
     run is logged as cut short.
     """
 
-    def __init__(self, agen: Any) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._scope_box: list[anyio.CancelScope] = []
-        self._started = threading.Event()
-        self._done = False
-        # The pump must not hold a reference to self, or dropping the iterator after a
-        # `break` would not finalise it.
-        self._future = get_portal().start_task_soon(
-            _pump, agen, self._queue, self._scope_box, self._started
-        )
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+        self._finished = False
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
-        if self._done:
+        if self._finished:
             raise StopIteration
-        item = self._queue.get()
+        item = self._pipe.queue.get()
         if item is _END:
-            self._done = True
+            self._finished = True
             raise StopIteration
         if isinstance(item, _Failure):
-            self._done = True
+            self._finished = True
             raise item.exc
         return item
 
     def close(self) -> None:
         """Stop reading: closes the provider stream; the run is logged as cut short."""
-        if self._done:
+        if self._finished:
             return
-        self._done = True
-        self._started.wait()
-        if not self._future.done():
+        self._finished = True
+        pipe = self._pipe
+        if not pipe.done.is_set() and pipe.scope is not None:
             try:
-                get_portal().call(_cancel, self._scope_box[0])
+                get_portal().call(_cancel, pipe.scope)
             except RuntimeError:  # the portal is gone (interpreter exit)
                 return
-        with contextlib.suppress(BaseException):  # the pump's errors went to the iterator
-            self._future.result(timeout=30)
+        pipe.done.wait(timeout=30)
 
     def __enter__(self) -> SyncStream:
         return self
@@ -319,30 +355,9 @@ class SyncStream:
         self.close()
 
     def __del__(self) -> None:
-        if not self._done:
+        if not self._finished:
             with contextlib.suppress(Exception):  # never raise from a finaliser
                 self.close()
-
-
-async def _pump(
-    agen: Any,
-    out: queue.SimpleQueue[Any],
-    scope_box: list[anyio.CancelScope],
-    started: threading.Event,
-) -> None:
-    with anyio.CancelScope() as scope:
-        scope_box.append(scope)
-        started.set()
-        try:
-            async for item in agen:
-                out.put(item)
-        except Exception as exc:
-            out.put(_Failure(exc))
-        finally:
-            # Closing the run's generator closes the provider stream and logs the run.
-            with anyio.CancelScope(shield=True):
-                await agen.aclose()
-            out.put(_END)
 
 
 class _Failure:

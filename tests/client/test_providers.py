@@ -123,10 +123,11 @@ async def test_a_provider_without_its_sdk_key_fails_with_the_sdks_own_message(
             await pl.run("nokey", input_variables={"q": "x"})
 
 
-async def test_an_unknown_provider_is_a_clear_error(make_client: Factory, probe: Probe) -> None:
-    from promptrun import PromptLayerError
+async def test_an_unknown_provider_is_refused_before_any_network_call(
+    make_client: Factory,
+) -> None:
+    from promptrun import PromptLayerValidationError
 
-    await publish(probe, "weird", chat("openai", "gpt-4o-mini"))
-    async with make_client() as pl:
-        with pytest.raises(PromptLayerError, match="not supported"):
+    async with make_client(base_url="http://127.0.0.1:9") as pl:  # nothing listens there
+        with pytest.raises(PromptLayerValidationError, match="not supported"):
             await pl.run("weird", input_variables={"q": "x"}, provider="cohere", model="c")

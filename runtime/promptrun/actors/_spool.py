@@ -49,25 +49,43 @@ class Spool:
         self.max_bytes = max_bytes
         self._segment: Path | None = None
         self._segment_pid = 0
+        # Segments rotate at a quarter of the bound, so dropping the oldest ones keeps the
+        # folder within 1.25 x max_bytes.
+        self._segment_limit = max(1024, min(max_bytes // 4, 8 * 1024 * 1024))
         self.dropped = 0
 
     # -- writing -----------------------------------------------------------------------
     def append(self, records: list[bytes]) -> int:
-        """Write records durably (one fsync for all of them); returns how many."""
+        """Write records durably (one fsync per segment written); returns how many."""
         if not records:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
-        if self._segment is None or self._segment_pid != os.getpid():
-            # After a fork the child must not append to the parent's segment.
+        i = 0
+        while i < len(records):
+            segment = self._current_segment()
+            room = self._segment_limit - _size(segment)
+            chunk: list[bytes] = []
+            while i < len(records) and (not chunk or room > 0):
+                chunk.append(records[i])
+                room -= len(records[i]) + 1
+                i += 1
+            with open(segment, "ab") as f:
+                f.write(b"\n".join(chunk) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+        self._enforce_bound()
+        return len(records)
+
+    def _current_segment(self) -> Path:
+        if (
+            self._segment is None
+            or self._segment_pid != os.getpid()  # after a fork: never the parent's file
+            or _size(self._segment) >= self._segment_limit
+        ):
             name = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
             self._segment = self.folder / name
             self._segment_pid = os.getpid()
-        with open(self._segment, "ab") as f:
-            f.write(b"\n".join(records) + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self._enforce_bound()
-        return len(records)
+        return self._segment
 
     def _enforce_bound(self) -> None:
         segments = self._segments()
@@ -139,6 +157,13 @@ class Spool:
                     os.rename(p, p.with_name(p.name.split(".claimed-")[0]))
                 except FileNotFoundError:
                     continue
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _count_lines(path: Path) -> int:

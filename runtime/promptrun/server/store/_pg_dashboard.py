@@ -3,8 +3,9 @@
 The answers of :mod:`promptrun.server.store._dashboard`, with PostgreSQL's ways of keeping them
 fast at millions of logged requests: every filter has an index led by the workspace (and
 ending in the id, so "newest first" pages read few rows), the tag filter is a JSONB
-containment that a GIN index answers, text search is ``ILIKE`` on the stored blueprint with a
-trigram GIN index, and the filter menus read ``request_facets`` instead of scanning the log.
+containment that a GIN index answers, text search is ``ILIKE`` on the conversation's text
+(``requests.search_text``) with a trigram GIN index, and the filter menus read
+``request_facets`` instead of scanning the log.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ _FACET_LIMIT = 500
 
 
 def _ilike_pattern(text: str) -> str:
-    # The log keeps messages as JSON text, so look for the query as JSON would spell it;
-    # SQLite's LIKE ignores ASCII case, and so does ILIKE.
-    spelled = msgspec.json.encode(text).decode()[1:-1]
+    # A substring of the conversation's text, ignoring case as SQLite's LIKE does.
+    spelled = text
     for char in ("\\", "%", "_"):
         spelled = spelled.replace(char, "\\" + char)
     return f"%{spelled}%"
@@ -55,7 +55,7 @@ _WHERE = (
     "AND ($4::text IS NULL OR tags @> jsonb_build_array($4::text)) "
     "AND ($5::text IS NULL OR provider = $5) AND ($6::text IS NULL OR model = $6) "
     "AND ($7::text IS NULL OR status = $7) AND ($8::float8 IS NULL OR start_time >= $8) "
-    "AND ($9::float8 IS NULL OR start_time < $9) AND ($10::text IS NULL OR blueprint ILIKE $10)"
+    "AND ($9::float8 IS NULL OR start_time < $9) AND ($10::text IS NULL OR search_text ILIKE $10)"
 )
 
 

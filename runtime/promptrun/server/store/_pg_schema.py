@@ -6,9 +6,10 @@ version, so one migrates and the others find the work done. Add a migration by a
 ``MIGRATIONS``; never edit one that has shipped.
 
 JSON columns are msgspec-encoded TEXT, as in SQLite (their key order is kept), except
-``requests.tags``, JSONB so that a GIN index answers the tag filter. ``request_facets`` keeps
-the distinct values the dashboard's filter menus offer, written at ingestion, so the menus do
-not scan the log.
+``requests.tags``, JSONB so that a GIN index answers the tag filter. ``requests.search_text``
+is the conversation's text (see ``_pg_requests.search_text``) under a trigram index, for the
+dashboard's text search. ``request_facets`` keeps the distinct values the dashboard's filter
+menus offer, written at ingestion, so the menus do not scan the log.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ CREATE TABLE requests (
     score BIGINT,
     body TEXT NOT NULL,
     blueprint TEXT NOT NULL,
+    search_text TEXT NOT NULL DEFAULT '',
     created_at DOUBLE PRECISION NOT NULL,
     CONSTRAINT requests_client_id UNIQUE (workspace_id, client_request_id)
 );
@@ -101,7 +103,7 @@ CREATE INDEX requests_model ON requests (workspace_id, model, id);
 CREATE INDEX requests_status ON requests (workspace_id, status, id);
 CREATE INDEX requests_start_time ON requests (workspace_id, start_time);
 CREATE INDEX requests_tags ON requests USING gin (tags jsonb_path_ops);
-CREATE INDEX requests_search ON requests USING gin (blueprint gin_trgm_ops);
+CREATE INDEX requests_search ON requests USING gin (search_text gin_trgm_ops);
 CREATE TABLE request_scores (
     request_id BIGINT NOT NULL REFERENCES requests(id),
     name TEXT NOT NULL,

@@ -1,0 +1,90 @@
+"""Nothing lost: the spool's bound, a client killed mid-shipping, counters at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .conftest import Factory, Probe
+
+pytestmark = pytest.mark.anyio
+
+CHAT = {
+    "type": "chat",
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 200}]}],
+}
+
+
+async def test_a_full_spool_drops_its_oldest_records_counted_and_warned(
+    make_client: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "bounded"
+    with caplog.at_level(logging.WARNING, logger="promptlayer"):
+        async with make_client(
+            base_url="http://127.0.0.1:9", spool_dir=spool, spool_max_bytes=8192,
+            shutdown_timeout=0.2,
+        ) as pl:  # fmt: skip
+            for _ in range(200):
+                await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
+            await pl.flush(timeout=1)
+    stats = pl.stats()
+    assert stats["dropped"] > 0
+    kept = sum(len(p.read_bytes().splitlines()) for p in spool.glob("*.jsonl"))
+    assert kept + stats["dropped"] == 200  # every record is on disk or counted as dropped
+    assert sum(p.stat().st_size for p in spool.glob("*.jsonl")) <= 8192 * 1.25
+    assert any("dropped the" in r.getMessage() for r in caplog.records)
+
+
+async def test_closing_with_records_not_shipped_logs_the_counters(
+    make_client: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="promptlayer"):
+        async with make_client(base_url="http://127.0.0.1:9", shutdown_timeout=0.2) as pl:
+            await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
+    [closing] = [
+        r for r in caplog.records if "closed with log records not shipped" in r.getMessage()
+    ]
+    assert "'spooled': 1" in closing.getMessage()
+
+
+async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
+    make_client: Factory, probe: Probe, tmp_path: Path
+) -> None:
+    spool = tmp_path / "killed"
+    await probe.faults({"path": "/promptrun/v1/ingest", "status": 503, "times": None})
+    code = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from promptrun import AsyncPromptLayer
+        chat = {{"type": "chat", "messages": []}}
+        async def main():
+            pl = AsyncPromptLayer(api_key={probe.srv.api_key!r}, base_url={probe.srv.base_url!r},
+                                  spool_dir={str(spool)!r})
+            ids = [(await pl.log_request("openai", "m", chat, chat, 1.0, 2.0))["id"]
+                   for _ in range(30)]
+            await pl.flush(timeout=3)  # the server answers 503: everything goes to the spool
+            print(" ".join(ids), flush=True)
+            await asyncio.sleep(60)  # killed here, mid-life
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ids = proc.stdout.readline().split()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert len(ids) == 30
+    assert list(spool.glob("*.jsonl*"))
+    await probe.clear_faults()
+    async with make_client(spool_dir=spool) as pl:
+        assert await pl.flush(timeout=10)
+    stored = {r["client_request_id"] for r in await probe.requests()}
+    assert stored == set(ids)
