@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench: venv
 
 bench-quick: venv
 	$(BIN)/python benchmarks/run.py --quick
+
+# Several server processes on PostgreSQL, and the dashboard at a million requests (~10 min).
+bench-scaleout: venv deps
+	$(BIN)/python benchmarks/scaleout.py
 
 clean:
 	rm -rf $(VENV) .demo .bench .mypy_cache .ruff_cache

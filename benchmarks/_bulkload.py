@@ -28,6 +28,9 @@ _ROW_COLUMNS = (
 )  # fmt: skip
 COLUMNS = ("id", "workspace_id", *_ROW_COLUMNS, "created_at")
 PG_COLUMNS = (*COLUMNS, "search_text")  # PostgreSQL's indexed copy of the conversation text
+_PAYLOAD = (COLUMNS.index("body"), COLUMNS.index("blueprint"))
+# PostgreSQL keeps body and blueprint in request_payloads.
+_LOG = tuple(i for i, c in enumerate(PG_COLUMNS) if i not in _PAYLOAD)
 MODELS = {
     "openai": ("gpt-4o-mini", "gpt-4o", "o3-mini"),
     "anthropic": ("claude-3-5-haiku", "claude-sonnet-4"),
@@ -134,7 +137,16 @@ async def load_postgres(url: str, count: int, workspace: int) -> float:
         for name in indexes:
             await conn.execute(f"DROP INDEX {name}")
         for chunk in _chunks(rows(count, workspace), 50_000):
-            await conn.copy_records_to_table("requests", records=chunk, columns=PG_COLUMNS)
+            await conn.copy_records_to_table(
+                "requests",
+                records=[tuple(r[i] for i in _LOG) for r in chunk],
+                columns=[PG_COLUMNS[i] for i in _LOG],
+            )
+            await conn.copy_records_to_table(
+                "request_payloads",
+                records=[(r[0], r[_PAYLOAD[0]], r[_PAYLOAD[1]]) for r in chunk],
+                columns=("request_id", "body", "blueprint"),
+            )
         for name in indexes:
             await conn.execute(ddl[name])
         await conn.execute("SELECT setval('requests_id_seq', $1)", count)

@@ -65,11 +65,14 @@ class PostgresCluster:
         self.bindir = find_bindir()
         self.durable = durable
         self.settings = dict(settings or {})
-        self.root = Path(tempfile.mkdtemp(prefix="promptrun-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        # As root the server runs as postgres, which must reach the directory: /tmp, whatever
+        # TMPDIR says.
+        where = "/tmp" if self._as_postgres else None
+        self.root = Path(tempfile.mkdtemp(prefix="promptrun-pg-", dir=where))
         self.data = self.root / "data"
         self.sockets = self.root
         self.log = self.root / "server.log"
-        self._as_postgres = os.geteuid() == 0
         self._started = False
 
     def _run(self, *command: str) -> str:

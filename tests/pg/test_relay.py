@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from promptrun.server._state import STORE
 from promptrun.server.app import ServerConfig, create_app
+from promptrun.server.store._pg_relay import PgRelay
 from promptrun.server.store.postgres import PostgresStore
 from promptrun.server.ws import HUB
 
@@ -39,36 +40,46 @@ async def two(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[TestServe
         yield [one, other]
 
 
-def listen(server: TestServer) -> list[tuple[int, str, dict[str, Any]]]:
-    """What the server's hub delivers locally, recorded (its publish still works as usual)."""
-    hub = server.app[HUB]
-    seen: list[tuple[int, str, dict[str, Any]]] = []
-    deliver = hub.deliver
+class Seen(list[tuple[int, str, dict[str, Any]]]):
+    """Publications a relay handed its hub, and an event per arrival."""
 
-    def recording(workspace: int, channel: str, data: dict[str, Any]) -> int:
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    async def arrived(self) -> None:
+        with anyio.fail_after(5):
+            while not self:
+                await self.changed.wait()
+                self.changed.clear()
+
+
+def listen(server: TestServer) -> Seen:
+    """What the server's relay hands its hub from other processes, recorded on the way."""
+    relay = server.app[HUB].relay
+    assert isinstance(relay, PgRelay)
+    seen = Seen()
+    deliver = relay.deliver
+
+    def recording(workspace: int, channel: str, data: dict[str, Any]) -> object:
         seen.append((workspace, channel, data))
+        seen.changed.set()
         return deliver(workspace, channel, data)
 
-    hub.deliver = recording  # type: ignore[method-assign]
+    relay.deliver = recording
     return seen
 
 
-async def arrived(seen: list[Any], count: int = 1) -> None:
-    with anyio.fail_after(5):
-        while len(seen) < count:
-            await asyncio.sleep(0.01)
-
-
-async def test_a_publication_reaches_the_other_process_once_and_not_its_own_twice(
+async def test_a_publication_reaches_the_other_process_and_does_not_echo_back(
     two: list[TestServer],
 ) -> None:
     one, other = two
     seen_one, seen_other = listen(one), listen(other)
     one.app[HUB].publish(1, "workflows:1:run:a", {"result": "hello"})
-    await arrived(seen_other)
-    await asyncio.sleep(0.1)  # time for a stray echo to come back, if there were one
+    await seen_other.arrived()
+    await asyncio.sleep(0.2)  # time for a stray echo to come back, if there were one
     assert seen_other == [(1, "workflows:1:run:a", {"result": "hello"})]
-    assert seen_one == [(1, "workflows:1:run:a", {"result": "hello"})]
+    assert seen_one == []  # its own hub delivered it already
 
 
 async def test_a_publication_larger_than_a_notification_goes_through_the_table(
@@ -78,7 +89,7 @@ async def test_a_publication_larger_than_a_notification_goes_through_the_table(
     seen = listen(other)
     big = {"result": "x" * 50_000}
     one.app[HUB].publish(2, "workflows:2:run:b", big)
-    await arrived(seen)
+    await seen.arrived()
     assert seen == [(2, "workflows:2:run:b", big)]
 
 
@@ -91,14 +102,18 @@ async def test_the_relay_listens_again_after_its_connection_is_cut(
     assert relay is not None
     store = other.app[STORE]
     assert isinstance(store, PostgresStore)
-    listener = relay._listener  # type: ignore[attr-defined]
+    assert isinstance(relay, PgRelay)
+    listener = relay._listener
     assert listener is not None
     await store.pool.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
-    with anyio.fail_after(10):
-        while relay._listener is listener or relay._listener is None:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.05)
+    for _ in range(200):  # the relay waits a second before it reconnects
+        if relay._listener not in (listener, None):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the relay did not reconnect within 10 s")
     one.app[HUB].publish(3, "workflows:3:run:c", {"after": "reconnect"})
-    await arrived(seen)
+    await seen.arrived()
     assert seen == [(3, "workflows:3:run:c", {"after": "reconnect"})]
 
 

@@ -1,9 +1,13 @@
-"""Several ``promptrun serve`` processes on one PostgreSQL database serve the same data."""
+"""Several ``promptrun serve`` processes on one PostgreSQL database serve the same data.
+
+The module's three processes share one schema; each test uses data of its own in it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +21,8 @@ import pytest
 from promptrun.testing import ServerProcess
 
 from ..server._api import CHAT, OPENAI_MODEL, track_body
+from ._cluster import PostgresCluster, run_sql
+from .fixtures import DATABASE, schema_url
 
 pytestmark = pytest.mark.anyio
 
@@ -28,10 +34,22 @@ def serve(tmp_path: Path, url: str, *extra: str, key: str = KEY) -> ServerProces
     return ServerProcess(tmp_path / "unused.db", api_key=key, args=["--db", url, *extra])
 
 
-@pytest.fixture
-def servers(tmp_path: Path, postgres_url: str) -> Iterator[list[ServerProcess]]:
-    """Three server processes on one database, started at once."""
-    procs = [serve(tmp_path, postgres_url, "--no-sandbox") for _ in range(3)]
+@pytest.fixture(scope="module")
+def shared_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """One schema for the module: its processes start once, for every test here."""
+    schema = f"scaleout_{os.getpid()}"
+    run_sql(postgres_cluster.dsn(DATABASE), f"CREATE SCHEMA {schema}")
+    yield schema_url(postgres_cluster, schema)
+    run_sql(postgres_cluster.dsn(DATABASE), f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, shared_url: str
+) -> Iterator[list[ServerProcess]]:
+    """Three server processes on one (new) database, started at once."""
+    tmp_path = tmp_path_factory.mktemp("scaleout")
+    procs = [serve(tmp_path, shared_url, "--no-sandbox") for _ in range(3)]
     try:
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(ServerProcess.start, procs))
@@ -127,13 +145,13 @@ async def test_ingestion_through_every_process_loses_and_duplicates_nothing(
 
 
 async def test_a_key_added_by_another_process_is_accepted_by_all_at_once(
-    servers: list[ServerProcess], tmp_path: Path, postgres_url: str
+    servers: list[ServerProcess], tmp_path: Path, shared_url: str
 ) -> None:
     newcomer = "pl_newcomer_" + secrets.token_hex(8)
     async with aiohttp.ClientSession() as http:
         status, _ = await call(http, servers[0], "GET", "/prompt-templates", key=newcomer)
         assert status == 401
-        with serve(tmp_path, postgres_url, "--no-sandbox", key=newcomer):
+        with serve(tmp_path, shared_url, "--no-sandbox", key=newcomer):
             for proc in servers:
                 status, _ = await call(http, proc, "GET", "/prompt-templates", key=newcomer)
                 assert status == 200

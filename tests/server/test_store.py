@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,26 @@ async def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -
         await again.close()
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_stores_starting_together_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+    # Threads with their own connections lock the file as separate processes would.
+    def start_and_stop() -> None:
+        async def run() -> None:
+            store = SQLiteStore(tmp_path / "s.db")
+            await store.start()
+            await store.add_keys([("default", hash_key("k"))])
+            await store.close()
+
+        asyncio.run(run())
+
+    with ThreadPoolExecutor(6) as pool:
+        for done in [pool.submit(start_and_stop) for _ in range(6)]:
+            done.result()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
+        assert conn.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
 
 
 async def test_a_database_from_a_newer_promptrun_is_refused(tmp_path: Path) -> None:

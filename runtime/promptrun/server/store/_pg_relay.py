@@ -47,7 +47,7 @@ class PgRelay:
         self._url = url
         self._pool = pool
         self.channel = CHANNEL
-        self._deliver = deliver
+        self.deliver = deliver  # where publications from other processes go
         self.origin = uuid.uuid4().hex
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(_QUEUE)
         self._listener: asyncpg.Connection[asyncpg.Record] | None = None
@@ -171,4 +171,4 @@ class PgRelay:
 
     def _hand_over(self, message: dict[str, Any]) -> None:
         self.received += 1
-        self._deliver(int(message["w"]), str(message["c"]), message["d"])
+        self.deliver(int(message["w"]), str(message["c"]), message["d"])

@@ -2,9 +2,9 @@
 
 The semantics of :mod:`promptrun.server.store._requests`, built for several server processes
 on one database. A run of consecutive records in a batch is stored with one multi-row
-``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING``: ids are drawn from the
-sequence first (so they follow the batch's order), and the unique (workspace, client id)
-constraint decides what is new. A record whose client id another process is storing at that
+``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (and one more for the
+new rows' bodies and blueprints): ids are drawn from the sequence first (so they follow the
+batch's order), and the unique (workspace, client id) constraint decides what is new. A record whose client id another process is storing at that
 moment waits for that transaction and then reads as a duplicate, so retries through any
 process store a record once. Rows are inserted in client-id order, so two batches that share
 ids lock them in the same order and cannot deadlock on each other.
@@ -23,7 +23,6 @@ import msgspec
 from promptrun.server.store._pg_db import Conn
 from promptrun.server.store._pg_templates import select_version
 from promptrun.server.store._requests import (
-    _ROW_COLUMNS,
     _SUMMARY_COLUMNS,
     DEFAULT_SCORE_NAME,
     _summary,
@@ -59,14 +58,25 @@ _PG_TYPES = {
     "output_tokens": "int8", "price": "float8", "status": "text", "error_type": "text",
     "error_message": "text", "score": "int8", "body": "text", "blueprint": "text",
 }  # fmt: skip
-_SELECTED = ", ".join(f"u.{c}::jsonb" if c == "tags" else f"u.{c}" for c in _ROW_COLUMNS)
+# RequestRow's fields kept in the log table; body and blueprint go to request_payloads.
+_LOG_COLUMNS = (
+    "client_request_id", "kind", "provider", "model", "function_name", "api_type",
+    "prompt_id", "prompt_version", "prompt_name", "input_variables", "tags", "metadata",
+    "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
+    "error_type", "error_message", "score",
+)  # fmt: skip
+_SELECTED = ", ".join(f"u.{c}::jsonb" if c == "tags" else f"u.{c}" for c in _LOG_COLUMNS)
 _BULK_INSERT = (
-    f"INSERT INTO requests (id, workspace_id, search_text, {', '.join(_ROW_COLUMNS)}, "
+    f"INSERT INTO requests (id, workspace_id, search_text, {', '.join(_LOG_COLUMNS)}, "
     f"created_at) SELECT u.id, $1, u.search_text, {_SELECTED}, $2 FROM unnest($3::int8[], "
     "$4::text[], "
-    + ", ".join(f"${i + 5}::{_PG_TYPES[c]}[]" for i, c in enumerate(_ROW_COLUMNS))
-    + f") AS u(id, search_text, {', '.join(_ROW_COLUMNS)}) "
+    + ", ".join(f"${i + 5}::{_PG_TYPES[c]}[]" for i, c in enumerate(_LOG_COLUMNS))
+    + f") AS u(id, search_text, {', '.join(_LOG_COLUMNS)}) "
     "ON CONFLICT ON CONSTRAINT requests_client_id DO NOTHING RETURNING id"
+)
+_PAYLOAD_INSERT = (
+    "INSERT INTO request_payloads (request_id, body, blueprint) "
+    "SELECT * FROM unnest($1::int8[], $2::text[], $3::text[])"
 )
 SEARCH_TEXT_LIMIT = 16_384
 _TEXT_KEYS = frozenset({"text", "content"})
@@ -226,13 +236,20 @@ async def store_rows(
         id_of = dict(zip(to_insert, sorted(ids), strict=True))
         # Lock unique keys in one order across processes; NULL client ids never conflict.
         order = sorted(to_insert, key=lambda p: rows[p].client_request_id or "")
-        columns = [[getattr(rows[p], c) for p in order] for c in _ROW_COLUMNS]
+        columns = [[getattr(rows[p], c) for p in order] for c in _LOG_COLUMNS]
         texts = [search_text(rows[p].blueprint) for p in order]
         returned = await conn.fetch(
             _BULK_INSERT, workspace, now, [id_of[p] for p in order], texts, *columns
         )
         new_ids = {r[0] for r in returned}
         inserted = {p: id_of[p] for p in to_insert if id_of[p] in new_ids}
+        if inserted:
+            await conn.execute(
+                _PAYLOAD_INSERT,
+                list(inserted.values()),
+                [rows[p].body for p in inserted],
+                [rows[p].blueprint for p in inserted],
+            )
         await _children(conn, [(rows[p], inserted[p]) for p in to_insert if p in inserted], now)
         for p in inserted:
             facets.update(row_facets(workspace, rows[p]))
@@ -534,7 +551,9 @@ async def get_request(conn: Conn, workspace: int, ref: int | str) -> dict[str, A
     """Everything stored about one request: body, blueprint, scores, metadata, groups."""
     request_id = await resolve_ref(conn, workspace, ref)
     record = await conn.fetchrow(
-        f"SELECT {_SUMMARY_COLUMNS}, body, blueprint FROM requests WHERE id = $1", request_id
+        f"SELECT {_SUMMARY_COLUMNS}, p.body, p.blueprint FROM requests "
+        "JOIN request_payloads p ON p.request_id = requests.id WHERE id = $1",
+        request_id,
     )
     assert record is not None
     (item,) = summaries([record])
