@@ -85,6 +85,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="enable /promptrun/v1/_faults (make chosen paths fail; for testing clients)",
     )
+    serve.add_argument(
+        "--tool-url",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="let workflow tool nodes call URLs starting with PREFIX (repeatable; '*' for any); "
+        "by default only loopback URLs",
+    )
     serve.set_defaults(run=_serve, command_name="serve")
 
 
@@ -117,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         sandbox_chunks=args.sandbox_chunks,
         max_body_bytes=args.max_body_bytes,
         fault_injection=args.fault_injection,
+        tool_urls=tuple(args.tool_url),
     )
     return run_server(config)
 

@@ -287,6 +287,23 @@ async def test_a_failing_tool_and_a_tool_without_url_fail_their_nodes_with_reaso
     assert execution["status"] == "FAILED"
 
 
+async def test_tool_nodes_may_not_make_the_server_call_addresses_beyond_loopback(
+    api: Api,
+) -> None:
+    definition = {
+        "nodes": [
+            {"name": "internal", "type": "tool", "configuration": {"url": "http://10.0.0.1/x"}},
+            {"name": "metadata", "type": "tool",
+             "configuration": {"url": "http://169.254.169.254/latest/meta-data"}},
+        ],
+    }  # fmt: skip
+    await publish(api, "ssrf-tools", definition)
+    execution = await finished(api, await start(api, "ssrf-tools"))
+    assert [n["status"] for n in execution["nodes"]] == ["FAILED", "FAILED"]
+    for node in execution["nodes"]:
+        assert "only loopback URLs are allowed" in node["error_message"]
+
+
 async def test_a_prompt_node_for_a_missing_template_fails_with_the_registrys_message(
     api: Api,
 ) -> None:

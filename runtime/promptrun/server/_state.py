@@ -41,6 +41,8 @@ class ServerConfig:
     sandbox_chunks: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fault_injection: bool = False
+    # URL prefixes that server-side workflow tool nodes may call besides loopback ("*": any).
+    tool_urls: tuple[str, ...] = ()
     write_batch: int = 512
     read_threads: int = 2
 

@@ -88,6 +88,9 @@ class WorkflowSettings:
     push_limit: int = 64 * 1024
     provider_concurrency: int = 100
     spec_cache: int = 256
+    # Besides loopback, the URL prefixes tool nodes may call ("*": any). Anything else is
+    # refused: a keyed client must not make the server fetch internal addresses for it.
+    tool_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,7 +272,26 @@ class _Services:
                 "(Python callables work in local execution, tools={...})",
                 None,
             )
+        _check_tool_url(config.name or ctx.node.name, config.url, self._runs.settings.tool_urls)
         return await call_http_tool(await self._runs.http(), config, ctx.inputs)
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_tool_url(name: str, url: str, allowed: tuple[str, ...]) -> None:
+    from urllib.parse import urlsplit
+
+    if "*" in allowed or any(url.startswith(prefix) for prefix in allowed):
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    if host in _LOOPBACK or host.startswith("127."):
+        return
+    raise NodeError(
+        f"tool {name!r}: this server does not call {url!r}; only loopback URLs are allowed "
+        "unless it is started with --tool-url PREFIX",
+        None,
+    )
 
 
 class WorkflowRuns:
