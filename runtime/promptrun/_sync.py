@@ -123,7 +123,9 @@ class PromptLayer:
             rt = client._runtime
             assert rt is not None and rt.loop is not None
         # Encoded here, in the caller's thread: the loop thread only enqueues bytes.
-        rt.shipper.submit_threadsafe(rt.loop, rt.shipper.encode(record))
+        data = rt.shipper.encode_or_count(record)
+        if data is not None:
+            rt.shipper.submit_threadsafe(rt.loop, data)
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> PromptLayer:

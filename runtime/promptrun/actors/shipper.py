@@ -44,7 +44,7 @@ from promptrun.wire.ingest import (
     TrackRecord,
 )
 
-__all__ = ["LogShipper", "ShipperStats"]
+__all__ = ["LogShipper", "ShipperStats", "dump_provider_object"]
 
 logger = logging.getLogger("promptlayer")
 
@@ -67,15 +67,18 @@ _MAX_DEFERRALS = 3
 _decode_record = msgspec.json.Decoder(Record).decode
 
 
-def _enc_hook(obj: Any) -> Any:
-    # Provider SDK objects (pydantic models) in a record's body.
+def dump_provider_object(obj: Any) -> Any:
+    """msgspec's ``enc_hook`` for provider SDK objects (pydantic models) in a log record.
+
+    Never raises: an object it cannot describe is logged as its ``repr``.
+    """
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
         return dump(mode="json", exclude_none=True)
     to_dict = getattr(obj, "to_dict", None)
     if to_dict is not None:
         return to_dict()
-    raise NotImplementedError(f"cannot log an object of type {type(obj).__name__}")
+    return repr(obj)
 
 
 @dataclass(slots=True)
@@ -115,7 +118,7 @@ class LogShipper:
         linger: float = 0.05,
     ) -> None:
         self._transport = transport
-        self.encode = msgspec.json.Encoder(enc_hook=_enc_hook).encode
+        self.encode = msgspec.json.Encoder(enc_hook=dump_provider_object).encode
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.stats = ShipperStats()
         self._send, self._receive = anyio.create_memory_object_stream[bytes | _Flush](channel_size)
@@ -137,7 +140,20 @@ class LogShipper:
 
     # -- intake (the caller's side; never blocks) ---------------------------------------
     def submit(self, record: Record) -> None:
-        self.submit_encoded(self.encode(record))
+        data = self.encode_or_count(record)
+        if data is not None:
+            self.submit_encoded(data)
+
+    def encode_or_count(self, record: Record) -> bytes | None:
+        """The record's bytes; None (counted as failed, logged) when it cannot be encoded."""
+        try:
+            return self.encode(record)
+        except Exception as exc:  # a logging problem must never fail the caller's run
+            self.stats.failed += 1
+            logger.error(
+                "promptrun could not encode log record %s: %s", record.client_request_id, exc
+            )
+            return None
 
     def submit_encoded(self, data: bytes) -> None:
         """Queue one encoded record (from any task of the runtime's loop)."""

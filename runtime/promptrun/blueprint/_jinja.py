@@ -63,7 +63,10 @@ for _cls in (Undefined, StrictUndefined):
             setattr(_StrictUndefined, _name, _fail)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """jinja2's immutable sandbox that also refuses huge sequences and powers (a template or a
+    workflow condition must not be able to exhaust the process)."""
+
     intercepted_binops = frozenset({"*", "**"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -85,6 +88,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise SecurityError("the sandbox blocks exponents this large")
         return super().call_binop(context, operator, left, right)
 
+
+class _Sandbox(LimitedSandbox):
     # Any lookup on a missing variable reports the variable, even ``x.__class__``.
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is _StrictUndefined:

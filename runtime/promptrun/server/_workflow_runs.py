@@ -34,6 +34,7 @@ from anyio.abc import TaskGroup
 from promptrun import _run
 from promptrun import blueprint as bp
 from promptrun.actors.providers import ProviderWorker
+from promptrun.actors.shipper import dump_provider_object
 from promptrun.server._records import track_row
 from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
 from promptrun.server.store.base import NotFoundError
@@ -67,17 +68,7 @@ _PROVIDER_ENV = {
 }
 _SANDBOX_KEY = "promptrun-sandbox"
 _TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
-_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=lambda o: _dump(o))
-
-
-def _dump(obj: Any) -> Any:
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        return dump(mode="json", exclude_none=True)
-    to_dict = getattr(obj, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()
-    return repr(obj)
+_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
 
 @dataclass(slots=True)

@@ -19,40 +19,15 @@ if TYPE_CHECKING:
 
 __all__ = ["check_expression", "evaluate", "run_conditional"]
 
-_MAX_SEQUENCE = 1_000_000
-_MAX_EXPONENT = 1_000
-
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
     # jinja2 is imported when the first conditional is checked or run, never at import time.
     from jinja2 import StrictUndefined
-    from jinja2.exceptions import SecurityError
-    from jinja2.runtime import Context
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
+    from promptrun.blueprint._jinja import LimitedSandbox
 
-        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-            if operator == "*":
-                for seq, times in ((left, right), (right, left)):
-                    if (
-                        isinstance(seq, str | bytes | list | tuple)
-                        and isinstance(times, int)
-                        and len(seq) * times > _MAX_SEQUENCE
-                    ):
-                        raise SecurityError("the sandbox blocks building sequences this large")
-            elif (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and abs(right) > _MAX_EXPONENT
-                and abs(left) > 1
-            ):
-                raise SecurityError("the sandbox blocks exponents this large")
-            return super().call_binop(context, operator, left, right)
-
-    env = Sandbox(undefined=StrictUndefined, autoescape=False)
+    env = LimitedSandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.pop("lipsum", None)
     return env
 
