@@ -148,9 +148,19 @@ class AsyncPromptLayer:
             starting.set_exception(exc)
             starting.exception()  # mark retrieved: the caller below gets it
             raise
+        if self._was_closed():  # aclose() was called while the runtime was starting
+            await rt.aclose()
+            self._starting = None
+            starting.set_exception(PromptLayerError("this client is closed; create a new one"))
+            starting.exception()
+            raise PromptLayerError("this client was closed while it was starting")
         self._runtime = rt
         starting.set_result(rt)
         return rt
+
+    def _was_closed(self) -> bool:
+        # A method, so type checkers do not carry a narrowing of _closed across an await.
+        return self._closed
 
     async def __aenter__(self) -> AsyncPromptLayer:
         await self._rt()

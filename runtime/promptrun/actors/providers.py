@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from promptrun._errors import PromptLayerValidationError
+from promptrun._errors import PromptLayerError, PromptLayerValidationError
 
 __all__ = ["PROVIDERS", "CallPlan", "ProviderWorker", "close_stream", "import_provider_sdks"]
 
@@ -142,10 +142,17 @@ class ProviderWorker:
             method = self._methods[key] = self._find_method(plan)
         return method
 
+    def _live(self) -> Any:
+        client = self._client
+        if client is None:
+            raise PromptLayerError(
+                f"the {self.provider} client was closed: the PromptLayer client shut down "
+                "while this run was in flight"
+            )
+        return client
+
     def _find_method(self, plan: CallPlan) -> Callable[..., Any]:
-        c = self._client
-        if c is None:
-            raise RuntimeError(f"the {self.provider} worker is not running")
+        c = self._live()
         if self.provider == "anthropic":
             return c.messages.create  # type: ignore[no-any-return]
         if plan.api_type == "responses":
@@ -185,7 +192,7 @@ class ProviderWorker:
                 from promptrun.blueprint import google_call_args
 
                 model, contents, config = google_call_args(plan.llm_kwargs)
-                return await self._client.aio.models.generate_content(
+                return await self._live().aio.models.generate_content(
                     model=model, contents=contents, config=config
                 )
             method = self._method(plan)
@@ -202,7 +209,7 @@ class ProviderWorker:
                 from promptrun.blueprint import google_call_args
 
                 model, contents, config = google_call_args(plan.llm_kwargs)
-                stream = await self._client.aio.models.generate_content_stream(
+                stream = await self._live().aio.models.generate_content_stream(
                     model=model, contents=contents, config=config
                 )
                 return stream  # type: ignore[no-any-return]
