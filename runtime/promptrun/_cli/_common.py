@@ -40,6 +40,26 @@ class CliError(Exception):
         self.status = status
 
 
+def add_inputs(parser: argparse.ArgumentParser, what: str, versioned: str) -> None:
+    """``--var``, ``--var-json``, ``--metadata`` and ``--version``/``--label``, for running a
+    prompt or a workflow (``what`` gets the metadata; ``versioned`` is what has versions)."""
+    parser.add_argument(
+        "--var", action="append", default=[], metavar="KEY=VALUE",
+        help="an input variable (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--var-json", action="append", default=[], metavar="KEY=JSON",
+        help="an input variable whose value is JSON, e.g. a list of messages (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE",
+        help=f"{what} metadata (repeatable)",
+    )  # fmt: skip
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, metavar="N", help=f"this {versioned} version")
+    which.add_argument("--label", metavar="LABEL", help="the version this release label is on")
+
+
 def add_connection(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("server")
     group.add_argument(

@@ -12,6 +12,7 @@ from promptrun._cli._common import (
     EXIT_USAGE,
     CliError,
     add_connection,
+    add_inputs,
     connection,
     parse_pairs,
     print_json,
@@ -31,34 +32,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="example: promptrun run greet --var name=Ada --label prod --stream",
     )
     parser.add_argument("name", help="the prompt template's name")
-    parser.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an input variable (repeatable)",
-    )
-    parser.add_argument(
-        "--var-json",
-        action="append",
-        default=[],
-        metavar="KEY=JSON",
-        help="an input variable whose value is JSON, e.g. a list of messages (repeatable)",
-    )
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help="this version number")
-    which.add_argument("--label", metavar="LABEL", help="the version this release label is on")
+    add_inputs(parser, "request", "template")
     parser.add_argument("--provider", help="run on this provider instead of the template's")
     parser.add_argument("--model", help="run this model instead of the template's")
     parser.add_argument(
         "--tag", action="append", default=[], help="tag the logged request (repeatable)"
-    )
-    parser.add_argument(
-        "--metadata",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="request metadata (repeatable)",
     )
     parser.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -11,6 +11,7 @@ from promptrun._cli._common import (
     EXIT_USAGE,
     CliError,
     add_connection,
+    add_inputs,
     connection,
     parse_pairs,
     print_json,
@@ -34,30 +35,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="example: promptrun workflows run triage --var ticket='My order is late'",
     )
     run.add_argument("name", help="the workflow's name (or id)")
-    run.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an input variable (repeatable)",
-    )
-    run.add_argument(
-        "--var-json",
-        action="append",
-        default=[],
-        metavar="KEY=JSON",
-        help="an input variable given as JSON (repeatable)",
-    )
-    run.add_argument(
-        "--metadata",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="execution metadata (repeatable)",
-    )
-    which = run.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help="this workflow version")
-    which.add_argument("--label", metavar="LABEL", help="the version this release label is on")
+    add_inputs(run, "workflow", "workflow")
     run.add_argument(
         "--all-outputs", action="store_true", help="every node's status, value and error"
     )
