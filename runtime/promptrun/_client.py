@@ -22,13 +22,19 @@ from promptrun._errors import (
 from promptrun._logreq import build_log_record
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun._runtime import Runtime
+from promptrun._track import (
+    TrackEndpoint,
+    TrackPaths,
+    group_body,
+    metadata_body,
+    prompt_body,
+    score_body,
+)
 from promptrun._validate import (
     check_dict,
     check_int,
-    check_request_id,
     check_str,
     check_str_list,
-    check_str_map,
 )
 from promptrun.actors.providers import PROVIDERS
 from promptrun.actors.shipper import ShipperStats
@@ -41,7 +47,6 @@ logger = logging.getLogger("promptlayer")
 # The library's records go nowhere until the application configures logging.
 logger.addHandler(logging.NullHandler())
 T = TypeVar("T")
-TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
 
 _TEMPLATE_PARAMS = frozenset(
     {
@@ -439,12 +444,7 @@ class AsyncPromptLayer:
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
         rt = await self._rt()
         if self._config.inline_logging:
-            path = {
-                "metadata": "/library-track-metadata",
-                "score": "/library-track-score",
-                "prompt": "/library-track-prompt",
-                "group": "/track-group",
-            }[endpoint]
+            path = TrackPaths[endpoint]
             target = body["request_id"]
             if isinstance(target, str):
                 mapped = rt.shipper.server_id(target)
@@ -601,20 +601,10 @@ class AsyncTrack:
         self._c = client
 
     async def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
-        check_request_id("track.metadata()", request_id)
-        check_str_map("track.metadata()", "metadata", metadata)
-        return await self._c._track(
-            "metadata", {"request_id": request_id, "metadata": dict(metadata)}
-        )
+        return await self._c._track("metadata", metadata_body(request_id, metadata))
 
     async def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
-        check_request_id("track.score()", request_id)
-        check_int("track.score()", "score", score, lo=0, hi=100)
-        check_str("track.score()", "score_name", score_name, optional=True)
-        body: dict[str, Any] = {"request_id": request_id, "score": score}
-        if score_name is not None:
-            body["name"] = score_name
-        return await self._c._track("score", body)
+        return await self._c._track("score", score_body(request_id, score, score_name))
 
     async def prompt(
         self,
@@ -624,27 +614,11 @@ class AsyncTrack:
         version: int | None = None,
         label: str | None = None,
     ) -> bool:
-        where = "track.prompt()"
-        check_request_id(where, request_id)
-        check_str(where, "prompt_name", prompt_name)
-        check_dict(where, "prompt_input_variables", prompt_input_variables, optional=False)
-        check_int(where, "version", version, optional=True)
-        check_str(where, "label", label, optional=True)
-        return await self._c._track(
-            "prompt",
-            {
-                "request_id": request_id,
-                "prompt_name": prompt_name,
-                "prompt_input_variables": dict(prompt_input_variables),
-                "version": version,
-                "label": label,
-            },
-        )
+        body = prompt_body(request_id, prompt_name, prompt_input_variables, version, label)
+        return await self._c._track("prompt", body)
 
     async def group(self, request_id: int | str, group_id: int) -> bool:
-        check_request_id("track.group()", request_id)
-        check_int("track.group()", "group_id", group_id)
-        return await self._c._track("group", {"request_id": request_id, "group_id": group_id})
+        return await self._c._track("group", group_body(request_id, group_id))
 
 
 class AsyncGroup:

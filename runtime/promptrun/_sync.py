@@ -28,6 +28,9 @@ import anyio
 from promptrun._client import AsyncPromptLayer
 from promptrun._logreq import build_log_record
 from promptrun._portal import fork_generation, get_portal
+from promptrun._run import new_request_id
+from promptrun._track import TRACK_BODIES, TrackEndpoint
+from promptrun.wire.ingest import TrackCallRecord
 
 __all__ = ["PromptLayer"]
 
@@ -398,8 +401,16 @@ class Track:
     def __init__(self, client: PromptLayer) -> None:
         self._c = client
 
-    def _forward(self, name: str, *args: Any) -> bool:
-        return bool(self._c._call(getattr(self._c._client().track, name), *args))
+    def _forward(self, name: TrackEndpoint, *args: Any) -> bool:
+        body = TRACK_BODIES[name](*args)  # checked here, before anything is queued or sent
+        client = self._c._client()
+        if client._config.inline_logging:
+            return bool(self._c._call(client._track, name, body))
+        # Fire and forget, like log_request: no round trip to the portal.
+        self._c._submit(
+            TrackCallRecord(client_request_id=new_request_id(), endpoint=name, body=body)
+        )
+        return True
 
     def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
         return self._forward("metadata", request_id, metadata)

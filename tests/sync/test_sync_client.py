@@ -245,3 +245,21 @@ def test_exit_ships_within_its_deadline_and_spools_the_rest_for_the_next_run(
     )
     assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
     assert len({r["client_request_id"] for r in stored(probe)}) == 20
+
+
+def test_sync_track_calls_are_checked_at_once_and_applied_after_their_record(
+    make_sync: Callable[..., PromptLayer], probe: Probe
+) -> None:
+    from promptrun import PromptLayerValidationError
+
+    publish(probe, "greet")
+    pl = make_sync()
+    rid = pl.run("greet", input_variables=VARS)["request_id"]
+    with pytest.raises(PromptLayerValidationError, match="score"):
+        pl.track.score(rid, 101)
+    assert pl.track.score(rid, 77, "quality")
+    assert pl.track.metadata(rid, {"session": "s1"})
+    assert pl.flush(timeout=10)
+    row = anyio.run(probe.request, rid)
+    assert row["scores"]["quality"] == 77
+    assert row["metadata"]["session"] == "s1"
