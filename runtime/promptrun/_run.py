@@ -19,7 +19,13 @@ import anyio
 
 from promptrun import blueprint
 from promptrun._errors import PromptLayerValidationError
-from promptrun.actors.providers import CallPlan, ProviderWorker, close_stream
+from promptrun.actors.providers import (
+    CallPlan,
+    ProviderKeyError,
+    ProviderWorker,
+    close_stream,
+    split_client_options,
+)
 from promptrun.actors.shipper import LogShipper
 from promptrun.wire.ingest import TrackRecord
 
@@ -109,6 +115,7 @@ def prepare(
         kwargs = blueprint.apply_parameter_overrides(provider, kwargs, parameter_overrides)
     if "stream" in kwargs or "stream_options" in kwargs:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+    kwargs, client_options = split_client_options(provider, kwargs)
     api_type = model.get("api_type")
     template_type = str(prompt_template.get("type") or "chat")
     base = template.get("provider_base_url")
@@ -120,9 +127,11 @@ def prepare(
     else:
         input_messages = [{"role": "user", "content": list(rendered.get("content") or [])}]
     return PreparedRun(
-        plan=CallPlan(provider, api_type, template_type, kwargs),
+        plan=CallPlan(provider, api_type, template_type, kwargs, client_options, name),
         base_url=base_url or None,
-        function_name=blueprint.function_name_for(provider, api_type, template_type),
+        function_name=blueprint.function_name_for(
+            provider, api_type, template_type, model.get("name")
+        ),
         model=model,
         input_messages=input_messages,
         template=template,
@@ -190,6 +199,8 @@ class RunLog:
 
 def error_type_of(exc: BaseException) -> str:
     """The PromptLayer error category of a provider exception."""
+    if isinstance(exc, ProviderKeyError):
+        return "PROVIDER_AUTH_ERROR"
     name = type(exc).__name__
     text = str(exc).lower()
     if "RateLimit" in name or getattr(exc, "status_code", None) == 429:
@@ -268,7 +279,9 @@ async def stream(
     closed early by the consumer (status WARNING, with what had arrived).
     """
     plan = prepared.plan
-    acc = blueprint.stream_accumulator(plan.provider, plan.api_type, plan.template_type)
+    acc = blueprint.stream_accumulator(
+        plan.provider, plan.api_type, plan.template_type, prepared.model.get("name")
+    )
     request_id = new_request_id()
     kwargs = {**plan.llm_kwargs, "stream": True}
     metadata = {"model": prepared.model}

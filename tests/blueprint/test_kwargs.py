@@ -417,7 +417,7 @@ def test_google_kwargs_feed_the_peer_sdk_chat_path_shape() -> None:
 
 def test_unsupported_provider_is_a_validation_error_listing_supported_ones() -> None:
     with pytest.raises(PromptLayerValidationError, match="anthropic"):
-        build_llm_kwargs(chat_template(), model("mistral"))
+        build_llm_kwargs(chat_template(), model("cohere"))
 
 
 @pytest.mark.parametrize(

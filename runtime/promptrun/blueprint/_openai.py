@@ -232,7 +232,7 @@ def response_message(response: Any) -> Json:
                 tool_call(
                     _get(tc, "id") or "",
                     _get(_get(tc, "function"), "name") or "",
-                    _get(_get(tc, "function"), "arguments") or "",
+                    dump_arguments(_get(_get(tc, "function"), "arguments") or ""),
                 )
                 for tc in calls
             ]

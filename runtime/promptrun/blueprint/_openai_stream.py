@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptrun.blueprint._accumulator import StreamAccumulator, _Call
-from promptrun.blueprint._util import Json, _get, plain
+from promptrun.blueprint._util import Json, _get, dump_arguments, plain
 
 __all__ = ["ChatAccumulator", "CompletionAccumulator", "ResponsesAccumulator"]
 
@@ -65,7 +65,8 @@ class ChatAccumulator(StreamAccumulator):
             if function is not None:
                 fragment = _get(function, "arguments")
                 if fragment:
-                    call.arguments += fragment
+                    # Mistral may send a whole JSON object instead of text fragments.
+                    call.arguments += dump_arguments(fragment)
         self._call_changed()
 
     def final_response(self) -> Json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from promptrun.blueprint import _anthropic, _google, _openai
+from promptrun.blueprint import _anthropic, _bedrock, _google, _openai
 from promptrun.blueprint._util import Json, reader_family
 
 __all__ = ["kwargs_messages", "logged_blueprint", "response_message", "usage_of"]
@@ -15,13 +15,15 @@ def response_message(provider: str, api_type: str | None, response: Any) -> Json
 
     ``{"role": "assistant", "content": [parts], "tool_calls"?: [...], "input_variables": [],
     "template_format": "f-string"}``. OpenAI results are recognised by shape, so ``api_type``
-    is only a hint. Providers other than openai, anthropic and google are read by shape.
+    is only a hint. Providers promptrun does not call are read by shape.
     """
     kind = reader_family(provider, response)
     if kind == "openai":
         return _openai.response_message(response)
     if kind == "anthropic":
         return _anthropic.response_message(response)
+    if kind == "bedrock":
+        return _bedrock.response_message(response)
     return _google.response_message(response)
 
 
@@ -34,19 +36,23 @@ def usage_of(provider: str, response: Any) -> tuple[int, int]:
         return _openai.usage(response)
     if kind == "anthropic":
         return _anthropic.usage(response)
+    if kind == "bedrock":
+        return _bedrock.usage(response)
     return _google.usage(response)
 
 
 def kwargs_messages(provider: str, llm_kwargs: Json) -> list[Json]:
     """The input messages of a provider call, as blueprint messages (the inverse of building).
 
-    Providers other than openai, anthropic and google are read by the shape of their kwargs.
+    Providers promptrun does not call are read by the shape of their kwargs.
     """
     kind = reader_family(provider, llm_kwargs)
     if kind == "openai":
         return _openai.kwargs_messages(llm_kwargs)
     if kind == "anthropic":
         return _anthropic.kwargs_messages(llm_kwargs)
+    if kind == "bedrock":
+        return _bedrock.kwargs_messages(llm_kwargs)
     return _google.kwargs_messages(llm_kwargs)
 
 
@@ -56,6 +62,8 @@ def _kwargs_tools(provider: str, llm_kwargs: Json) -> list[Json]:
         return _openai.kwargs_tools(llm_kwargs)
     if kind == "anthropic":
         return _anthropic.kwargs_tools(llm_kwargs)
+    if kind == "bedrock":
+        return _bedrock.kwargs_tools(llm_kwargs)
     return _google.kwargs_tools(llm_kwargs)
 
 

@@ -25,33 +25,55 @@ def _gget(obj: Any, snake: str, camel: str) -> Any:
     return getattr(obj, snake, None)
 
 
-def family(provider: str) -> str:
-    """The provider family whose kwargs shape a provider uses: openai, anthropic or google."""
-    if provider == "openai" or provider.startswith("openai."):
-        return "openai"
-    if provider == "anthropic" or provider.startswith("anthropic."):
+#: Every provider a template may name, and the family whose kwargs shape it uses.
+#: ``vertexai`` serves Gemini (google) and Claude (anthropic) models: see :func:`family`.
+FAMILIES: dict[str, str] = {
+    "openai": "openai",
+    "openai.azure": "openai",
+    "openrouter": "openai",
+    "mistral": "openai",
+    "anthropic": "anthropic",
+    "anthropic.bedrock": "anthropic",
+    "google": "google",
+    "vertexai": "google",
+    "amazon.bedrock": "bedrock",
+}
+
+
+def family(provider: str, model_name: Any = None) -> str:
+    """The family whose kwargs shape a provider uses: openai, anthropic, google or bedrock.
+
+    ``vertexai`` is anthropic for Claude models (``model_name`` containing "claude"), else
+    google.
+    """
+    kind = FAMILIES.get(provider)
+    if kind is None:
+        raise PromptLayerValidationError(
+            f"Provider {provider!r} is not supported: use one of {', '.join(FAMILIES)}."
+        )
+    if provider == "vertexai" and "claude" in str(model_name or "").lower():
         return "anthropic"
-    if provider == "google":
-        return "google"
-    raise PromptLayerValidationError(
-        f"Provider {provider!r} is not supported: use 'openai', 'openai.azure', "
-        "'anthropic' or 'google'."
-    )
+    return kind
 
 
 def reader_family(provider: str, payload: Any) -> str:
     """The family whose shapes ``payload`` (kwargs or a response) has, for any provider name.
 
-    Known providers map as :func:`family` does. Others (mistral, openrouter, vertexai, ...) are
-    recognised by shape, so a server can describe a request logged by any client.
+    Known providers map as :func:`family` does (``vertexai`` by shape). Others are recognised
+    by shape, so a server can describe a request logged by any client.
     """
-    try:
-        return family(provider)
-    except PromptLayerValidationError:
-        pass
+    kind = FAMILIES.get(provider)
+    if kind is not None and provider != "vertexai":
+        return kind
+    if _get(payload, "output") is not None and _get(payload, "stopReason") is not None:
+        return "bedrock"
+    if _get(payload, "modelId") is not None or _get(payload, "inferenceConfig") is not None:
+        return "bedrock"
     if any(_get(payload, key) is not None for key in ("candidates", "contents", "history")):
         return "google"
     if _get(payload, "type") == "message" or _get(payload, "system") is not None:
+        return "anthropic"
+    if provider == "vertexai" and _get(payload, "messages") is not None:
         return "anthropic"
     return "openai"
 

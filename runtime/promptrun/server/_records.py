@@ -45,7 +45,7 @@ _NOT_PARAMETERS = frozenset(
     {
         "model", "messages", "input", "instructions", "prompt", "system", "contents",
         "history", "system_instruction", "tools", "tool_choice", "functions",
-        "function_call", "stream", "stream_options", "config",
+        "function_call", "stream", "stream_options", "config", "modelId", "toolConfig",
     }
 )  # fmt: skip
 _BLUEPRINT_FAILURES = (PromptLayerValidationError, KeyError, TypeError, ValueError, AttributeError)
@@ -91,7 +91,7 @@ def track_row(
     """
     provider = body.provider_type or body.function_name.partition(".")[0] or "unknown"
     kwargs = body.kwargs
-    model = str(kwargs.get("model") or "")
+    model = str(kwargs.get("model") or kwargs.get("modelId") or "")  # modelId: Bedrock
     parameters = {k: v for k, v in kwargs.items() if k not in _NOT_PARAMETERS}
     response = body.request_response or {}
     api_type = _api_type(body)

@@ -7,11 +7,12 @@ provider is called with **the server's own environment** (never a client's key),
 request is stored like any logged request, with metadata ``workflow_version_execution_id``,
 ``workflow_node_name`` and ``workflow_name`` linking it to the execution.
 
-Sandbox fallback: when the server runs its sandbox and a provider has neither a key nor a
-base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
+Sandbox fallback: when the server runs its sandbox and a provider has neither credentials nor
+a base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
 ``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
-``AZURE_OPENAI_API_KEY``/``AZURE_OPENAI_ENDPOINT``), that provider's SDK is pointed at the
-server's own ``/sandbox`` with a placeholder key, so workflows run offline out of the box.
+... one pair per provider, as ``promptrun.actors.providers.TABLE`` lists them), that
+provider's SDK is pointed at the server's own ``/sandbox`` with placeholder credentials, so
+workflows run offline out of the box.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
@@ -33,7 +34,7 @@ from anyio.abc import TaskGroup
 
 from promptrun import _run
 from promptrun import blueprint as bp
-from promptrun.actors.providers import ProviderWorker
+from promptrun.actors.providers import TABLE, ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
 from promptrun.server._records import track_row
 from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
@@ -54,19 +55,6 @@ __all__ = ["RunRequest", "WorkflowRuns", "WorkflowSettings", "completion_payload
 
 log = logging.getLogger("promptrun.server")
 
-_SANDBOX_PATHS = {
-    "openai": "/sandbox/openai/v1",
-    "openai.azure": "/sandbox/azure",
-    "anthropic": "/sandbox/anthropic",
-    "google": "/sandbox/google",
-}
-_PROVIDER_ENV = {
-    "openai": (("OPENAI_API_KEY",), "OPENAI_BASE_URL"),
-    "openai.azure": (("AZURE_OPENAI_API_KEY",), "AZURE_OPENAI_ENDPOINT"),
-    "anthropic": (("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL"),
-    "google": (("GEMINI_API_KEY", "GOOGLE_API_KEY"), "GOOGLE_GEMINI_BASE_URL"),
-}
-_SANDBOX_KEY = "promptrun-sandbox"
 _TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
 _RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
@@ -135,31 +123,6 @@ def _node_row(result: NodeResult) -> NodeRow:
     )
 
 
-class _SandboxWorker(ProviderWorker):
-    """A provider worker aimed at this server's sandbox, with a placeholder key."""
-
-    def _make_client(self) -> Any:
-        base = self.base_url
-        if self.provider == "openai":
-            import openai
-
-            return openai.AsyncOpenAI(base_url=base, api_key=_SANDBOX_KEY)
-        if self.provider == "openai.azure":
-            import openai
-
-            return openai.AsyncAzureOpenAI(
-                azure_endpoint=base or "", api_key=_SANDBOX_KEY, api_version="2024-10-21"
-            )
-        if self.provider == "anthropic":
-            import anthropic
-
-            return anthropic.AsyncAnthropic(base_url=base, api_key=_SANDBOX_KEY)
-        from google import genai
-        from google.genai import types
-
-        return genai.Client(api_key=_SANDBOX_KEY, http_options=types.HttpOptions(base_url=base))
-
-
 class _Services:
     """What one execution's nodes need from the server."""
 
@@ -172,9 +135,11 @@ class _Services:
         if origin is None:
             return {}
         out = {}
-        for provider, (keys, base_var) in _PROVIDER_ENV.items():
-            if not any(os.environ.get(k) for k in keys) and not os.environ.get(base_var):
-                out[provider] = origin + _SANDBOX_PATHS[provider]
+        for provider, info in TABLE.items():
+            if not any(os.environ.get(k) for k in info.key_vars) and not os.environ.get(
+                info.base_var
+            ):
+                out[provider] = origin + info.sandbox_path
         return out
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
@@ -348,8 +313,9 @@ class WorkflowRuns:
             if worker is None:
                 if self._tg is None:
                     raise NodeError("the server is shutting down", None)
-                kind = _SandboxWorker if sandbox else ProviderWorker
-                worker = kind(provider, base_url, self.settings.provider_concurrency)
+                worker = ProviderWorker(
+                    provider, base_url, self.settings.provider_concurrency, sandbox=sandbox
+                )
                 await self._tg.start(worker.run)
                 self._workers[key] = worker
         return worker

@@ -16,21 +16,21 @@ from typing import Any
 
 __all__ = ["RunningServer", "running_server", "sandbox_path"]
 
-_SANDBOX_PATHS = {
-    "openai": "/sandbox/openai/v1",
-    "openai.azure": "/sandbox/azure",
-    "azure": "/sandbox/azure",
-    "anthropic": "/sandbox/anthropic",
-    "google": "/sandbox/google",
-}
+
+def _sandbox_paths() -> dict[str, str]:
+    from promptrun.actors.providers import TABLE
+
+    paths = {name: info.sandbox_path for name, info in TABLE.items()}
+    paths["azure"] = paths["openai.azure"]
+    return paths
 
 
 def sandbox_path(provider: str) -> str:
     """The path under a server's base URL that a provider SDK's ``base_url`` should be."""
     try:
-        return _SANDBOX_PATHS[provider]
+        return _sandbox_paths()[provider]
     except KeyError:
-        known = ", ".join(sorted(_SANDBOX_PATHS))
+        known = ", ".join(sorted(_sandbox_paths()))
         raise ValueError(f"no sandbox for provider {provider!r}; known: {known}") from None
 
 

@@ -1,4 +1,5 @@
-"""Offline stand-ins for OpenAI, Azure OpenAI, Anthropic and Gemini.
+"""Offline stand-ins for OpenAI, Azure OpenAI, Anthropic, Gemini, Bedrock, Vertex AI, Mistral
+and OpenRouter.
 
 The official SDKs work against them unchanged, with any non-empty key, when pointed at
 (``<server>`` being where the app is mounted, ``/sandbox`` under ``promptrun serve``):
@@ -7,6 +8,14 @@ The official SDKs work against them unchanged, with any non-empty key, when poin
 - ``<server>/azure`` as ``azure_endpoint``: deployment chat completions and completions
 - ``<server>/anthropic`` (``ANTHROPIC_BASE_URL``): messages
 - ``<server>/google`` (``GOOGLE_GEMINI_BASE_URL``): ``generateContent``, ``streamGenerateContent``
+- ``<server>/bedrock`` (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``ANTHROPIC_BEDROCK_BASE_URL``):
+  Converse, ConverseStream, InvokeModel (Anthropic bodies) and its response stream, in AWS
+  event-stream framing; requests must carry a SigV4-shaped ``Authorization`` (not verified)
+- ``<server>/vertex`` (``GOOGLE_VERTEX_BASE_URL``; ``.../vertex/v1`` for
+  ``ANTHROPIC_VERTEX_BASE_URL``): Gemini's and Claude's (``rawPredict``) Vertex paths, and an
+  OAuth token endpoint at ``<server>/vertex/token`` for offline credentials
+- ``<server>/mistral`` (``MISTRAL_BASE_URL``) and ``<server>/openrouter/api/v1``
+  (``OPENROUTER_BASE_URL``): chat completions
 
 Replies are deterministic (:func:`sandbox_reply`); token usage is about 4/3 of the word count.
 A request that offers tools and whose last user text has the word "tool" gets a call to the

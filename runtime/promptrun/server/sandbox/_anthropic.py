@@ -17,7 +17,7 @@ from promptrun.server.sandbox._common import (
 )
 from promptrun.server.sandbox._reply import Reply, ToolSpec, plan_reply, split_pieces, word_count
 
-__all__ = ["add_anthropic_routes"]
+__all__ = ["ANTHROPIC", "add_anthropic_routes", "answer", "error_body", "send_answer"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -30,12 +30,12 @@ _ERROR_TYPES = {
 }
 
 
-def _error_body(status: int, message: str) -> dict[str, Any]:
+def error_body(status: int, message: str) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-ANTHROPIC = ProviderSpec("anthropic", _error_body)
+ANTHROPIC = ProviderSpec("anthropic", error_body)
 
 
 def _blocks_text(content: Any) -> tuple[str, bool]:
@@ -92,13 +92,16 @@ def _reply(body: dict[str, Any]) -> Reply:
     )
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
-    """Answer a Messages API request the way Claude would, deterministically."""
-    call = await open_call(request, ANTHROPIC, "messages", required=("model", "messages"))
-    if not isinstance(call, Call):
-        return call
-    reply = _reply(call.body)
-    message_id, model = new_id("msg_"), str(call.body["model"])
+Event = tuple[str, dict[str, Any]]
+
+
+def answer(
+    body: dict[str, Any], model: str, chunks: int
+) -> tuple[dict[str, Any], list[Event], list[Event], list[Event]]:
+    """The Message for a Messages API body, and the same as stream events (head, content
+    pieces, tail), each ``(event name, payload)``; framing is the route's business."""
+    reply = _reply(body)
+    message_id = new_id("msg_")
     if reply.tool_name is None:
         block: dict[str, Any] = {"type": "text", "text": reply.text, "citations": None}
         stop_reason = "end_turn"
@@ -127,9 +130,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
         "stop_sequence": None,
         "usage": usage,
     }
-    if not call.stream:
-        return json_response(message)
-
     started = {
         **message,
         "content": [],
@@ -138,41 +138,28 @@ async def messages(request: web.Request) -> web.StreamResponse:
     }
     if reply.tool_name is None:
         opening = {**block, "text": ""}
-        pieces = [
-            sse_event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": p},
-                },
-            )
-            for p in split_pieces(reply.text, call.chunks)
-        ]
+        delta_kind, key, text = "text_delta", "text", reply.text
     else:
         opening = {**block, "input": {}}
-        pieces = [
-            sse_event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "input_json_delta", "partial_json": p},
-                },
-            )
-            for p in split_pieces(reply.arguments_json, call.chunks)
-        ]
-    head = [
-        sse_event("message_start", {"type": "message_start", "message": started}),
-        sse_event(
+        delta_kind, key, text = "input_json_delta", "partial_json", reply.arguments_json
+    pieces: list[Event] = [
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": delta_kind, key: p}},
+        )
+        for p in split_pieces(text, chunks)
+    ]
+    head: list[Event] = [
+        ("message_start", {"type": "message_start", "message": started}),
+        (
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": opening},
         ),
-        sse_event("ping", {"type": "ping"}),
+        ("ping", {"type": "ping"}),
     ]
-    tail = [
-        sse_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        sse_event(
+    tail: list[Event] = [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
             "message_delta",
             {
                 "type": "message_delta",
@@ -180,9 +167,30 @@ async def messages(request: web.Request) -> web.StreamResponse:
                 "usage": {"output_tokens": reply.output_tokens},
             },
         ),
-        sse_event("message_stop", {"type": "message_stop"}),
+        ("message_stop", {"type": "message_stop"}),
     ]
-    return await send_events(call, head, pieces, tail)
+    return message, head, pieces, tail
+
+
+async def send_answer(call: Call, model: str) -> web.StreamResponse:
+    """Answer an accepted Messages API call as JSON or as server-sent events."""
+    message, head, pieces, tail = answer(call.body, model, call.chunks)
+    if not call.stream:
+        return json_response(message)
+    return await send_events(
+        call,
+        [sse_event(*e) for e in head],
+        [sse_event(*e) for e in pieces],
+        [sse_event(*e) for e in tail],
+    )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Answer a Messages API request the way Claude would, deterministically."""
+    call = await open_call(request, ANTHROPIC, "messages", required=("model", "messages"))
+    if not isinstance(call, Call):
+        return call
+    return await send_answer(call, str(call.body["model"]))
 
 
 def add_anthropic_routes(app: web.Application) -> None:

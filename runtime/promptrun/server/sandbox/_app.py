@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server.sandbox._anthropic import add_anthropic_routes
+from promptrun.server.sandbox._bedrock import add_bedrock_routes
 from promptrun.server.sandbox._common import STATE_KEY, json_response
 from promptrun.server.sandbox._google import add_google_routes
 from promptrun.server.sandbox._openai import (
@@ -17,6 +18,7 @@ from promptrun.server.sandbox._openai import (
 )
 from promptrun.server.sandbox._responses import responses
 from promptrun.server.sandbox._state import ControlError, SandboxSettings, SandboxState
+from promptrun.server.sandbox._vertex import add_compatible_routes, add_vertex_routes
 
 __all__ = ["create_sandbox_app"]
 
@@ -69,8 +71,10 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> web.Applicati
     """Build the offline LLM providers; mount with ``app.add_subapp("/sandbox", ...)``.
 
     Point the official SDKs at ``<server>/sandbox/openai/v1``, ``<server>/sandbox/azure``
-    (as ``azure_endpoint``), ``<server>/sandbox/anthropic`` and ``<server>/sandbox/google``
-    with any non-empty key. ``/sandbox/_control`` reads (GET), changes (POST) and resets
+    (as ``azure_endpoint``), ``<server>/sandbox/anthropic``, ``<server>/sandbox/google``,
+    ``<server>/sandbox/bedrock``, ``<server>/sandbox/vertex``, ``<server>/sandbox/mistral``
+    and ``<server>/sandbox/openrouter/api/v1`` with any non-empty key (see the package
+    docstring for how each authenticates). ``/sandbox/_control`` reads (GET), changes (POST) and resets
     (DELETE) the settings, queued failures and request statistics.
     """
     app = web.Application()
@@ -79,6 +83,9 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> web.Applicati
     _add_azure_routes(app)
     add_anthropic_routes(app)
     add_google_routes(app)
+    add_bedrock_routes(app)
+    add_vertex_routes(app)
+    add_compatible_routes(app)
     app.router.add_get("/_control", _get_control)
     app.router.add_post("/_control", _post_control)
     app.router.add_delete("/_control", _delete_control)

@@ -65,6 +65,8 @@ class ProviderSpec:
     name: str
     error_body: Callable[[int, str], dict[str, Any]]
     retry_after_ms: bool = False
+    #: Streams end with token usage whether or not the request asked (Mistral, OpenRouter).
+    stream_usage: bool = False
 
 
 @dataclass(slots=True)
@@ -213,14 +215,22 @@ def _abort(request: web.Request, response: web.StreamResponse | None = None) -> 
 
 
 async def send_events(
-    call: Call, head: Iterable[bytes], pieces: Sequence[bytes], tail: Iterable[bytes]
+    call: Call,
+    head: Iterable[bytes],
+    pieces: Sequence[bytes],
+    tail: Iterable[bytes],
+    content_type: str | None = None,
 ) -> web.StreamResponse:
-    """Stream `head`, the content `pieces` (with delays or a cut), then `tail`."""
+    """Stream `head`, the content `pieces` (with delays or a cut), then `tail`.
+
+    Server-sent events unless `content_type` names another framing (AWS event stream).
+    """
+    headers = _SSE_HEADERS if content_type is None else {"Content-Type": content_type}
     if call.cut_after is None and not call.chunk_delay:
         # Nothing to pace: one buffer is far cheaper than a write per event.
         body = b"".join(itertools.chain(head, pieces, tail))
-        return web.Response(body=body, headers=_SSE_HEADERS)
-    response = web.StreamResponse(headers=_SSE_HEADERS)
+        return web.Response(body=body, headers=headers)
+    response = web.StreamResponse(headers=headers)
     await response.prepare(call.request)
     try:
         await response.write(b"".join(head))

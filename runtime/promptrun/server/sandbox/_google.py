@@ -23,7 +23,7 @@ from promptrun.server.sandbox._common import (
 from promptrun.server.sandbox._common import encode as _encode
 from promptrun.server.sandbox._reply import Reply, ToolSpec, plan_reply, split_pieces, word_count
 
-__all__ = ["add_google_routes"]
+__all__ = ["GOOGLE", "add_google_routes", "error_body", "model_action"]
 
 _STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -37,12 +37,12 @@ _STATUSES = {
 }
 
 
-def _error_body(status: int, message: str) -> dict[str, Any]:
+def error_body(status: int, message: str) -> dict[str, Any]:
     name = _STATUSES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
     return {"error": {"code": status, "message": message, "status": name}}
 
 
-GOOGLE = ProviderSpec("google", _error_body)
+GOOGLE = ProviderSpec("google", error_body)
 
 
 def _parts_text(content: Any) -> tuple[str, bool]:
@@ -122,15 +122,18 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + _encode(payload) + b"\r\n\r\n"
 
 
-async def model_action(request: web.Request) -> web.StreamResponse:
+async def model_action(
+    request: web.Request, spec: ProviderSpec | None = None
+) -> web.StreamResponse:
     """Dispatch ``models/{model}:generateContent`` and ``:streamGenerateContent``."""
+    spec = spec or GOOGLE
     model, _, action = request.match_info["model_action"].partition(":")
     if action not in ("generateContent", "streamGenerateContent"):
         return error_response(
-            GOOGLE, 404, f"Method '{action or model}' is not served by the sandbox."
+            spec, 404, f"Method '{action or model}' is not served by the sandbox."
         )
     stream = action == "streamGenerateContent"
-    call = await open_call(request, GOOGLE, action, required=("contents",), stream=stream)
+    call = await open_call(request, spec, action, required=("contents",), stream=stream)
     if not isinstance(call, Call):
         return call
     reply = _reply(call.body)

@@ -176,7 +176,9 @@ async def chat_completions(request: web.Request, spec: ProviderSpec = OPENAI) ->
         )
 
     options = call.body.get("stream_options")
-    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    include_usage = spec.stream_usage or (
+        isinstance(options, dict) and options.get("include_usage") is True
+    )
     base: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
