@@ -60,6 +60,8 @@ class Adapter:
 
     #: llm_kwargs keys that configure the client, not the call (moved to ``client_options``).
     client_option_keys: frozenset[str] = frozenset()
+    #: The SDK's stream sends its request on the first read, not when it is opened.
+    lazy_stream = False
 
     def __init__(self, info: ProviderInfo) -> None:
         self.info = info

@@ -54,6 +54,8 @@ def genai_key_problem(exc: BaseException, key_var: str) -> KeyProblem | None:
 class GoogleAdapter(Adapter):
     """``client.aio.models.generate_content`` (and ``_stream``) of google-genai."""
 
+    lazy_stream = True
+
     async def open(self, base_url: str | None, plan: CallPlan, sandbox: bool) -> Any:
         from google import genai
         from google.genai import types
@@ -92,6 +94,8 @@ class VertexAdapter(Adapter):
     ``provider_base_url``, the client's ``provider_base_urls`` or ``GOOGLE_VERTEX_BASE_URL``)
     is the Vertex endpoint's root; Claude's client gets it with ``/v1`` appended.
     """
+
+    lazy_stream = True
 
     def client_key(self, plan: CallPlan) -> Any:
         return "claude" if _is_claude(plan) else "gemini"

@@ -119,12 +119,29 @@ class ProviderWorker:
         """
         async with self._limiter:
             try:
-                return await self.adapter.stream(await self._client(plan), plan)
+                stream = await self.adapter.stream(await self._client(plan), plan)
             except Exception as exc:
                 explained = self._explained(exc, plan)
                 if explained is None or explained is exc:
                     raise
                 raise explained from exc
+        if self.adapter.lazy_stream:
+            return self._explaining(stream, plan)
+        return stream
+
+    async def _explaining(self, stream: AsyncIterator[Any], plan: CallPlan) -> AsyncIterator[Any]:
+        """A stream whose SDK sends the request (and authenticates) on the first read: its
+        errors get the same explanation as a failed call."""
+        try:
+            async for chunk in stream:
+                yield chunk
+        except Exception as exc:
+            explained = self._explained(exc, plan)
+            if explained is None or explained is exc:
+                raise
+            raise explained from exc
+        finally:
+            await close_stream(stream)
 
 
 class _SdkImports:
