@@ -47,7 +47,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run a local PromptLayer-compatible server (SQLite or PostgreSQL)",
         description=(
             "Serve the PromptLayer REST API locally (prompt registry and request log) with "
-            "fake OpenAI, Anthropic and Gemini APIs under /sandbox. Keys: --api-key, else "
+            "fake OpenAI, Azure, Anthropic, Gemini, Bedrock, Vertex AI, Mistral and OpenRouter "
+            "APIs under /sandbox. Keys: --api-key, else "
             "PROMPTLAYER_API_KEY, else the keys already in the database, else a new key is "
             "generated and printed once."
         ),

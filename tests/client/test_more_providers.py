@@ -24,8 +24,17 @@ CASES = [
     ("vertexai", "claude-sonnet-4-5@20250929", {"max_tokens": 200}),
     ("mistral", "mistral-small-latest", {"max_tokens": 200}),
     ("openrouter", "openai/gpt-4o-mini", {"max_tokens": 200}),
+    ("openai.azure", "my-deployment", {"max_completion_tokens": 200}),
 ]
-IDS = ["amazon.bedrock", "anthropic.bedrock", "vertex-gemini", "vertex-claude", "mistral", "or"]
+IDS = [
+    "amazon.bedrock",
+    "anthropic.bedrock",
+    "vertex-gemini",
+    "vertex-claude",
+    "mistral",
+    "openrouter",
+    "azure",
+]
 
 
 @pytest.fixture
@@ -56,6 +65,9 @@ def cloud_env(
     monkeypatch.setenv("MISTRAL_BASE_URL", srv.sandbox_url("mistral"))
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-sandbox-secret")
     monkeypatch.setenv("OPENROUTER_BASE_URL", srv.sandbox_url("openrouter"))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-sandbox-secret")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", srv.sandbox_url("openai.azure"))
     return srv
 
 
@@ -145,3 +157,22 @@ async def test_each_provider_runs_plain_and_streamed_and_the_server_logs_both(
         messages = row["prompt_blueprint"]["prompt_template"]["messages"]
         assert [m["role"] for m in messages] == ["system", "user", "assistant"]
         assert "Sandbox reply to" in messages[-1]["content"][0]["text"]
+
+
+@pytest.mark.parametrize("provider", ["amazon.bedrock", "mistral"])
+def test_the_sync_client_streams_threaded_and_sdk_streams_alike(
+    cloud_env: RunningServer, tmp_path: Path, provider: str
+) -> None:
+    import anyio
+
+    from promptrun import PromptLayer
+
+    model, parameters = next((m, p) for name, m, p in CASES if name == provider)
+    anyio.run(publish, Probe(cloud_env), "s", version(provider, model, parameters))
+    with PromptLayer(
+        api_key=cloud_env.api_key, base_url=cloud_env.base_url, spool_dir=tmp_path / "spool"
+    ) as pl:
+        items = list(pl.run("s", input_variables={"q": "sync"}, stream=True))
+        assert pl.flush(timeout=10)
+    assert items[-1]["request_id"]
+    assert "Sandbox reply to: Answer: sync" in last_text(items[-1])
