@@ -13,6 +13,7 @@ import pytest
 from promptrun.testing import RunningServer
 
 from .conftest import Factory, Probe
+from .test_providers import chat, publish
 
 pytestmark = pytest.mark.anyio
 
@@ -98,25 +99,7 @@ def service_account(token_uri: str) -> dict[str, Any]:
 
 
 def version(provider: str, model: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "prompt_template": {
-            "type": "chat",
-            "input_variables": ["q"],
-            "messages": [
-                {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
-                {"role": "user", "content": [{"type": "text", "text": "Answer: {q}"}]},
-            ],
-        },
-        "metadata": {"model": {"provider": provider, "name": model, "parameters": parameters}},
-    }
-
-
-async def publish(probe: Probe, name: str, body: dict[str, Any]) -> None:
-    await probe._call(
-        "POST",
-        "/rest/prompt-templates",
-        {"prompt_template": {"prompt_name": name}, "prompt_version": body},
-    )
+    return chat(provider, model, parameters=parameters)
 
 
 def last_text(item: dict[str, Any]) -> str:

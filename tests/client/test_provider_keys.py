@@ -57,8 +57,11 @@ MISSING = [
 def no_cloud_fallbacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Nothing outside the test's environment may supply credentials (nor be asked for them)."""
     import google.auth.compute_engine._metadata as gce
+    from anthropic.lib.aws._auth import _get_session
 
     monkeypatch.setattr(gce, "_NO_GCE_CHECK", True)  # never ask a metadata server
+    # anthropic keeps one boto3 Session (with the credentials it found) per process.
+    _get_session.cache_clear()
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
