@@ -25,6 +25,7 @@ from promptrun.actors.providers import (
     ProviderWorker,
     close_stream,
     split_client_options,
+    status_of,
 )
 from promptrun.actors.shipper import LogShipper
 from promptrun.wire.ingest import TrackRecord
@@ -198,18 +199,19 @@ class RunLog:
 
 
 def error_type_of(exc: BaseException) -> str:
-    """The PromptLayer error category of a provider exception."""
+    """The PromptLayer error category of a provider exception (any provider's SDK)."""
     if isinstance(exc, ProviderKeyError):
         return "PROVIDER_AUTH_ERROR"
     name = type(exc).__name__
     text = str(exc).lower()
-    if "RateLimit" in name or getattr(exc, "status_code", None) == 429:
+    status = status_of(exc)
+    if "RateLimit" in name or status == 429 or "Throttling" in text:
         return "PROVIDER_QUOTA_LIMIT" if "quota" in text else "PROVIDER_RATE_LIMIT"
     if "Timeout" in name:
         return "PROVIDER_TIMEOUT"
-    if "Authentication" in name or "PermissionDenied" in name:
+    if "Authentication" in name or "PermissionDenied" in name or status in (401, 403):
         return "PROVIDER_AUTH_ERROR"
-    if "APIError" in name or "APIStatusError" in name or hasattr(exc, "status_code"):
+    if "APIError" in name or "APIStatusError" in name or status is not None:
         return "PROVIDER_ERROR"
     return "UNKNOWN_ERROR"
 

@@ -159,3 +159,40 @@ def test_the_sync_client_streams_threaded_and_sdk_streams_alike(
         assert pl.flush(timeout=10)
     assert items[-1]["request_id"]
     assert "Sandbox reply to: Answer: sync" in last_text(items[-1])
+
+
+@pytest.mark.parametrize("provider", ["amazon.bedrock", "anthropic.bedrock"])
+async def test_aws_credentials_in_a_template_sign_the_call_and_are_never_logged(
+    make_client: Factory, probe: Probe, cloud_env: RunningServer, provider: str
+) -> None:
+    model, parameters = next((m, p) for name, m, p in CASES if name == provider)
+    secret = "template-secret-never-logged"
+    parameters = {
+        **parameters,
+        "aws_access_key": "AKIATEMPLATEKEY00001",
+        "aws_secret_key": secret,
+        "aws_region": "eu-west-1",
+    }
+    await publish(probe, "creds", version(provider, model, parameters))
+    async with make_client() as pl:
+        result = await pl.run("creds", input_variables={"q": "x"})
+        streamed = [i async for i in await pl.run("creds", input_variables={"q": "y"}, stream=True)]
+        assert await pl.flush(timeout=10)
+    assert "Sandbox reply" in last_text(result) and "Sandbox reply" in last_text(streamed[-1])
+    for listed in await probe.requests():
+        row = await probe.request(listed["id"])
+        assert secret not in json.dumps(row)
+        assert "AKIATEMPLATEKEY00001" not in json.dumps(row)
+
+
+async def test_aws_credentials_that_are_not_strings_are_refused_before_any_call(
+    make_client: Factory, probe: Probe, cloud_env: RunningServer
+) -> None:
+    from promptrun import PromptLayerValidationError
+
+    model, parameters = CASES[0][1], {"aws_region": {"not": "a string"}}
+    await publish(probe, "badcreds", version("amazon.bedrock", model, parameters))
+    async with make_client() as pl:
+        with pytest.raises(PromptLayerValidationError, match="aws_region"):
+            await pl.run("badcreds", input_variables={"q": "x"})
+    assert (await probe.sandbox_stats())["stats"]["total"] == 0

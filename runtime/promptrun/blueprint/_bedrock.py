@@ -49,12 +49,16 @@ _PLAIN_KEYS = frozenset(
 )  # fmt: skip
 
 
+#: Client settings the PromptLayer SDK reads from Bedrock kwargs: top-level, never model fields.
+CLIENT_KEYS = frozenset({"aws_access_key", "aws_secret_key", "aws_session_token", "aws_region"})
+
+
 def split_parameters(params: Json) -> tuple[Json, Json]:
     """``(inferenceConfig, additionalModelRequestFields)`` of blueprint parameters."""
     inference: Json = {}
     extra: Json = {}
     for key, value in params.items():
-        if value is None:
+        if value is None or key in CLIENT_KEYS:
             continue
         name = INFERENCE_NAMES.get(key)
         if name is None:
@@ -68,7 +72,7 @@ def split_parameters(params: Json) -> tuple[Json, Json]:
 
 def apply_overrides(llm_kwargs: Json, overrides: Json) -> Json:
     """A copy of Converse kwargs with ``model_parameter_overrides`` applied where they belong."""
-    top = {k: v for k, v in overrides.items() if k in _PLAIN_KEYS}
+    top = {k: v for k, v in overrides.items() if k in _PLAIN_KEYS or k in CLIENT_KEYS}
     inference, extra = split_parameters({k: v for k, v in overrides.items() if k not in top})
     out = {**llm_kwargs, **top}
     if inference:
@@ -139,8 +143,10 @@ def _tool_choice(choice: Any) -> Json | None:
 
 def build(prompt_template: Json, model: Json) -> Json:
     """The kwargs of ``converse``: system text apart, consecutive same roles merged."""
-    inference, extra = split_parameters(model.get("parameters") or {})
+    params = model.get("parameters") or {}
+    inference, extra = split_parameters(params)
     out: Json = {"modelId": model.get("name")}
+    out.update({k: v for k, v in params.items() if k in CLIENT_KEYS and v is not None})
     system: list[Json] = []
     messages: list[Json] = []
     if prompt_template.get("type") == "completion":

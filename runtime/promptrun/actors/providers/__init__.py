@@ -7,6 +7,7 @@ into errors that say what to set.
 
 from promptrun.actors.providers._adapters import split_client_options as split_client_options
 from promptrun.actors.providers._base import CallPlan as CallPlan
+from promptrun.actors.providers._base import status_of as status_of
 from promptrun.actors.providers._keys import ProviderKeyError as ProviderKeyError
 from promptrun.actors.providers._table import PROVIDERS as PROVIDERS
 from promptrun.actors.providers._table import SANDBOX_KEY as SANDBOX_KEY
@@ -27,4 +28,5 @@ __all__ = [
     "close_stream",
     "import_provider_sdks",
     "split_client_options",
+    "status_of",
 ]

@@ -55,4 +55,10 @@ def split_client_options(
         return llm_kwargs, {}
     call = {k: v for k, v in llm_kwargs.items() if k not in keys}
     options = {k: v for k, v in llm_kwargs.items() if k in keys and v is not None}
+    for key, value in options.items():
+        if not isinstance(value, str) or not value.strip():
+            raise PromptLayerValidationError(
+                f"llm_kwargs[{key!r}] of a {provider} template must be a non-empty string, "
+                f"not {type(value).__name__}"
+            )
     return call, options
