@@ -45,7 +45,15 @@ MISSING = [
         "amazon.bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", {},
         ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "AWS_ACCESS_KEY_ID", NoCredentialsError,
     ),
+    (
+        "openai.azure", "my-deployment", {}, ["OPENAI_API_VERSION"], "OPENAI_API_VERSION",
+        Exception,  # ValueError in openai 3.x, OpenAIError before
+    ),
     ("google", "gemini-2.5-flash", {}, ["GEMINI_API_KEY"], "GEMINI_API_KEY", ValueError),
+    (
+        "vertexai", "claude-sonnet-4-5@20250929", {"max_tokens": 50},
+        ["GOOGLE_APPLICATION_CREDENTIALS"], "GOOGLE_APPLICATION_CREDENTIALS", Exception,
+    ),
     (
         "vertexai", "gemini-2.5-flash", {}, ["GOOGLE_APPLICATION_CREDENTIALS"],
         "GOOGLE_APPLICATION_CREDENTIALS", Exception,
@@ -70,7 +78,7 @@ def no_cloud_fallbacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("provider", "model", "parameters", "remove", "variable", "sdk_class"),
     MISSING,
-    ids=[case[0] for case in MISSING],
+    ids=[f"{case[0]}-{case[4]}-{case[1]}" for case in MISSING],
 )
 async def test_a_missing_key_names_the_variable_keeps_the_sdks_class_and_is_logged(
     make_client: Factory,

@@ -69,8 +69,8 @@ def message_for(problem: KeyProblem, info: ProviderInfo, template: str, original
     runs = f"template {template!r} runs on provider {info.name!r}"
     said = original if len(original) <= _MAX_ORIGINAL else original[:_MAX_ORIGINAL] + "..."
     sandbox = (
-        f"(or point {info.base_var} at `promptrun serve`'s sandbox, "
-        f"http://127.0.0.1:8765{info.sandbox_path})"
+        f"or, to work offline, point {info.base_var} at `promptrun serve`'s sandbox "
+        f"(http://127.0.0.1:8765{info.sandbox_path})"
     )
     var = problem.variable
     if problem.kind == "refused" and (var != info.key_var or os.environ.get(var)):
@@ -80,7 +80,7 @@ def message_for(problem: KeyProblem, info: ProviderInfo, template: str, original
             f"and that it belongs to that account. The SDK said: {said}"
         )
     export = info.export if var == info.key_var else f"export {var}=..."
-    return f"{var} is not set: {runs}; {export} {sandbox}. The SDK said: {said}"
+    return f"{var} is not set: {runs}; {export}; {sandbox}. The SDK said: {said}"
 
 
 def explain_key_problem(

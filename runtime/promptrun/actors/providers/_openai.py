@@ -91,7 +91,11 @@ class OpenAIAdapter(Adapter):
             if status == 401:
                 return KeyProblem("refused", self.info.key_var, status)
             return None
-        if isinstance(exc, openai.APIError) or not isinstance(exc, openai.OpenAIError):
+        if isinstance(exc, openai.APIError):
+            return None
+        # Construction errors: OpenAIError for a missing key, ValueError (in some versions)
+        # for a missing Azure api_version or endpoint.
+        if not isinstance(exc, openai.OpenAIError | ValueError):
             return None
         text = str(exc)
         if "api_version" in text:
