@@ -4,7 +4,8 @@ promptrun calls ``amazon.bedrock`` through boto3 in a worker thread (one client 
 the stream's events pulled one at a time in a thread). This measures, against the sandbox of
 an in-process ``promptrun serve``, the CPU per ``converse`` call made directly (a plain
 loop) and through ``anyio.to_thread.run_sync`` from an event loop, one at a time and 16 at a
-time, and the CPU per streamed event pulled through a thread.
+time, and the CPU per streamed event: iterated directly, pulled through a thread per event,
+and read by promptrun's reader thread.
 
     .venv/bin/python benchmarks/bedrock_thread_hop.py [--calls 300]
 """
@@ -85,6 +86,21 @@ async def stream_events(c: Any, calls: int) -> tuple[float, float]:
     return plain, (cpu() - start) / events
 
 
+async def stream_pumped(c: Any, calls: int) -> float:
+    """CPU per event through promptrun's stream reader (a thread per stream)."""
+    from promptrun.actors.providers._bedrock import _EventStream
+
+    events = 0
+    start = cpu()
+    for _ in range(calls):
+        response = await anyio.to_thread.run_sync(
+            functools.partial(c.converse_stream, modelId="m", messages=MESSAGES)
+        )
+        async for _event in _EventStream(response):
+            events += 1
+    return (cpu() - start) / events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
@@ -99,11 +115,13 @@ def main() -> None:
             ("converse, to_thread, 16 at a time", asyncio.run(threaded(c, args.calls, 16))),
         ]
         plain, hopped = asyncio.run(stream_events(c, max(1, args.calls // 10)))
+        pumped = asyncio.run(stream_pumped(c, max(1, args.calls // 10)))
     print(f"CPU per call (server included), {args.calls} calls, pid {os.getpid()}")
     for name, seconds in rows:
         print(f"  {name:40s} {seconds * 1e6:9.0f} µs")
     print(f"  {'stream event, iterated in one thread':40s} {plain * 1e6:9.0f} µs")
     print(f"  {'stream event, each pulled via to_thread':40s} {hopped * 1e6:9.0f} µs")
+    print(f"  {'stream event, promptrun reader thread':40s} {pumped * 1e6:9.0f} µs")
 
 
 if __name__ == "__main__":

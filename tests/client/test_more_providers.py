@@ -196,3 +196,36 @@ async def test_aws_credentials_that_are_not_strings_are_refused_before_any_call(
         with pytest.raises(PromptLayerValidationError, match="aws_region"):
             await pl.run("badcreds", input_variables={"q": "x"})
     assert (await probe.sandbox_stats())["stats"]["total"] == 0
+
+
+def test_importing_promptrun_imports_no_provider_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, promptrun, promptrun.actors.providers\n"
+        "sdks = {'openai', 'anthropic', 'google', 'boto3', 'botocore', 'mistralai'}\n"
+        "print(sorted(sdks & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("provider", ["amazon.bedrock", "anthropic.bedrock", "mistral"])
+async def test_a_stream_cut_by_the_provider_raises_and_is_logged_with_what_arrived(
+    make_client: Factory, probe: Probe, cloud_env: RunningServer, provider: str
+) -> None:
+    model, parameters = next((m, p) for name, m, p in CASES if name == provider)
+    await publish(probe, "cut", version(provider, model, parameters))
+    await probe.sandbox(fail=[{"cut_after_chunks": 2}])
+    received = []
+    async with make_client() as pl:
+        with pytest.raises(Exception):  # noqa: B017  # each SDK names a broken stream its own way
+            async for item in await pl.run("cut", input_variables={"q": "x"}, stream=True):
+                received.append(item)
+        assert await pl.flush(timeout=10)
+    assert received, "the chunks before the cut reached the caller"
+    [listed] = await probe.requests()
+    row = await probe.request(listed["id"])
+    assert row["status"] == "ERROR"
+    assert "the stream failed after" in row["error_message"]
