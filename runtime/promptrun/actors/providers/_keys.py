@@ -73,13 +73,20 @@ def message_for(problem: KeyProblem, info: ProviderInfo, template: str, original
         f"(http://127.0.0.1:8765{info.sandbox_path})"
     )
     var = problem.variable
-    if problem.kind == "refused" and (var != info.key_var or os.environ.get(var)):
-        status = f" (HTTP {problem.status})" if problem.status else ""
+    watched = info.key_vars if var == info.key_var else (var,)
+    unset = not any(os.environ.get(v) for v in watched)
+    status = f" (HTTP {problem.status})" if problem.status else ""
+    export = info.export if var == info.key_var else f"export {var}=..."
+    if problem.kind == "refused" and not unset:
         return (
             f"the {info.name} API refused the credentials{status}: {runs}; check {var} "
             f"and that it belongs to that account. The SDK said: {said}"
         )
-    export = info.export if var == info.key_var else f"export {var}=..."
+    if problem.kind == "refused":
+        return (
+            f"{var} is not set, and the {info.name} API refused the request{status}: {runs}; "
+            f"{export}; {sandbox}. The SDK said: {said}"
+        )
     return f"{var} is not set: {runs}; {export}; {sandbox}. The SDK said: {said}"
 
 

@@ -29,9 +29,6 @@ __all__ = ["ProviderWorker", "close_stream", "import_provider_sdks"]
 
 logger = logging.getLogger("promptlayer")
 
-# Distinct client-option sets (Bedrock credentials named in templates) kept open per worker.
-_MAX_CLIENTS = 16
-
 
 class ProviderWorker:
     """Calls one provider through its SDK."""
@@ -87,10 +84,9 @@ class ProviderWorker:
                 )
             client = self._clients.get(key)
             if client is None:
+                # One per distinct set of client options, which only templates name: as many
+                # as the registry holds, so they are kept (closing one could break a call).
                 client = await self.adapter.open(self.base_url, plan, self.sandbox)
-                if len(self._clients) >= _MAX_CLIENTS:
-                    oldest = next(iter(self._clients))
-                    await self.adapter.close(self._clients.pop(oldest))
                 self._clients[key] = client
         return client
 
