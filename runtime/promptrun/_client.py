@@ -18,6 +18,7 @@ from promptrun._errors import (
     PromptLayerError,
     PromptLayerNotFoundError,
     PromptLayerValidationError,
+    describe,
 )
 from promptrun._logreq import build_log_record
 from promptrun._retry import CALLER_POLICY, call_with_retries
@@ -43,9 +44,10 @@ from promptrun.wire.ingest import TrackCallRecord, TrackRecord
 
 __all__ = ["AsyncPromptLayer"]
 
+# No handler of our own: with logging unconfigured, WARNING and above reach stderr through
+# Python's last-resort handler, as from any library; once the application configures logging,
+# its handlers decide.
 logger = logging.getLogger("promptlayer")
-# The library's records go nowhere until the application configures logging.
-logger.addHandler(logging.NullHandler())
 T = TypeVar("T")
 
 _TEMPLATE_PARAMS = frozenset(
@@ -220,7 +222,7 @@ class AsyncPromptLayer:
         except PromptLayerError as exc:
             if self._config.throw_on_error:
                 raise
-            logger.warning("WARNING: %s: %s", context, exc)
+            logger.warning("WARNING: %s", describe(context, exc))
             return default
 
     async def _post(
@@ -301,7 +303,7 @@ class AsyncPromptLayer:
         except PromptLayerError as exc:
             if self._config.throw_on_error:
                 raise
-            logger.warning("WARNING: run(%r): %s", prompt_name, exc)
+            logger.warning("WARNING: %s", describe("run()", exc))
             return None
         prepared = _run.prepare(
             prompt_name,
