@@ -72,6 +72,11 @@ class AsyncPromptLayer:
     ``async with`` or call :meth:`aclose` when done; it also starts by itself on first use.
     Logging happens in the background: :meth:`flush` waits for it, and records that cannot be
     shipped wait in an on-disk spool (``spool_dir``) until they can.
+
+    ``cache_ttl_seconds`` caches each template for that long; after it, the next caller waits
+    for a fresh fetch, and the cached one is served past its TTL only when the registry fails.
+    ``cache_refresh="background"`` serves an expired template at once while one refresh runs,
+    for at most ``cache_max_stale_seconds`` past its TTL (default: one TTL).
     """
 
     def __init__(
@@ -84,6 +89,8 @@ class AsyncPromptLayer:
         tracer_provider: Any = None,
         tracing_providers: Any = None,
         *,
+        cache_refresh: Literal["wait", "background"] = "wait",
+        cache_max_stale_seconds: float | None = None,
         http_timeout: float | None = None,
         inline_logging: bool = False,
         log_channel_size: int = 10_000,
@@ -98,6 +105,8 @@ class AsyncPromptLayer:
             base_url=base_url,
             throw_on_error=throw_on_error,
             cache_ttl_seconds=cache_ttl_seconds,
+            cache_refresh=cache_refresh,
+            cache_max_stale_seconds=cache_max_stale_seconds,
             http_timeout=http_timeout,
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
