@@ -20,7 +20,7 @@ from promptrun._errors import (
     PromptLayerValidationError,
     describe,
 )
-from promptrun._logreq import build_log_record
+from promptrun._logreq import build_log_record, logged
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun._runtime import Runtime
 from promptrun._track import (
@@ -428,10 +428,13 @@ class AsyncPromptLayer:
         error_type: str | None = None,
         error_message: str | None = None,
     ) -> dict[str, Any] | None:
-        """Log a request you made yourself; returns at once with its id (``{"id": ...}``).
+        """Log a request you made yourself; returns at once.
 
-        The record ships in the background (see :meth:`flush`); with ``inline_logging=True``
-        this waits for the server and returns what it stored, as the peer SDK does.
+        Returns ``{"id", "request_id", "prompt_version"}`` like the PromptLayer API, with the
+        client-made id (``req_...``, accepted by ``track.*``) and the blueprint the server
+        stores. The record ships in the background (see :meth:`flush`); with
+        ``inline_logging=True`` this waits for the server and returns its answer, with the
+        server's integer id, as the peer SDK does.
         """
         record = build_log_record(
             provider, model, input, output, request_start_time, request_end_time, parameters,
@@ -449,7 +452,7 @@ class AsyncPromptLayer:
                 ),
             )
         rt.shipper.submit(record)
-        return {"id": record.client_request_id, "request_id": record.client_request_id}
+        return logged(record)
 
     # -- the actors' plumbing for the managers ----------------------------------------------
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:

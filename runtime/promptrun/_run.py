@@ -116,9 +116,11 @@ def prepare(
     if not base_url:
         base_url = provider_base_urls.get(provider)
     if template_type == "chat":
-        input_messages = list(rendered.get("messages") or [])
+        input_messages = [_as_logged(m) for m in rendered.get("messages") or ()]
     else:
-        input_messages = [{"role": "user", "content": list(rendered.get("content") or [])}]
+        input_messages = [
+            _as_logged({"role": "user", "content": list(rendered.get("content") or [])})
+        ]
     return PreparedRun(
         plan=CallPlan(provider, api_type, template_type, kwargs),
         base_url=base_url or None,
@@ -130,12 +132,19 @@ def prepare(
     )
 
 
+def _as_logged(message: Any) -> Any:
+    """A rendered message as the server's blueprint of a logged request shows it."""
+    if not isinstance(message, dict):
+        return message
+    return {**message, "input_variables": [], "template_format": "f-string"}
+
+
 def _blueprint(prepared: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
     return {
         "prompt_template": {
             "type": "chat",
             "messages": [*prepared.input_messages, output],
-            "input_variables": list(prepared.variables),
+            "input_variables": [],
         },
         "metadata": {"model": prepared.model},
     }
@@ -273,7 +282,6 @@ async def stream(
     kwargs = {**plan.llm_kwargs, "stream": True}
     metadata = {"model": prepared.model}
     base = prepared.input_messages
-    variables = list(prepared.variables)
     count = 0
     last: Any = None
     logged = False
@@ -289,7 +297,7 @@ async def stream(
                     "prompt_template": {
                         "type": "chat",
                         "messages": [*base, message],
-                        "input_variables": variables,
+                        "input_variables": [],
                     },
                     "metadata": metadata,
                 },

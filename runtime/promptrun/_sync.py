@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 
 from promptrun._client import AsyncPromptLayer
-from promptrun._logreq import build_log_record
+from promptrun._logreq import build_log_record, logged
 from promptrun._portal import fork_generation, get_portal
 from promptrun._run import new_request_id
 from promptrun._track import TRACK_BODIES, TrackEndpoint
@@ -268,7 +268,7 @@ class PromptLayer:
             return self._call(client.log_request, *args)  # type: ignore[no-any-return]
         record = build_log_record(*args)
         self._submit(record)
-        return {"id": record.client_request_id, "request_id": record.client_request_id}
+        return logged(record)
 
 
 class _Pipe:
