@@ -330,6 +330,7 @@ class AsyncPromptLayer:
         if not stream:
             return await _run.execute(worker, rt.shipper, prepared, log, inline)
         started = time.time()
+        _run.debug_call(prepared, "opening a stream")
         try:
             provider_stream = await worker.open_stream(prepared.plan)
         except Exception as exc:

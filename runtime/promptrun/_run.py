@@ -8,6 +8,7 @@ the log record to the shipper without waiting for it.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import secrets
 import time
@@ -23,7 +24,17 @@ from promptrun.actors.providers import CallPlan, ProviderWorker, close_stream
 from promptrun.actors.shipper import LogShipper
 from promptrun.wire.ingest import TrackRecord
 
-__all__ = ["PreparedRun", "RunLog", "execute", "new_request_id", "prepare", "stream"]
+__all__ = [
+    "PreparedRun",
+    "RunLog",
+    "debug_call",
+    "execute",
+    "new_request_id",
+    "prepare",
+    "stream",
+]
+
+logger = logging.getLogger("promptlayer")
 
 
 _ids = itertools.count(1)
@@ -139,6 +150,14 @@ def _as_logged(message: Any) -> Any:
     return {**message, "input_variables": [], "template_format": "f-string"}
 
 
+def debug_call(prepared: PreparedRun, event: str, started: float | None = None) -> None:
+    """A DEBUG record of the provider call: provider, model, what happened, how long it took."""
+    if logger.isEnabledFor(logging.DEBUG):
+        took = "" if started is None else f" after {(time.time() - started) * 1000:.1f} ms"
+        model = prepared.model.get("name") or prepared.plan.llm_kwargs.get("model")
+        logger.debug("%s model %s: %s%s", prepared.plan.provider, model, event, took)
+
+
 def _blueprint(prepared: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
     return {
         "prompt_template": {
@@ -227,9 +246,11 @@ async def execute(
     request_id = new_request_id()
     plan = prepared.plan
     started = time.time()
+    debug_call(prepared, "calling the provider")
     try:
         response = await worker.call(plan)
     except Exception as exc:
+        debug_call(prepared, f"the call failed: {exc!r}", started)
         shipper.submit(
             log.record(
                 request_id,
@@ -243,6 +264,7 @@ async def execute(
             )
         )
         raise
+    debug_call(prepared, "answered", started)
     record = log.record(request_id, prepared, plan.llm_kwargs, started, response)
     if inline is not None:
         answer = await inline(record)
@@ -303,6 +325,7 @@ async def stream(
                 },
             }
         logged = True
+        debug_call(prepared, f"the stream ended after {count} chunks", started)
         record = log.record(request_id, prepared, kwargs, started, acc.final_response())
         final_id: Any = request_id
         final_blueprint: Any = None
@@ -320,6 +343,7 @@ async def stream(
     except Exception as exc:
         if not logged:
             logged = True
+            debug_call(prepared, f"the stream failed after {count} chunks: {exc!r}", started)
             shipper.submit(
                 log.record(
                     request_id,

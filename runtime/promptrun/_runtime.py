@@ -76,6 +76,7 @@ class Runtime:
                 await tg.start(self.templates.run)
                 await tg.start(self.shipper.run)
                 self._ready.set_result(None)
+                logger.info("promptrun client started for %s", self.config.base_url)
                 await self._stop.wait()
                 await self._shutdown(tg)
         except BaseException as exc:
@@ -93,6 +94,7 @@ class Runtime:
             self.shipper.spool_leftovers()
             self.shipper.close()
             await _close_quietly(self.transport)
+            logger.info("promptrun client stopped: %s", self.shipper.stats.as_dict())
             self._log_unshipped()
 
     async def _shutdown(self, tg: TaskGroup) -> None:
