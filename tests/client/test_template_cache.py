@@ -26,6 +26,7 @@ from promptrun import (
 from promptrun._http import ApiTransport
 from promptrun.actors.templates import CacheRefresh, TemplateCache, TemplateKey
 
+from .._clock import ManualClock
 from .._registry_stub import StubRegistry, chat_template, stub_registry
 
 pytestmark = pytest.mark.anyio
@@ -33,19 +34,6 @@ pytestmark = pytest.mark.anyio
 TTL = 300.0
 KEY = TemplateKey("greet")
 PATH = "/prompt-templates/greet"
-
-
-class ManualClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
