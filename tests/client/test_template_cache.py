@@ -66,6 +66,20 @@ async def open_cache(
         await transport.close()
 
 
+@asynccontextmanager
+async def primed_cache(
+    stub: StubRegistry, *, publish: bool = True, **options: Any
+) -> AsyncIterator[tuple[TemplateCache, ManualClock]]:
+    """A cache holding version 1 of "greet", with version 2 published (unless ``publish`` is
+    False), and its clock."""
+    clock = ManualClock()
+    async with open_cache(stub, clock, **options) as cache:
+        await cache.get(KEY)
+        if publish:
+            stub.publish("greet", chat_template("v2 {name}"))
+        yield cache, clock
+
+
 def text_of(template: dict[str, Any]) -> str:
     return str(template["prompt_template"]["messages"][0]["content"][0]["text"])
 
@@ -81,10 +95,7 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_within_the_ttl_the_cache_answers_without_asking_the_registry(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub) as (cache, clock):
         clock.advance(TTL - 0.001)
         assert text_of(await cache.get(KEY)) == "v1 {name}"
     assert stub.hits[PATH] == 1
@@ -93,10 +104,7 @@ async def test_within_the_ttl_the_cache_answers_without_asking_the_registry(
 async def test_after_the_ttl_the_next_caller_waits_for_the_fresh_template(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub) as (cache, clock):
         clock.advance(TTL)
         assert text_of(await cache.get(KEY)) == "v2 {name}"
         assert text_of(await cache.get(KEY)) == "v2 {name}"
@@ -104,10 +112,7 @@ async def test_after_the_ttl_the_next_caller_waits_for_the_fresh_template(
 
 
 async def test_callers_of_an_expired_template_share_one_fetch(stub: StubRegistry) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub) as (cache, clock):
         clock.advance(TTL + 1)
         results: list[str] = []
 
@@ -129,10 +134,7 @@ async def test_callers_of_an_expired_template_share_one_fetch(stub: StubRegistry
 async def test_an_expired_template_is_served_stale_only_when_the_registry_fails(
     stub: StubRegistry, caplog: pytest.LogCaptureFixture, failure: int | str
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, timeout=0.5) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub, timeout=0.5) as (cache, clock):
         clock.advance(TTL + 60)
         stub.queue(PATH, failure)
         with caplog.at_level(logging.WARNING, logger="promptlayer"):
@@ -148,10 +150,7 @@ async def test_an_expired_template_is_served_stale_only_when_the_registry_fails(
 async def test_after_a_failure_the_registry_is_asked_again_only_after_a_back_off(
     stub: StubRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub) as (cache, clock):
         clock.advance(TTL)
         stub.queue(PATH, 500)
         with caplog.at_level(logging.WARNING, logger="promptlayer"):
@@ -165,9 +164,7 @@ async def test_after_a_failure_the_registry_is_asked_again_only_after_a_back_off
 
 
 async def test_a_retry_after_longer_than_the_back_off_is_honoured(stub: StubRegistry) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
+    async with primed_cache(stub, publish=False) as (cache, clock):
         clock.advance(TTL)
         stub.queue(PATH, {"status": 429, "headers": {"Retry-After": "120"}})
         await cache.get(KEY)
@@ -180,9 +177,7 @@ async def test_a_retry_after_longer_than_the_back_off_is_honoured(stub: StubRegi
 
 
 async def test_a_template_deleted_upstream_is_not_served_stale(stub: StubRegistry) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
+    async with primed_cache(stub, publish=False) as (cache, clock):
         del stub.templates["greet"]
         clock.advance(TTL)
         with pytest.raises(PromptLayerNotFoundError):
@@ -193,9 +188,7 @@ async def test_a_template_deleted_upstream_is_not_served_stale(stub: StubRegistr
 
 
 async def test_an_authentication_error_is_raised_not_served_stale(stub: StubRegistry) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock) as cache:
-        await cache.get(KEY)
+    async with primed_cache(stub, publish=False) as (cache, clock):
         clock.advance(TTL)
         stub.queue(PATH, 401)
         with pytest.raises(PromptLayerAuthenticationError):
@@ -217,25 +210,21 @@ async def test_a_miss_with_the_registry_down_fails_after_the_specs_four_attempts
 async def test_background_refresh_serves_an_expired_template_at_once_while_one_fetch_runs(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, refresh="background") as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub, refresh="background") as (cache, clock):
         clock.advance(TTL + 10)
         stub.queue(PATH, "hang")  # the refresh cannot finish while we look
         for _ in range(10):
             assert text_of(await cache.get(KEY)) == "v1 {name}"
-        await anyio.sleep(0.05)
+        with anyio.fail_after(5):
+            while stub.hits[PATH] < 2:  # noqa: ASYNC110 - the stub is another thread
+                await anyio.sleep(0.01)
         assert stub.hits[PATH] == 2
 
 
 async def test_background_refresh_replaces_the_entry_when_the_fetch_lands(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, refresh="background") as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub, refresh="background") as (cache, clock):
         clock.advance(TTL)
         assert text_of(await cache.get(KEY)) == "v1 {name}"
         with anyio.fail_after(5):
@@ -248,10 +237,7 @@ async def test_background_refresh_replaces_the_entry_when_the_fetch_lands(
 async def test_background_refresh_never_serves_an_entry_past_its_staleness_bound(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, refresh="background", max_stale=60) as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub, refresh="background", max_stale=60) as (cache, clock):
         clock.advance(TTL + 60)
         assert text_of(await cache.get(KEY)) == "v2 {name}"
 
@@ -259,10 +245,7 @@ async def test_background_refresh_never_serves_an_entry_past_its_staleness_bound
 async def test_background_refresh_by_default_serves_at_most_one_ttl_past_expiry(
     stub: StubRegistry,
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, refresh="background") as cache:
-        await cache.get(KEY)
-        stub.publish("greet", chat_template("v2 {name}"))
+    async with primed_cache(stub, refresh="background") as (cache, clock):
         clock.advance(2 * TTL)
         assert text_of(await cache.get(KEY)) == "v2 {name}"
 
@@ -270,9 +253,7 @@ async def test_background_refresh_by_default_serves_at_most_one_ttl_past_expiry(
 async def test_a_failed_background_refresh_warns_and_keeps_serving_the_entry(
     stub: StubRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = ManualClock()
-    async with open_cache(stub, clock, refresh="background") as cache:
-        await cache.get(KEY)
+    async with primed_cache(stub, refresh="background", publish=False) as (cache, clock):
         clock.advance(TTL)
         stub.queue(PATH, 503)
         with caplog.at_level(logging.WARNING, logger="promptlayer"):
