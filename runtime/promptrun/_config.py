@@ -93,7 +93,7 @@ class ClientConfig:
             raise PromptLayerValidationError(
                 f"base_url {url!r} must start with http:// or https://"
             )
-        if cache_ttl_seconds < 0:
+        if not (isinstance(cache_ttl_seconds, int | float) and cache_ttl_seconds >= 0):
             raise PromptLayerValidationError("cache_ttl_seconds must be 0 (no cache) or more")
         if cache_refresh != "wait" and cache_refresh != "background":
             raise PromptLayerValidationError(
@@ -101,7 +101,9 @@ class ClientConfig:
                 "waits for a fresh template) or 'background' (an expired template is served "
                 "while one refresh runs)"
             )
-        if cache_max_stale_seconds is not None and not cache_max_stale_seconds >= 0:
+        if cache_max_stale_seconds is not None and not (
+            isinstance(cache_max_stale_seconds, int | float) and cache_max_stale_seconds >= 0
+        ):
             raise PromptLayerValidationError(
                 "cache_max_stale_seconds must be 0 or more (or None: one TTL)"
             )

@@ -304,3 +304,15 @@ async def test_a_caller_after_invalidate_does_not_join_a_fetch_begun_before_it(
             cache.invalidate("greet")
             assert text_of(await cache.get(KEY)) == "v2 {name}"
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("cache_ttl_seconds", "300"), ("cache_ttl_seconds", -1),
+     ("cache_max_stale_seconds", "60"), ("cache_max_stale_seconds", float("nan"))],
+)  # fmt: skip
+def test_a_cache_setting_that_is_not_a_number_of_seconds_is_refused_with_its_name(
+    stub: StubRegistry, option: str, value: object
+) -> None:
+    with pytest.raises(PromptLayerValidationError, match=option):
+        PromptLayer(api_key="pl_x", base_url=stub.base_url, **{option: value})
