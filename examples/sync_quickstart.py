@@ -7,7 +7,7 @@ import time
 
 from promptrun import PromptLayer, PromptLayerNotFoundError
 
-# Show promptrun's warnings, such as "Retrying in 2.0 seconds..." before a retry.
+# Show promptrun's warnings, such as "Retrying in 2 seconds..." before a retry.
 logging.basicConfig(
     level=logging.WARNING, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 )

@@ -18,8 +18,9 @@ from promptrun._errors import (
     PromptLayerError,
     PromptLayerNotFoundError,
     PromptLayerValidationError,
+    describe,
 )
-from promptrun._logreq import build_log_record
+from promptrun._logreq import build_log_record, logged
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun._runtime import Runtime
 from promptrun._track import (
@@ -43,9 +44,10 @@ from promptrun.wire.ingest import TrackCallRecord, TrackRecord
 
 __all__ = ["AsyncPromptLayer"]
 
+# No handler of our own: with logging unconfigured, WARNING and above reach stderr through
+# Python's last-resort handler, as from any library; once the application configures logging,
+# its handlers decide.
 logger = logging.getLogger("promptlayer")
-# The library's records go nowhere until the application configures logging.
-logger.addHandler(logging.NullHandler())
 T = TypeVar("T")
 
 _TEMPLATE_PARAMS = frozenset(
@@ -70,6 +72,11 @@ class AsyncPromptLayer:
     ``async with`` or call :meth:`aclose` when done; it also starts by itself on first use.
     Logging happens in the background: :meth:`flush` waits for it, and records that cannot be
     shipped wait in an on-disk spool (``spool_dir``) until they can.
+
+    ``cache_ttl_seconds`` caches each template for that long; after it, the next caller waits
+    for a fresh fetch, and the cached one is served past its TTL only when the registry fails.
+    ``cache_refresh="background"`` serves an expired template at once while one refresh runs,
+    for at most ``cache_max_stale_seconds`` past its TTL (default: one TTL).
     """
 
     def __init__(
@@ -82,6 +89,8 @@ class AsyncPromptLayer:
         tracer_provider: Any = None,
         tracing_providers: Any = None,
         *,
+        cache_refresh: Literal["wait", "background"] = "wait",
+        cache_max_stale_seconds: float | None = None,
         http_timeout: float | None = None,
         inline_logging: bool = False,
         log_channel_size: int = 10_000,
@@ -96,6 +105,8 @@ class AsyncPromptLayer:
             base_url=base_url,
             throw_on_error=throw_on_error,
             cache_ttl_seconds=cache_ttl_seconds,
+            cache_refresh=cache_refresh,
+            cache_max_stale_seconds=cache_max_stale_seconds,
             http_timeout=http_timeout,
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
@@ -220,7 +231,7 @@ class AsyncPromptLayer:
         except PromptLayerError as exc:
             if self._config.throw_on_error:
                 raise
-            logger.warning("WARNING: %s: %s", context, exc)
+            logger.warning("WARNING: %s", describe(context, exc))
             return default
 
     async def _post(
@@ -301,7 +312,7 @@ class AsyncPromptLayer:
         except PromptLayerError as exc:
             if self._config.throw_on_error:
                 raise
-            logger.warning("WARNING: run(%r): %s", prompt_name, exc)
+            logger.warning("WARNING: %s", describe("run()", exc))
             return None
         prepared = _run.prepare(
             prompt_name,
@@ -319,6 +330,7 @@ class AsyncPromptLayer:
         if not stream:
             return await _run.execute(worker, rt.shipper, prepared, log, inline)
         started = time.time()
+        _run.debug_call(prepared, "opening a stream")
         try:
             provider_stream = await worker.open_stream(prepared.plan)
         except Exception as exc:
@@ -417,10 +429,13 @@ class AsyncPromptLayer:
         error_type: str | None = None,
         error_message: str | None = None,
     ) -> dict[str, Any] | None:
-        """Log a request you made yourself; returns at once with its id (``{"id": ...}``).
+        """Log a request you made yourself; returns at once.
 
-        The record ships in the background (see :meth:`flush`); with ``inline_logging=True``
-        this waits for the server and returns what it stored, as the peer SDK does.
+        Returns ``{"id", "request_id", "prompt_version"}`` like the PromptLayer API, with the
+        client-made id (``req_...``, accepted by ``track.*``) and the blueprint the server
+        stores. The record ships in the background (see :meth:`flush`); with
+        ``inline_logging=True`` this waits for the server and returns its answer, with the
+        server's integer id, as the peer SDK does.
         """
         record = build_log_record(
             provider, model, input, output, request_start_time, request_end_time, parameters,
@@ -438,7 +453,7 @@ class AsyncPromptLayer:
                 ),
             )
         rt.shipper.submit(record)
-        return {"id": record.client_request_id, "request_id": record.client_request_id}
+        return logged(record)
 
     # -- the actors' plumbing for the managers ----------------------------------------------
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:

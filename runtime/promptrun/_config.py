@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from promptrun._errors import PromptLayerValidationError
 
@@ -47,6 +48,8 @@ class ClientConfig:
     base_url: str
     throw_on_error: bool = True
     cache_ttl_seconds: float = 0.0
+    cache_refresh: Literal["wait", "background"] = "wait"
+    cache_max_stale_seconds: float | None = None
     template_cache_size: int = 1000
     http_timeout: float = 10.0
     inline_logging: bool = False
@@ -67,6 +70,8 @@ class ClientConfig:
         base_url: str | None,
         throw_on_error: bool,
         cache_ttl_seconds: float,
+        cache_refresh: Literal["wait", "background"] = "wait",
+        cache_max_stale_seconds: float | None = None,
         http_timeout: float | None,
         inline_logging: bool,
         log_channel_size: int,
@@ -88,8 +93,20 @@ class ClientConfig:
             raise PromptLayerValidationError(
                 f"base_url {url!r} must start with http:// or https://"
             )
-        if cache_ttl_seconds < 0:
+        if not (isinstance(cache_ttl_seconds, int | float) and cache_ttl_seconds >= 0):
             raise PromptLayerValidationError("cache_ttl_seconds must be 0 (no cache) or more")
+        if cache_refresh != "wait" and cache_refresh != "background":
+            raise PromptLayerValidationError(
+                f"cache_refresh={cache_refresh!r}: use 'wait' (after the TTL the next caller "
+                "waits for a fresh template) or 'background' (an expired template is served "
+                "while one refresh runs)"
+            )
+        if cache_max_stale_seconds is not None and not (
+            isinstance(cache_max_stale_seconds, int | float) and cache_max_stale_seconds >= 0
+        ):
+            raise PromptLayerValidationError(
+                "cache_max_stale_seconds must be 0 or more (or None: one TTL)"
+            )
         if log_channel_size < 1:
             raise PromptLayerValidationError("log_channel_size must be at least 1")
         if spool_max_bytes < 1024:
@@ -109,6 +126,8 @@ class ClientConfig:
             base_url=url,
             throw_on_error=throw_on_error,
             cache_ttl_seconds=float(cache_ttl_seconds),
+            cache_refresh=cache_refresh,
+            cache_max_stale_seconds=cache_max_stale_seconds,
             http_timeout=timeout,
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,

@@ -42,6 +42,7 @@ __all__ = [
     "PromptLayerRateLimitError",
     "PromptLayerUnprocessableEntityError",
     "PromptLayerValidationError",
+    "describe",
     "error_for_status",
 ]
 
@@ -173,3 +174,10 @@ def error_for_status(
         status_code=status,
         retry_after=retry_after,
     )
+
+
+def describe(context: str, exc: BaseException) -> str:
+    """``"<context>: <what went wrong>"``, saying the context once even when the error's own
+    text already starts with it (ours do)."""
+    text = str(exc) or type(exc).__name__
+    return text if text.startswith(context) else f"{context}: {text}"

@@ -10,9 +10,10 @@ from typing import Any
 
 from promptrun._errors import PromptLayerValidationError
 from promptrun._run import new_request_id
+from promptrun.blueprint._logged import log_request_blueprint
 from promptrun.wire.ingest import LogRecord
 
-__all__ = ["build_log_record"]
+__all__ = ["build_log_record", "logged"]
 
 _WHERE = "log_request()"
 _NUMBER = (int, float)
@@ -23,10 +24,12 @@ def _fail(what: str) -> PromptLayerValidationError:
 
 
 def _check_template(name: str, value: Any) -> None:
-    if type(value) is not dict or value.get("type") not in ("chat", "completion"):
+    kind = value.get("type") if type(value) is dict else None
+    parts = "messages" if kind == "chat" else "content"
+    if kind not in ("chat", "completion") or type(value.get(parts)) is not list:
         raise _fail(
             f"{name} must be a prompt template dict with type 'chat' or 'completion', "
-            f"e.g. {{'type': 'chat', 'messages': [...]}}; got {type(value).__name__}"
+            f"e.g. {{'type': 'chat', 'messages': [...]}}; got {value!r:.80}"
         )
 
 
@@ -118,3 +121,19 @@ def build_log_record(
         if value is not None:
             body[key] = value
     return LogRecord(client_request_id=new_request_id(), body=body)
+
+
+def logged(record: LogRecord) -> dict[str, Any]:
+    """What ``log_request`` returns at once: the PromptLayer API's answer, with the client's id.
+
+    ``{"id", "request_id", "prompt_version"}``; ``prompt_version`` is the blueprint the server
+    stores (input plus output, and the model). Built from the record already checked, so it
+    cannot fail.
+    """
+    body = record.body
+    rid = record.client_request_id
+    blueprint = log_request_blueprint(
+        body["provider"], body["model"], body["parameters"], body.get("api_type"),
+        body["input"], body["output"],
+    )  # fmt: skip
+    return {"id": rid, "request_id": rid, "prompt_version": blueprint}

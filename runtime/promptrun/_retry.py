@@ -2,14 +2,15 @@
 
 Caller-facing calls follow the spec: 4 attempts, exponential waits of 2, 4, 8 s capped at 15 s,
 retrying only 5xx and 429 (a ``Retry-After`` is honoured), never connection errors, timeouts or
-other 4xx. A WARNING "Retrying in N seconds..." goes to the ``promptlayer`` logger before each
-retry. Background shipping uses a patient policy that also retries connection errors and
-timeouts, because nobody is waiting on it. Tests make waits instant with
-``stamina.set_testing(True)``.
+other 4xx. A WARNING "Retrying in N seconds... (what failed)" goes to the ``promptlayer``
+logger before each retry. Background shipping uses a patient policy that also retries
+connection errors and timeouts, with jitter, because nobody is waiting on it. Tests make waits
+instant with ``stamina.set_testing(True)``; the warnings still name the policy's waits.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -21,15 +22,33 @@ from promptrun._errors import (
     PromptLayerAPITimeoutError,
     PromptLayerInternalServerError,
     PromptLayerRateLimitError,
+    describe,
 )
 
-__all__ = ["CALLER_POLICY", "SHIPPER_POLICY", "RetryPolicy", "call_with_retries"]
+__all__ = [
+    "CALLER_POLICY",
+    "NO_RETRY_POLICY",
+    "SHIPPER_POLICY",
+    "RetryPolicy",
+    "call_with_retries",
+]
 
 logger = logging.getLogger("promptlayer")
-# stamina logs each retry it schedules to its own logger; our retries are reported on the
-# "promptlayer" logger instead, so without logging configured nothing may reach stderr through
-# logging's last-resort handler. (With logging configured, stamina's records still propagate.)
-logging.getLogger("stamina").addHandler(logging.NullHandler())
+
+_retrying: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "promptrun_retrying", default=False
+)
+
+
+def _not_ours(record: logging.LogRecord) -> bool:
+    return not _retrying.get()
+
+
+# stamina logs each retry it schedules to its own logger; ours are reported once, on the
+# "promptlayer" logger, so its record of them is dropped (it would print a second line, and with
+# no logging configured an unexplained "stamina.retry_scheduled"). Retries of the application's
+# own stamina calls are left alone.
+logging.getLogger("stamina").addFilter(_not_ours)
 
 T = TypeVar("T")
 
@@ -40,6 +59,7 @@ class RetryPolicy:
     wait_initial: float
     wait_max: float
     retry_transport_errors: bool
+    jitter: float = 0.0  # up to this fraction is added to each wait
 
     def retryable(self, exc: Exception) -> bool:
         if isinstance(exc, PromptLayerInternalServerError | PromptLayerRateLimitError):
@@ -53,16 +73,26 @@ class RetryPolicy:
         if retry_after is not None and retry_after >= 0:
             return float(min(retry_after, self.wait_max))
         base = self.wait_initial * (2 ** (attempt - 1))
-        # Up to 10% jitter, so many clients that failed together do not retry together.
-        return float(min(self.wait_max, base * (1 + 0.1 * random.random())))
+        return float(min(self.wait_max, base * (1 + self.jitter * random.random())))
 
 
+# The spec's policy, waits exactly as it documents them: 2, 4, 8 s.
 CALLER_POLICY = RetryPolicy(
     attempts=4, wait_initial=2.0, wait_max=15.0, retry_transport_errors=False
 )
-SHIPPER_POLICY = RetryPolicy(
-    attempts=3, wait_initial=0.5, wait_max=5.0, retry_transport_errors=True
+# One attempt: for a template fetch that has a known-good cached entry to fall back on.
+NO_RETRY_POLICY = RetryPolicy(
+    attempts=1, wait_initial=0.0, wait_max=0.0, retry_transport_errors=False
 )
+# Background shipping: jitter, so many clients that failed together do not retry together.
+SHIPPER_POLICY = RetryPolicy(
+    attempts=3, wait_initial=0.5, wait_max=5.0, retry_transport_errors=True, jitter=0.1
+)
+
+
+def seconds(wait: float) -> str:
+    """A wait as people write it: ``2``, ``0.5``, ``1.3``."""
+    return f"{wait:.1f}".removesuffix(".0")
 
 
 class _Hook:
@@ -82,7 +112,9 @@ class _Hook:
             return False
         wait = self.policy.wait_for(self.attempt, exc)
         if not self.quiet:
-            logger.warning("Retrying in %.1f seconds... (%s: %s)", wait, self.context, exc)
+            logger.warning(
+                "Retrying in %s seconds... (%s)", seconds(wait), describe(self.context, exc)
+            )
         return wait
 
 
@@ -96,10 +128,16 @@ async def call_with_retries(
     """Await ``fn()`` until it succeeds or the policy gives up (then its last error is raised)."""
     import stamina  # with tenacity, ~9 ms to import: paid by the first call, not at import
 
+    if policy.attempts <= 1:
+        return await fn()
     hook = _Hook(policy, context, quiet)
-    async for attempt in stamina.retry_context(
-        on=hook, attempts=policy.attempts, timeout=None, wait_max=policy.wait_max
-    ):
-        with attempt:
-            return await fn()
+    token = _retrying.set(True)
+    try:
+        async for attempt in stamina.retry_context(
+            on=hook, attempts=policy.attempts, timeout=None, wait_max=policy.wait_max
+        ):
+            with attempt:
+                return await fn()
+    finally:
+        _retrying.reset(token)
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover

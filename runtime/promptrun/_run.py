@@ -8,6 +8,7 @@ the log record to the shipper without waiting for it.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import secrets
 import time
@@ -30,7 +31,17 @@ from promptrun.actors.providers import (
 from promptrun.actors.shipper import LogShipper
 from promptrun.wire.ingest import TrackRecord
 
-__all__ = ["PreparedRun", "RunLog", "execute", "new_request_id", "prepare", "stream"]
+__all__ = [
+    "PreparedRun",
+    "RunLog",
+    "debug_call",
+    "execute",
+    "new_request_id",
+    "prepare",
+    "stream",
+]
+
+logger = logging.getLogger("promptlayer")
 
 
 _ids = itertools.count(1)
@@ -124,9 +135,11 @@ def prepare(
     if not base_url:
         base_url = provider_base_urls.get(provider)
     if template_type == "chat":
-        input_messages = list(rendered.get("messages") or [])
+        input_messages = [_as_logged(m) for m in rendered.get("messages") or ()]
     else:
-        input_messages = [{"role": "user", "content": list(rendered.get("content") or [])}]
+        input_messages = [
+            _as_logged({"role": "user", "content": list(rendered.get("content") or [])})
+        ]
     return PreparedRun(
         plan=CallPlan(provider, api_type, template_type, kwargs, client_options, name),
         base_url=base_url or None,
@@ -140,12 +153,27 @@ def prepare(
     )
 
 
+def _as_logged(message: Any) -> Any:
+    """A rendered message as the server's blueprint of a logged request shows it."""
+    if not isinstance(message, dict):
+        return message
+    return {**message, "input_variables": [], "template_format": "f-string"}
+
+
+def debug_call(prepared: PreparedRun, event: str, started: float | None = None) -> None:
+    """A DEBUG record of the provider call: provider, model, what happened, how long it took."""
+    if logger.isEnabledFor(logging.DEBUG):
+        took = "" if started is None else f" after {(time.time() - started) * 1000:.1f} ms"
+        model = prepared.model.get("name") or prepared.plan.llm_kwargs.get("model")
+        logger.debug("%s model %s: %s%s", prepared.plan.provider, model, event, took)
+
+
 def _blueprint(prepared: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
     return {
         "prompt_template": {
             "type": "chat",
             "messages": [*prepared.input_messages, output],
-            "input_variables": list(prepared.variables),
+            "input_variables": [],
         },
         "metadata": {"model": prepared.model},
     }
@@ -231,9 +259,11 @@ async def execute(
     request_id = new_request_id()
     plan = prepared.plan
     started = time.time()
+    debug_call(prepared, "calling the provider")
     try:
         response = await worker.call(plan)
     except Exception as exc:
+        debug_call(prepared, f"the call failed: {exc!r}", started)
         shipper.submit(
             log.record(
                 request_id,
@@ -247,6 +277,7 @@ async def execute(
             )
         )
         raise
+    debug_call(prepared, "answered", started)
     record = log.record(request_id, prepared, plan.llm_kwargs, started, response)
     if inline is not None:
         answer = await inline(record)
@@ -288,7 +319,6 @@ async def stream(
     kwargs = {**plan.llm_kwargs, "stream": True}
     metadata = {"model": prepared.model}
     base = prepared.input_messages
-    variables = list(prepared.variables)
     count = 0
     last: Any = None
     logged = False
@@ -304,12 +334,13 @@ async def stream(
                     "prompt_template": {
                         "type": "chat",
                         "messages": [*base, message],
-                        "input_variables": variables,
+                        "input_variables": [],
                     },
                     "metadata": metadata,
                 },
             }
         logged = True
+        debug_call(prepared, f"the stream ended after {count} chunks", started)
         record = log.record(request_id, prepared, kwargs, started, acc.final_response())
         final_id: Any = request_id
         final_blueprint: Any = None
@@ -327,6 +358,7 @@ async def stream(
     except Exception as exc:
         if not logged:
             logged = True
+            debug_call(prepared, f"the stream failed after {count} chunks: {exc!r}", started)
             shipper.submit(
                 log.record(
                     request_id,

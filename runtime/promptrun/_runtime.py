@@ -18,7 +18,7 @@ from promptrun._errors import PromptLayerError
 from promptrun._http import ApiTransport
 from promptrun.actors.providers import ProviderWorker
 from promptrun.actors.shipper import LogShipper
-from promptrun.actors.templates import TemplateActor
+from promptrun.actors.templates import TemplateCache
 
 __all__ = ["Runtime"]
 
@@ -31,8 +31,12 @@ class Runtime:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self.transport = ApiTransport(config.base_url, config.api_key, config.http_timeout)
-        self.templates = TemplateActor(
-            self.transport, ttl=config.cache_ttl_seconds, max_entries=config.template_cache_size
+        self.templates = TemplateCache(
+            self.transport,
+            ttl=config.cache_ttl_seconds,
+            max_entries=config.template_cache_size,
+            refresh=config.cache_refresh,
+            max_stale=config.cache_max_stale_seconds,
         )
         self.shipper = LogShipper(
             self.transport,
@@ -72,6 +76,7 @@ class Runtime:
                 await tg.start(self.templates.run)
                 await tg.start(self.shipper.run)
                 self._ready.set_result(None)
+                logger.info("promptrun client started for %s", self.config.base_url)
                 await self._stop.wait()
                 await self._shutdown(tg)
         except BaseException as exc:
@@ -89,6 +94,7 @@ class Runtime:
             self.shipper.spool_leftovers()
             self.shipper.close()
             await _close_quietly(self.transport)
+            logger.info("promptrun client stopped: %s", self.shipper.stats.as_dict())
             self._log_unshipped()
 
     async def _shutdown(self, tg: TaskGroup) -> None:

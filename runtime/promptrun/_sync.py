@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 
 from promptrun._client import AsyncPromptLayer
-from promptrun._logreq import build_log_record
+from promptrun._logreq import build_log_record, logged
 from promptrun._portal import fork_generation, get_portal
 from promptrun._run import new_request_id
 from promptrun._track import TRACK_BODIES, TrackEndpoint
@@ -59,6 +59,8 @@ class PromptLayer:
         tracer_provider: Any = None,
         tracing_providers: Any = None,
         *,
+        cache_refresh: Literal["wait", "background"] = "wait",
+        cache_max_stale_seconds: float | None = None,
         http_timeout: float | None = None,
         inline_logging: bool = False,
         log_channel_size: int = 10_000,
@@ -77,6 +79,8 @@ class PromptLayer:
             cache_ttl_seconds,
             tracer_provider,
             tracing_providers,
+            cache_refresh=cache_refresh,
+            cache_max_stale_seconds=cache_max_stale_seconds,
             http_timeout=http_timeout,
             inline_logging=inline_logging,
             log_channel_size=log_channel_size,
@@ -264,7 +268,7 @@ class PromptLayer:
             return self._call(client.log_request, *args)  # type: ignore[no-any-return]
         record = build_log_record(*args)
         self._submit(record)
-        return {"id": record.client_request_id, "request_id": record.client_request_id}
+        return logged(record)
 
 
 class _Pipe:

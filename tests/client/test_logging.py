@@ -50,6 +50,31 @@ async def test_log_request_returns_at_once_with_a_client_id_then_ships(
     assert stored["input_tokens"] == 3
 
 
+async def test_log_request_returns_as_prompt_version_the_blueprint_the_server_stores(
+    make_client: Factory, probe: Probe
+) -> None:
+    async with make_client() as pl:
+        logged = await pl.log_request(**log_kwargs(parameters={"temperature": 0.3}))
+        assert logged is not None
+        assert await pl.flush(timeout=10)
+    stored = await probe.request(logged["id"])
+    assert logged["request_id"] == logged["id"]
+    assert logged["prompt_version"] == stored["prompt_blueprint"]
+    assert [m["role"] for m in logged["prompt_version"]["prompt_template"]["messages"]] == [
+        "user",
+        "assistant",
+    ]
+
+
+async def test_log_request_rejects_a_template_without_its_messages_before_queueing(
+    make_client: Factory,
+) -> None:
+    async with make_client() as pl:
+        with pytest.raises(PromptLayerValidationError, match="output must be a prompt template"):
+            await pl.log_request(**{**log_kwargs(), "output": {"type": "chat"}})
+        assert pl.stats()["queued"] == 0
+
+
 async def test_log_request_rejects_bad_input_before_queueing(make_client: Factory) -> None:
     async with make_client() as pl:
         with pytest.raises(PromptLayerValidationError, match="input"):

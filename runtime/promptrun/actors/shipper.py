@@ -65,6 +65,14 @@ _TRACK_PATHS = {
 _ID_MAP_SIZE = 100_000
 _MAX_DEFERRALS = 3
 _decode_record = msgspec.json.Decoder(Record).decode
+_MODE_TEXT = {
+    "ingest": "in batches (the promptrun ingest endpoint)",
+    "per-record": "one request per record (the PromptLayer API's endpoints)",
+}
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def dump_provider_object(obj: Any) -> Any:
@@ -300,9 +308,12 @@ class LogShipper:
         if time.monotonic() < self._down_until:
             self._to_spool(batch, None)
             return False
+        started = time.perf_counter()
         try:
             if self._mode is None:
                 self._mode = await self._discover()
+                logger.info("promptrun ships log records to %s %s", self._transport.base_url,
+                            _MODE_TEXT[self._mode])  # fmt: skip
             if self._mode == "ingest":
                 await self._ship_ingest(batch)
             else:
@@ -316,6 +327,7 @@ class LogShipper:
             return False
         self._outage_backoff = 0.5
         self._down_until = 0.0
+        logger.debug("shipped %d log records in %.1f ms", len(batch), _ms_since(started))
         return True
 
     def _mark_down(self, exc: Exception) -> None:
@@ -455,6 +467,7 @@ class LogShipper:
             return
         self.stats.spooled += written
         self.stats.dropped += self.spool.dropped - dropped_before
+        logger.debug("spooled %d log records to %s", written, self.spool.folder)
         if why:
             logger.warning("promptrun spooled %d log records: %s", written, why)
 
@@ -464,6 +477,8 @@ class LogShipper:
             if claimed is None:
                 return
             path, records = claimed
+            logger.debug("replaying %d spooled log records from %s", len(records), path.name)
+            replayed_before = self.stats.replayed
             shipped = 0
             try:
                 for start in range(0, len(records), self._batch_size):
@@ -481,5 +496,8 @@ class LogShipper:
                 self.spool.release(path, records[shipped:])
                 raise
             self.spool.release(path, records[shipped:])
+            if self.stats.replayed > replayed_before:
+                logger.info("promptrun replayed %d spooled log records",
+                            self.stats.replayed - replayed_before)  # fmt: skip
             if self._down_until > time.monotonic():
                 return

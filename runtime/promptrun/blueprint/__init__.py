@@ -18,6 +18,7 @@ from promptrun.blueprint._kwargs import default_parameters as default_parameters
 from promptrun.blueprint._kwargs import function_name_for as function_name_for
 from promptrun.blueprint._kwargs import google_call_args as google_call_args
 from promptrun.blueprint._kwargs import resolve_model as resolve_model
+from promptrun.blueprint._logged import log_request_blueprint as log_request_blueprint
 from promptrun.blueprint._render import render_llm_kwargs as render_llm_kwargs
 from promptrun.blueprint._render import render_prompt_template as render_prompt_template
 from promptrun.blueprint._render import render_string as render_string
@@ -41,6 +42,7 @@ __all__ = [
     "function_name_for",
     "google_call_args",
     "kwargs_messages",
+    "log_request_blueprint",
     "logged_blueprint",
     "render_llm_kwargs",
     "render_prompt_template",

@@ -133,46 +133,16 @@ def track_row(
     return row, blueprint
 
 
-def _template_kind(template: dict[str, Any], which: str) -> str:
-    kind = template.get("type")
-    key = "messages" if kind == "chat" else "content"
-    if kind not in ("chat", "completion") or not isinstance(template.get(key), list):
-        raise ApiError(
-            400,
-            f"{which} must be a prompt template: "
-            '{"type": "chat", "messages": [...]} or {"type": "completion", "content": [...]}',
-        )
-    return str(kind)
-
-
-def _conversation(body: LogRequestBody) -> dict[str, Any]:
-    """The input template with the output appended, in the input's own type."""
-    given, answer = body.input, body.output
-    if _template_kind(given, "input") == "chat":
-        if _template_kind(answer, "output") == "chat":
-            replies = list(answer["messages"])
-        else:
-            replies = [{"role": "assistant", "content": list(answer["content"])}]
-        return {**given, "messages": [*given["messages"], *replies]}
-    if _template_kind(answer, "output") == "completion":
-        tail = list(answer["content"])
-    else:
-        tail = [part for m in answer["messages"] for part in (m.get("content") or ())]
-    return {**given, "content": [*given["content"], *tail]}
-
-
 def log_row(
     body: LogRequestBody, *, client_request_id: str | None = None
 ) -> tuple[RequestRow, dict[str, Any]]:
     """The row for a ``/log-request`` body, and its blueprint (input plus output)."""
-    model: dict[str, Any] = {
-        "provider": body.provider,
-        "name": body.model,
-        "parameters": body.parameters or {},
-    }
-    if body.api_type:
-        model["api_type"] = body.api_type
-    blueprint = {"prompt_template": _conversation(body), "metadata": {"model": model}}
+    try:
+        blueprint = bp.log_request_blueprint(
+            body.provider, body.model, body.parameters, body.api_type, body.input, body.output
+        )
+    except PromptLayerValidationError as exc:
+        raise ApiError(400, exc.message) from None
     row = RequestRow(
         kind="log",
         client_request_id=client_request_id,
