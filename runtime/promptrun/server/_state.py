@@ -43,6 +43,14 @@ class ServerConfig:
     fault_injection: bool = False
     # URL prefixes that server-side workflow tool nodes may call besides loopback ("*": any).
     tool_urls: tuple[str, ...] = ()
+    # Code nodes: the bwrap binary (None: $PROMPTRUN_BWRAP, else on the PATH); running them
+    # without the sandbox; slots at once (None: two per CPU) and per workspace (None: half);
+    # the longest timeout a node may ask for.
+    bwrap: str | None = None
+    unsafe_code_nodes: bool = False
+    code_slots: int | None = None
+    code_workspace_slots: int | None = None
+    code_max_timeout: float = 60.0
     write_batch: int = 512
     read_threads: int = 2
 

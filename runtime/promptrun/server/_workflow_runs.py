@@ -41,7 +41,13 @@ from promptrun.server.store.base import NotFoundError
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
-from promptrun.workflows.definition import PromptTemplateConfig, ToolConfig, WorkflowSpec
+from promptrun.workflows._code_sandbox import CodeLimits, CodeSandbox, default_slots
+from promptrun.workflows.definition import (
+    CodeConfig,
+    PromptTemplateConfig,
+    ToolConfig,
+    WorkflowSpec,
+)
 from promptrun.workflows.engine import NodeResult, WorkflowRun, final_output
 from promptrun.workflows.nodes import NodeContext, NodeError
 
@@ -82,6 +88,25 @@ class WorkflowSettings:
     # Besides loopback, the URL prefixes tool nodes may call ("*": any). Anything else is
     # refused: a keyed client must not make the server fetch internal addresses for it.
     tool_urls: tuple[str, ...] = ()
+    # Code nodes (see promptrun.workflows._code_sandbox): the sandbox's bwrap, or none at all
+    # (unsafe), slots in all and per workspace, the longest node timeout, the audit hook.
+    bwrap: str | None = None
+    unsafe_code_nodes: bool = False
+    code_slots: int | None = None
+    code_workspace_slots: int | None = None
+    code_max_timeout: float = 60.0
+    code_audit_hook: bool = True
+
+    def code_sandbox(self) -> CodeSandbox:
+        total = self.code_slots or default_slots()
+        return CodeSandbox(
+            bwrap=self.bwrap,
+            unsafe=self.unsafe_code_nodes,
+            limits=CodeLimits(max_timeout=self.code_max_timeout),
+            slots=total,
+            owner_slots=self.code_workspace_slots or max(1, total // 2),
+            audit_hook=self.code_audit_hook,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +291,11 @@ class _Services:
         _check_tool_url(config.name or ctx.node.name, config.url, self._runs.settings.tool_urls)
         return await call_http_tool(await self._runs.http(), config, ctx.inputs)
 
+    async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:
+        return await self._runs.code.run(
+            config.code, ctx.inputs, timeout=config.timeout, owner=self._request.workspace
+        )
+
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -308,9 +338,11 @@ class WorkflowRuns:
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
+        self.code = self.settings.code_sandbox()
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
     async def start(self) -> None:
+        self.code = self.settings.code_sandbox()  # the settings as they are now
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")

@@ -1,10 +1,16 @@
-"""The program a code node's child interpreter runs (its source is sent with ``-c``).
+"""The program a code node's interpreter runs (its source is sent with ``-c``).
 
-It must stay self-contained: it runs under ``python -I`` with an empty environment and imports
-nothing from promptrun. Order matters: read the job from stdin, set resource limits, load the
-compiled code, keep a handle on the real stdout, and only then install the audit hook and call
-the user's function. The hook's state lives in closure cells holding only immutable values and
-C functions, so the user's code cannot reach or monkeypatch what it decides with.
+It must stay self-contained: it runs under ``python -I -S`` with an empty environment, inside
+the sandbox of :mod:`promptrun.workflows._bwrap` (or, with ``--unsafe-code-nodes``, as a plain
+child process), and imports nothing from promptrun. Order matters: read the job from stdin,
+set resource limits, (unsandboxed only) ask to be killed with the parent, load the compiled
+code, keep a handle on the real stdout, and only then install the audit hook and call the
+user's function.
+
+The audit hook is an extra layer, not the boundary (Python's audit hooks are not a sandbox:
+code can run where no hook is installed, and SQLite opens files without an audit event). Its
+state lives in closure cells holding only immutable values and C functions, so the user's
+code cannot reach or monkeypatch what it decides with.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ def _limits(job):
         ("RLIMIT_CPU", cpu),
         ("RLIMIT_AS", job["max_memory"]),
         ("RLIMIT_FSIZE", job["max_file_bytes"]),
-        ("RLIMIT_NOFILE", 64),
+        ("RLIMIT_NOFILE", job["max_open_files"]),
+        ("RLIMIT_NPROC", 1),
         ("RLIMIT_CORE", 0),
     ):
         limit = getattr(resource, name, None)
@@ -36,6 +43,17 @@ def _limits(job):
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
+
+
+def _die_with_parent(parent):
+    # Unsandboxed only (bubblewrap does this itself): SIGKILL when the server dies, and if it
+    # died before the request was made, exit now.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _install_hook(workdir, readable):
@@ -59,7 +77,10 @@ def _install_hook(workdir, readable):
         "resource.prlimit", "signal.pthread_kill", "sqlite3.enable_load_extension",
         "sys._current_frames",
     ))
-    denied_imports = frozenset(("ctypes", "_ctypes", "_posixsubprocess", "_socket"))
+    denied_imports = frozenset((
+        "ctypes", "_ctypes", "_posixsubprocess", "_socket", "_xxsubinterpreters",
+        "_interpreters", "_xxinterpchannels",
+    ))
     path_events = frozenset((
         "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
         "os.chflags", "os.lchflags", "os.setxattr", "os.removexattr", "os.listxattr",
@@ -199,6 +220,8 @@ class _Discard(io.TextIOBase):
 def _main():
     job = json.loads(sys.stdin.buffer.read())
     _limits(job)
+    if job.get("parent") and sys.platform.startswith("linux"):
+        _die_with_parent(job["parent"])
     code = marshal.loads(base64.b64decode(job["code"]))
     namespace = {"__name__": "__code_node__", "__builtins__": __builtins__}
     exec(code, namespace)
@@ -207,7 +230,8 @@ def _main():
     sys.stdout = sys.stderr = _Discard()
     workdir = os.path.realpath(os.getcwd())
     readable = [os.path.realpath(p) for p in job["readable"]]
-    _install_hook(workdir, readable)
+    if job.get("audit_hook", True):
+        _install_hook(workdir, readable)
     try:
         envelope = {"ok": True, "value": function(**job["inputs"])}
     except BaseException as exc:
