@@ -51,6 +51,9 @@ class ServerConfig:
     code_slots: int | None = None
     code_workspace_slots: int | None = None
     code_max_timeout: float = 60.0
+    # False leaves out the audit hook inside the sandbox (the kernel's boundary alone): the
+    # red-team tests run both ways. No command-line flag sets it.
+    code_audit_hook: bool = True
     write_batch: int = 512
     read_threads: int = 2
 

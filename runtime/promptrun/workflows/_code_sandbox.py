@@ -202,6 +202,7 @@ class CodeSandbox:
     async def _probe(self) -> SandboxStatus:
         self._image = await anyio.to_thread.run_sync(python_image)
         if self.unsafe:
+            await anyio.to_thread.run_sync(self._scratch_folder)  # sweeps dead servers' folders
             return SandboxStatus(
                 "unsafe", "code nodes run WITHOUT the kernel boundary (--unsafe-code-nodes)"
             )

@@ -72,6 +72,7 @@ def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) ->
         code_slots=config.code_slots,
         code_workspace_slots=config.code_workspace_slots,
         code_max_timeout=config.code_max_timeout,
+        code_audit_hook=config.code_audit_hook,
     )
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
 
