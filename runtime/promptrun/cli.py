@@ -96,9 +96,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tool-url",
         action="append",
         default=[],
-        metavar="PREFIX",
-        help="let workflow tool nodes call URLs starting with PREFIX (repeatable; '*' for any); "
-        "by default only loopback URLs",
+        metavar="URL",
+        help="let workflow tool nodes call this origin (scheme://host[:port][/path], "
+        "repeatable), whatever its addresses; '*' allows any host whose addresses are all "
+        "public. By default tool nodes call nothing",
     )
     code = serve.add_argument_group(
         "code nodes",
@@ -157,6 +158,13 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"promptrun serve: error: {exc}", file=sys.stderr)
             return 2
     from promptrun.workflows._code_sandbox import default_slots
+    from promptrun.workflows._destinations import ToolPolicy
+
+    try:
+        ToolPolicy(tuple(args.tool_url))
+    except ValueError as exc:
+        print(f"promptrun serve: error: {exc}", file=sys.stderr)
+        return 2
 
     slots, workspace_slots = args.code_node_slots, args.code_node_workspace_slots
     total = slots or default_slots()

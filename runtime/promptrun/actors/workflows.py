@@ -120,9 +120,9 @@ class _LocalServices:
                 None,
             )
         if self._session is None:
-            import aiohttp
+            from promptrun.workflows._tool_http import open_tool_session
 
-            self._session = aiohttp.ClientSession()  # not the runtime's: no API key on it
+            self._session = open_tool_session()  # not the runtime's: no API key on it
         return await call_http_tool(self._session, config, ctx.inputs)
 
     async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:

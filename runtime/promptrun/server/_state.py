@@ -41,7 +41,7 @@ class ServerConfig:
     sandbox_chunks: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fault_injection: bool = False
-    # URL prefixes that server-side workflow tool nodes may call besides loopback ("*": any).
+    # Origins that server-side workflow tool nodes may call ("*": any public address).
     tool_urls: tuple[str, ...] = ()
     # Code nodes: the bwrap binary (None: $PROMPTRUN_BWRAP, else on the PATH); running them
     # without the sandbox; slots at once (None: two per CPU) and per workspace (None: half);
