@@ -44,6 +44,23 @@ async def test_a_code_node_returns_its_json_value_with_inputs_in_scope(
     assert (await sandbox.status()).mode == "bwrap"
 
 
+async def test_values_cross_the_boundary_as_json_both_ways(sandbox: CodeSandbox) -> None:
+    given = {"s": "héllo ☃ \U0001f600 \"q\" \n", "n": 2**70, "f": 1.5, "xs": [1, None, True],
+             "d": {"k": {"z": []}}}  # fmt: skip
+    value = await sandbox.run(
+        "return [s, n, f, xs, d, (1, 2), {1: 'a', None: 'b', 2.5: 'c', False: 'd'}]",
+        given,
+        timeout=10,
+    )
+    assert value == [*given.values(), [1, 2], {"1": "a", "null": "b", "2.5": "c", "false": "d"}]
+    with pytest.raises(NodeError, match="not JSON: Out of range float values"):
+        await sandbox.run("return float('nan')", {}, timeout=10)
+    with pytest.raises(NodeError, match="not JSON: keys must be str"):
+        await sandbox.run("return {(1, 2): 3}", {}, timeout=10)
+    with pytest.raises(NodeError, match="the code node's inputs are not JSON"):
+        await sandbox.run("return 1", {"x": object()}, timeout=10)
+
+
 async def test_code_nodes_import_the_standard_library_only(sandbox: CodeSandbox) -> None:
     with pytest.raises(NodeError, match="ModuleNotFoundError: No module named 'msgspec'"):
         await sandbox.run("import msgspec\nreturn 1", {}, timeout=10)
