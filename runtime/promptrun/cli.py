@@ -157,7 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"promptrun serve: error: {exc}", file=sys.stderr)
             return 2
-    from promptrun.workflows._code_sandbox import default_slots
+    from promptrun.workflows._code_sandbox import CodeNodeSettings, default_slots
     from promptrun.workflows._destinations import ToolPolicy
 
     try:
@@ -190,11 +190,13 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         fault_injection=args.fault_injection,
         tool_urls=tuple(args.tool_url),
-        bwrap=args.bwrap,
-        unsafe_code_nodes=args.unsafe_code_nodes,
-        code_slots=slots,
-        code_workspace_slots=workspace_slots,
-        code_max_timeout=args.code_node_max_timeout,
+        code_nodes=CodeNodeSettings(
+            bwrap=args.bwrap,
+            unsafe=args.unsafe_code_nodes,
+            slots=slots,
+            workspace_slots=workspace_slots,
+            max_timeout=args.code_node_max_timeout,
+        ),
     )
     return run_server(config)
 

@@ -31,6 +31,7 @@ import pytest
 import promptrun.workflows._code_sandbox as code_sandbox_module
 from promptrun import AsyncPromptLayer
 from promptrun.testing import running_server
+from promptrun.workflows._code_sandbox import CodeNodeSettings
 from tests._codebox import require_sandbox
 
 from ._attacks import ATTACKS, Attack
@@ -142,7 +143,7 @@ def victim(request: pytest.FixtureRequest, target: Target) -> Iterator[Victim]:
         sandbox=False,
         db_path=target.db_path,
         api_keys=(f"team:{KEY}", f"other:{OTHER_KEY}"),
-        code_audit_hook=request.param,
+        code_nodes=CodeNodeSettings(audit_hook=request.param),
     ) as srv:
         other = Http(srv.base_url, OTHER_KEY)
         body = copy.deepcopy(publish_body("other-team-secret"))

@@ -17,6 +17,7 @@ from promptrun.cli import main
 from promptrun.server.app import ServerConfig, create_app
 from promptrun.server.routes.workflows import WORKFLOWS
 from promptrun.testing import ServerProcess
+from promptrun.workflows._code_sandbox import CodeNodeSettings
 from tests._codebox import require_sandbox
 from tests.security._http import Http
 
@@ -98,7 +99,7 @@ async def fair(tmp_path: Path) -> AsyncIterator[tuple[Api, web.Application]]:
     require_sandbox()
     config = ServerConfig(
         db_path=tmp_path / "p.db", api_keys=(KEY, f"other:{OTHER_KEY}"), generate_key=False,
-        sandbox=False, code_slots=2, code_workspace_slots=1,
+        sandbox=False, code_nodes=CodeNodeSettings(slots=2, workspace_slots=1),
     )  # fmt: skip
     app = create_app(config)
     async with (

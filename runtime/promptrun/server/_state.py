@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from promptrun.workflows._code_sandbox import CodeNodeSettings
 
 if TYPE_CHECKING:
     from promptrun.server._faults import FaultInjector
@@ -43,17 +45,8 @@ class ServerConfig:
     fault_injection: bool = False
     # Origins that server-side workflow tool nodes may call ("*": any public address).
     tool_urls: tuple[str, ...] = ()
-    # Code nodes: the bwrap binary (None: $PROMPTRUN_BWRAP, else on the PATH); running them
-    # without the sandbox; slots at once (None: two per CPU) and per workspace (None: half);
-    # the longest timeout a node may ask for.
-    bwrap: str | None = None
-    unsafe_code_nodes: bool = False
-    code_slots: int | None = None
-    code_workspace_slots: int | None = None
-    code_max_timeout: float = 60.0
-    # False leaves out the audit hook inside the sandbox (the kernel's boundary alone): the
-    # red-team tests run both ways. No command-line flag sets it.
-    code_audit_hook: bool = True
+    # How code nodes run: sandboxed (by default), refused, or unsafe; their fair shares.
+    code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
     write_batch: int = 512
     read_threads: int = 2
 

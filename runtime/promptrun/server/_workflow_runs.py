@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -41,7 +41,7 @@ from promptrun.server.store.base import NotFoundError
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
-from promptrun.workflows._code_sandbox import CodeLimits, CodeSandbox, default_slots
+from promptrun.workflows._code_sandbox import CodeNodeSettings
 from promptrun.workflows._destinations import DestinationRefused, ToolPolicy
 from promptrun.workflows._tool_http import open_tool_session
 from promptrun.workflows.definition import (
@@ -93,25 +93,8 @@ class WorkflowSettings:
     # tool_resolver answers the DNS questions of tool calls (None: the system's getaddrinfo).
     tool_urls: tuple[str, ...] = ()
     tool_resolver: AbstractResolver | None = None
-    # Code nodes (see promptrun.workflows._code_sandbox): the sandbox's bwrap, or none at all
-    # (unsafe), slots in all and per workspace, the longest node timeout, the audit hook.
-    bwrap: str | None = None
-    unsafe_code_nodes: bool = False
-    code_slots: int | None = None
-    code_workspace_slots: int | None = None
-    code_max_timeout: float = 60.0
-    code_audit_hook: bool = True
-
-    def code_sandbox(self) -> CodeSandbox:
-        total = self.code_slots or default_slots()
-        return CodeSandbox(
-            bwrap=self.bwrap,
-            unsafe=self.unsafe_code_nodes,
-            limits=CodeLimits(max_timeout=self.code_max_timeout),
-            slots=total,
-            owner_slots=self.code_workspace_slots or max(1, total // 2),
-            audit_hook=self.code_audit_hook,
-        )
+    # Code nodes (see promptrun.workflows._code_sandbox): sandbox, slots, timeouts.
+    code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,12 +311,12 @@ class WorkflowRuns:
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
-        self.code = self.settings.code_sandbox()
+        self.code = self.settings.code_nodes.sandbox()
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
     async def start(self) -> None:
-        self.code = self.settings.code_sandbox()  # the settings as they are now
+        self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
         self._ready = asyncio.Event()
         self._stop = anyio.Event()

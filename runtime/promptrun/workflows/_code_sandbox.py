@@ -44,6 +44,7 @@ import msgspec
 from anyio.abc import ByteReceiveStream, Process
 from anyio.lowlevel import RunVar
 
+from promptrun.actors._spool import _pid_alive
 from promptrun.workflows._bootstrap import SOURCE
 from promptrun.workflows._bwrap import (
     BWRAP_ENV,
@@ -58,6 +59,7 @@ from promptrun.workflows.nodes._base import NodeError
 
 __all__ = [
     "CodeLimits",
+    "CodeNodeSettings",
     "CodeSandbox",
     "SandboxStatus",
     "compile_node_code",
@@ -96,6 +98,36 @@ class CodeLimits:
     open_files: int = 64
     output_bytes: int = 1 * MiB
     max_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeNodeSettings:
+    """How a server runs code nodes (``promptrun serve``'s code-node options).
+
+    ``bwrap``: the bwrap binary (None: ``$PROMPTRUN_BWRAP``, else ``bwrap`` on the PATH).
+    ``unsafe``: run them without the sandbox. ``slots``: at once (None: two per CPU);
+    ``workspace_slots``: at once for one workspace (None: half of them). ``max_timeout``: the
+    longest timeout a node may ask for. ``audit_hook=False`` leaves out the in-process audit
+    hook (the red-team tests show the kernel's boundary holding alone; no flag sets it).
+    """
+
+    bwrap: str | None = None
+    unsafe: bool = False
+    slots: int | None = None
+    workspace_slots: int | None = None
+    max_timeout: float = 60.0
+    audit_hook: bool = True
+
+    def sandbox(self) -> CodeSandbox:
+        total = self.slots or default_slots()
+        return CodeSandbox(
+            bwrap=self.bwrap,
+            unsafe=self.unsafe,
+            limits=CodeLimits(max_timeout=self.max_timeout),
+            slots=total,
+            owner_slots=self.workspace_slots or max(1, total // 2),
+            audit_hook=self.audit_hook,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +387,8 @@ class CodeSandbox:
     async def _unsandboxed(
         self, image: PythonImage, payload: bytes
     ) -> tuple[bytes, bytes, bool, int | None]:
+        if sys.platform == "win32":  # pragma: no cover - rlimits, sessions and signals are POSIX
+            raise NodeError("code nodes need a POSIX system", None)
         workdir = tempfile.mkdtemp(prefix="node-", dir=self._scratch_folder())
         try:
             process = await anyio.open_process(
@@ -376,21 +410,11 @@ class CodeSandbox:
             root = os.path.join(tempfile.gettempdir(), f"promptrun-code-{os.getuid()}")
             os.makedirs(root, mode=0o700, exist_ok=True)
             for name in os.listdir(root):
-                if name.isdigit() and not _alive(int(name)):
+                if name.isdigit() and not _pid_alive(int(name)):
                     shutil.rmtree(os.path.join(root, name), ignore_errors=True)
             self._scratch = os.path.join(root, str(os.getpid()))
             os.makedirs(self._scratch, mode=0o700, exist_ok=True)
         return self._scratch
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def _kill(process: Process) -> None:

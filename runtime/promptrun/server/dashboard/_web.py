@@ -109,7 +109,7 @@ def render(
     config = request.config_dict.get(CONFIG)
     html = page.render(
         prefix=PREFIX,
-        unsafe_code_nodes=config is not None and config.unsafe_code_nodes,
+        unsafe_code_nodes=config is not None and config.code_nodes.unsafe,
         session=session,
         csrf_token=session.csrf_token if session else "",
         nonce=request.get(_NONCE, ""),

@@ -65,15 +65,7 @@ def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) ->
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
     config = app[CONFIG]
-    settings = WorkflowSettings(
-        tool_urls=config.tool_urls,
-        bwrap=config.bwrap,
-        unsafe_code_nodes=config.unsafe_code_nodes,
-        code_slots=config.code_slots,
-        code_workspace_slots=config.code_workspace_slots,
-        code_max_timeout=config.code_max_timeout,
-        code_audit_hook=config.code_audit_hook,
-    )
+    settings = WorkflowSettings(tool_urls=config.tool_urls, code_nodes=config.code_nodes)
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
