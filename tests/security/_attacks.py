@@ -147,12 +147,13 @@ return found
         "processes",
         "start processes: subprocess, os.system, fork, posix_spawn, a second interpreter",
         """
-import os, sys, subprocess
+import os, sys
 out = target["host_dir"] + "/" + target["marker"] + ".spawned"
-found["subprocess sh"] = attempt(lambda: subprocess.run(["/bin/sh", "-c", "id > " + out],
-                                                         capture_output=True).returncode)
-found["subprocess python"] = attempt(
-    lambda: subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True).stdout)
+def run(*argv):
+    import subprocess
+    return subprocess.run(list(argv), capture_output=True)
+found["subprocess sh"] = attempt(lambda: run("/bin/sh", "-c", "id > " + out).returncode)
+found["subprocess python"] = attempt(lambda: run(sys.executable, "-c", "print(1)").stdout)
 found["os.system"] = attempt(lambda: os.system("id > " + out) and 1 / 0)
 def forked():
     pid = os.fork()
@@ -193,7 +194,7 @@ def attach_uri():
     return c.execute("select * from x.sqlite_master").fetchall()
 found["attach uri"] = attempt(attach_uri)
 def vacuum_into():
-    c = sqlite3.connect(":memory:")
+    c = sqlite3.connect(":memory:", isolation_level=None)  # VACUUM needs no open transaction
     c.execute("create table t(x)")
     c.execute("insert into t values (?)", (target["marker"],))
     c.execute("VACUUM INTO ?", (target["host_dir"] + "/" + target["marker"] + ".db",))

@@ -25,14 +25,9 @@ and the interpreter runs exactly the code object that was checked.
 from __future__ import annotations
 
 import ast
-import contextlib
-import logging
 import marshal
 import os
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -41,17 +36,14 @@ from typing import Any, Literal
 
 import anyio
 import msgspec
-from anyio.abc import ByteReceiveStream, Process
 from anyio.lowlevel import RunVar
 
-from promptrun.actors._spool import _pid_alive
-from promptrun.workflows._bootstrap import SOURCE
-from promptrun.workflows._bwrap import (
-    BWRAP_ENV,
-    PythonImage,
-    bwrap_command,
-    find_bwrap,
-    python_image,
+from promptrun.workflows._bwrap import BWRAP_ENV, PythonImage, find_bwrap, python_image
+from promptrun.workflows._code_process import (
+    decode_answer,
+    run_sandboxed,
+    run_unsandboxed,
+    scratch_folder,
 )
 from promptrun.workflows._seccomp import seccomp_filter
 from promptrun.workflows._slots import SlotPool
@@ -67,12 +59,8 @@ __all__ = [
     "local_sandbox",
 ]
 
-log = logging.getLogger("promptrun.code")
-
 MiB = 1024 * 1024
-_STDERR_KEEP = 4000
 _FILENAME = "<code node>"
-_PROGRAM = ("-I", "-S", "-X", "utf8", "-c", SOURCE)
 _LOCAL: RunVar[dict[str | None, CodeSandbox]] = RunVar("promptrun_local_code_sandboxes")
 INSTALL_HINT = (
     "install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`; "
@@ -346,148 +334,17 @@ class CodeSandbox:
         except ValueError as exc:  # nested deeper than marshal goes
             raise NodeError(f"the code node's inputs cannot be sent: {exc}", str(exc)) from None
         if sandboxed:
-            child = await self._sandboxed(image, payload)
+            assert self.bwrap is not None
+            child = await run_sandboxed(
+                self.bwrap, image, payload, limits.disk_bytes, limits.output_bytes
+            )
         else:
-            child = await self._unsandboxed(image, payload)
-        return _result(child, limits.output_bytes)
-
-    async def _sandboxed(
-        self, image: PythonImage, payload: bytes
-    ) -> tuple[bytes, bytes, bool, int | None]:
-        assert self.bwrap is not None
-        program = seccomp_filter()
-        read_end: int | None = None
-        if program is not None:
-            read_end, write_end = os.pipe()
-            with os.fdopen(write_end, "wb") as f:
-                f.write(program)  # a few hundred bytes: fits the pipe's buffer
-        try:
-            argv = bwrap_command(
-                self.bwrap,
-                image,
-                _PROGRAM,
-                disk_bytes=self.limits.disk_bytes,
-                seccomp_fd=read_end,
+            child = await run_unsandboxed(
+                image, payload, self._scratch_folder(), limits.output_bytes
             )
-            process = await anyio.open_process(
-                argv,
-                env={},
-                start_new_session=True,
-                pass_fds=() if read_end is None else (read_end,),
-            )
-        finally:
-            if read_end is not None:
-                os.close(read_end)
-        try:
-            out, err, too_big = await _exchange(process, payload, self.limits)
-        finally:
-            await _kill(process)
-        return out, err, too_big, process.returncode
-
-    async def _unsandboxed(
-        self, image: PythonImage, payload: bytes
-    ) -> tuple[bytes, bytes, bool, int | None]:
-        if sys.platform == "win32":  # pragma: no cover - rlimits, sessions and signals are POSIX
-            raise NodeError("code nodes need a POSIX system", None)
-        workdir = tempfile.mkdtemp(prefix="node-", dir=self._scratch_folder())
-        try:
-            process = await anyio.open_process(
-                [image.executable, *_PROGRAM], cwd=workdir, env={}, start_new_session=True
-            )
-            try:
-                out, err, too_big = await _exchange(process, payload, self.limits)
-            finally:
-                await _kill(process)
-                with contextlib.suppress(OSError):  # whatever it started, in its session
-                    os.killpg(process.pid, signal.SIGKILL)
-        finally:
-            await anyio.to_thread.run_sync(shutil.rmtree, workdir, True)
-        return out, err, too_big, process.returncode
+        return decode_answer(child, limits.output_bytes)
 
     def _scratch_folder(self) -> str:
-        """This process's folder for unsandboxed nodes; sweeps those of dead processes."""
         if self._scratch is None:
-            root = os.path.join(tempfile.gettempdir(), f"promptrun-code-{os.getuid()}")
-            os.makedirs(root, mode=0o700, exist_ok=True)
-            for name in os.listdir(root):
-                if name.isdigit() and not _pid_alive(int(name)):
-                    shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-            self._scratch = os.path.join(root, str(os.getpid()))
-            os.makedirs(self._scratch, mode=0o700, exist_ok=True)
+            self._scratch = scratch_folder()
         return self._scratch
-
-
-async def _kill(process: Process) -> None:
-    with anyio.CancelScope(shield=True):
-        if process.returncode is None:
-            process.kill()
-        await process.aclose()  # closes its pipes too, then reaps it
-
-
-async def _read_capped(stream: ByteReceiveStream, limit: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-    return b"".join(chunks), False
-
-
-async def _exchange(process: Process, job: bytes, limits: CodeLimits) -> tuple[bytes, bytes, bool]:
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
-    stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
-    result: dict[str, tuple[bytes, bool]] = {}
-
-    async def feed() -> None:
-        try:
-            await stdin.send(job)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            pass  # the child died early; its exit status tells the story
-        finally:
-            await stdin.aclose()
-
-    async def drain(name: str, stream: ByteReceiveStream, limit: int) -> None:
-        result[name] = await _read_capped(stream, limit)
-        if result[name][1]:
-            process.kill()
-
-    # The caller's deadline surrounds this, and _kill ends the process however it ends.
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(feed)
-        tg.start_soon(drain, "out", stdout, limits.output_bytes)
-        tg.start_soon(drain, "err", stderr, 64 * 1024)
-    await process.wait()
-    out, too_big = result.get("out", (b"", False))
-    err, _ = result.get("err", (b"", False))
-    return out, err, too_big
-
-
-def _result(child: tuple[bytes, bytes, bool, int | None], max_output: int) -> Any:
-    out, err, too_big, returncode = child
-    if too_big:
-        raise NodeError(f"the code's output is larger than {max_output} bytes", None)
-    if not out:
-        tail = err.decode("utf-8", "replace").strip()[-_STDERR_KEEP:]
-        raise NodeError(
-            f"the code process ended without a result (exit status {returncode})"
-            + (f": {tail}" if tail else ""),
-            tail or None,
-        )
-    try:
-        envelope = msgspec.json.decode(out)
-    except msgspec.DecodeError:
-        raise NodeError("the code process wrote something that is not its result", None) from None
-    if not isinstance(envelope, dict):
-        raise NodeError("the code process wrote something that is not its result", None)
-    if envelope.get("ok"):
-        return envelope.get("value")
-    error = str(envelope.get("error") or "unknown error")
-    if envelope.get("stage") == "result":
-        raise NodeError(error, error)
-    line = envelope.get("line")
-    where = f" at line {line}" if isinstance(line, int) else ""
-    raise NodeError(f"the code raised{where}: {error}", error)
