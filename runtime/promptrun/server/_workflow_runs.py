@@ -278,8 +278,8 @@ class _Services:
             )
         try:
             self._runs.tool_policy.check_url(config.url)
-        except DestinationRefused as exc:
-            raise NodeError(f"tool {config.name or config.url!r}: {exc}", None) from None
+        except DestinationRefused as exc:  # its message names the URL
+            raise NodeError(str(exc), None) from None
         return await call_http_tool(await self._runs.http(), config, ctx.inputs)
 
     async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:

@@ -64,8 +64,8 @@ async def call_http_tool(
     label = _label(config)
     try:
         parse_tool_url(config.url)
-    except DestinationRefused as exc:
-        raise NodeError(f"tool {label}: {exc}", None) from None
+    except DestinationRefused as exc:  # its message names the URL
+        raise NodeError(str(exc), None) from None
     bad = sorted(h for h in config.headers if h.lower() in FORBIDDEN_HEADERS)
     if bad:
         raise NodeError(f"tool {label}: a tool node may not set the {', '.join(bad)} header", None)
