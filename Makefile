@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download)
-# and Debian's PostgreSQL server for the PostgreSQL store's tests (they start a throwaway cluster
-# of their own; the packaged service is not used). As root (CI) both are installed when
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download),
+# Debian's PostgreSQL server for the PostgreSQL store's tests (they start a throwaway cluster
+# of their own; the packaged service is not used), and bubblewrap, the sandbox workflow code
+# nodes run in (the server refuses code nodes without it). As root (CI) they are installed when
 # missing; elsewhere the tests that need them skip unless CI is set.
 deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -57,6 +59,10 @@ bench-quick: venv
 # Several server processes on PostgreSQL, and the dashboard at a million requests (~10 min).
 bench-scaleout: venv deps
 	$(BIN)/python benchmarks/scaleout.py
+
+# A code node's start-up cost in its sandbox (and unsandboxed, for comparison).
+bench-code: venv
+	$(BIN)/python benchmarks/code_node.py
 
 clean:
 	rm -rf $(VENV) .demo .bench .mypy_cache .ruff_cache

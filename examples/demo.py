@@ -81,6 +81,9 @@ def start_server() -> tuple[str, str]:
             str(STATE / "promptrun.db"),
             "--api-key",
             key,
+            # the example workflow's tool (examples/workflow_run.py serves it there)
+            "--tool-url",
+            "http://127.0.0.1:8766",
         ],
         stdout=log,
         stderr=log,

@@ -3,8 +3,10 @@
 PROMPTLAYER_BASE_URL=http://127.0.0.1:8765 PROMPTLAYER_API_KEY=... python examples/workflow_run.py
 
 Needs the example templates (examples/publish_templates.py). The workflow's tool node calls
-an HTTP endpoint this script serves on loopback; in local execution a Python function stands
-in for it (tools={"shout": ...}).
+an HTTP endpoint this script serves on 127.0.0.1, port $PROMPTRUN_EXAMPLE_TOOL_PORT (8766 by
+default); the server calls only the tool URLs it is told to, so start it with
+``--tool-url http://127.0.0.1:8766`` (``make demo`` does). In local execution a Python
+function stands in for the tool (tools={"shout": ...}).
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ async def serve_tool() -> tuple[web.AppRunner, str]:
     app.router.add_post("/shout", shout_endpoint)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(
+        runner, "127.0.0.1", int(os.environ.get("PROMPTRUN_EXAMPLE_TOOL_PORT", 8766))
+    )
     await site.start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}/shout"

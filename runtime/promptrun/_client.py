@@ -363,6 +363,7 @@ class AsyncPromptLayer:
         execution: Literal["server", "local"] = "server",
         tools: Mapping[str, Callable[..., Any]] | None = None,
         definition: Any = None,
+        allow_unsandboxed_code: bool = False,
     ) -> Any:
         """Run a workflow; returns the final output node's value.
 
@@ -371,7 +372,9 @@ class AsyncPromptLayer:
         ``execution="local"`` runs it in this process (prompt nodes use your provider keys;
         ``tools`` maps tool nodes to Python callables; ``definition`` skips fetching it). The
         format is documented in :mod:`promptrun.workflows`. ``workflow_name`` is the PromptLayer
-        SDK's deprecated spelling of ``workflow_id_or_name``.
+        SDK's deprecated spelling of ``workflow_id_or_name``. Local code nodes run in a kernel
+        sandbox (bubblewrap); where none can be made here they are refused with a
+        ``PromptLayerError`` unless ``allow_unsandboxed_code=True``.
         """
         from promptrun._workflow_api import run_workflow
 
@@ -387,6 +390,7 @@ class AsyncPromptLayer:
             execution=execution,
             tools=tools,
             definition=definition,
+            allow_unsandboxed_code=allow_unsandboxed_code,
         )
 
     async def _fetch(self, key: TemplateKey, extra: dict[str, Any]) -> dict[str, Any]:

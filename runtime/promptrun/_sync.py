@@ -213,6 +213,7 @@ class PromptLayer:
         execution: Literal["server", "local"] = "server",
         tools: Mapping[str, Callable[..., Any]] | None = None,
         definition: Any = None,
+        allow_unsandboxed_code: bool = False,
     ) -> Any:
         """Run a workflow (see AsyncPromptLayer.run_workflow); no event loop of its own."""
         return self._call(
@@ -228,6 +229,7 @@ class PromptLayer:
             execution=execution,
             tools=tools,
             definition=definition,
+            allow_unsandboxed_code=allow_unsandboxed_code,
         )
 
     def log_request(

@@ -100,6 +100,7 @@ def _check(
     execution: Any,
     tools: Any,
     definition: Any,
+    allow_unsandboxed_code: Any = False,
 ) -> None:
     where = "run_workflow()"
     if execution not in ("server", "local"):
@@ -133,6 +134,8 @@ def _check(
         not isinstance(tools, Mapping) or not all(callable(fn) for fn in tools.values())
     ):
         raise PromptLayerValidationError(f"{where}: tools must map names to callables")
+    if not isinstance(allow_unsandboxed_code, bool):
+        raise PromptLayerValidationError(f"{where}: allow_unsandboxed_code must be True or False")
 
 
 async def run_workflow(
@@ -148,6 +151,7 @@ async def run_workflow(
     execution: Literal["server", "local"] = "server",
     tools: Mapping[str, Callable[..., Any]] | None = None,
     definition: Any = None,
+    allow_unsandboxed_code: bool = False,
 ) -> Any:
     """Run a workflow and return its final output node's value (or every node's result).
 
@@ -155,7 +159,9 @@ async def run_workflow(
     peer SDK does. ``execution="local"`` runs the same engine here: prompt nodes call the
     providers with this process's keys and are logged like ``run()``, tool nodes may be
     Python callables (``tools={"name": fn}``), and ``definition=`` (the JSON format of
-    :mod:`promptrun.workflows`) skips fetching the published one.
+    :mod:`promptrun.workflows`) skips fetching the published one. Local code nodes run in a
+    kernel sandbox (bubblewrap); where this machine cannot make one, a workflow with code nodes
+    is refused with a ``PromptLayerError`` unless ``allow_unsandboxed_code=True``.
 
     With ``return_all_outputs=True`` the result is ``{node name: {"status", "value",
     "error_message", "raw_error_message", "is_output_node"}}``. Raises
@@ -165,7 +171,7 @@ async def run_workflow(
     """
     _check(
         workflow_id_or_name, input_variables, metadata, workflow_label_name, workflow_version,
-        timeout, execution, tools, definition,
+        timeout, execution, tools, definition, allow_unsandboxed_code,
     )  # fmt: skip
     rt = await client._rt()
     what = "a workflow" if workflow_id_or_name is None else f"workflow {workflow_id_or_name!r}"
@@ -182,6 +188,7 @@ async def run_workflow(
                     version=workflow_version,
                     tools=dict(tools or {}),
                     definition=definition,
+                    allow_unsandboxed_code=allow_unsandboxed_code,
                 )
             else:
                 results = await _ServerRun(rt.transport).run(

@@ -41,6 +41,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
@@ -90,9 +97,47 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tool-url",
         action="append",
         default=[],
-        metavar="PREFIX",
-        help="let workflow tool nodes call URLs starting with PREFIX (repeatable; '*' for any); "
-        "by default only loopback URLs",
+        metavar="URL",
+        help="let workflow tool nodes call this origin (scheme://host[:port][/path], "
+        "repeatable), whatever its addresses; '*' allows any host whose addresses are all "
+        "public. By default tool nodes call nothing",
+    )
+    code = serve.add_argument_group(
+        "code nodes",
+        "Workflow code nodes run in a bubblewrap sandbox (namespaces, no network, no host "
+        "files, limits); a server that cannot make one refuses them.",
+    )
+    code.add_argument(
+        "--bwrap",
+        metavar="PATH",
+        help="the bwrap binary for code nodes (default: $PROMPTRUN_BWRAP, else bwrap on the PATH)",
+    )
+    code.add_argument(
+        "--unsafe-code-nodes",
+        action="store_true",
+        help="run code nodes WITHOUT the sandbox (a child process with an audit hook): anyone "
+        "who can publish a workflow can then run code as this server's user",
+    )
+    code.add_argument(
+        "--code-node-slots",
+        type=_positive_int,
+        metavar="N",
+        help="code nodes running at once (default: two per CPU)",
+    )
+    code.add_argument(
+        "--code-node-workspace-slots",
+        type=_positive_int,
+        metavar="N",
+        help="code nodes running at once for one workspace; fewer than --code-node-slots "
+        "(default: half of them)",
+    )
+    code.add_argument(
+        "--code-node-max-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="the longest timeout a code node may ask for, its wait for a slot included "
+        "(default 60)",
     )
     serve.set_defaults(run=_serve, command_name="serve")
 
@@ -113,6 +158,25 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"promptrun serve: error: {exc}", file=sys.stderr)
             return 2
+    from promptrun.workflows._code_sandbox import CodeNodeSettings, default_slots
+    from promptrun.workflows._destinations import ToolPolicy
+
+    try:
+        ToolPolicy(tuple(args.tool_url))
+    except ValueError as exc:
+        print(f"promptrun serve: error: {exc}", file=sys.stderr)
+        return 2
+
+    slots, workspace_slots = args.code_node_slots, args.code_node_workspace_slots
+    total = slots or default_slots()
+    if workspace_slots is not None and 1 < total <= workspace_slots:
+        print(
+            f"promptrun serve: error: --code-node-workspace-slots must be less than the "
+            f"{total} code-node slots (--code-node-slots), so that one workspace cannot "
+            "hold every slot",
+            file=sys.stderr,
+        )
+        return 2
     postgres = is_postgres_url(args.db)
     config = ServerConfig(
         host=args.host,
@@ -127,6 +191,13 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         fault_injection=args.fault_injection,
         tool_urls=tuple(args.tool_url),
+        code_nodes=CodeNodeSettings(
+            bwrap=args.bwrap,
+            unsafe=args.unsafe_code_nodes,
+            slots=slots,
+            workspace_slots=workspace_slots,
+            max_timeout=args.code_node_max_timeout,
+        ),
     )
     return run_server(config)
 

@@ -13,6 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from promptrun.server.app import ServerConfig, create_app
+from promptrun.server.routes.workflows import WORKFLOWS
+from promptrun.workflows._destinations import ToolPolicy
 
 from ._api import KEY, OTHER_KEY, Api
 
@@ -243,9 +245,16 @@ async def tool_server() -> AsyncIterator[str]:
         yield str(server.make_url("/tool"))
 
 
+def allow_tool(api: Api, url: str) -> None:
+    """As if the server had been started with ``--tool-url URL``."""
+    api.client.server.app[WORKFLOWS].tool_policy = ToolPolicy((url,))
+
+
 async def test_http_tool_nodes_run_in_parallel_on_the_server_without_our_key(
     api: Api, tool_server: str
 ) -> None:
+    allow_tool(api, tool_server)
+
     def call(name: str, **extra: Any) -> dict[str, Any]:
         return {"name": name, "type": "tool", "configuration": {"url": tool_server},
                 "inputs": {"seconds": "s"}, **extra}  # fmt: skip
@@ -269,6 +278,7 @@ async def test_http_tool_nodes_run_in_parallel_on_the_server_without_our_key(
 async def test_a_failing_tool_and_a_tool_without_url_fail_their_nodes_with_reasons(
     api: Api, tool_server: str
 ) -> None:
+    allow_tool(api, tool_server)
     definition = {
         "input_variables": [{"name": "fail", "default": True}],
         "nodes": [
@@ -287,21 +297,22 @@ async def test_a_failing_tool_and_a_tool_without_url_fail_their_nodes_with_reaso
     assert execution["status"] == "FAILED"
 
 
-async def test_tool_nodes_may_not_make_the_server_call_addresses_beyond_loopback(
-    api: Api,
+async def test_tool_nodes_may_not_make_the_server_call_internal_addresses_by_default(
+    api: Api, tool_server: str
 ) -> None:
     definition = {
         "nodes": [
             {"name": "internal", "type": "tool", "configuration": {"url": "http://10.0.0.1/x"}},
             {"name": "metadata", "type": "tool",
              "configuration": {"url": "http://169.254.169.254/latest/meta-data"}},
+            {"name": "loopback", "type": "tool", "configuration": {"url": tool_server}},
         ],
     }  # fmt: skip
     await publish(api, "ssrf-tools", definition)
     execution = await finished(api, await start(api, "ssrf-tools"))
-    assert [n["status"] for n in execution["nodes"]] == ["FAILED", "FAILED"]
+    assert [n["status"] for n in execution["nodes"]] == ["FAILED", "FAILED", "FAILED"]
     for node in execution["nodes"]:
-        assert "only loopback URLs are allowed" in node["error_message"]
+        assert "tool URLs must match a --tool-url entry" in node["error_message"]
 
 
 async def test_a_prompt_node_for_a_missing_template_fails_with_the_registrys_message(

@@ -9,7 +9,13 @@ import anyio
 import pytest
 
 from promptrun.workflows import WorkflowRun, parse_definition
-from promptrun.workflows.definition import PromptTemplateConfig, ToolConfig, WorkflowSpec
+from promptrun.workflows._code_sandbox import CodeSandbox
+from promptrun.workflows.definition import (
+    CodeConfig,
+    PromptTemplateConfig,
+    ToolConfig,
+    WorkflowSpec,
+)
 from promptrun.workflows.engine import WorkflowInputError, final_output, resolve_variables
 from promptrun.workflows.nodes import NodeContext, NodeError
 
@@ -23,6 +29,7 @@ class Host:
         self.calls: list[tuple[str, float, float]] = []
         self.cancelled: list[str] = []
         self.warmed: list[str] = []
+        self.code = CodeSandbox()
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
         self.warmed = list(spec.nodes)
@@ -45,6 +52,9 @@ class Host:
             raise
         self.calls.append((ctx.node.name, started, time.perf_counter()))
         return {"from": ctx.node.name, **ctx.inputs}
+
+    async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:
+        return await self.code.run(config.code, ctx.inputs, timeout=config.timeout)
 
 
 def tool(name: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -84,7 +94,6 @@ async def test_independent_tool_nodes_run_at_the_same_time() -> None:
 
 async def test_independent_code_nodes_run_in_parallel_processes() -> None:
     sleep = {"code": "import time\ntime.sleep(0.3)\nreturn n * 2"}
-    started = time.perf_counter()
     run, _ = await execute(
         {
             "input_variables": ["n"],
@@ -96,13 +105,12 @@ async def test_independent_code_nodes_run_in_parallel_processes() -> None:
         },
         {"n": 5},
     )
-    elapsed = time.perf_counter() - started
     assert [run.nodes[x].value for x in "abc"] == [10, 20, 10]
-    # a -> b is a chain (0.6 s at least); c runs beside it, not after it
-    assert 0.6 <= elapsed < 0.85, elapsed
-    c, a = run.nodes["c"], run.nodes["a"]
-    assert c.started_at is not None and a.finished_at is not None
-    assert c.started_at < a.finished_at
+    a, b, c = (run.nodes[x] for x in "abc")
+    assert a.started_at and a.finished_at and b.started_at and c.started_at and c.finished_at
+    # a -> b is a chain; c runs beside a, not after it
+    assert b.started_at >= a.finished_at
+    assert c.started_at < a.finished_at and a.started_at < c.finished_at
 
 
 async def test_a_failure_fails_what_depends_on_it_and_the_rest_still_runs() -> None:

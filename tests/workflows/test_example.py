@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,14 @@ def test_the_workflow_example_runs_on_the_server_and_locally(
     # The in-process server reads this process's environment: no keys, so its own sandbox.
     for name in PROVIDER_VARS:
         monkeypatch.delenv(name, raising=False)
-    with running_server(sandbox=True) as srv:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        tool_port = free.getsockname()[1]
+    tool_url = f"http://127.0.0.1:{tool_port}"
+    with running_server(sandbox=True, tool_urls=(tool_url,)) as srv:
         env = {
             **os.environ,
+            "PROMPTRUN_EXAMPLE_TOOL_PORT": str(tool_port),
             "PROMPTLAYER_API_KEY": srv.api_key,
             "PROMPTLAYER_BASE_URL": srv.base_url,
             "PROMPTRUN_SPOOL_DIR": str(tmp_path / "spool"),

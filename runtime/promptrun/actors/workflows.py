@@ -7,7 +7,11 @@ engine's task group. Prompt nodes go through the runtime's own machinery, exactl
 and the log shipper, each record carrying ``workflow_version_execution_id`` (a local id,
 ``local_<hex>``), ``workflow_node_name`` and ``workflow_name`` in its metadata. Tool nodes call
 the Python callable registered under their name (``tools={"name": fn}``) and else their URL,
-through a session of their own that carries no PromptLayer key.
+through a session of their own that carries no PromptLayer key. Code nodes run in the same
+kernel sandbox as on the server (:mod:`promptrun.workflows._code_sandbox`): a code node fetched
+from a shared registry never sees this process's keys or files. Where this machine cannot make
+the sandbox, a workflow with code nodes is refused before it starts unless the caller passed
+``allow_unsandboxed_code=True``.
 
 The definition is the one given (``definition=``), else the published one fetched with
 ``GET /workflows/{name_or_id}`` (promptrun's server returns it; the hosted API may not).
@@ -16,15 +20,18 @@ The definition is the one given (``definition=``), else the published one fetche
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from promptrun import _run
-from promptrun._errors import PromptLayerValidationError
+from promptrun._errors import PromptLayerError, PromptLayerValidationError
 from promptrun._retry import CALLER_POLICY, call_with_retries
 from promptrun.actors.templates import TemplateKey
+from promptrun.workflows._code_sandbox import local_sandbox
 from promptrun.workflows.definition import (
+    CodeConfig,
     PromptTemplateConfig,
     ToolConfig,
     WorkflowSpec,
@@ -40,13 +47,22 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkflowRunner"]
 
+logger = logging.getLogger("promptlayer")
+
 
 class _LocalServices:
     """What nodes need from the client: its runtime's actors, the caller's tools."""
 
-    def __init__(self, rt: Runtime, tools: Mapping[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        tools: Mapping[str, Callable[..., Any]],
+        *,
+        allow_unsandboxed_code: bool = False,
+    ) -> None:
         self._rt = rt
         self._tools = tools
+        self._allow_unsandboxed_code = allow_unsandboxed_code
         self._session: aiohttp.ClientSession | None = None
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
@@ -104,10 +120,18 @@ class _LocalServices:
                 None,
             )
         if self._session is None:
-            import aiohttp
+            from promptrun.workflows._tool_http import open_tool_session
 
-            self._session = aiohttp.ClientSession()  # not the runtime's: no API key on it
+            self._session = open_tool_session()  # not the runtime's: no API key on it
         return await call_http_tool(self._session, config, ctx.inputs)
+
+    async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:
+        return await local_sandbox().run(
+            config.code,
+            ctx.inputs,
+            timeout=config.timeout,
+            allow_unsandboxed=self._allow_unsandboxed_code,
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -158,6 +182,7 @@ class WorkflowRunner:
         version: int | None,
         tools: Mapping[str, Callable[..., Any]],
         definition: Any,
+        allow_unsandboxed_code: bool = False,
     ) -> dict[str, dict[str, Any]]:
         if definition is not None:
             name = str(ref) if ref is not None else "local"
@@ -169,7 +194,9 @@ class WorkflowRunner:
             values, _ = resolve_variables(spec, variables)
         except WorkflowInputError as exc:
             raise PromptLayerValidationError(f"run_workflow(): workflow {name!r}: {exc}") from None
-        services = _LocalServices(self._rt, tools)
+        if any(isinstance(node.config, CodeConfig) for node in spec.nodes.values()):
+            await _check_code_sandbox(name, allow_unsandboxed_code)
+        services = _LocalServices(self._rt, tools, allow_unsandboxed_code=allow_unsandboxed_code)
         run = WorkflowRun(spec, values, services)
         run.metadata.update(
             {str(k): str(v) for k, v in metadata.items()}
@@ -182,3 +209,21 @@ class WorkflowRunner:
         finally:
             await services.aclose()
         return run.results()
+
+
+async def _check_code_sandbox(name: str, allowed: bool) -> None:
+    """Refuse a workflow with code nodes up front when they cannot be sandboxed here."""
+    sandbox = local_sandbox()
+    status = await sandbox.status()
+    if status.sandboxed:
+        return
+    if not allowed:
+        raise PromptLayerError(
+            f"run_workflow(): workflow {name!r} has code nodes, and {sandbox.refusal(status)}"
+        )
+    logger.warning(
+        "run_workflow(): workflow %r runs its code nodes WITHOUT a sandbox "
+        "(allow_unsandboxed_code=True): %s",
+        name,
+        status.detail,
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from promptrun.workflows._code_sandbox import CodeNodeSettings
 
 if TYPE_CHECKING:
     from promptrun.server._faults import FaultInjector
@@ -41,8 +43,10 @@ class ServerConfig:
     sandbox_chunks: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fault_injection: bool = False
-    # URL prefixes that server-side workflow tool nodes may call besides loopback ("*": any).
+    # Origins that server-side workflow tool nodes may call ("*": any public address).
     tool_urls: tuple[str, ...] = ()
+    # How code nodes run: sandboxed (by default), refused, or unsafe; their fair shares.
+    code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
     write_batch: int = 512
     read_threads: int = 2
 

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,12 +42,21 @@ from promptrun.server.store.base import NotFoundError
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
-from promptrun.workflows.definition import PromptTemplateConfig, ToolConfig, WorkflowSpec
+from promptrun.workflows._code_sandbox import CodeNodeSettings
+from promptrun.workflows._destinations import DestinationRefused, ToolPolicy
+from promptrun.workflows._tool_http import open_tool_session
+from promptrun.workflows.definition import (
+    CodeConfig,
+    PromptTemplateConfig,
+    ToolConfig,
+    WorkflowSpec,
+)
 from promptrun.workflows.engine import NodeResult, WorkflowRun, final_output
 from promptrun.workflows.nodes import NodeContext, NodeError
 
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.abc import AbstractResolver
 
     from promptrun.server.store.base import Store
 
@@ -67,9 +76,13 @@ class WorkflowSettings:
     push_limit: int = 64 * 1024
     provider_concurrency: int = 100
     spec_cache: int = 256
-    # Besides loopback, the URL prefixes tool nodes may call ("*": any). Anything else is
-    # refused: a keyed client must not make the server fetch internal addresses for it.
+    # What tool nodes may call (see promptrun.workflows._destinations): origins, or "*" for any
+    # public address; a keyed client must not make the server fetch internal addresses for it.
+    # tool_resolver answers the DNS questions of tool calls (None: the system's getaddrinfo).
     tool_urls: tuple[str, ...] = ()
+    tool_resolver: AbstractResolver | None = None
+    # Code nodes (see promptrun.workflows._code_sandbox): sandbox, slots, timeouts.
+    code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,26 +241,16 @@ class _Services:
                 "(Python callables work in local execution, tools={...})",
                 None,
             )
-        _check_tool_url(config.name or ctx.node.name, config.url, self._runs.settings.tool_urls)
+        try:
+            self._runs.tool_policy.check_url(config.url)
+        except DestinationRefused as exc:  # its message names the URL
+            raise NodeError(str(exc), None) from None
         return await call_http_tool(await self._runs.http(), config, ctx.inputs)
 
-
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _check_tool_url(name: str, url: str, allowed: tuple[str, ...]) -> None:
-    from urllib.parse import urlsplit
-
-    if "*" in allowed or any(url.startswith(prefix) for prefix in allowed):
-        return
-    host = (urlsplit(url).hostname or "").lower()
-    if host in _LOOPBACK or host.startswith("127."):
-        return
-    raise NodeError(
-        f"tool {name!r}: this server does not call {url!r}; only loopback URLs are allowed "
-        "unless it is started with --tool-url PREFIX",
-        None,
-    )
+    async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:
+        return await self._runs.code.run(
+            config.code, ctx.inputs, timeout=config.timeout, owner=self._request.workspace
+        )
 
 
 class WorkflowRuns:
@@ -273,9 +276,13 @@ class WorkflowRuns:
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
+        self.code = self.settings.code_nodes.sandbox()
+        self.tool_policy = ToolPolicy(self.settings.tool_urls)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
     async def start(self) -> None:
+        self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
+        self.tool_policy = ToolPolicy(self.settings.tool_urls)
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")
@@ -322,9 +329,8 @@ class WorkflowRuns:
 
     async def http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            import aiohttp
-
-            self._session = aiohttp.ClientSession()  # no default headers: tools get no keys
+            # no default headers (tools get no keys); every address checked against the policy
+            self._session = open_tool_session(self.tool_policy, self.settings.tool_resolver)
         return self._session
 
     def spec_for(self, version: WorkflowVersion) -> WorkflowSpec:

@@ -34,6 +34,31 @@ def _say(out: TextIO, line: str) -> None:
     out.flush()
 
 
+async def _say_code_nodes(app: web.Application, out: TextIO, err: TextIO) -> None:
+    """Say at start how code nodes will run: sandboxed, refused (and how to fix), or unsafe."""
+    from promptrun.server.routes.workflows import WORKFLOWS
+
+    sandbox = app[WORKFLOWS].code
+    status = await sandbox.status()
+    if status.mode == "bwrap":
+        _say(out, f"code nodes: {status.detail}")
+    elif status.mode == "refused":
+        _say(err, f"code nodes are REFUSED: {sandbox.refusal(status)}")
+    else:
+        for line in _UNSAFE_WARNING:
+            _say(err, line)
+
+
+_UNSAFE_WARNING = (
+    "WARNING " + "!" * 70,
+    "WARNING: --unsafe-code-nodes: workflow code nodes run WITHOUT the sandbox.",
+    "WARNING: anyone with an API key that can publish a workflow can run code as this",
+    "WARNING: server's user: read its files, its environment and every workspace's data.",
+    "WARNING: Use it only where every key holder is trusted; install bubblewrap instead.",
+    "WARNING " + "!" * 70,
+)
+
+
 async def serve(
     config: ServerConfig,
     *,
@@ -60,6 +85,7 @@ async def serve(
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
+    await _say_code_nodes(app, out, err)
     _say(out, f"listening on http://{host}:{port} (db {_database(config)})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

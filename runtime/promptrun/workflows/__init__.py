@@ -62,16 +62,18 @@ Node types and their ``configuration``:
   ``workflow_node_name``, ``workflow_name``).
 - ``code``: ``code`` (Python; the body of a function whose keyword parameters are the inputs;
   ``return`` gives the value, which must be JSON), ``timeout`` (seconds, default 10). It runs in
-  a separate interpreter with an empty environment, in a fresh folder, unable to open files
-  elsewhere, start processes or open sockets (see :mod:`promptrun.workflows._code_sandbox`).
+  a fresh interpreter in a kernel sandbox (bubblewrap): the standard library only, an empty
+  environment, a private size-capped ``/tmp``, no host files, network, processes or threads
+  (see :mod:`promptrun.workflows._code_sandbox` and :mod:`promptrun.workflows._bwrap`).
 - ``conditional``: ``expression`` (a jinja2 expression over the inputs, evaluated in a
   sandbox), ``if_true`` and ``if_false`` (lists of node names). The value is the expression's
   truth; the nodes of the branch not taken are SKIPPED, with the reason. Branch nodes run
   after the conditional without listing it.
 - ``tool``: ``name`` (a Python callable given as ``tools={"name": fn}`` in local execution,
   called with the inputs as keyword arguments), ``url`` (an endpoint that takes the inputs as a
-  JSON POST body and answers JSON; the server calls only these), ``timeout`` (seconds, default
-  30), ``headers``.
+  JSON POST body and answers JSON; the server calls only these, and only where its
+  ``--tool-url`` allows: see :mod:`promptrun.workflows._destinations`), ``timeout`` (seconds,
+  default 30), ``headers``.
 - ``value``: ``value``, any JSON, returned as it is.
 - ``variable``: ``name``, an input variable, returned as it is.
 

@@ -1,16 +1,25 @@
-"""The program a code node's child interpreter runs (its source is sent with ``-c``).
+"""The program a code node's interpreter runs (its source is sent with ``-c``).
 
-It must stay self-contained: it runs under ``python -I`` with an empty environment and imports
-nothing from promptrun. Order matters: read the job from stdin, set resource limits, load the
-compiled code, keep a handle on the real stdout, and only then install the audit hook and call
-the user's function. The hook's state lives in closure cells holding only immutable values and
-C functions, so the user's code cannot reach or monkeypatch what it decides with.
+It must stay self-contained: it runs under ``python -I -S`` with an empty environment, inside
+the sandbox of :mod:`promptrun.workflows._bwrap` (or, with ``--unsafe-code-nodes``, as a plain
+child process), and imports nothing from promptrun, nor ``json`` or ``base64`` (with ``re``
+they are most of an interpreter's start-up): the job comes in as ``marshal`` (from the host,
+trusted, code object included) and the answer goes out as JSON written here with ``_json``'s
+string quoting; the host decodes it as the untrusted JSON it is. Order matters: read the job,
+set resource limits, (unsandboxed only) ask to be killed with the parent, load the compiled
+code, keep a handle on the real stdout, and only then install the audit hook and call the
+user's function.
+
+The audit hook is an extra layer, not the boundary (Python's audit hooks are not a sandbox:
+code can run where no hook is installed, and SQLite opens files without an audit event). Its
+state lives in closure cells holding only immutable values and C functions, so the user's
+code cannot reach or monkeypatch what it decides with.
 """
 
 from __future__ import annotations
 
 SOURCE = r"""
-import sys, os, json, marshal, base64, io
+import sys, os, marshal, io
 
 
 def _limits(job):
@@ -23,7 +32,8 @@ def _limits(job):
         ("RLIMIT_CPU", cpu),
         ("RLIMIT_AS", job["max_memory"]),
         ("RLIMIT_FSIZE", job["max_file_bytes"]),
-        ("RLIMIT_NOFILE", 64),
+        ("RLIMIT_NOFILE", job["max_open_files"]),
+        ("RLIMIT_NPROC", 1),
         ("RLIMIT_CORE", 0),
     ):
         limit = getattr(resource, name, None)
@@ -36,6 +46,17 @@ def _limits(job):
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
+
+
+def _die_with_parent(parent):
+    # Unsandboxed only (bubblewrap does this itself): SIGKILL when the server dies, and if it
+    # died before the request was made, exit now.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _install_hook(workdir, readable):
@@ -59,7 +80,10 @@ def _install_hook(workdir, readable):
         "resource.prlimit", "signal.pthread_kill", "sqlite3.enable_load_extension",
         "sys._current_frames",
     ))
-    denied_imports = frozenset(("ctypes", "_ctypes", "_posixsubprocess", "_socket"))
+    denied_imports = frozenset((
+        "ctypes", "_ctypes", "_posixsubprocess", "_socket", "_xxsubinterpreters",
+        "_interpreters", "_xxinterpchannels",
+    ))
     path_events = frozenset((
         "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
         "os.chflags", "os.lchflags", "os.setxattr", "os.removexattr", "os.listxattr",
@@ -196,28 +220,83 @@ class _Discard(io.TextIOBase):
         return len(text)
 
 
+def _json(value):
+    import _json
+
+    quote = _json.encode_basestring_ascii
+    out = []
+    add = out.append
+
+    def put(v):
+        if v is None:
+            add("null")
+        elif v is True:
+            add("true")
+        elif v is False:
+            add("false")
+        elif isinstance(v, int):
+            add(int.__repr__(v))
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ValueError("Out of range float values are not JSON compliant: " + repr(v))
+            add(float.__repr__(v))
+        elif isinstance(v, str):
+            add(quote(v))
+        elif isinstance(v, (list, tuple)):
+            add("[")
+            for i, item in enumerate(v):
+                if i:
+                    add(",")
+                put(item)
+            add("]")
+        elif isinstance(v, dict):
+            add("{")
+            for i, (key, item) in enumerate(dict.items(v)):
+                if isinstance(key, str):
+                    pass
+                elif key is True or key is False or key is None:
+                    key = {True: "true", False: "false", None: "null"}[key]
+                elif isinstance(key, int):
+                    key = int.__repr__(key)
+                elif isinstance(key, float):
+                    key = float.__repr__(key)
+                else:
+                    raise TypeError("keys must be str, int, float, bool or None, not "
+                                    + type(key).__name__)
+                add(("," if i else "") + quote(key) + ":")
+                put(item)
+            add("}")
+        else:
+            raise TypeError("Object of type " + type(v).__name__ + " is not JSON serializable")
+
+    put(value)
+    return "".join(out)
+
+
 def _main():
-    job = json.loads(sys.stdin.buffer.read())
+    job = marshal.loads(sys.stdin.buffer.read())
     _limits(job)
-    code = marshal.loads(base64.b64decode(job["code"]))
+    if job.get("parent") and sys.platform.startswith("linux"):
+        _die_with_parent(job["parent"])
     namespace = {"__name__": "__code_node__", "__builtins__": __builtins__}
-    exec(code, namespace)
+    exec(job["code"], namespace)
     function = namespace.pop("__node__")
     out = os.fdopen(os.dup(1), "wb")
     sys.stdout = sys.stderr = _Discard()
     workdir = os.path.realpath(os.getcwd())
     readable = [os.path.realpath(p) for p in job["readable"]]
-    _install_hook(workdir, readable)
+    if job.get("audit_hook", True):
+        _install_hook(workdir, readable)
     try:
         envelope = {"ok": True, "value": function(**job["inputs"])}
     except BaseException as exc:
         envelope = _error(exc)
     try:
-        data = json.dumps(envelope, allow_nan=False)
+        data = _json(envelope)
     except (TypeError, ValueError, RecursionError) as exc:
-        data = json.dumps({"ok": False, "error": "the code returned a value that is not JSON: "
-                           + str(exc)[:500], "line": None, "stage": "result"})
-    out.write(data.encode("utf-8", "surrogatepass"))
+        data = _json({"ok": False, "error": "the code returned a value that is not JSON: "
+                      + str(exc)[:500], "line": None, "stage": "result"})
+    out.write(data.encode("ascii"))
     out.flush()
     os._exit(0)
 

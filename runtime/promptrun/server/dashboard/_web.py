@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun.server._http import ApiError
+from promptrun.server._state import CONFIG
 from promptrun.server.dashboard._format import FILTERS
 from promptrun.server.dashboard._sessions import COOKIE, Session, SessionStore, tokens_match
 from promptrun.server.store._dashboard import SQLiteDashboard
@@ -105,8 +106,10 @@ def render(
     """``template`` rendered with ``context`` plus the session, CSRF token and CSP nonce."""
     session: Session | None = request.get(_SESSION)
     page = request.config_dict[JINJA].get_template(template)
+    config = request.config_dict.get(CONFIG)
     html = page.render(
         prefix=PREFIX,
+        unsafe_code_nodes=config is not None and config.code_nodes.unsafe,
         session=session,
         csrf_token=session.csrf_token if session else "",
         nonce=request.get(_NONCE, ""),

@@ -64,7 +64,8 @@ _STATUSES = ("RUNNING", "SUCCESS", "FAILED")
 def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
-    settings = WorkflowSettings(tool_urls=app[CONFIG].tool_urls)
+    config = app[CONFIG]
+    settings = WorkflowSettings(tool_urls=config.tool_urls, code_nodes=config.code_nodes)
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

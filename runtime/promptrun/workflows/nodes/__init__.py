@@ -28,7 +28,7 @@ async def run_node(ctx: NodeContext, services: NodeServices) -> NodeOutcome:
     if isinstance(config, CodeConfig):
         from promptrun.workflows.nodes.code import run_code_node
 
-        return await run_code_node(ctx, config)
+        return await run_code_node(ctx, config, services)
     if isinstance(config, ConditionalConfig):
         from promptrun.workflows.nodes.conditional import run_conditional
 

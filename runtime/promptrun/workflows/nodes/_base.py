@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from promptrun.workflows.definition import (
+    CodeConfig,
     NodeSpec,
     PromptTemplateConfig,
     ToolConfig,
@@ -62,4 +63,8 @@ class NodeServices(Protocol):
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         """Call the node's tool with ``ctx.inputs``; returns its answer."""
+        ...
+
+    async def run_code(self, ctx: NodeContext, config: CodeConfig) -> Any:
+        """Run the node's code with ``ctx.inputs`` in the host's code sandbox; its value."""
         ...
