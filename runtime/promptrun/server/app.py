@@ -149,7 +149,7 @@ def create_app(config: ServerConfig) -> web.Application:
         settings = SandboxSettings(
             latency_ms=config.sandbox_latency_ms, chunks=config.sandbox_chunks
         )
-        app.add_subapp("/sandbox", create_sandbox_app(settings))
+        app.add_subapp("/sandbox", create_sandbox_app(settings, authorize=app[KEYRING].knows))
     from promptrun.server.dashboard import add_dashboard  # jinja2 loads only when serving
 
     add_dashboard(app, store)
