@@ -41,6 +41,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
@@ -85,6 +92,40 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="enable /promptrun/v1/_faults (make chosen paths fail; for testing clients)",
     )
+    limits = serve.add_argument_group(
+        "connections",
+        "Limits that keep clients which open connections and never finish a request (or sit "
+        "on idle ones) from using up the server's file descriptors.",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=1000,
+        help="open client connections at most (default 1000; lowered at start to fit the "
+        "open-files limit, ulimit -n). Over it, a new connection replaces the one that has "
+        "waited longest without a request in progress",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time to send a request's line and headers (default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time to send a request's body, else 408 (default 30)",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=_positive_float,
+        default=15.0,
+        metavar="SECONDS",
+        help="time an idle keep-alive connection stays open between requests (default 15)",
+    )
     serve.add_argument(
         "--tool-url",
         action="append",
@@ -126,6 +167,10 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         fault_injection=args.fault_injection,
         tool_urls=tuple(args.tool_url),
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
     )
     return run_server(config)
 

@@ -45,6 +45,11 @@ class ServerConfig:
     tool_urls: tuple[str, ...] = ()
     write_batch: int = 512
     read_threads: int = 2
+    # Connections: see server/_connections.py.
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
 
 
 CONFIG = web.AppKey("promptrun_config", ServerConfig)

@@ -23,6 +23,12 @@ from aiohttp.typedefs import Handler
 
 from promptrun._errors import PromptLayerValidationError
 from promptrun.server import _faults, _slashes, openapi, ws
+from promptrun.server._connections import (
+    GUARD,
+    ConnectionGuard,
+    ConnectionLimits,
+    connection_middleware,
+)
 from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
@@ -121,15 +127,25 @@ def _open_store(config: ServerConfig) -> SQLiteStore | PostgresStore:
     )
 
 
+def limits_of(config: ServerConfig) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=config.max_connections,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        keepalive_timeout=config.keepalive_timeout,
+    )
+
+
 def create_app(config: ServerConfig) -> web.Application:
     """The application for ``config``: routes, middlewares, store lifetime, sandbox."""
-    middlewares = [error_middleware]
+    middlewares = [error_middleware, connection_middleware]
     if config.fault_injection:
         middlewares.append(_faults.fault_middleware)
     middlewares.append(_slashes.merge_slashes_middleware)  # innermost: after routing, faults
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     store = _open_store(config)
     app[CONFIG] = config
+    app[GUARD] = ConnectionGuard(limits_of(config))
     app[STORE] = store
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
     app.cleanup_ctx.append(_lifetime)

@@ -213,6 +213,7 @@ def rank_bars(
     items: Sequence[tuple[str, float]], value_text: Callable[[float], str], *, width: int = WIDTH
 ) -> RankChart:
     """Horizontal bars, largest first, lengths relative to the largest."""
+
     # An infinite or NaN value (rows written around the server's checks) gets no bar.
     def size(value: float) -> float:
         return value if math.isfinite(value) else 0.0
