@@ -126,6 +126,27 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="time an idle keep-alive connection stays open between requests (default 15)",
     )
+    rendering = serve.add_argument_group(
+        "rendering",
+        "The budget of each template rendering the server does for a caller (prompt-template "
+        "fetches with input_variables, workflow prompt and conditional nodes); it runs off the "
+        "event loop, and past the budget the request fails with a 422 that names the budget.",
+    )
+    rendering.add_argument(
+        "--render-timeout",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="time one rendering may take (default 1)",
+    )
+    rendering.add_argument(
+        "--render-max-chars",
+        type=_positive_int,
+        default=16_000_000,
+        metavar="N",
+        help="characters one rendering may build, output and intermediate strings "
+        "(default 16000000)",
+    )
     serve.add_argument(
         "--tool-url",
         action="append",
@@ -171,6 +192,8 @@ def _serve(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keepalive_timeout=args.keepalive_timeout,
+        render_timeout=args.render_timeout,
+        render_max_chars=args.render_max_chars,
     )
     return run_server(config)
 

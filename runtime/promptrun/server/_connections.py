@@ -295,7 +295,11 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
     guard = request.config_dict[GUARD]
     conn = guard.request_started(request.protocol)
     try:
-        if request.body_exists:
+        body_pending = request.body_exists
+        # Only for a matched route: the slashes middleware must still be able to clone an
+        # unmatched "//path" request, which it cannot once the body is read. Such a request
+        # stays evictable while its handler reads the body.
+        if body_pending and request.match_info.http_exception is None:
             timeout = guard.limits.body_timeout
             try:
                 async with asyncio.timeout(timeout):
@@ -308,7 +312,8 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
                 )
                 response.force_close()
                 return response
-        if conn is not None:
+            body_pending = False
+        if conn is not None and not body_pending:
             guard.request_running(conn)
         return await handler(request)
     finally:

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from promptrun.blueprint import RenderBudget
+
 if TYPE_CHECKING:
     from promptrun.server._faults import FaultInjector
     from promptrun.server.auth import KeyRing
     from promptrun.server.store.base import Store
 
-__all__ = ["CONFIG", "FAULTS", "KEYRING", "STORE", "ServerConfig"]
+__all__ = ["CONFIG", "FAULTS", "KEYRING", "STORE", "ServerConfig", "render_budget"]
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -50,9 +52,17 @@ class ServerConfig:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 15.0
+    # Rendering templates for callers: see promptrun.blueprint.RenderBudget.
+    render_timeout: float = 1.0
+    render_max_chars: int = 16_000_000
 
 
 CONFIG = web.AppKey("promptrun_config", ServerConfig)
 STORE: web.AppKey[Store] = web.AppKey("promptrun_store")
 KEYRING: web.AppKey[KeyRing] = web.AppKey("promptrun_keyring")
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("promptrun_faults")
+
+
+def render_budget(config: ServerConfig) -> RenderBudget:
+    """The budget of one rendering the server does for a caller."""
+    return RenderBudget(seconds=config.render_timeout, max_chars=config.render_max_chars)

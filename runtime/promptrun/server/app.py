@@ -7,7 +7,8 @@ store opens when the app starts and is flushed and closed when it stops.
 Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
 JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
 workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
-be rendered; anything unexpected is logged and answered 500 without internals.
+be rendered (or goes past the render budget), 503 when no render thread frees up in time;
+anything unexpected is logged and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun._render_threads import RenderBusyError
 from promptrun.server import _faults, _slashes, openapi, ws
 from promptrun.server._connections import (
     GUARD,
@@ -79,6 +81,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(400, f"request body is not valid JSON: {exc}")
     except NotFoundError as exc:
         return error_response(404, exc.message)
+    except RenderBusyError as exc:
+        return error_response(503, exc.message, {"Retry-After": "1"})
     except PromptLayerValidationError as exc:
         return error_response(422, exc.message)
     except Exception:

@@ -145,7 +145,11 @@ class KeyRing:
         for the handler) only when no header names a key.
         """
         body_key = None
-        if self.key_of(request) is None and request.body_exists:
+        if self.key_of(request) is None:
+            # An unmatched "//path" request is re-routed by cloning it, which reading its
+            # body would prevent: such a request counts as unknown here.
+            if not request.body_exists or request.match_info.http_exception is not None:
+                return None
             body_key = _key_in(await request.read())
             if body_key is None:
                 return None

@@ -24,7 +24,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server._http import ApiError, json_response, query_int, read_body
-from promptrun.server._state import CONFIG, KEYRING
+from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store._workflows import NewWorkflowVersion, WorkflowStore
@@ -64,7 +64,9 @@ _STATUSES = ("RUNNING", "SUCCESS", "FAILED")
 def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
-    settings = WorkflowSettings(tool_urls=app[CONFIG].tool_urls)
+    settings = WorkflowSettings(
+        tool_urls=app[CONFIG].tool_urls, render_budget=render_budget(app[CONFIG])
+    )
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
