@@ -64,7 +64,7 @@ async def test_log_request_refuses_out_of_range_numbers_before_queueing(
 ) -> None:
     in_ms = time.time() * 1000
     async with make_client() as pl:
-        with pytest.raises(PromptLayerValidationError, match="request_start_time.*milliseconds"):
+        with pytest.raises(PromptLayerValidationError, match=r"request_start_time.*milliseconds"):
             await pl.log_request(**{**log_kwargs(), "request_start_time": in_ms})
         with pytest.raises(PromptLayerValidationError, match="request_end_time"):
             await pl.log_request(**{**log_kwargs(), "request_end_time": float("nan")})

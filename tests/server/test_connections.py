@@ -188,5 +188,5 @@ def test_1100_half_open_connections_do_not_stop_a_server_limited_to_1024_files(
             for sock in flood:
                 sock.close()
         output = proc.output()
-    assert "lowered from 1000 to 896" in output
+    assert "lowered from 1000 to 832" in output
     assert "Too many open files" not in output

@@ -47,6 +47,7 @@ class RenderBudget:
 
 
 DEFAULT_BUDGET = RenderBudget()
+_YIELD_EVERY = 0.001
 
 
 class RenderBudgetError(UnsafeTemplateError):
@@ -66,16 +67,24 @@ class RenderBudgetError(UnsafeTemplateError):
 class Meter:
     """One rendering's spending against its budget."""
 
-    __slots__ = ("budget", "built", "deadline")
+    __slots__ = ("_yield_at", "budget", "built", "deadline")
 
     def __init__(self, budget: RenderBudget) -> None:
         self.budget = budget
-        self.deadline = time.monotonic() + budget.seconds
+        now = time.monotonic()
+        self.deadline = now + budget.seconds
+        self._yield_at = now + _YIELD_EVERY
         self.built = 0
 
     def tick(self) -> None:
-        """Fail once the rendering is past its deadline."""
-        if time.monotonic() > self.deadline:
+        """Fail once the rendering is past its deadline; now and then, let other threads run."""
+        now = time.monotonic()
+        if now >= self._yield_at:
+            # A long rendering in a worker thread gives the GIL away each millisecond, so
+            # the event loop's thread never waits a whole switch interval (5 ms) for it.
+            time.sleep(0)
+            self._yield_at = now + _YIELD_EVERY
+        if now > self.deadline:
             seconds = self.budget.seconds
             raise RenderBudgetError(
                 f"rendering took longer than its time budget of {seconds:g} s (a loop, "

@@ -49,9 +49,15 @@ __all__ = [
 
 log = logging.getLogger("promptrun.server")
 
-# Descriptors kept for what is not a client connection: the database (and its WAL and reader
-# threads), outgoing provider and tool calls, code-node processes, logs.
-RESERVED_DESCRIPTORS = 128
+# asyncio accepts up to this many connections at each wake-up, each a descriptor before the
+# guard sees it; the kernel queues up to LISTEN_QUEUE more, so a burst of connections waits
+# there instead of having its SYNs dropped (which costs a client a one-second retry).
+ACCEPT_BATCH = 64
+LISTEN_QUEUE = 128
+# Descriptors kept for what is not an admitted client connection: the database (and its WAL
+# and reader threads), outgoing provider and tool calls, code-node processes, logs, and a
+# batch of just-accepted connections.
+RESERVED_DESCRIPTORS = 128 + ACCEPT_BATCH
 _TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _WARN_EVERY = 60.0
 
@@ -344,8 +350,15 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._guard.wrap(server), self._host, self._port, reuse_address=True
+            self._guard.wrap(server),
+            self._host,
+            self._port,
+            reuse_address=True,
+            backlog=ACCEPT_BATCH,
         )
+        for listening in self._server.sockets:
+            with listening.dup() as sock:  # the same socket: only its queue grows
+                sock.listen(LISTEN_QUEUE)
 
     async def stop(self) -> None:
         self._guard.close()
