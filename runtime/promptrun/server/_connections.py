@@ -205,9 +205,13 @@ class ConnectionGuard:
         return True
 
     def _start_waiting(self, conn: _Conn) -> None:
-        conn.state = "waiting"
+        self._wait(conn, "waiting", self.limits.header_timeout)
+
+    def _wait(self, conn: _Conn, state: _State, timeout: float) -> None:
+        """``conn`` has no request in progress now: evictable, timed out after ``timeout``."""
+        conn.state = state
         conn.heard = False
-        conn.deadline = time.monotonic() + self.limits.header_timeout
+        conn.deadline = time.monotonic() + timeout
         self._busy.discard(conn)
         self._waiting[conn] = None
         self._waiting.move_to_end(conn)
@@ -240,12 +244,7 @@ class ConnectionGuard:
         """The response is out: the connection idles until its next request."""
         if conn.transport is None or conn.transport.is_closing():
             return
-        conn.state = "idle"
-        conn.heard = False
-        conn.deadline = time.monotonic() + self.limits.keepalive_timeout
-        self._busy.discard(conn)
-        self._waiting[conn] = None
-        self._waiting.move_to_end(conn)
+        self._wait(conn, "idle", self.limits.keepalive_timeout)
 
     # -- timing ---------------------------------------------------------------------------
 
