@@ -6,9 +6,11 @@ disk when the store's version cache is warm: decode, look up, render, build kwar
 Rendering: with ``input_variables`` in the body (even ``{}``) the template is rendered and a
 variable it uses but was not given is a 422; without them, or with
 ``skip_input_variable_rendering``, it comes back as stored, and ``llm_kwargs`` are built from
-the unrendered text (clients that render locally ask for this). Rendering runs in a render
-thread under the server's budget (``--render-timeout``, ``--render-max-chars``): a template
-past it is a 422 that names the budget and its limit, and the event loop never waits on it.
+the unrendered text (clients that render locally ask for this). Rendering is held to the
+server's budget (``--render-timeout``, ``--render-max-chars``): a template past it is a 422
+that names the budget and its limit. It runs in a render thread, except a small f-string
+template with a small body (no loops, microseconds of work), which the hot path of every
+uncached ``run()`` renders on the event loop rather than pay a thread hop.
 """
 
 from __future__ import annotations
