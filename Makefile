@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: venv
 
 bench-quick: venv
 	$(BIN)/python benchmarks/run.py --quick
+
+# /health latency while one client attacks: hostile renders, 1,100 half-open connections (~1 min).
+bench-hostile: venv
+	$(BIN)/python benchmarks/hostile.py
 
 # Several server processes on PostgreSQL, and the dashboard at a million requests (~10 min).
 bench-scaleout: venv deps

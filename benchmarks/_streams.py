@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import statistics
 import time
 import urllib.request
@@ -64,7 +65,10 @@ def _chunks(cfg: dict[str, Any], chunks: int) -> Iterator[None]:
     def control(value: int) -> None:
         body = json.dumps({"chunks": value}).encode()
         request = urllib.request.Request(
-            cfg["control_url"], body, {"Content-Type": "application/json"}, method="POST"
+            cfg["control_url"],
+            body,
+            {"Content-Type": "application/json", "X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
+            method="POST",
         )
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()

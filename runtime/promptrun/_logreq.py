@@ -11,7 +11,9 @@ from typing import Any
 from promptrun._errors import PromptLayerValidationError
 from promptrun._run import new_request_id
 from promptrun.blueprint._logged import log_request_blueprint
+from promptrun.wire._limits import MAX_PRICE, MAX_TOKENS
 from promptrun.wire.ingest import LogRecord
+from promptrun.wire.tracking import time_problem
 
 __all__ = ["build_log_record", "logged"]
 
@@ -33,9 +35,9 @@ def _check_template(name: str, value: Any) -> None:
         )
 
 
-def _check_count(name: str, value: Any) -> None:
-    if type(value) is not int or value < 0:
-        raise _fail(f"{name} must be a whole number, 0 or more; got {value!r:.80}")
+def _check_count(name: str, value: Any, high: int) -> None:
+    if type(value) is not int or not 0 <= value <= high:
+        raise _fail(f"{name} must be a whole number from 0 to {high:,}; got {value!r:.80}")
 
 
 def build_log_record(
@@ -74,6 +76,8 @@ def build_log_record(
                     ("request_end_time", request_end_time)):  # fmt: skip
         if type(t) not in _NUMBER:
             raise _fail(f"{name} must be epoch seconds (time.time()); got {t!r:.80}")
+        if (problem := time_problem(name, t)) is not None:
+            raise _fail(problem)
     for name, d in (("parameters", parameters), ("metadata", metadata),
                     ("prompt_input_variables", prompt_input_variables)):  # fmt: skip
         if d is not None and not isinstance(d, dict):
@@ -82,11 +86,13 @@ def build_log_record(
         not isinstance(tags, list | tuple) or any(type(t) is not str for t in tags)
     ):
         raise _fail("tags must be a list of strings")
-    _check_count("input_tokens", input_tokens)
-    _check_count("output_tokens", output_tokens)
-    _check_count("score", score)
-    if type(price) not in _NUMBER:
-        raise _fail(f"price must be a number; got {price!r:.80}")
+    _check_count("input_tokens", input_tokens, MAX_TOKENS)
+    _check_count("output_tokens", output_tokens, MAX_TOKENS)
+    _check_count("score", score, 100)
+    if type(price) not in _NUMBER or not 0 <= price <= MAX_PRICE:
+        raise _fail(
+            f"price must be a number of dollars from 0 to {MAX_PRICE:,.0f}; got {price!r:.80}"
+        )
     for name, v in (("prompt_version_number", prompt_version_number), ("prompt_id", prompt_id)):
         if v is not None and type(v) is not int:
             raise _fail(f"{name} must be an integer; got {v!r:.80}")

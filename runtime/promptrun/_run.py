@@ -1,7 +1,8 @@
 """One ``run()``: a fetched template becomes a provider call, a result and a log record.
 
-``prepare`` is pure: it renders the cached, unrendered template with the caller's variables and
-decides what to call. ``execute`` and ``stream`` do the call through a provider worker and hand
+``prepare`` is pure: it renders the cached, unrendered template with the caller's variables
+(under the default rendering budget, so a hostile template fails with a RenderBudgetError
+naming it instead of hanging the caller) and decides what to call. ``execute`` and ``stream`` do the call through a provider worker and hand
 the log record to the shipper without waiting for it.
 """
 
@@ -119,10 +120,14 @@ def prepare(
         rendered = prompt_template
         kwargs = llm_kwargs
     else:
-        rendered = blueprint.render_prompt_template(prompt_template, variables)
-        kwargs = blueprint.render_llm_kwargs(
-            provider, llm_kwargs, variables, _template_format(prompt_template)
-        )
+        try:
+            rendered = blueprint.render_prompt_template(prompt_template, variables)
+            kwargs = blueprint.render_llm_kwargs(
+                provider, llm_kwargs, variables, _template_format(prompt_template)
+            )
+        except blueprint.RenderBudgetError as exc:
+            # A template from a shared registry is someone else's code: say whose.
+            raise exc.naming(where) from None
     if parameter_overrides:
         kwargs = blueprint.apply_parameter_overrides(provider, kwargs, parameter_overrides)
     if "stream" in kwargs or "stream_options" in kwargs:

@@ -44,7 +44,7 @@ def _non_negative_float(text: str) -> float:
 def _positive_float(text: str) -> float:
     value = float(text)
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
     return value
 
 
@@ -92,6 +92,61 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fault-injection",
         action="store_true",
         help="enable /promptrun/v1/_faults (make chosen paths fail; for testing clients)",
+    )
+    limits = serve.add_argument_group(
+        "connections",
+        "Limits that keep clients which open connections and never finish a request (or sit "
+        "on idle ones) from using up the server's file descriptors.",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=1000,
+        help="open client connections at most (default 1000; lowered at start to fit the "
+        "open-files limit, ulimit -n). Over it, a new connection replaces the one that has "
+        "waited longest without a request in progress",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time to send a request's line and headers (default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time to send a request's body, else 408 (default 30)",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=_positive_float,
+        default=15.0,
+        metavar="SECONDS",
+        help="time an idle keep-alive connection stays open between requests (default 15)",
+    )
+    rendering = serve.add_argument_group(
+        "rendering",
+        "The budget of each template rendering the server does for a caller (prompt-template "
+        "fetches with input_variables, workflow prompt and conditional nodes); it runs off the "
+        "event loop, and past the budget the request fails with a 422 that names the budget.",
+    )
+    rendering.add_argument(
+        "--render-timeout",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="time one rendering may take (default 1)",
+    )
+    rendering.add_argument(
+        "--render-max-chars",
+        type=_positive_int,
+        default=16_000_000,
+        metavar="N",
+        help="characters one rendering may build, output and intermediate strings "
+        "(default 16000000)",
     )
     serve.add_argument(
         "--tool-url",
@@ -198,6 +253,12 @@ def _serve(args: argparse.Namespace) -> int:
             workspace_slots=workspace_slots,
             max_timeout=args.code_node_max_timeout,
         ),
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        render_timeout=args.render_timeout,
+        render_max_chars=args.render_max_chars,
     )
     return run_server(config)
 

@@ -65,6 +65,7 @@ class Probe:
 
     def __init__(self, srv: RunningServer) -> None:
         self.srv = srv
+        self._key = {"X-API-KEY": srv.api_key}
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         async with (
@@ -73,7 +74,7 @@ class Probe:
                 method,
                 self.srv.base_url + path,
                 json=body,
-                headers={"X-API-KEY": self.srv.api_key},
+                headers=self._key,
             ) as r,
         ):
             text = await r.text()
@@ -116,14 +117,14 @@ class Probe:
     async def sandbox(self, **control: Any) -> None:
         async with (
             aiohttp.ClientSession() as s,
-            s.post(self.srv.base_url + "/sandbox/_control", json=control) as r,
+            s.post(self.srv.base_url + "/sandbox/_control", json=control, headers=self._key) as r,
         ):
             assert r.status < 400, await r.text()
 
     async def sandbox_stats(self) -> dict[str, Any]:
         async with (
             aiohttp.ClientSession() as s,
-            s.get(self.srv.base_url + "/sandbox/_control") as r,
+            s.get(self.srv.base_url + "/sandbox/_control", headers=self._key) as r,
         ):
             return await r.json()  # type: ignore[no-any-return]
 

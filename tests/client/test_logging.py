@@ -84,6 +84,22 @@ async def test_log_request_rejects_bad_input_before_queueing(make_client: Factor
         assert pl.stats()["queued"] == 0
 
 
+async def test_log_request_refuses_out_of_range_numbers_before_queueing(
+    make_client: Factory,
+) -> None:
+    in_ms = time.time() * 1000
+    async with make_client() as pl:
+        with pytest.raises(PromptLayerValidationError, match=r"request_start_time.*milliseconds"):
+            await pl.log_request(**{**log_kwargs(), "request_start_time": in_ms})
+        with pytest.raises(PromptLayerValidationError, match="request_end_time"):
+            await pl.log_request(**{**log_kwargs(), "request_end_time": float("nan")})
+        with pytest.raises(PromptLayerValidationError, match="output_tokens"):
+            await pl.log_request(**log_kwargs(output_tokens=10**12))
+        with pytest.raises(PromptLayerValidationError, match="price"):
+            await pl.log_request(**log_kwargs(price=-1e300))
+        assert pl.stats()["queued"] == 0
+
+
 async def test_track_calls_are_applied_after_the_record_they_name(
     make_client: Factory, probe: Probe
 ) -> None:

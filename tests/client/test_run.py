@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from promptrun import AsyncPromptLayer, PromptLayerNotFoundError, PromptLayerValidationError
+from promptrun.blueprint import RenderBudgetError
 
 from .conftest import Factory, Probe
 
@@ -41,6 +42,38 @@ async def test_run_returns_the_provider_answer_at_once_and_logs_it_in_the_backgr
     assert stored["metadata"] == {"user": "u1"}
     assert "Ada" in str(stored["prompt_blueprint"])
     assert pl.stats()["shipped"] == 1
+
+
+async def test_a_hostile_template_from_the_registry_fails_the_run_naming_it(
+    make_client: Factory, probe: Probe
+) -> None:
+    # Someone published a template that would loop for hours; the client renders it locally.
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    for name, text in (("loops", loops), ("wide", "{{ x|center(999999999) }}")):
+        await probe._call(
+            "POST",
+            "/rest/prompt-templates",
+            {
+                "prompt_template": {"prompt_name": name},
+                "prompt_version": {
+                    "prompt_template": {"type": "chat", "messages": [{
+                        "role": "user", "template_format": "jinja2",
+                        "content": [{"type": "text", "text": text}]}]},
+                    "metadata": {"model": {"provider": "openai", "name": "gpt-4o-mini"}},
+                },
+            },
+        )  # fmt: skip
+    async with make_client() as pl:
+        with pytest.raises(
+            RenderBudgetError, match=r"prompt template 'loops'.*time budget"
+        ) as slow:
+            await pl.run("loops", input_variables={})
+        with pytest.raises(
+            PromptLayerValidationError, match=r"prompt template 'wide'.*size budget"
+        ):
+            await pl.run("wide", input_variables={"x": "a"})
+        assert pl.stats()["queued"] == 0
+    assert slow.value.limit == 1.0
 
 
 async def test_run_renders_variables_locally_so_one_cached_template_serves_all(

@@ -110,7 +110,7 @@ class StoredLog:
         request = urllib.request.Request(
             self.server.base_url + "/sandbox/_control",
             data=json.dumps(control).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "X-API-KEY": self.server.api_key},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -118,7 +118,9 @@ class StoredLog:
 
     def sandbox_reset(self) -> None:
         request = urllib.request.Request(
-            self.server.base_url + "/sandbox/_control", method="DELETE"
+            self.server.base_url + "/sandbox/_control",
+            headers={"X-API-KEY": self.server.api_key},
+            method="DELETE",
         )
         with urllib.request.urlopen(request, timeout=10):
             pass

@@ -39,7 +39,8 @@ PUBLIC: frozenset[Route] = frozenset(
 # Path prefixes that are not the keyed REST API, and why.
 NOT_KEYED: dict[str, str] = {
     "/sandbox": "fake OpenAI, Anthropic and Google APIs for offline runs; they take the "
-    "provider SDKs' keys, and hold no workspace data",
+    "provider SDKs' keys, and hold no workspace data (their /_control takes a promptrun key "
+    "in a header: test_sandbox_controls.py)",
     "/connection/websocket": "the workflow-results websocket: a client proves itself with the "
     "token from /ws-token-request-library (a keyed route) in its connect message",
 }

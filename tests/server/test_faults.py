@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from promptrun.server.app import ServerConfig, create_app
 
-from ._api import KEY, Api, track_body
+from ._api import KEY, OTHER_KEY, Api, track_body
 
 pytestmark = pytest.mark.anyio
 
@@ -40,11 +40,48 @@ async def test_retry_after_is_sent_as_a_header(api: Api) -> None:
 
 
 async def test_a_rule_without_a_status_only_delays(api: Api) -> None:
-    await api.ok("POST", FAULTS, {"rules": [{"path": "/health", "status": None, "delay_ms": 150}]})
+    rule = {"path": "/promptrun/v1/requests", "status": None, "delay_ms": 150}
+    await api.ok("POST", FAULTS, {"rules": [rule]})
     started = time.monotonic()
-    status, _ = await api.call("GET", "/health", key=None)
+    status, _ = await api.call("GET", "/promptrun/v1/requests")
     assert status == 200
     assert time.monotonic() - started >= 0.14
+
+
+async def test_faults_apply_only_to_requests_of_the_workspace_that_set_them(api: Api) -> None:
+    await api.ok("POST", FAULTS, {"rules": [{"path": "/track-request", "times": None}]})
+
+    other = await api.call("POST", "/track-request", track_body(), key=OTHER_KEY)
+    other_in_body = await api.call(
+        "POST", "/track-request", track_body(api_key=OTHER_KEY), key=None
+    )
+    anonymous = await api.call("POST", "/track-request", track_body(), key=None)
+    own = await api.call("POST", "/track-request", track_body())
+    own_in_body = await api.call("POST", "/track-request", track_body(api_key=KEY), key=None)
+
+    assert (other[0], other_in_body[0], anonymous[0]) == (200, 200, 401)
+    assert (own[0], own_in_body[0]) == (503, 503)
+    assert (await api.ok("GET", FAULTS, key=OTHER_KEY))["rules"] == []
+    assert (await api.ok("GET", FAULTS))["hits"] == {"/track-request": 2}
+
+
+async def test_a_workspace_cannot_see_or_clear_another_workspaces_faults(api: Api) -> None:
+    await api.ok("POST", FAULTS, {"rules": [{"path": "/track-request", "times": None}]})
+
+    seen = await api.ok("GET", FAULTS, key=OTHER_KEY)
+    await api.ok("DELETE", FAULTS, key=OTHER_KEY)
+
+    assert seen["rules"] == []
+    assert len((await api.ok("GET", FAULTS))["rules"]) == 1
+    assert (await api.call("POST", "/track-request", track_body()))[0] == 503
+
+
+async def test_a_workspace_holds_a_bounded_number_of_fault_rules(api: Api) -> None:
+    rules = [{"path": f"/x{i}", "times": None} for i in range(1000)]
+    await api.ok("POST", FAULTS, {"rules": rules})
+    status, answer = await api.call("POST", FAULTS, {"rules": [{"path": "/y"}]})
+    assert status == 400
+    assert "1000" in answer["message"]
 
 
 async def test_rules_match_by_prefix_and_unlimited_rules_keep_firing(api: Api) -> None:

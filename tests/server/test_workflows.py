@@ -327,6 +327,21 @@ async def test_a_prompt_node_for_a_missing_template_fails_with_the_registrys_mes
     )
 
 
+async def test_a_prompt_node_whose_template_goes_past_the_render_budget_fails_naming_it(
+    api: Api,
+) -> None:
+    wide = {"type": "chat", "messages": [{"role": "user", "template_format": "jinja2",
+            "content": [{"type": "text", "text": "{{ x|center(999999999) }}"}]}]}  # fmt: skip
+    await api.publish("wide", wide)
+    await publish(api, "p", {"input_variables": ["x"], "nodes": [
+        {"name": "ask", "type": "prompt_template", "configuration": {"prompt_name": "wide"},
+         "inputs": {"x": "x"}, "is_output_node": True}]})  # fmt: skip
+    execution = await finished(api, await start(api, "p", input_variables={"x": "a"}))
+    message = execution["nodes"][0]["error_message"]
+    assert "prompt template 'wide' (version 1): rendering would build more than" in message
+    assert "size budget of 16,000,000 characters" in message
+
+
 async def test_executions_running_when_the_server_stops_are_stored_as_failed(
     tmp_path: Path, config: ServerConfig
 ) -> None:

@@ -194,6 +194,19 @@ async def test_a_conditional_expression_cannot_reach_python_internals() -> None:
     )
 
 
+async def test_a_conditional_expression_is_held_to_the_rendering_budget() -> None:
+    run, _ = await execute(
+        {"input_variables": ["s"],
+         "nodes": [{"name": "check", "type": "conditional",
+                    "configuration": {"expression": "s|center(999999999) != ''"},
+                    "inputs": {"s": "s"}}]},
+        {"s": "text"},
+    )  # fmt: skip
+    assert run.nodes["check"].status == "FAILED"
+    assert "the expression went past its budget" in (run.nodes["check"].error_message or "")
+    assert "16,000,000 characters" in (run.nodes["check"].error_message or "")
+
+
 async def test_the_timeout_cancels_running_nodes_and_skips_waiting_ones() -> None:
     started = time.perf_counter()
     run, host = await execute(

@@ -1,12 +1,15 @@
 """Pure PromptLayer-shape code shared by the client and the server; no I/O.
 
-Render prompt templates (f-string and sandboxed jinja2), turn a template and its model into a
+Render prompt templates (f-string and sandboxed jinja2, under a time and size budget), turn a template and its model into a
 provider's call kwargs, and turn provider responses or stream chunks back into blueprint
 messages. Functions take plain dicts; those reading provider results also take the provider
 SDK's objects (read by attribute, never ``model_dump``-ed on the hot path).
 """
 
 from promptrun.blueprint._accumulator import StreamAccumulator as StreamAccumulator
+from promptrun.blueprint._budget import DEFAULT_BUDGET as DEFAULT_BUDGET
+from promptrun.blueprint._budget import RenderBudget as RenderBudget
+from promptrun.blueprint._budget import RenderBudgetError as RenderBudgetError
 from promptrun.blueprint._errors import MissingVariablesError as MissingVariablesError
 from promptrun.blueprint._errors import TemplateRenderError as TemplateRenderError
 from promptrun.blueprint._errors import TemplateSyntaxError as TemplateSyntaxError
@@ -22,6 +25,7 @@ from promptrun.blueprint._logged import log_request_blueprint as log_request_blu
 from promptrun.blueprint._render import render_llm_kwargs as render_llm_kwargs
 from promptrun.blueprint._render import render_prompt_template as render_prompt_template
 from promptrun.blueprint._render import render_string as render_string
+from promptrun.blueprint._render import renders_quickly as renders_quickly
 from promptrun.blueprint._render import variables_in as variables_in
 from promptrun.blueprint._response import kwargs_messages as kwargs_messages
 from promptrun.blueprint._response import logged_blueprint as logged_blueprint
@@ -30,8 +34,11 @@ from promptrun.blueprint._response import usage_of as usage_of
 from promptrun.blueprint._stream import stream_accumulator as stream_accumulator
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "DEFAULT_MODELS",
     "MissingVariablesError",
+    "RenderBudget",
+    "RenderBudgetError",
     "StreamAccumulator",
     "TemplateRenderError",
     "TemplateSyntaxError",
@@ -47,6 +54,7 @@ __all__ = [
     "render_llm_kwargs",
     "render_prompt_template",
     "render_string",
+    "renders_quickly",
     "resolve_model",
     "response_message",
     "stream_accumulator",

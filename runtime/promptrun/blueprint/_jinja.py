@@ -1,31 +1,34 @@
 """The jinja2 side of rendering: one sandboxed environment, compiled templates cached.
 
 Imported only when a jinja2 template is rendered, so ``import promptrun`` never pays for jinja2.
+The environment is :class:`~._sandbox.LimitedSandbox`: rendering runs under the budget of the
+rendering in progress (see :mod:`._budget`).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, Template, Undefined, meta
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from promptrun.blueprint._budget import RenderBudgetError, meter
 from promptrun.blueprint._errors import (
     MissingVariablesError,
     TemplateRenderError,
     TemplateSyntaxError,
     UnsafeTemplateError,
 )
+from promptrun.blueprint._sandbox import LimitedSandbox
 
-# Repetition and powers are the cheap ways to make a template allocate gigabytes.
-_MAX_SEQUENCE = 1_000_000
-_MAX_EXPONENT = 1_000
+# Each tag or expression costs compile time (about 0.2 ms; once per text, on whichever thread
+# renders it first); real prompts use a few dozen.
+MAX_TAGS = 2_000
 
 
 class _MissingName(UndefinedError):
@@ -63,32 +66,6 @@ for _cls in (Undefined, StrictUndefined):
             setattr(_StrictUndefined, _name, _fail)
 
 
-class LimitedSandbox(ImmutableSandboxedEnvironment):
-    """jinja2's immutable sandbox that also refuses huge sequences and powers (a template or a
-    workflow condition must not be able to exhaust the process)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | bytes | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > _MAX_SEQUENCE
-                ):
-                    raise SecurityError("the sandbox blocks building sequences this large")
-        elif (
-            operator == "**"
-            and isinstance(right, int)
-            and isinstance(left, int)
-            and abs(right) > _MAX_EXPONENT
-            and abs(left) > 1
-        ):
-            raise SecurityError("the sandbox blocks exponents this large")
-        return super().call_binop(context, operator, left, right)
-
-
 class _Sandbox(LimitedSandbox):
     # Any lookup on a missing variable reports the variable, even ``x.__class__``.
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -108,14 +85,17 @@ class _Sandbox(LimitedSandbox):
 
 @functools.cache
 def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=_StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals.pop("lipsum", None)  # generates text of any size on request
-    return env
+    return _Sandbox(undefined=_StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 @functools.lru_cache(maxsize=1024)
 def _compile(text: str) -> tuple[Template, frozenset[str]]:
     env = _environment()
+    tags = text.count("{{") + text.count("{%")
+    if tags > MAX_TAGS:
+        raise UnsafeTemplateError(
+            f"jinja2 template has {tags:,} tags and expressions; the limit is {MAX_TAGS:,}"
+        )
     try:
         ast = env.parse(text)
         names = frozenset(meta.find_undeclared_variables(ast))
@@ -126,6 +106,11 @@ def _compile(text: str) -> tuple[Template, frozenset[str]]:
         ) from None
     except SecurityError as exc:
         raise UnsafeTemplateError(f"jinja2 template blocked by the sandbox: {exc}") from None
+    except (RecursionError, SyntaxError, MemoryError) as exc:
+        # Nesting deeper than the parser (or Python's compiler) goes.
+        raise TemplateSyntaxError(
+            f"jinja2 template is nested too deeply to compile ({type(exc).__name__})"
+        ) from None
 
 
 def variables_in(text: str) -> list[str]:
@@ -135,11 +120,16 @@ def variables_in(text: str) -> list[str]:
 
 def render(text: str, variables: Mapping[str, Any]) -> str:
     """Render ``text`` as a sandboxed jinja2 template."""
+    started = time.monotonic()
     template, names = _compile(text)
+    # Compiling is bounded by MAX_TAGS and done once per text: it is not the rendering's time.
+    meter().deadline += time.monotonic() - started
     try:
         return template.render(variables)
     except _MissingName as exc:
         first = exc.name
+    except RenderBudgetError:
+        raise
     except (SecurityError, OverflowError) as exc:
         raise UnsafeTemplateError(f"jinja2 template blocked by the sandbox: {exc}") from None
     except Exception as exc:
@@ -166,6 +156,8 @@ def _all_missing(
                 break
             found.append(exc.name)
             continue
+        except RenderBudgetError:
+            pass  # report the names found so far
         except Exception:
             pass
         break

@@ -12,6 +12,10 @@ f-string rules (PromptLayer style, not Python's ``str.format``):
 
 Everything here is copy-on-write: inputs are never mutated, unchanged sub-objects are shared,
 and a template without variables comes back without copies.
+
+Every rendering runs under a :class:`RenderBudget` (time and characters built; the default
+when none is given) and raises :class:`RenderBudgetError` past it: an f-string's output is
+counted as it is built, jinja2 templates are held to it by the sandbox's hooks.
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptrun.blueprint._budget import RenderBudget, meter, metered
 from promptrun.blueprint._errors import MissingVariablesError, TemplateRenderError
 
-__all__ = ["render_llm_kwargs", "render_prompt_template", "render_string", "variables_in"]
+__all__ = [
+    "render_llm_kwargs",
+    "render_prompt_template",
+    "render_string",
+    "renders_quickly",
+    "variables_in",
+]
 
 Json = dict[str, Any]
 Vars = Mapping[str, Any]
@@ -62,35 +73,83 @@ def _render_fstring(text: str, variables: Vars) -> str:
     literals, names = _parse(text)
     if not names:
         return literals[0]
+    budget = meter()
+    room = budget.room()
     out = [literals[0]]
+    size = len(literals[0])
     try:
         for i, name in enumerate(names):
-            out.append(str(variables[name]))
+            value = variables[name]
+            if type(value) is not str:
+                value = str(value)
+            out.append(value)
             out.append(literals[i + 1])
+            size += len(value) + len(literals[i + 1])
+            if size > room:
+                break  # charged below, so the join never happens
     except KeyError:
         raise MissingVariablesError(n for n in names if n not in variables) from None
+    budget.spend(size)
     return "".join(out)
 
 
 def render_string(
-    text: str, variables: Vars | None, template_format: str | None = "f-string"
+    text: str,
+    variables: Vars | None,
+    template_format: str | None = "f-string",
+    *,
+    budget: RenderBudget | None = None,
 ) -> str:
     """Render one text with ``template_format`` ``"f-string"`` (the default) or ``"jinja2"``.
 
-    Raises :class:`MissingVariablesError` naming every missing variable, and for jinja2
-    :class:`TemplateSyntaxError` or :class:`UnsafeTemplateError` (sandbox violations).
+    Raises :class:`MissingVariablesError` naming every missing variable, for jinja2
+    :class:`TemplateSyntaxError` or :class:`UnsafeTemplateError` (sandbox violations), and
+    :class:`RenderBudgetError` past ``budget`` (default: ``RenderBudget()``).
     """
+    with metered(budget):
+        return _render_text(text, variables or {}, template_format)
+
+
+def _render_text(text: str, variables: Vars, template_format: str | None) -> str:
     if template_format == "jinja2":
         if "{" not in text:
             return text
         from promptrun.blueprint import _jinja
 
-        return _jinja.render(text, variables or {})
+        return _jinja.render(text, variables)
     if template_format not in (None, "f-string"):
         raise TemplateRenderError(
             f"Unknown template_format {template_format!r}: use 'f-string' or 'jinja2'."
         )
-    return _render_fstring(text, variables or {})
+    return _render_fstring(text, variables)
+
+
+def renders_quickly(
+    prompt_template: Mapping[str, Any], *, max_texts: int = 256, max_chars: int = 65_536
+) -> bool:
+    """Whether rendering the template is certainly cheap: f-string only (which cannot loop),
+    at most ``max_texts`` texts of at most ``max_chars`` characters. Asking is cheap too: it
+    stops looking after ``max_texts`` items."""
+    if prompt_template.get("template_format") == "jinja2":
+        return False
+    seen = 0
+    messages = prompt_template.get("messages")
+    holders = messages if type(messages) is list else [prompt_template]
+    for holder in holders:
+        parts: list[Any]
+        if type(holder) is dict:
+            if holder.get("template_format") == "jinja2":
+                return False
+            content = holder.get("content")
+            parts = content if type(content) is list else [content]
+        else:
+            parts = [holder]
+        for part in parts:
+            seen += 1
+            text = part.get("text") if type(part) is dict else part
+            if seen > max_texts or (isinstance(text, str) and len(text) > max_chars):
+                return False
+    return True
 
 
 def variables_in(text: str, template_format: str | None = "f-string") -> list[str]:
@@ -118,7 +177,7 @@ class _Renderer:
         if not isinstance(text, str) or ("{" not in text and "}" not in text):
             return text
         try:
-            return render_string(text, self.variables, self.fmt)
+            return _render_text(text, self.variables, self.fmt)
         except MissingVariablesError as exc:
             self.missing.extend(exc.names)
             return text
@@ -234,14 +293,21 @@ def _placeholder(message: Json, variables: Vars, missing: list[str]) -> list[Any
     ]
 
 
-def render_prompt_template(prompt_template: Json, variables: Vars | None) -> Json:
+def render_prompt_template(
+    prompt_template: Json, variables: Vars | None, *, budget: RenderBudget | None = None
+) -> Json:
     """A copy of a chat or completion template with every text part rendered.
 
     Each message uses its own ``template_format``; ``placeholder`` messages are replaced by
     the list of messages in ``variables[name]``. Missing variables anywhere in the template
-    are reported together in one :class:`MissingVariablesError`.
+    are reported together in one :class:`MissingVariablesError`. The whole template renders
+    under one ``budget`` (default: ``RenderBudget()``), else :class:`RenderBudgetError`.
     """
-    variables = variables or {}
+    with metered(budget):
+        return _render_template(prompt_template, variables or {})
+
+
+def _render_template(prompt_template: Json, variables: Vars) -> Json:
     missing: list[str] = []
     out = dict(prompt_template)
     messages = prompt_template.get("messages")
@@ -288,14 +354,23 @@ def render_llm_kwargs(
     llm_kwargs: Json,
     variables: Vars | None,
     template_format: str | None = "f-string",
+    *,
+    budget: RenderBudget | None = None,
 ) -> Json:
     """Render the prompt text inside a provider call's kwargs; tools and schemas are untouched.
 
     Positions: OpenAI ``messages``, ``prompt``, Responses ``input`` and ``instructions``;
     Anthropic ``system`` and ``messages`` (tool results included); Google ``contents``,
     ``history`` and ``system_instruction`` (top level or in ``generation_config``).
-    Returns ``llm_kwargs`` itself when nothing changed.
+    Returns ``llm_kwargs`` itself when nothing changed. Renders under one ``budget``.
     """
+    with metered(budget):
+        return _render_kwargs(provider, llm_kwargs, variables or {}, template_format)
+
+
+def _render_kwargs(
+    provider: str, llm_kwargs: Json, variables: Vars, template_format: str | None
+) -> Json:
     renderer = _Renderer(variables or {}, template_format)
     family = provider.split(".", 1)[0] if provider else ""
     out = llm_kwargs

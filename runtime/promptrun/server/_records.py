@@ -15,7 +15,7 @@ from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerValidationError
 from promptrun.server._http import ApiError
 from promptrun.server.store.base import RequestRow, TrackCall, TrackEndpoint
-from promptrun.wire._limits import MAX_ID
+from promptrun.wire._limits import MAX_TOKENS
 from promptrun.wire.tracking import (
     LogRequestBody,
     TrackGroupBody,
@@ -52,9 +52,10 @@ _BLUEPRINT_FAILURES = (PromptLayerValidationError, KeyError, TypeError, ValueErr
 
 
 def _count(value: Any) -> int:
-    """A token count from a logged response: what the client sent is not checked, so
-    anything but a whole number the database can hold counts as unknown (0)."""
-    if type(value) is int and 0 <= value <= MAX_ID:
+    """A token count from a logged response: the response is the provider's, stored as sent,
+    so a count that is not a whole number from 0 to MAX_TOKENS counts as unknown (0) rather
+    than losing the record."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
     return 0
 

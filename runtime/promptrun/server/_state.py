@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from promptrun.blueprint import RenderBudget
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from promptrun.server.auth import KeyRing
     from promptrun.server.store.base import Store
 
-__all__ = ["CONFIG", "FAULTS", "KEYRING", "STORE", "ServerConfig"]
+__all__ = ["CONFIG", "FAULTS", "KEYRING", "STORE", "ServerConfig", "render_budget"]
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -49,9 +50,22 @@ class ServerConfig:
     code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
     write_batch: int = 512
     read_threads: int = 2
+    # Connections: see server/_connections.py.
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
+    # Rendering templates for callers: see promptrun.blueprint.RenderBudget.
+    render_timeout: float = 1.0
+    render_max_chars: int = 16_000_000
 
 
 CONFIG = web.AppKey("promptrun_config", ServerConfig)
 STORE: web.AppKey[Store] = web.AppKey("promptrun_store")
 KEYRING: web.AppKey[KeyRing] = web.AppKey("promptrun_keyring")
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("promptrun_faults")
+
+
+def render_budget(config: ServerConfig) -> RenderBudget:
+    """The budget of one rendering the server does for a caller."""
+    return RenderBudget(seconds=config.render_timeout, max_chars=config.render_max_chars)

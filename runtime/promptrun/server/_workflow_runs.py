@@ -34,11 +34,13 @@ from anyio.abc import TaskGroup
 
 from promptrun import _run
 from promptrun import blueprint as bp
+from promptrun._render_threads import run_rendering
 from promptrun.actors.providers import TABLE, ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
+from promptrun.blueprint._budget import metered
 from promptrun.server._records import track_row
 from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
-from promptrun.server.store.base import NotFoundError
+from promptrun.server.store.base import NotFoundError, TemplateVersion
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
@@ -83,6 +85,8 @@ class WorkflowSettings:
     tool_resolver: AbstractResolver | None = None
     # Code nodes (see promptrun.workflows._code_sandbox): sandbox, slots, timeouts.
     code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
+    # What rendering one prompt node's template may take (it runs in a render thread).
+    render_budget: bp.RenderBudget = bp.DEFAULT_BUDGET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +140,39 @@ def _node_row(result: NodeResult) -> NodeRow:
     )
 
 
+def _prepare_prompt(
+    stored: TemplateVersion,
+    model: dict[str, Any],
+    config: PromptTemplateConfig,
+    inputs: dict[str, Any],
+    sandboxed: dict[str, str],
+    budget: bp.RenderBudget,
+) -> _run.PreparedRun:
+    """Render a prompt node's template and plan its call (in a render thread, under budget)."""
+    with metered(budget):
+        prompt_template = stored.prompt_template
+        rendered_by_server = _run.needs_server_rendering(prompt_template)
+        if rendered_by_server:
+            prompt_template = bp.render_prompt_template(prompt_template, inputs)
+        template = {
+            "id": stored.template_id,
+            "version": stored.number,
+            "prompt_name": stored.prompt_name,
+            "prompt_template": prompt_template,
+            "metadata": {**stored.metadata, "model": model},
+            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
+            "provider_base_url": None,
+        }
+        return _run.prepare(
+            config.prompt_name,
+            template,
+            inputs,
+            config.model_parameter_overrides,
+            sandboxed,
+            rendered_by_server=rendered_by_server,
+        )
+
+
 class _Services:
     """What one execution's nodes need from the server."""
 
@@ -180,28 +217,15 @@ class _Services:
                 None,
             )
         model = bp.resolve_model(model_meta, None, None)
-        prompt_template = stored.prompt_template
-        rendered_by_server = _run.needs_server_rendering(prompt_template)
-        if rendered_by_server:
-            prompt_template = bp.render_prompt_template(prompt_template, ctx.inputs)
-        template = {
-            "id": stored.template_id,
-            "version": stored.number,
-            "prompt_name": stored.prompt_name,
-            "prompt_template": prompt_template,
-            "metadata": {**stored.metadata, "model": model},
-            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
-            "provider_base_url": None,
-        }
         sandboxed = self._base_urls()
-        prepared = _run.prepare(
-            config.prompt_name,
-            template,
-            dict(ctx.inputs),
-            config.model_parameter_overrides,
-            sandboxed,
-            rendered_by_server=rendered_by_server,
-        )
+        try:
+            prepared = await run_rendering(
+                _prepare_prompt, stored, model, config, dict(ctx.inputs), sandboxed,
+                self._runs.settings.render_budget,
+            )  # fmt: skip
+        except bp.RenderBudgetError as exc:
+            where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
+            raise NodeError(exc.naming(where).message, exc.message) from None
         provider = prepared.plan.provider
         worker = await self._runs.worker(
             provider,

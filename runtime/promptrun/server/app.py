@@ -7,7 +7,8 @@ store opens when the app starts and is flushed and closed when it stops.
 Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
 JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
 workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
-be rendered; anything unexpected is logged and answered 500 without internals.
+be rendered (or goes past the render budget), 503 when no render thread frees up in time;
+anything unexpected is logged and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun._render_threads import RenderBusyError
 from promptrun.server import _faults, _slashes, openapi, ws
+from promptrun.server._connections import (
+    GUARD,
+    ConnectionGuard,
+    ConnectionLimits,
+    connection_middleware,
+)
 from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
@@ -73,6 +81,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(400, f"request body is not valid JSON: {exc}")
     except NotFoundError as exc:
         return error_response(404, exc.message)
+    except RenderBusyError as exc:
+        return error_response(503, exc.message, {"Retry-After": "1"})
     except PromptLayerValidationError as exc:
         return error_response(422, exc.message)
     except Exception:
@@ -121,15 +131,25 @@ def _open_store(config: ServerConfig) -> SQLiteStore | PostgresStore:
     )
 
 
+def limits_of(config: ServerConfig) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=config.max_connections,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        keepalive_timeout=config.keepalive_timeout,
+    )
+
+
 def create_app(config: ServerConfig) -> web.Application:
     """The application for ``config``: routes, middlewares, store lifetime, sandbox."""
-    middlewares = [error_middleware]
+    middlewares = [error_middleware, connection_middleware]
     if config.fault_injection:
         middlewares.append(_faults.fault_middleware)
     middlewares.append(_slashes.merge_slashes_middleware)  # innermost: after routing, faults
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     store = _open_store(config)
     app[CONFIG] = config
+    app[GUARD] = ConnectionGuard(limits_of(config))
     app[STORE] = store
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
     app.cleanup_ctx.append(_lifetime)
@@ -149,7 +169,7 @@ def create_app(config: ServerConfig) -> web.Application:
         settings = SandboxSettings(
             latency_ms=config.sandbox_latency_ms, chunks=config.sandbox_chunks
         )
-        app.add_subapp("/sandbox", create_sandbox_app(settings))
+        app.add_subapp("/sandbox", create_sandbox_app(settings, authorize=app[KEYRING].knows))
     from promptrun.server.dashboard import add_dashboard  # jinja2 loads only when serving
 
     add_dashboard(app, store)

@@ -128,6 +128,36 @@ class KeyRing:
             self._cache[digest] = workspace
         return workspace
 
+    async def knows(self, request: web.Request) -> bool:
+        """Whether the request's headers carry a key of this server (a body key does not count)."""
+        if self.key_of(request) is None:
+            return False
+        try:
+            await self.workspace(request)
+        except ApiError:
+            return False
+        return True
+
+    async def workspace_if_known(self, request: web.Request) -> int | None:
+        """The workspace of the request's key, from a header or a JSON body; None if unknown.
+
+        For code that acts before the handler (fault injection): the body is read (and kept
+        for the handler) only when no header names a key.
+        """
+        body_key = None
+        if self.key_of(request) is None:
+            # An unmatched "//path" request is re-routed by cloning it, which reading its
+            # body would prevent: such a request counts as unknown here.
+            if not request.body_exists or request.match_info.http_exception is not None:
+                return None
+            body_key = _key_in(await request.read())
+            if body_key is None:
+                return None
+        try:
+            return await self.workspace(request, body_key)
+        except ApiError:
+            return None
+
 
 def _key_in(raw: bytes) -> str | None:
     """The ``api_key`` of a body that did not decode strictly, if it has a string one."""

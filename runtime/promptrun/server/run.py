@@ -15,6 +15,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from promptrun.server._connections import new_runner, start_site
 from promptrun.server._state import KEYRING, ServerConfig
 from promptrun.server.app import create_app
 from promptrun.server.store._pg_url import redact
@@ -68,11 +69,10 @@ async def serve(
 ) -> int:
     """Run the server until a stop signal; the exit status (0, or 1 if it could not start)."""
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    runner = new_runner(app, shutdown_timeout=shutdown_timeout)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-        await site.start()
+        note = await start_site(runner, config.host, config.port)
     except (OSError, StoreConfigError, RuntimeError) as exc:
         _say(err, f"error: cannot start: {exc}")
         await runner.cleanup()
@@ -85,6 +85,8 @@ async def serve(
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
+    if note is not None:
+        _say(err, f"note: {note}")
     await _say_code_nodes(app, out, err)
     _say(out, f"listening on http://{host}:{port} (db {_database(config)})")
     stop = asyncio.Event()

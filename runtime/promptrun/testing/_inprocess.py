@@ -120,15 +120,13 @@ def _serve_in_thread(config: Any, started: Future[str], stop: _Stopper) -> None:
 
 
 async def _serve(config: Any, started: Future[str], stop: _Stopper) -> None:
-    from aiohttp import web
-
+    from promptrun.server._connections import new_runner, start_site
     from promptrun.server.app import create_app
 
-    runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=5.0)
+    runner = new_runner(create_app(config), shutdown_timeout=5.0)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        await start_site(runner, config.host, config.port)
     except BaseException as exc:
         await runner.cleanup()
         started.set_exception(exc)

@@ -33,6 +33,7 @@ class ServerProcess:
     It is given ``api_key`` (default: a fresh one) unless ``args`` has an ``--api-key`` or
     ``generate_key`` is true; then ``.api_key`` is the key the server prints, if it prints
     one. Its output goes to a log file (``.output()``), so no pipe can fill up and stall it.
+    ``max_open_files`` sets the process's open-files limit, as ``ulimit -n`` would.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class ServerProcess:
         api_key: str | None = None,
         generate_key: bool = False,
         startup_timeout: float = 20.0,
+        max_open_files: int | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.port = port
@@ -53,6 +55,7 @@ class ServerProcess:
         self.api_key = api_key or "pl_test_" + secrets.token_hex(16)
         self.generate_key = generate_key
         self.startup_timeout = startup_timeout
+        self.max_open_files = max_open_files
         self.base_url = ""
         self.process: subprocess.Popen[bytes] | None = None
         self._log_dir = tempfile.TemporaryDirectory(prefix="promptrun-serve-")
@@ -82,7 +85,11 @@ class ServerProcess:
         log = self._log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, env=env
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=self._limit_files if self.max_open_files is not None else None,
             )
         finally:
             log.close()
@@ -104,6 +111,14 @@ class ServerProcess:
             time.sleep(0.02)
         self._wait_healthy(deadline)
         return self
+
+    def _limit_files(self) -> None:
+        # In the child, before exec: as `ulimit -n N` in a shell.
+        import resource
+
+        assert self.max_open_files is not None
+        limit = self.max_open_files
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
     def _wait_healthy(self, deadline: float) -> None:
         while True:

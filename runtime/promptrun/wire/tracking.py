@@ -1,8 +1,11 @@
 """Bodies of the logging endpoints: ``/track-request``, ``/log-request``, ``track.*``, groups.
 
-Times are epoch seconds (the peer's floats); an ISO 8601 string is accepted too. A
-``request_id`` is the server's id (int) or, on a promptrun server, the id a client chose
-for its record (str).
+Times are epoch seconds (the peer's floats); an ISO 8601 string is accepted too. A time
+before 1970 or from 2100 on (a time in milliseconds by mistake, a negative or huge number) is
+refused with a 400 naming the field; an end before the start is stored as given (clocks step
+back), and shows as an unknown latency. Token counts are 0 to 10^9 and a logged price 0 to
+$1,000,000. A ``request_id`` is the server's id (int) or, on a promptrun server, the id a
+client chose for its record (str).
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ from typing import Annotated, Any
 
 import msgspec
 
-from promptrun.wire._limits import Count, Id, Key, Name, NonEmptyName, StrMap, Tags, Text
+from promptrun.wire._limits import (
+    MAX_EPOCH,
+    Id,
+    Key,
+    Name,
+    NonEmptyName,
+    Price,
+    StrMap,
+    Tags,
+    Text,
+    Tokens,
+)
 
 __all__ = [
     "CreateGroupBody",
@@ -26,9 +40,13 @@ __all__ = [
     "TrackRequestBody",
     "TrackScoreBody",
     "epoch_seconds",
+    "time_problem",
 ]
 
-Timestamp = float | datetime
+Timestamp = (
+    Annotated[float, msgspec.Meta(description="epoch seconds (time.time()), 1970 to 2100")]
+    | datetime
+)
 RequestRef = Id | Name
 Score = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
@@ -40,6 +58,30 @@ def epoch_seconds(value: Timestamp) -> float:
             value = value.replace(tzinfo=UTC)
         return value.timestamp()
     return float(value)
+
+
+def time_problem(name: str, value: object) -> str | None:
+    """Why ``value`` is not a time the log accepts for the field ``name``, or None."""
+    seconds = epoch_seconds(value) if isinstance(value, datetime) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return f"{name} must be epoch seconds, as time.time() gives; got {value!r:.80}"
+    if 0 <= seconds < MAX_EPOCH:  # written so that NaN is refused too
+        return None
+    if isinstance(value, datetime):
+        return f"{name} {value.isoformat()} is not a time from 1970 to 2100"
+    hint = ""
+    if MAX_EPOCH <= seconds < MAX_EPOCH * 1e6:
+        hint = " (a time in milliseconds or microseconds? divide it by 1000 or 10^6)"
+    return (
+        f"{name} is {value!r:.80}: not a time from 1970 to 2100 in epoch seconds, "
+        f"as time.time() gives{hint}"
+    )
+
+
+def _check_times(start: Timestamp, end: Timestamp) -> None:
+    for name, value in (("request_start_time", start), ("request_end_time", end)):
+        if (problem := time_problem(name, value)) is not None:
+            raise ValueError(problem)
 
 
 class TrackRequestBody(
@@ -73,6 +115,9 @@ class TrackRequestBody(
     score: Score | None = None
     api_type: Name | None = None
 
+    def __post_init__(self) -> None:
+        _check_times(self.request_start_time, self.request_end_time)
+
 
 class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """``POST /log-request``: a request made outside ``run()``, given as two prompt templates."""
@@ -89,9 +134,9 @@ class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     prompt_name: Name | None = None
     prompt_version_number: Id | None = None
     prompt_input_variables: dict[str, Any] | None = None
-    input_tokens: Count = 0
-    output_tokens: Count = 0
-    price: float = 0.0
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    price: Price = 0.0
     function_name: Name = ""
     score: Score = 0
     prompt_id: Id | None = None
@@ -101,6 +146,9 @@ class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     error_type: Name | None = None
     error_message: Text | None = None
     api_key: Key | None = None
+
+    def __post_init__(self) -> None:
+        _check_times(self.request_start_time, self.request_end_time)
 
 
 class TrackMetadataBody(

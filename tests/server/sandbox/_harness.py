@@ -7,6 +7,9 @@ from typing import Any
 
 import aiohttp
 
+CONTROL_KEY = "pl_sandbox_control_key"
+KEYED = {"X-API-KEY": CONTROL_KEY}
+
 
 @dataclass
 class Sandbox:
@@ -16,13 +19,13 @@ class Sandbox:
     http: aiohttp.ClientSession
 
     async def control(self, **body: Any) -> dict[str, Any]:
-        async with self.http.post(f"{self.url}/_control", json=body) as response:
+        async with self.http.post(f"{self.url}/_control", json=body, headers=KEYED) as response:
             assert response.status == 200, await response.text()
             result: dict[str, Any] = await response.json()
             return result
 
     async def snapshot(self) -> dict[str, Any]:
-        async with self.http.get(f"{self.url}/_control") as response:
+        async with self.http.get(f"{self.url}/_control", headers=KEYED) as response:
             result: dict[str, Any] = await response.json()
             return result
 

@@ -11,13 +11,17 @@ from aiohttp.test_utils import TestServer
 
 from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
 
-from ._harness import Sandbox
+from ._harness import CONTROL_KEY, Sandbox
+
+
+async def _authorize(request: web.Request) -> bool:
+    return request.headers.get("X-API-KEY") == CONTROL_KEY
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
     root = web.Application()
-    root.add_subapp("/sandbox", create_sandbox_app(SandboxSettings(chunks=4)))
+    root.add_subapp("/sandbox", create_sandbox_app(SandboxSettings(chunks=4), authorize=_authorize))
     server = TestServer(root, host="127.0.0.1", port=0)
     await server.start_server()
     try:

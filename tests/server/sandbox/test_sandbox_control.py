@@ -14,11 +14,12 @@ import openai
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
 from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
 
-from ._harness import Sandbox
+from ._harness import KEYED, Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +158,7 @@ async def test_reset_restores_initial_settings_and_clears_everything(
     await sandbox.control(latency_ms=5, chunks=2, fail=[{"hang": True}])
     await sandbox.post("/openai/v1/chat/completions", "{}")
 
-    async with sandbox.http.delete(f"{sandbox.url}/_control") as response:
+    async with sandbox.http.delete(f"{sandbox.url}/_control", headers=KEYED) as response:
         cleared = await response.json()
     await sandbox.control(chunks=7, fail=[{"status": 500}])
     reset_then_set = await sandbox.control(reset=True, latency_ms=1)
@@ -178,12 +179,21 @@ async def test_reset_restores_initial_settings_and_clears_everything(
         {"fail": [{"status": 500, "hang": True}]},
         {"fail": [{"status": 500, "provider": "cohere"}]},
         {"speed": 1},
+        {"latency_ms": 3_600_000},
+        {"latency_ms": 1e308},
+        {"latency_ms": -1},
+        {"chunks": 1_000_001},
+        {"chunk_delay_ms": 60_001},
+        {"fail": [{"status": 429, "retry_after": 86_400}]},
+        {"fail": [{"status": 500, "times": 10**9}]},
+        {"fail": [{"cut_after_chunks": 10**9}]},
+        {"fail": [{"status": 500}] * 1001},
     ],
 )
 async def test_bad_control_bodies_are_refused_and_change_nothing(
     sandbox: Sandbox, body: dict[str, Any]
 ) -> None:
-    async with sandbox.http.post(f"{sandbox.url}/_control", json=body) as response:
+    async with sandbox.http.post(f"{sandbox.url}/_control", json=body, headers=KEYED) as response:
         status, error = response.status, await response.json()
 
     assert status == 400
@@ -240,3 +250,79 @@ async def test_hang_ends_when_the_client_leaves_even_without_handler_cancellatio
         assert _Recorder.statuses == [499]
     finally:
         await runner.cleanup()
+
+
+async def test_the_control_endpoint_refuses_requests_without_the_key(sandbox: Sandbox) -> None:
+    answers = []
+    for method, headers in (
+        ("GET", {}),
+        ("POST", {"X-API-KEY": "wrong"}),
+        ("DELETE", {}),
+    ):
+        async with sandbox.http.request(
+            method, f"{sandbox.url}/_control", json={"latency_ms": 5000}, headers=headers
+        ) as response:
+            answers.append((response.status, (await response.json())["error"]))
+
+    assert [status for status, _ in answers] == [401, 401, 401]
+    assert all("X-API-KEY" in error for _, error in answers)
+    assert (await sandbox.snapshot())["settings"]["latency_ms"] == 0
+
+
+@pytest.mark.parametrize("headers", [{}, KEYED], ids=["no key", "with the key"])
+async def test_a_text_plain_post_like_a_cross_site_form_cannot_change_the_sandbox(
+    sandbox: Sandbox, headers: dict[str, str]
+) -> None:
+    # What any web page can send without a CORS preflight: text/plain, no custom header.
+    async with sandbox.http.post(
+        f"{sandbox.url}/_control",
+        data='{"latency_ms": 3600000, "fail": [{"hang": true}]}',
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example", **headers},
+    ) as response:
+        status = response.status
+
+    assert status == (415 if headers else 401)
+    snapshot = await sandbox.snapshot()
+    assert snapshot["settings"]["latency_ms"] == 0
+    assert snapshot["failures"] == []
+
+
+async def test_queued_failures_are_capped_in_all(sandbox: Sandbox) -> None:
+    await sandbox.control(fail=[{"status": 500}] * 1000)
+    async with sandbox.http.post(
+        f"{sandbox.url}/_control", json={"fail": [{"status": 500}]}, headers=KEYED
+    ) as response:
+        status, error = response.status, (await response.json())["error"]
+
+    assert status == 400
+    assert "1000" in error
+    assert len((await sandbox.snapshot())["failures"]) == 1000
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("x-sandbox-latency-ms", "3600000"), ("x-sandbox-latency-ms", "inf"),
+     ("x-sandbox-chunks", "1e9")],
+)  # fmt: skip
+async def test_override_headers_out_of_bounds_are_refused(
+    sandbox: Sandbox, header: str, value: str
+) -> None:
+    status, answer, _ = await sandbox.post(
+        "/openai/v1/chat/completions",
+        '{"model": "m", "messages": [{"role": "user", "content": "hi"}]}',
+        {"Authorization": "Bearer k", header: value},
+    )
+
+    assert status == 400
+    assert header in answer["error"]["message"]
+
+
+async def test_without_an_authorizer_the_sandbox_has_no_control_endpoint() -> None:
+    root = web.Application()
+    root.add_subapp("/sandbox", create_sandbox_app(SandboxSettings()))
+    async with (
+        TestServer(root, host="127.0.0.1", port=0) as server,
+        aiohttp.ClientSession() as http,
+        http.get(str(server.make_url("/sandbox/_control"))) as response,
+    ):
+        assert response.status == 404

@@ -100,7 +100,11 @@ def test_usage_follows_the_word_counts() -> None:
     assert reply.total_tokens == reply.input_tokens + reply.output_tokens
 
 
-@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"latency_ms": -1.0}, {"chunk_delay_ms": -0.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"chunks": 0}, {"latency_ms": -1.0}, {"chunk_delay_ms": -0.5}, {"chunks": 1001},
+     {"latency_ms": 60_001.0}, {"latency_ms": float("nan")}, {"chunk_delay_ms": 1e9}],
+)  # fmt: skip
 def test_settings_refuse_impossible_values(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=">="):
+    with pytest.raises(ValueError, match="must be between"):
         SandboxSettings(**kwargs)  # type: ignore[arg-type]

@@ -30,13 +30,17 @@ _MAX_X_LABELS = 8
 
 def nice_ceiling(value: float) -> float:
     """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``value`` (> 0)."""
-    if value <= 0:
+    if not 0 < value < 1e300:  # NaN, infinities and values no axis can scale to
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * power * (1 + 1e-9):
             return step * power
     return 10 * power
+
+
+def _or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +175,12 @@ def time_lines(
     *,
     ceiling: float | None = None,
 ) -> LineChart:
-    """Lines through each slot's middle; ``None`` values leave a gap.
+    """Lines through each slot's middle; ``None`` values leave a gap, and so do NaN and
+    infinities (rows written around the server's checks).
 
     ``series`` items are ``(name, css class, values)``, all the same length.
     """
+    series = [(name, css, [_or_none(v) for v in values]) for name, css, values in series]
     present = [v for _, _, values in series for v in values if v is not None]
     top_value = ceiling if ceiling is not None else nice_ceiling(max(present, default=0.0))
     slots = max((len(values) for _, _, values in series), default=0)
@@ -207,17 +213,22 @@ def rank_bars(
     items: Sequence[tuple[str, float]], value_text: Callable[[float], str], *, width: int = WIDTH
 ) -> RankChart:
     """Horizontal bars, largest first, lengths relative to the largest."""
-    ordered = sorted(items, key=lambda item: item[1], reverse=True)
+
+    # An infinite or NaN value (rows written around the server's checks) gets no bar.
+    def size(value: float) -> float:
+        return value if math.isfinite(value) else 0.0
+
+    ordered = sorted(items, key=lambda item: size(item[1]), reverse=True)
     label_width, row_height = 180, 26
     bar_left = label_width + 8
     room = width - bar_left - 90
-    largest = max((value for _, value in ordered), default=0.0)
+    largest = max((size(value) for _, value in ordered), default=0.0)
     rows = [
         Rank(
             label=label,
             value_text=value_text(value),
             y=i * row_height,
-            bar_width=round(room * value / largest, 2) if largest > 0 else 0.0,
+            bar_width=round(room * size(value) / largest, 2) if largest > 0 else 0.0,
         )
         for i, (label, value) in enumerate(ordered)
     ]

@@ -64,7 +64,10 @@ def _row(item: dict[str, Any], prices: PriceTable) -> dict[str, Any]:
     latency = (
         end - start if isinstance(start, float | int) and isinstance(end, float | int) else None
     )
-    return {**item, "cost": cost, "cost_estimated": estimated, "latency": latency}
+    tags = item.get("tags")
+    if not isinstance(tags, list):  # tags that are not a JSON list show as they are stored
+        tags = [] if tags is None else [tags]
+    return {**item, "tags": tags, "cost": cost, "cost_estimated": estimated, "latency": latency}
 
 
 @routes.get("/requests")

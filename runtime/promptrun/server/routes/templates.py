@@ -6,20 +6,26 @@ disk when the store's version cache is warm: decode, look up, render, build kwar
 Rendering: with ``input_variables`` in the body (even ``{}``) the template is rendered and a
 variable it uses but was not given is a 422; without them, or with
 ``skip_input_variable_rendering``, it comes back as stored, and ``llm_kwargs`` are built from
-the unrendered text (clients that render locally ask for this).
+the unrendered text (clients that render locally ask for this). Rendering is held to the
+server's budget (``--render-timeout``, ``--render-max-chars``): a template past it is a 422
+that names the budget and its limit. It runs in a render thread, except a small f-string
+template with a small body (no loops, microseconds of work), which the hot path of every
+uncached ``run()`` renders on the event loop rather than pay a thread hop.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from promptrun import blueprint as bp
+from promptrun._render_threads import run_rendering
 from promptrun.server._http import ApiError, json_response, query_int
 from promptrun.server._responses import Published, TemplateList, TemplateView
-from promptrun.server._state import KEYRING, STORE
+from promptrun.server._state import CONFIG, KEYRING, STORE, render_budget
 from promptrun.server._template_check import check_metadata, check_prompt_template
 from promptrun.server.auth import authorized_body
 from promptrun.server.openapi import Operation, Param
@@ -56,6 +62,29 @@ def _view(
     }
 
 
+# A small f-string template with small inputs renders on the event loop: it cannot loop, it
+# costs microseconds, and a thread hop would double the cost of every uncached run().
+_INLINE_BODY = 64 * 1024
+
+
+async def _rendered(
+    request: web.Request, version: TemplateVersion, variables: dict[str, Any]
+) -> dict[str, Any]:
+    budget = render_budget(request.app[CONFIG])
+    render = functools.partial(bp.render_prompt_template, budget=budget)
+    inline = (request.content_length or _INLINE_BODY) < _INLINE_BODY and bp.renders_quickly(
+        version.prompt_template
+    )
+    try:
+        if inline:
+            return render(version.prompt_template, variables)
+        return await run_rendering(render, version.prompt_template, variables)
+    except bp.RenderBudgetError as exc:
+        raise exc.naming(
+            f"prompt template {version.prompt_name!r} (version {version.number})"
+        ) from None
+
+
 @routes.post("/prompt-templates/{name:.+}")
 async def fetch_template(request: web.Request) -> web.Response:
     workspace, body = await authorized_body(request, request.app[KEYRING], _FETCH_BODY)
@@ -71,7 +100,7 @@ async def fetch_template(request: web.Request) -> web.Response:
     )
     template = version.prompt_template
     if body.input_variables is not None and not body.skip_input_variable_rendering:
-        template = bp.render_prompt_template(template, body.input_variables)
+        template = await _rendered(request, version, body.input_variables)
     stored_model = version.metadata.get("model")
     metadata = version.metadata
     llm_kwargs: dict[str, Any] | None = None

@@ -24,7 +24,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server._http import ApiError, json_response, query_int, read_body
-from promptrun.server._state import CONFIG, KEYRING
+from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store._workflows import NewWorkflowVersion, WorkflowStore
@@ -65,7 +65,11 @@ def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) ->
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
     config = app[CONFIG]
-    settings = WorkflowSettings(tool_urls=config.tool_urls, code_nodes=config.code_nodes)
+    settings = WorkflowSettings(
+        tool_urls=config.tool_urls,
+        code_nodes=config.code_nodes,
+        render_budget=render_budget(config),
+    )
     runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

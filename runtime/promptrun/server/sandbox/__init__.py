@@ -22,7 +22,10 @@ A request that offers tools and whose last user text has the word "tool" gets a 
 first tool instead, with sample values for its required arguments.
 
 ``<server>/_control`` reads (GET), changes (POST) and resets (DELETE) the settings, the queued
-failures and the request statistics. A POST body may hold ``latency_ms``, ``chunks``,
+failures and the request statistics; it needs the server's API key in the ``X-API-KEY`` header
+(or ``Authorization: Bearer``), and a POST needs ``Content-Type: application/json``. Values are
+bounded: ``latency_ms`` up to 60000, ``chunks`` 1 to 1000, ``chunk_delay_ms`` up to 10000,
+``retry_after`` up to 3600 s, ``times`` up to 10000, 1000 queued failures. A POST body may hold ``latency_ms``, ``chunks``,
 ``chunk_delay_ms``, ``reset: true`` and ``fail``: a list of ``{"status": 429, "retry_after": 1.0}``,
 ``{"status": 500}``, ``{"cut_after_chunks": 2}`` or ``{"hang": true}``, each optionally with
 ``"provider"`` (``openai``, ``azure``, ``anthropic``, ``google``) and ``"times"``. Queued failures
@@ -31,8 +34,9 @@ headers ``x-sandbox-latency-ms``, ``x-sandbox-chunks`` and ``x-sandbox-fail`` (`
 ``cut:N`` or ``hang``).
 """
 
+from promptrun.server.sandbox._app import ControlAuth as ControlAuth
 from promptrun.server.sandbox._app import create_sandbox_app as create_sandbox_app
 from promptrun.server.sandbox._reply import sandbox_reply as sandbox_reply
 from promptrun.server.sandbox._state import SandboxSettings as SandboxSettings
 
-__all__ = ["SandboxSettings", "create_sandbox_app", "sandbox_reply"]
+__all__ = ["ControlAuth", "SandboxSettings", "create_sandbox_app", "sandbox_reply"]

@@ -1,6 +1,14 @@
-"""The sandbox application: every provider's routes plus ``/_control``."""
+"""The sandbox application: every provider's routes plus ``/_control``.
+
+The control endpoint changes how the providers behave for every caller, so it is guarded like
+the rest of the API: a key in a header (``authorize`` decides which keys), and for a POST a JSON
+content type. A web page can send a "simple" cross-site POST (``text/plain``, no custom header)
+to any address the browser can reach; such a request has neither, and is refused.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
@@ -20,14 +28,37 @@ from promptrun.server.sandbox._responses import responses
 from promptrun.server.sandbox._state import ControlError, SandboxSettings, SandboxState
 from promptrun.server.sandbox._vertex import add_compatible_routes, add_vertex_routes
 
-__all__ = ["create_sandbox_app"]
+__all__ = ["ControlAuth", "create_sandbox_app"]
+
+ControlAuth = Callable[[web.Request], Awaitable[bool]]
+"""Whether a control request carries a key that may change the sandbox (headers only)."""
+
+_AUTHORIZE: web.AppKey[ControlAuth] = web.AppKey("promptrun_sandbox_authorize")
+_NO_KEY = (
+    "the sandbox control endpoint needs an API key this server accepts, in the X-API-KEY "
+    "header (or Authorization: Bearer <key>)"
+)
+_NOT_JSON = "send the control body as JSON, with Content-Type: application/json"
+
+
+async def _refusal(request: web.Request) -> web.Response | None:
+    """Why this control request is refused, or None when it may go on."""
+    if not await request.app[_AUTHORIZE](request):
+        return json_response({"error": _NO_KEY}, status=401)
+    if request.method == "POST" and request.content_type != "application/json":
+        return json_response({"error": _NOT_JSON}, status=415)
+    return None
 
 
 async def _get_control(request: web.Request) -> web.Response:
+    if (refused := await _refusal(request)) is not None:
+        return refused
     return json_response(request.app[STATE_KEY].snapshot())
 
 
 async def _post_control(request: web.Request) -> web.Response:
+    if (refused := await _refusal(request)) is not None:
+        return refused
     state = request.app[STATE_KEY]
     try:
         state.apply_control(msgspec.json.decode(await request.read()))
@@ -37,6 +68,8 @@ async def _post_control(request: web.Request) -> web.Response:
 
 
 async def _delete_control(request: web.Request) -> web.Response:
+    if (refused := await _refusal(request)) is not None:
+        return refused
     state = request.app[STATE_KEY]
     state.reset()
     return json_response(state.snapshot())
@@ -67,15 +100,19 @@ def _add_azure_routes(app: web.Application) -> None:
     app.router.add_post("/azure/openai/responses", azure_responses)
 
 
-def create_sandbox_app(settings: SandboxSettings | None = None) -> web.Application:
+def create_sandbox_app(
+    settings: SandboxSettings | None = None, *, authorize: ControlAuth | None = None
+) -> web.Application:
     """Build the offline LLM providers; mount with ``app.add_subapp("/sandbox", ...)``.
 
     Point the official SDKs at ``<server>/sandbox/openai/v1``, ``<server>/sandbox/azure``
     (as ``azure_endpoint``), ``<server>/sandbox/anthropic``, ``<server>/sandbox/google``,
     ``<server>/sandbox/bedrock``, ``<server>/sandbox/vertex``, ``<server>/sandbox/mistral``
     and ``<server>/sandbox/openrouter/api/v1`` with any non-empty key (see the package
-    docstring for how each authenticates). ``/sandbox/_control`` reads (GET), changes (POST) and resets
-    (DELETE) the settings, queued failures and request statistics.
+    docstring for how each authenticates). With ``authorize``, ``/sandbox/_control`` reads
+    (GET), changes (POST, JSON only) and resets (DELETE) the settings, queued failures and
+    request statistics, for requests whose headers ``authorize`` accepts (else 401); without
+    it there is no control endpoint.
     """
     app = web.Application()
     app[STATE_KEY] = SandboxState(settings or SandboxSettings())
@@ -86,7 +123,9 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> web.Applicati
     add_bedrock_routes(app)
     add_vertex_routes(app)
     add_compatible_routes(app)
-    app.router.add_get("/_control", _get_control)
-    app.router.add_post("/_control", _post_control)
-    app.router.add_delete("/_control", _delete_control)
+    if authorize is not None:
+        app[_AUTHORIZE] = authorize
+        app.router.add_get("/_control", _get_control)
+        app.router.add_post("/_control", _post_control)
+        app.router.add_delete("/_control", _delete_control)
     return app

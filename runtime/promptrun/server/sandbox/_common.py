@@ -19,6 +19,8 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server.sandbox._state import (
+    MAX_CHUNKS,
+    MAX_LATENCY_MS,
     ControlError,
     Failure,
     RequestRecord,
@@ -156,9 +158,9 @@ async def open_call(
     headers = request.headers
     try:
         if (value := headers.get("x-sandbox-latency-ms")) is not None:
-            latency = _header_number(value, "x-sandbox-latency-ms")
+            latency = _header_number(value, "x-sandbox-latency-ms", MAX_LATENCY_MS)
         if (value := headers.get("x-sandbox-chunks")) is not None:
-            chunks = max(1, int(_header_number(value, "x-sandbox-chunks")))
+            chunks = max(1, int(_header_number(value, "x-sandbox-chunks", MAX_CHUNKS)))
         if (value := headers.get("x-sandbox-fail")) is not None:
             failure = parse_failure_header(value)
     except ControlError as exc:
@@ -189,13 +191,13 @@ async def open_call(
     return Call(request, spec, body, stream, chunks, delay / 1000, cut_after)
 
 
-def _header_number(value: str, name: str) -> float:
+def _header_number(value: str, name: str, high: float) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ControlError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ControlError(f"{name} must be a finite number >= 0")
+        raise ControlError(f"{name} must be a number, got {value!r:.40}") from None
+    if not math.isfinite(number) or not 0 <= number <= high:
+        raise ControlError(f"{name} must be a number between 0 and {high:g}")
     return number
 
 

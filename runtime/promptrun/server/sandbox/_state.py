@@ -6,12 +6,19 @@ Pure data and validation; the control route and the provider routes share one in
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "MAX_CHUNKS",
+    "MAX_CHUNK_DELAY_MS",
+    "MAX_FAILURES",
+    "MAX_LATENCY_MS",
+    "MAX_RETRY_AFTER",
+    "MAX_TIMES",
     "PROVIDERS",
     "ControlError",
     "Failure",
@@ -24,6 +31,21 @@ __all__ = [
 PROVIDERS: frozenset[str] = frozenset({"openai", "azure", "anthropic", "google"})
 _RECENT = 100
 _DEFAULT_RETRY_AFTER = 1.0
+
+# Bounds on what the control endpoint and the override headers accept: enough for any test of a
+# slow or failing provider, too little to park a client (or the server's connections) for hours.
+MAX_LATENCY_MS = 60_000.0
+"""Latency before a response, per request: milliseconds."""
+MAX_CHUNK_DELAY_MS = 10_000.0
+"""Delay between two pieces of a stream: milliseconds."""
+MAX_CHUNKS = 1_000
+"""Pieces a streamed reply is split into."""
+MAX_RETRY_AFTER = 3_600.0
+"""The Retry-After a queued failure sends: seconds."""
+MAX_TIMES = 10_000
+"""Uses of one queued failure."""
+MAX_FAILURES = 1_000
+"""Queued failures in all."""
 
 
 class ControlError(ValueError):
@@ -44,10 +66,16 @@ class SandboxSettings:
     chunk_delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.latency_ms < 0 or self.chunk_delay_ms < 0:
-            raise ValueError("latency_ms and chunk_delay_ms must be >= 0")
-        if self.chunks < 1:
-            raise ValueError("chunks must be >= 1")
+        _check_range("latency_ms", self.latency_ms, MAX_LATENCY_MS)
+        _check_range("chunk_delay_ms", self.chunk_delay_ms, MAX_CHUNK_DELAY_MS)
+        if not 1 <= self.chunks <= MAX_CHUNKS:
+            raise ValueError(f"chunks must be between 1 and {MAX_CHUNKS}")
+
+
+def _check_range(name: str, value: float, high: float) -> None:
+    # "not <=" so that NaN fails too.
+    if not 0 <= value <= high:
+        raise ValueError(f"{name} must be between 0 and {high:g}")
 
 
 @dataclass(slots=True)
@@ -92,11 +120,11 @@ class Failure:
             )
         if status is not None and not 400 <= status <= 599:
             raise ControlError("'status' must be between 400 and 599")
-        if cut is not None and cut < 0:
-            raise ControlError("'cut_after_chunks' must be >= 0")
+        if cut is not None and not 0 <= cut <= MAX_CHUNKS:
+            raise ControlError(f"'cut_after_chunks' must be between 0 and {MAX_CHUNKS}")
         retry_after = _optional_number(raw, "retry_after")
-        if retry_after is not None and retry_after < 0:
-            raise ControlError("'retry_after' must be >= 0")
+        if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:
+            raise ControlError(f"'retry_after' must be between 0 and {MAX_RETRY_AFTER:g} seconds")
         if status == 429 and retry_after is None:
             retry_after = _DEFAULT_RETRY_AFTER
         provider = raw.get("provider")
@@ -104,8 +132,8 @@ class Failure:
             raise ControlError(f"'provider' must be one of {sorted(PROVIDERS)} or null")
         times = _optional_int(raw, "times")
         times = 1 if times is None else times
-        if times < 1:
-            raise ControlError("'times' must be >= 1")
+        if not 1 <= times <= MAX_TIMES:
+            raise ControlError(f"'times' must be between 1 and {MAX_TIMES}")
         return cls(status, retry_after, cut, hang, provider, times)
 
 
@@ -186,6 +214,8 @@ class SandboxState:
         fail = body.get("fail", [])
         if not isinstance(fail, list):
             raise ControlError("'fail' must be a list")
+        if len(fail) > MAX_FAILURES:
+            raise ControlError(f"'fail' holds at most {MAX_FAILURES} entries")
         failures = [Failure.from_json(entry) for entry in fail]
         changes: dict[str, Any] = {}
         for key in ("latency_ms", "chunk_delay_ms"):
@@ -200,6 +230,11 @@ class SandboxState:
             )
         except ValueError as exc:
             raise ControlError(str(exc)) from None
+        queued = 0 if body.get("reset") is True else len(self.failures)
+        if queued + len(failures) > MAX_FAILURES:
+            raise ControlError(
+                f"at most {MAX_FAILURES} failures can be queued ({queued} are): reset first"
+            )
         if body.get("reset") is True:
             self.reset()
         self.settings = settings
@@ -245,4 +280,7 @@ def _optional_number(raw: Mapping[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ControlError(f"'{key}' must be a number")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ControlError(f"'{key}' must be a finite number")
+    return number

@@ -6,6 +6,7 @@ reader pool (writes, only the price table, on its writer). Every query is scoped
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ __all__ = [
 
 T = TypeVar("T")
 _LIKE_ESCAPE = "!"
+# json_each fails the whole query on one row whose tags are not JSON (written around the server).
+_TAGS = "CASE WHEN json_valid(requests.tags) THEN requests.tags ELSE '[]' END"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +113,17 @@ class TemplateDetail:
     versions: list[VersionInfo]  # newest first
 
 
+def _real(value: Any) -> float:
+    """An aggregate as a float: SQL NULL (no row, or only NaN arithmetic) is 0."""
+    return 0.0 if value is None else float(value)
+
+
+def _whole(value: Any) -> int:
+    """A float total as an int; an infinite one (rows written around the server) is 0."""
+    number = _real(value)
+    return int(number) if math.isfinite(number) else 0
+
+
 def _like_pattern(text: str) -> str:
     # The log keeps messages as JSON text, so look for the query as JSON would spell it.
     spelled = msgspec.json.encode(text).decode()[1:-1]
@@ -132,7 +146,7 @@ def _where(workspace: int, query: RequestQuery) -> tuple[str, tuple[Any, ...]]:
             clauses.append(f"{column} = ?")
             args.append(value)
     if query.tag is not None:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(requests.tags) WHERE value = ?)")
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each({_TAGS}) WHERE value = ?)")
         args.append(query.tag)
     if query.since is not None:
         clauses.append("start_time >= ?")
@@ -176,8 +190,8 @@ def request_facets(conn: sqlite3.Connection, workspace: int) -> dict[str, list[s
         ).fetchall()
         facets[name] = [row[0] for row in rows]
     rows = conn.execute(
-        "SELECT DISTINCT j.value FROM requests r, json_each(r.tags) j "
-        "WHERE r.workspace_id = ? ORDER BY 1 LIMIT 500",
+        f"SELECT DISTINCT j.value FROM requests, json_each({_TAGS}) j "
+        "WHERE requests.workspace_id = ? ORDER BY 1 LIMIT 500",
         (workspace,),
     ).fetchall()
     facets["tags"] = [str(row[0]) for row in rows]
@@ -204,7 +218,7 @@ def request_series(
         if row is None:
             series.append(Bucket(start, 0, 0, 0.0, 0.0))
         else:
-            series.append(Bucket(start, int(row[1]), int(row[2]), float(row[3]), float(row[4])))
+            series.append(Bucket(start, int(row[1]), int(row[2]), _real(row[3]), _real(row[4])))
     return series
 
 
@@ -213,11 +227,12 @@ def usage_by_model(
 ) -> list[ModelUsage]:
     """Per model: requests, tokens, and what was logged with and without a price."""
     where, args = _where(workspace, RequestQuery(since=since, until=until))
+    # TOTAL, not SUM: a float sum never fails with "integer overflow", whatever a row holds.
     rows = conn.execute(
-        "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
-        "SUM(CASE WHEN price > 0 THEN price ELSE 0 END), "
-        "SUM(CASE WHEN price > 0 THEN 0 ELSE input_tokens END), "
-        "SUM(CASE WHEN price > 0 THEN 0 ELSE output_tokens END) "
+        "SELECT model, COUNT(*), TOTAL(input_tokens), TOTAL(output_tokens), "
+        "TOTAL(CASE WHEN price > 0 THEN price ELSE 0 END), "
+        "TOTAL(CASE WHEN price > 0 THEN 0 ELSE input_tokens END), "
+        "TOTAL(CASE WHEN price > 0 THEN 0 ELSE output_tokens END) "
         f"FROM requests WHERE {where} GROUP BY model ORDER BY COUNT(*) DESC",
         args,
     ).fetchall()
@@ -225,11 +240,11 @@ def usage_by_model(
         ModelUsage(
             model=str(r[0]),
             requests=int(r[1]),
-            input_tokens=int(r[2]),
-            output_tokens=int(r[3]),
-            logged_price=float(r[4]),
-            unpriced_input_tokens=int(r[5]),
-            unpriced_output_tokens=int(r[6]),
+            input_tokens=_whole(r[2]),
+            output_tokens=_whole(r[3]),
+            logged_price=_real(r[4]),
+            unpriced_input_tokens=_whole(r[5]),
+            unpriced_output_tokens=_whole(r[6]),
         )
         for r in rows
     ]

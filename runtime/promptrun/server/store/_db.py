@@ -160,6 +160,10 @@ class WriterThread:
                 loop.call_soon_threadsafe(_deliver, items)
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 class ReadPool:
     """A few threads, each with its own read-only connection."""
 
@@ -180,7 +184,18 @@ class ReadPool:
         # One read transaction per call, so multi-statement reads see one snapshot.
         conn.execute("BEGIN")
         try:
-            return work(conn)
+            try:
+                return work(conn)
+            except sqlite3.OperationalError as exc:
+                if "Could not decode to UTF-8" not in str(exc):
+                    raise
+            # Text that is not UTF-8 (written around the server): read it with the bad bytes
+            # replaced rather than fail the whole read. Only this rare path pays for it.
+            conn.text_factory = _lenient_text
+            try:
+                return work(conn)
+            finally:
+                conn.text_factory = str
         finally:
             conn.execute("COMMIT")
 

@@ -30,6 +30,16 @@ __all__ = [
 _decode = msgspec.json.decode
 DEFAULT_SCORE_NAME = "default"
 
+
+def _stored_json(raw: Any) -> Any:
+    """A JSON column's value; what is not JSON (a row written around the server) comes back
+    as it is stored, so one odd row never fails a whole read."""
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, RecursionError, TypeError):
+        return raw
+
+
 # RequestRow's fields, named as the columns they fill.
 _ROW_COLUMNS = (
     "client_request_id", "kind", "provider", "model", "function_name", "api_type",
@@ -281,7 +291,7 @@ def _summary(row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]) -> dict[s
     item: dict[str, Any] = {}
     for name, value in zip(names, row, strict=True):
         if name in _JSON_COLUMNS and value is not None:
-            value = _decode(value)
+            value = _stored_json(value)
         item[_RENAMED.get(name, name)] = value
     return item
 
@@ -313,12 +323,15 @@ def get_request(conn: sqlite3.Connection, workspace: int, ref: int | str) -> dic
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
     item = _summary(row[:-2], names[:-2])
-    item["body"] = _decode(row[-2])
-    item["prompt_blueprint"] = _decode(row[-1])
+    item["body"] = _stored_json(row[-2])
+    item["prompt_blueprint"] = _stored_json(row[-1])
     tracked = conn.execute(
         "SELECT key, value FROM request_metadata WHERE request_id = ?", (request_id,)
     ).fetchall()
-    item["metadata"] = {**(item["metadata"] or {}), **dict(tracked)}
+    stored = item["metadata"]
+    if not isinstance(stored, dict):  # a row written around the server: keep it in view
+        stored = {"(stored metadata)": stored} if stored not in (None, "") else {}
+    item["metadata"] = {**stored, **dict(tracked)}
     item["scores"] = dict(
         conn.execute(
             "SELECT name, score FROM request_scores WHERE request_id = ? ORDER BY name",

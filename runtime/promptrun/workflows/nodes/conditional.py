@@ -1,9 +1,10 @@
 """Conditional nodes: a sandboxed jinja2 expression over the node's inputs picks a branch.
 
-The expression is compiled by ``jinja2.sandbox.ImmutableSandboxedEnvironment`` (no attribute
-access to internals, no mutation of values, no building huge sequences or powers); an input it
-uses but was not given is an error, not a silent false. Its truthiness is the branch taken and
-the node's value.
+The expression is compiled by the blueprint's limited jinja2 sandbox (no attribute access to
+internals, no mutation of values, no building huge sequences or powers) and evaluated in a
+render thread under the default rendering budget (a second, 16 million characters); an input
+it uses but was not given is an error, not a silent false. Its truthiness is the branch taken
+and the node's value.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ def _environment() -> ImmutableSandboxedEnvironment:
     # jinja2 is imported when the first conditional is checked or run, never at import time.
     from jinja2 import StrictUndefined
 
-    from promptrun.blueprint._jinja import LimitedSandbox
+    from promptrun.blueprint._sandbox import LimitedSandbox
 
-    env = LimitedSandbox(undefined=StrictUndefined, autoescape=False)
-    env.globals.pop("lipsum", None)
-    return env
+    return LimitedSandbox(undefined=StrictUndefined, autoescape=False)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -54,9 +53,17 @@ def evaluate(expression: str, variables: dict[str, Any]) -> bool:
     """The truth of ``expression`` over ``variables``; NodeError when it cannot be evaluated."""
     from jinja2.exceptions import SecurityError, UndefinedError
 
+    from promptrun.blueprint import RenderBudgetError
+    from promptrun.blueprint._budget import metered
+
     try:
-        value = _compiled(expression)(**variables)
-        return bool(value)
+        with metered(None):
+            value = _compiled(expression)(**variables)
+            return bool(value)
+    except RenderBudgetError as exc:
+        raise NodeError(
+            f"the expression went past its budget: {exc.message}", exc.message
+        ) from None
     except UndefinedError as exc:
         raise NodeError(
             f"the expression uses something it was not given: {exc}", str(exc)
@@ -69,5 +76,10 @@ def evaluate(expression: str, variables: dict[str, Any]) -> bool:
 
 
 async def run_conditional(ctx: NodeContext, config: ConditionalConfig) -> NodeOutcome:
-    branch = evaluate(config.expression, ctx.inputs)
+    from promptrun._render_threads import RenderBusyError, run_rendering
+
+    try:
+        branch = await run_rendering(evaluate, config.expression, ctx.inputs)
+    except RenderBusyError as exc:
+        raise NodeError(exc.message, None) from None
     return NodeOutcome(value=branch, branch=branch)
