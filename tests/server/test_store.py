@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,6 +88,70 @@ def test_stores_starting_together_on_a_new_file_migrate_it_once(tmp_path: Path) 
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
         assert versions == list(range(1, len(MIGRATIONS) + 1))
         assert conn.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
+
+
+class _Said(logging.Handler):
+    """Sets an event when a log record containing ``text`` is emitted (from any thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+@pytest.fixture
+def store_log() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("promptrun.server.store")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield logger
+    logger.setLevel(level)
+
+
+def test_a_store_opening_a_new_file_while_another_sets_it_up_waits_instead_of_failing(
+    tmp_path: Path, store_log: logging.Logger
+) -> None:
+    # What a second store meets when the first holds the new file's write lock: SQLite refuses
+    # the switch to WAL at once, without its busy timeout.
+    holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    said = _Said("busy while switching to WAL")
+    store_log.addHandler(said)
+    outcome: list[BaseException | None] = []
+
+    def start_and_stop() -> None:
+        async def run() -> None:
+            store = SQLiteStore(tmp_path / "s.db")
+            await store.start()
+            await store.close()
+
+        try:
+            asyncio.run(run())
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    starter = threading.Thread(target=start_and_stop)
+    try:
+        starter.start()
+        while starter.is_alive() and not said.event.wait(0.05):
+            pass
+        assert said.event.is_set(), f"the store did not wait for the lock: {outcome}"
+        holder.execute("COMMIT")
+        starter.join(60)
+    finally:
+        store_log.removeHandler(said)
+        holder.close()
+    assert outcome == [None]
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            MIGRATIONS
+        )
 
 
 async def test_a_database_from_a_newer_promptrun_is_refused(tmp_path: Path) -> None:
