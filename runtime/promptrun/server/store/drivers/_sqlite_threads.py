@@ -133,7 +133,8 @@ class WriterThread:
             return
         self._closed = True
         self._queue.put(None)
-        self._thread.join()
+        if self._thread.ident is not None:  # started (a store that never started has none)
+            self._thread.join()
 
     def _run(self) -> None:
         try:
