@@ -1,4 +1,7 @@
-"""The PostgreSQL store on its own: migrations, bulk ingestion, idempotency under concurrency."""
+"""The PostgreSQL driver on its own: several stores (processes) on one database at once.
+
+The store's operations are tested on both drivers in tests/store; here, what only
+PostgreSQL does."""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from promptrun.server.auth import hash_key
 from promptrun.server.store import postgres_store
 from promptrun.server.store.base import (
     NewVersion,
-    Rejected,
     RequestRow,
     Store,
     TrackCall,
@@ -82,17 +84,6 @@ async def test_stores_starting_together_on_an_empty_database_migrate_it_once(
         await asyncio.gather(*(s.close() for s in stores))
 
 
-async def test_a_database_from_a_newer_promptrun_is_refused(postgres_url: str) -> None:
-    store = postgres_store(postgres_url)
-    await store.start()
-    await store.close()
-    conn = await asyncpg.connect(postgres_url)
-    await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
-    await conn.close()
-    with pytest.raises(RuntimeError, match="newer than this promptrun"):
-        await postgres_store(postgres_url).start()
-
-
 async def test_an_unreachable_database_is_a_clear_error_without_the_password(
     postgres_cluster: PostgresCluster,
 ) -> None:
@@ -101,47 +92,6 @@ async def test_an_unreachable_database_is_a_clear_error_without_the_password(
         await postgres_store(url).start()
     assert "hunter2" not in str(caught.value)
     assert "postgres:***@" in str(caught.value)
-
-
-async def test_a_batch_is_stored_in_order_with_duplicates_and_rejections_answered(
-    store: Store,
-) -> None:
-    workspace = await workspace_of(store)
-    group = await store.create_group(workspace)
-    results = await store.ingest(
-        workspace,
-        [
-            row("a", group_id=group, score=7),
-            row("b"),
-            row("a"),
-            Rejected("r", "refused upstream"),
-            row("c", group_id=group + 1000),
-            TrackCall(endpoint="metadata", request_ref="b", values={"k": "v"}, client_call_id="m1"),
-            TrackCall(endpoint="metadata", request_ref="b", values={"k": "w"}, client_call_id="m1"),
-            row(None),
-            row("d"),
-        ],
-    )
-    statuses = [(r.client_request_id, r.status) for r in results]
-    assert statuses == [
-        ("a", "stored"), ("b", "stored"), ("a", "duplicate"), ("r", "rejected"),
-        ("c", "rejected"), ("m1", "stored"), ("m1", "duplicate"), ("", "stored"), ("d", "stored"),
-    ]  # fmt: skip
-    ids = [r.request_id for r in results]
-    assert ids[2] == ids[0]
-    assert ids[5] == ids[6] == ids[1]
-    stored = [i for i, r in zip(ids, results, strict=True) if r.status == "stored" and i != ids[1]]
-    assert stored == sorted(stored)  # ids follow the batch's order
-    detail = await store.get_request(workspace, "a")
-    assert detail["groups"] == [group]
-    assert detail["scores"] == {"default": 7}
-    assert (await store.get_request(workspace, "b"))["metadata"]["k"] == "v"
-    again = await store.ingest(workspace, [row("a"), row("b"), row("d")])
-    assert [(r.status, r.request_id) for r in again] == [
-        ("duplicate", ids[0]),
-        ("duplicate", ids[1]),
-        ("duplicate", ids[8]),
-    ]
 
 
 async def test_concurrent_overlapping_batches_from_many_stores_store_each_record_once(

@@ -1,4 +1,7 @@
-"""The SQLite store: schema versions, batched writes, reads alongside writes."""
+"""The SQLite driver: first-time setup, group commit, reads alongside writes.
+
+The store's operations are tested on both drivers in tests/store; here, what only
+SQLite does."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import pytest
 
 from promptrun.server.auth import hash_key
 from promptrun.server.store import sqlite_store
-from promptrun.server.store.base import NewVersion, RequestRow, Store, StoreConfigError
+from promptrun.server.store.base import NewVersion, RequestRow, Store
 from promptrun.server.store.queries.migrate import migrations
 
 MIGRATIONS = migrations("sqlite")
@@ -154,19 +157,6 @@ def test_a_store_opening_a_new_file_while_another_sets_it_up_waits_instead_of_fa
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
             MIGRATIONS
         )
-
-
-async def test_a_database_from_a_newer_promptrun_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (999)")
-    with pytest.raises(RuntimeError, match="newer than this promptrun"):
-        await sqlite_store(tmp_path / "s.db").start()
-
-
-async def test_a_key_cannot_move_to_another_workspace(store: Store) -> None:
-    with pytest.raises(StoreConfigError, match="already belongs to workspace 'default'"):
-        await store.add_keys([("other", hash_key("k"))])
 
 
 async def test_concurrent_writes_share_transactions_and_all_commit(store: Store) -> None:
