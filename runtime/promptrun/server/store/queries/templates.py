@@ -38,6 +38,7 @@ from promptrun.server.store.queries._sql import (
     fetchrow,
     fetchval,
 )
+from promptrun.server.store.queries._versions import labels_of_version, pick_version
 from promptrun.server.store.queries.dialect import Dialect
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "select_version",
     "template_detail",
     "template_summaries",
-    "version_labels",
 ]
 
 _decode = msgspec.json.decode
@@ -77,19 +77,10 @@ def _missing(name: str) -> NotFoundError:
     )
 
 
-def version_labels(d: Dialect, version_id: int, *, workflow: bool = False) -> Op[list[str]]:
-    """The release labels on a template version (or a workflow version), sorted."""
-    if workflow:
-        sql = f"SELECT label FROM workflow_labels WHERE version_id = $1 ORDER BY label{d.binary}"
-    else:
-        sql = f"SELECT label FROM release_labels WHERE version_id = $1 ORDER BY label{d.binary}"
-    return [label for (label,) in (yield from fetch(sql, version_id))]
-
-
 def _version(d: Dialect, template: Row, row: Row) -> Op[TemplateVersion]:
     template_id, name, tags = template
     version_id, number, prompt_template, metadata, commit_message = row
-    labels = yield from version_labels(d, version_id)
+    labels = yield from labels_of_version("template", version_id)
     return TemplateVersion(
         template_id=template_id,
         prompt_name=name,
@@ -124,35 +115,8 @@ def select_version(
         raise _missing(name)
     template_id = template[0]
     base = f"SELECT {_VERSION_COLUMNS} FROM prompt_versions v WHERE v.template_id = $1"
-    row: Row | None = None
-    if version is not None:
-        row = yield from fetchrow(f"{base} AND v.number = $2", template_id, version)
-        if row is None:
-            latest = yield from fetchval(
-                "SELECT MAX(number) FROM prompt_versions WHERE template_id = $1", template_id
-            )
-            raise NotFoundError(
-                f"prompt template {name!r} has no version {version}; versions are 1..{latest}"
-            )
-    elif label is not None:
-        if d.text_ok(label):
-            row = yield from fetchrow(
-                f"SELECT {_VERSION_COLUMNS} FROM release_labels l "
-                "JOIN prompt_versions v ON v.id = l.version_id "
-                "WHERE l.template_id = $1 AND l.label = $2",
-                template_id,
-                label,
-            )
-        if row is None:
-            known = yield from fetch(
-                f"SELECT label FROM release_labels WHERE template_id = $1 ORDER BY label{d.binary}",
-                template_id,
-            )
-            names = ", ".join(repr(r[0]) for r in known) or "none"
-            raise NotFoundError(
-                f"prompt template {name!r} has no release label {label!r}; its labels: {names}"
-            )
-    else:
+    row = yield from pick_version(d, "template", template_id, name, version=version, label=label)
+    if version is None and label is None:
         if metadata_filters:
             for candidate in (yield from fetch(f"{base} ORDER BY v.number DESC", template_id)):
                 if _matches(_decode(candidate[3]), metadata_filters):

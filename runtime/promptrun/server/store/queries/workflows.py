@@ -28,9 +28,10 @@ from promptrun.server.store.queries._sql import (
     fetchrow,
     fetchval,
 )
+from promptrun.server.store.queries._versions import labels_of_version, pick_version
 from promptrun.server.store.queries.dialect import Dialect
 from promptrun.server.store.queries.requests import in_int64
-from promptrun.server.store.queries.templates import json_text, version_labels
+from promptrun.server.store.queries.templates import json_text
 
 __all__ = [
     "create_execution",
@@ -73,7 +74,7 @@ def _find(d: Dialect, workspace: int, ref: int | str) -> Op[tuple[int, str]]:
 
 def _version(d: Dialect, workflow_id: int, name: str, row: Row) -> Op[WorkflowVersion]:
     version_id, number, definition, commit_message, created_at = row
-    labels = yield from version_labels(d, version_id, workflow=True)
+    labels = yield from labels_of_version("workflow", version_id)
     return WorkflowVersion(
         workflow_id=workflow_id,
         name=name,
@@ -95,41 +96,8 @@ def select_workflow(
     label: str | None = None,
 ) -> Op[WorkflowVersion]:
     workflow_id, name = yield from _find(d, workspace, ref)
-    row: Row | None = None
-    if version is not None:
-        row = yield from fetchrow(
-            f"SELECT {_VERSION_COLUMNS} FROM workflow_versions v "
-            "WHERE v.workflow_id = $1 AND v.number = $2",
-            workflow_id,
-            version,
-        )
-        if row is None:
-            latest = yield from fetchval(
-                "SELECT MAX(number) FROM workflow_versions WHERE workflow_id = $1", workflow_id
-            )
-            raise NotFoundError(
-                f"workflow {name!r} has no version {version}; versions are 1..{latest}"
-            )
-    elif label is not None:
-        if d.text_ok(label):
-            row = yield from fetchrow(
-                f"SELECT {_VERSION_COLUMNS} FROM workflow_labels l "
-                "JOIN workflow_versions v ON v.id = l.version_id "
-                "WHERE l.workflow_id = $1 AND l.label = $2",
-                workflow_id,
-                label,
-            )
-        if row is None:
-            known = yield from fetch(
-                "SELECT label FROM workflow_labels WHERE workflow_id = $1 "
-                f"ORDER BY label{d.binary}",
-                workflow_id,
-            )
-            names = ", ".join(repr(r[0]) for r in known) or "none"
-            raise NotFoundError(
-                f"workflow {name!r} has no release label {label!r}; its labels: {names}"
-            )
-    else:
+    row = yield from pick_version(d, "workflow", workflow_id, name, version=version, label=label)
+    if row is None:
         row = yield from fetchrow(
             f"SELECT {_VERSION_COLUMNS} FROM workflow_versions v WHERE v.workflow_id = $1 "
             "ORDER BY v.number DESC LIMIT 1",
