@@ -14,7 +14,7 @@ differently:
 - the request log: PostgreSQL keeps a request's body and blueprint in ``request_payloads``,
   its conversation text in ``search_text`` under a trigram index, its tags as JSONB, and the
   filter menus' values in ``request_facets``; SQLite keeps all in ``requests`` and scans
-  (``next_request_ids``, ``insert_requests``, ``requests_with_payload``, ``tag_filter``,
+  (``insert_requests``, ``requests_with_payload``, ``tag_filter``,
   ``text_filter``, ``text_pattern``, ``request_facets``, ``save_facets``, ``plan_each_query``);
 - migrations: the ``schema_version`` table each has, and PostgreSQL's lock that makes
   processes starting together take turns (``lock_schema``).
@@ -58,13 +58,11 @@ class Dialect(Protocol):
 
     def floor_int(self, expression: str) -> str: ...
 
-    def next_request_ids(self, count: int) -> Op[list[int]]:
-        """``count`` new request ids, increasing."""
-
     def insert_requests(
-        self, workspace: int, now: float, rows: Sequence[tuple[int, RequestRow]]
-    ) -> Op[set[int]]:
-        """Insert (id, row) pairs, skipping client ids already stored; the ids inserted."""
+        self, workspace: int, now: float, rows: Sequence[RequestRow]
+    ) -> Op[list[int | None]]:
+        """Insert the rows (no client id twice among them), skipping client ids already
+        stored: each row's new id, increasing in the rows' order, or None where skipped."""
 
     requests_with_payload: str  # FROM clause giving requests with ``body`` and ``blueprint``
 

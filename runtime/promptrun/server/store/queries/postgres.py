@@ -139,31 +139,31 @@ class PostgresDialect:
     def floor_int(self, expression: str) -> str:
         return f"floor({expression})::int8"
 
-    def next_request_ids(self, count: int) -> Op[list[int]]:
-        ids = yield from fetchval(
-            "SELECT array_agg(nextval('requests_id_seq')) FROM generate_series(1, $1)", count
-        )
-        return sorted(ids)
-
     def insert_requests(
-        self, workspace: int, now: float, rows: Sequence[tuple[int, RequestRow]]
-    ) -> Op[set[int]]:
-        columns = [[getattr(row, c) for _, row in rows] for c in _LOG_COLUMNS]
-        texts = [search_text(row.blueprint) for _, row in rows]
+        self, workspace: int, now: float, rows: Sequence[RequestRow]
+    ) -> Op[list[int | None]]:
+        # Ids drawn first, so they follow the rows' order whatever order they go in.
+        drawn = yield from fetchval(
+            "SELECT array_agg(nextval('requests_id_seq')) FROM generate_series(1, $1)", len(rows)
+        )
+        ids = sorted(drawn)
+        order = sorted(range(len(rows)), key=lambda i: rows[i].client_request_id or "")
+        columns = [[getattr(rows[i], c) for i in order] for c in _LOG_COLUMNS]
+        texts = [search_text(rows[i].blueprint) for i in order]
         returned = yield from fetch(
-            _INSERT, workspace, now, [request_id for request_id, _ in rows], texts, *columns
+            _INSERT, workspace, now, [ids[i] for i in order], texts, *columns
         )
         inserted = {r[0] for r in returned}
-        if inserted:
-            stored = [(i, row) for i, row in rows if i in inserted]
+        stored = [i for i in range(len(rows)) if ids[i] in inserted]
+        if stored:
             yield from execute(
                 _PAYLOAD_INSERT,
-                [i for i, _ in stored],
-                [row.body for _, row in stored],
-                [row.blueprint for _, row in stored],
+                [ids[i] for i in stored],
+                [rows[i].body for i in stored],
+                [rows[i].blueprint for i in stored],
             )
-            yield from self.save_facets(f for _, row in stored for f in _facets_of(workspace, row))
-        return inserted
+            yield from self.save_facets(f for i in stored for f in _facets_of(workspace, rows[i]))
+        return [ids[i] if ids[i] in inserted else None for i in range(len(rows))]
 
     def tag_filter(self, placeholder: str) -> str:
         return f"tags @> jsonb_build_array({placeholder}::text)"

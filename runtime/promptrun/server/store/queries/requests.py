@@ -145,12 +145,8 @@ def store_rows(
     inserted: dict[int, int] = {}  # position -> new id
     if to_insert:
         yield from _link_prompts(d, workspace, [rows[p] for p in to_insert])
-        ids = yield from d.next_request_ids(len(to_insert))
-        id_of = dict(zip(to_insert, ids, strict=True))
-        # Unique keys locked in one order across processes; NULL client ids never conflict.
-        order = sorted(to_insert, key=lambda p: rows[p].client_request_id or "")
-        new_ids = yield from d.insert_requests(workspace, now, [(id_of[p], rows[p]) for p in order])
-        inserted = {p: id_of[p] for p in to_insert if id_of[p] in new_ids}
+        new_ids = yield from d.insert_requests(workspace, now, [rows[p] for p in to_insert])
+        inserted = {p: i for p, i in zip(to_insert, new_ids, strict=True) if i is not None}
         yield from _children(d, [(rows[p], request_id) for p, request_id in inserted.items()], now)
     conflicted = sorted({rows[p].client_request_id or "" for p in to_insert if p not in inserted})
     existing = (yield from _request_ids(d, workspace, conflicted)) if conflicted else {}

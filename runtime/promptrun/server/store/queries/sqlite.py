@@ -14,7 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun.server.store.base import RequestRow
-from promptrun.server.store.queries._sql import Op, fetch, fetchval
+from promptrun.server.store.queries._sql import Op, fetch
 from promptrun.server.store.queries.dialect import Facet
 
 __all__ = ["SQLITE"]
@@ -26,8 +26,8 @@ _COLUMNS = (
     "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
     "error_type", "error_message", "score", "body", "blueprint",
 )  # fmt: skip
-_ROW_MARKS = "(" + ", ".join("?" * (len(_COLUMNS) + 3)) + ")"
-_INSERT = f"INSERT INTO requests (id, workspace_id, {', '.join(_COLUMNS)}, created_at) VALUES "
+_ROW_MARKS = "(" + ", ".join("?" * (len(_COLUMNS) + 2)) + ")"
+_INSERT = f"INSERT INTO requests (workspace_id, {', '.join(_COLUMNS)}, created_at) VALUES "
 # Rows per INSERT statement: well under SQLite's 32,766 parameters.
 _ROWS_PER_INSERT = 500
 
@@ -65,28 +65,33 @@ class _SQLite:
         # Only used on non-negative values, where truncation is the floor.
         return f"CAST({expression} AS INTEGER)"
 
-    def next_request_ids(self, count: int) -> Op[list[int]]:
-        # One writer at a time (the write transaction), so nothing can take these meanwhile.
-        last = yield from fetchval("SELECT COALESCE(MAX(id), 0) FROM requests")
-        return list(range(int(last) + 1, int(last) + 1 + count))
-
     def insert_requests(
-        self, workspace: int, now: float, rows: Sequence[tuple[int, RequestRow]]
-    ) -> Op[set[int]]:
-        inserted: set[int] = set()
+        self, workspace: int, now: float, rows: Sequence[RequestRow]
+    ) -> Op[list[int | None]]:
+        ids: list[int | None] = []
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             args: list[Any] = []
-            for request_id, row in chunk:
-                args += (request_id, workspace, *[getattr(row, c) for c in _COLUMNS], now)
+            for row in chunk:
+                args += (workspace, *[getattr(row, c) for c in _COLUMNS], now)
             returned = yield from fetch(
                 _INSERT
                 + ", ".join([_ROW_MARKS] * len(chunk))
-                + " ON CONFLICT (workspace_id, client_request_id) DO NOTHING RETURNING id",
+                + " ON CONFLICT (workspace_id, client_request_id) DO NOTHING "
+                "RETURNING id, client_request_id",
                 *args,
             )
-            inserted.update(r[0] for r in returned)
-        return inserted
+            # One statement inserts in order, each row taking the next id: the ids returned,
+            # sorted, belong to the rows inserted, in order.
+            stored = {client_id for _, client_id in returned}
+            new = iter(sorted(request_id for request_id, _ in returned))
+            ids += [
+                next(new)
+                if row.client_request_id is None or row.client_request_id in stored
+                else None
+                for row in chunk
+            ]
+        return ids
 
     def tag_filter(self, placeholder: str) -> str:
         return f"EXISTS (SELECT 1 FROM json_each(requests.tags) WHERE value = {placeholder})"
