@@ -76,6 +76,8 @@ def _link_prompts(d: Dialect, workspace: int, rows: Sequence[RequestRow]) -> Op[
         for r in rows
         if r.prompt_id is None and r.prompt_name is not None and d.text_ok(r.prompt_name)
     }
+    if not ids and not names and all(r.prompt_id is None for r in rows):
+        return
     found: list[Row] = []
     if ids or names:
         found = yield from fetch(
@@ -125,9 +127,8 @@ def store_rows(
 ) -> Op[list[IngestResult]]:
     """Store a run of records in a few statements; one result per record, in order."""
     results: list[IngestResult | None] = [None] * len(rows)
-    known_groups = yield from _known_groups(
-        d, workspace, {r.group_id for r in rows if r.group_id is not None}
-    )
+    groups = {r.group_id for r in rows if r.group_id is not None}
+    known_groups = (yield from _known_groups(d, workspace, groups)) if groups else set()
     first_of: dict[str, int] = {}  # client id -> position of its first record in this run
     to_insert: list[int] = []
     for position, row in enumerate(rows):
@@ -147,7 +148,9 @@ def store_rows(
         yield from _link_prompts(d, workspace, [rows[p] for p in to_insert])
         new_ids = yield from d.insert_requests(workspace, now, [rows[p] for p in to_insert])
         inserted = {p: i for p, i in zip(to_insert, new_ids, strict=True) if i is not None}
-        yield from _children(d, [(rows[p], request_id) for p, request_id in inserted.items()], now)
+        if any(rows[p].group_id is not None or rows[p].score is not None for p in inserted):
+            stored = [(rows[p], request_id) for p, request_id in inserted.items()]
+            yield from _children(d, stored, now)
     conflicted = sorted({rows[p].client_request_id or "" for p in to_insert if p not in inserted})
     existing = (yield from _request_ids(d, workspace, conflicted)) if conflicted else {}
     for position, row in enumerate(rows):
