@@ -126,10 +126,11 @@ async def load_postgres(url: str, count: int, workspace: int) -> float:
     """
     import asyncpg
 
-    from promptrun.server.store._pg_schema import MIGRATIONS
+    from promptrun.server.store.queries.migrate import migrations
 
-    indexes = _INDEX.findall(MIGRATIONS[0])
-    ddl = {m.group(1): m.group(0) for m in _INDEX.finditer(MIGRATIONS[0])}
+    schema = "\n".join(statement for script in migrations("postgres") for statement in script)
+    indexes = _INDEX.findall(schema)
+    ddl = {m.group(1): m.group(0) for m in _INDEX.finditer(schema)}
     began = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:

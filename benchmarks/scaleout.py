@@ -266,8 +266,7 @@ def bench_dashboard(
     SQLite's pages take seconds each at a million rows, so it gets fewer repeats.
     """
     from promptrun.server.auth import hash_key
-    from promptrun.server.store.postgres import PostgresStore
-    from promptrun.server.store.sqlite import SQLiteStore
+    from promptrun.server.store import postgres_store, sqlite_store
 
     found: dict[str, Any] = {"rows": rows, "stores": {}}
     targets: list[tuple[str, str]] = [("postgres", cluster.dsn("dashboard"))]
@@ -277,9 +276,7 @@ def bench_dashboard(
     for store_name, db in targets:
 
         async def prepare(db: str = db, store_name: str = store_name) -> int:
-            store: PostgresStore | SQLiteStore = (
-                PostgresStore(db) if store_name == "postgres" else SQLiteStore(Path(db))
-            )
+            store = postgres_store(db) if store_name == "postgres" else sqlite_store(Path(db))
             await store.start()
             await store.add_keys([("default", hash_key(KEY))])
             workspace = await store.workspace_for_key(hash_key(KEY))

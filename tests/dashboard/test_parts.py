@@ -18,7 +18,7 @@ from promptrun.server.dashboard._format import duration, usd
 from promptrun.server.dashboard._messages import conversation_of
 from promptrun.server.dashboard._prices import PriceTable, request_cost
 from promptrun.server.dashboard._sessions import SessionStore, tokens_match
-from promptrun.server.store._dashboard import ModelPrice
+from promptrun.server.store.base import ModelPrice
 
 
 def test_a_dated_model_snapshot_costs_what_its_family_costs() -> None:

@@ -10,10 +10,8 @@ import msgspec
 import pytest
 
 from promptrun.server.auth import hash_key
-from promptrun.server.store._dashboard import ModelPrice, RequestQuery
-from promptrun.server.store.base import NewVersion, RequestRow
-from promptrun.server.store.postgres import PostgresStore
-from promptrun.server.store.sqlite import SQLiteStore
+from promptrun.server.store import postgres_store, sqlite_store
+from promptrun.server.store.base import ModelPrice, NewVersion, RequestQuery, RequestRow, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -61,12 +59,10 @@ def log(count: int) -> list[RequestRow]:
 
 
 @pytest.fixture
-async def stores(
-    tmp_path: Path, postgres_url: str
-) -> AsyncIterator[list[tuple[int, SQLiteStore | PostgresStore]]]:
-    both: list[SQLiteStore | PostgresStore] = [
-        SQLiteStore(tmp_path / "s.db"),
-        PostgresStore(postgres_url),
+async def stores(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[tuple[int, Store]]]:
+    both: list[Store] = [
+        sqlite_store(tmp_path / "s.db"),
+        postgres_store(postgres_url),
     ]
     found = []
     for store in both:
@@ -86,7 +82,7 @@ async def stores(
                     ),
                 )
         await store.ingest(workspace, log(300))
-        await store.dashboard.set_model_price(workspace, ModelPrice("m1", 1.0, 2.0))
+        await store.set_model_price(workspace, ModelPrice("m1", 1.0, 2.0))
         found.append((workspace, store))
     yield found
     for store in both:
@@ -112,22 +108,22 @@ QUERIES = [
 
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: repr(q)[13:60])
 async def test_every_filter_finds_the_same_requests_on_both_stores(
-    stores: list[tuple[int, SQLiteStore | PostgresStore]], query: RequestQuery
+    stores: list[tuple[int, Store]], query: RequestQuery
 ) -> None:
     answers = []
     for workspace, store in stores:
-        items, total = await store.dashboard.search_requests(workspace, query, limit=20, offset=5)
+        items, total = await store.search_requests(workspace, query, limit=20, offset=5)
         answers.append(([i["client_request_id"] for i in items], total))
     assert answers[0] == answers[1]
     assert answers[0][1] > 0 or query.text == "nowhere" or query.model == "no such model"
 
 
 async def test_facets_series_usage_and_templates_are_the_same_on_both_stores(
-    stores: list[tuple[int, SQLiteStore | PostgresStore]],
+    stores: list[tuple[int, Store]],
 ) -> None:
     answers = []
     for workspace, store in stores:
-        dash = store.dashboard
+        dash = store
         series = await dash.request_series(
             workspace, since=1_700_000_000.0, until=1_700_018_000.0, bucket=3600.0
         )

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
-from promptrun.server._state import STORE
 from promptrun.server.app import ServerConfig, create_app
-from promptrun.server.store._pg_relay import PgRelay
-from promptrun.server.store.postgres import PostgresStore
+from promptrun.server.store.drivers._pg_relay import PgRelay
 from promptrun.server.ws import HUB
 
 pytestmark = pytest.mark.anyio
@@ -94,18 +93,19 @@ async def test_a_publication_larger_than_a_notification_goes_through_the_table(
 
 
 async def test_the_relay_listens_again_after_its_connection_is_cut(
-    two: list[TestServer],
+    two: list[TestServer], postgres_url: str
 ) -> None:
     one, other = two
     seen = listen(other)
     relay = other.app[HUB].relay
-    assert relay is not None
-    store = other.app[STORE]
-    assert isinstance(store, PostgresStore)
     assert isinstance(relay, PgRelay)
     listener = relay._listener
     assert listener is not None
-    await store.pool.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
+    finally:
+        await admin.close()
     for _ in range(200):  # the relay waits a second before it reconnects
         if relay._listener not in (listener, None):
             break

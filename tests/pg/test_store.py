@@ -1,4 +1,7 @@
-"""The PostgreSQL store on its own: migrations, bulk ingestion, idempotency under concurrency."""
+"""The PostgreSQL driver on its own: several stores (processes) on one database at once.
+
+The store's operations are tested on both drivers in tests/store; here, what only
+PostgreSQL does."""
 
 from __future__ import annotations
 
@@ -9,11 +12,19 @@ import asyncpg
 import pytest
 
 from promptrun.server.auth import hash_key
-from promptrun.server.store._pg_schema import MIGRATIONS
-from promptrun.server.store.base import NewVersion, Rejected, RequestRow, TrackCall
-from promptrun.server.store.postgres import PostgresStore, UnstorableText
+from promptrun.server.store import postgres_store
+from promptrun.server.store.base import (
+    NewVersion,
+    RequestRow,
+    Store,
+    TrackCall,
+    UnstorableText,
+)
+from promptrun.server.store.queries.migrate import migrations
 
 from ._cluster import PostgresCluster
+
+MIGRATIONS = migrations("postgres")
 
 pytestmark = pytest.mark.anyio
 
@@ -36,15 +47,15 @@ def row(client_id: str | None = None, **fields: object) -> RequestRow:
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
-    store = PostgresStore(postgres_url)
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    store = postgres_store(postgres_url)
     await store.start()
     await store.add_keys([("default", hash_key("k"))])
     yield store
     await store.close()
 
 
-async def workspace_of(store: PostgresStore) -> int:
+async def workspace_of(store: Store) -> int:
     workspace = await store.workspace_for_key(hash_key("k"))
     assert workspace is not None
     return workspace
@@ -62,7 +73,7 @@ async def test_stores_starting_together_on_an_empty_database_migrate_it_once(
     postgres_url: str,
 ) -> None:
     empty_url = postgres_url
-    stores = [PostgresStore(empty_url, min_connections=1) for _ in range(6)]
+    stores = [postgres_store(empty_url, min_connections=1) for _ in range(6)]
     await asyncio.gather(*(s.start() for s in stores))
     try:
         await asyncio.gather(*(s.add_keys([("default", hash_key("k"))]) for s in stores))
@@ -73,72 +84,20 @@ async def test_stores_starting_together_on_an_empty_database_migrate_it_once(
         await asyncio.gather(*(s.close() for s in stores))
 
 
-async def test_a_database_from_a_newer_promptrun_is_refused(postgres_url: str) -> None:
-    store = PostgresStore(postgres_url)
-    await store.start()
-    await store.close()
-    conn = await asyncpg.connect(postgres_url)
-    await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
-    await conn.close()
-    with pytest.raises(RuntimeError, match="newer than this promptrun"):
-        await PostgresStore(postgres_url).start()
-
-
 async def test_an_unreachable_database_is_a_clear_error_without_the_password(
     postgres_cluster: PostgresCluster,
 ) -> None:
     url = f"postgresql://postgres:hunter2@/nowhere?host={postgres_cluster.sockets}&port=5432"
     with pytest.raises(RuntimeError, match="cannot connect to PostgreSQL") as caught:
-        await PostgresStore(url).start()
+        await postgres_store(url).start()
     assert "hunter2" not in str(caught.value)
     assert "postgres:***@" in str(caught.value)
-
-
-async def test_a_batch_is_stored_in_order_with_duplicates_and_rejections_answered(
-    store: PostgresStore,
-) -> None:
-    workspace = await workspace_of(store)
-    group = await store.create_group(workspace)
-    results = await store.ingest(
-        workspace,
-        [
-            row("a", group_id=group, score=7),
-            row("b"),
-            row("a"),
-            Rejected("r", "refused upstream"),
-            row("c", group_id=group + 1000),
-            TrackCall(endpoint="metadata", request_ref="b", values={"k": "v"}, client_call_id="m1"),
-            TrackCall(endpoint="metadata", request_ref="b", values={"k": "w"}, client_call_id="m1"),
-            row(None),
-            row("d"),
-        ],
-    )
-    statuses = [(r.client_request_id, r.status) for r in results]
-    assert statuses == [
-        ("a", "stored"), ("b", "stored"), ("a", "duplicate"), ("r", "rejected"),
-        ("c", "rejected"), ("m1", "stored"), ("m1", "duplicate"), ("", "stored"), ("d", "stored"),
-    ]  # fmt: skip
-    ids = [r.request_id for r in results]
-    assert ids[2] == ids[0]
-    assert ids[5] == ids[6] == ids[1]
-    stored = [i for i, r in zip(ids, results, strict=True) if r.status == "stored" and i != ids[1]]
-    assert stored == sorted(stored)  # ids follow the batch's order
-    detail = await store.get_request(workspace, "a")
-    assert detail["groups"] == [group]
-    assert detail["scores"] == {"default": 7}
-    assert (await store.get_request(workspace, "b"))["metadata"]["k"] == "v"
-    again = await store.ingest(workspace, [row("a"), row("b"), row("d")])
-    assert [(r.status, r.request_id) for r in again] == [
-        ("duplicate", ids[0]),
-        ("duplicate", ids[1]),
-        ("duplicate", ids[8]),
-    ]
 
 
 async def test_concurrent_overlapping_batches_from_many_stores_store_each_record_once(
     postgres_url: str,
 ) -> None:
-    stores = [PostgresStore(postgres_url, min_connections=1, max_connections=4) for _ in range(4)]
+    stores = [postgres_store(postgres_url, min_connections=1, max_connections=4) for _ in range(4)]
     for s in stores:
         await s.start()
     try:
@@ -176,7 +135,7 @@ async def test_concurrent_overlapping_batches_from_many_stores_store_each_record
 async def test_a_track_call_retried_through_two_stores_at_once_applies_once(
     postgres_url: str,
 ) -> None:
-    one, two = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    one, two = postgres_store(postgres_url), postgres_store(postgres_url)
     await one.start()
     await two.start()
     try:
@@ -203,7 +162,7 @@ async def test_a_track_call_retried_through_two_stores_at_once_applies_once(
 async def test_publishing_one_template_from_two_stores_at_once_numbers_every_version(
     postgres_url: str,
 ) -> None:
-    one, two = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    one, two = postgres_store(postgres_url), postgres_store(postgres_url)
     await one.start()
     await two.start()
     try:
@@ -222,7 +181,7 @@ async def test_publishing_one_template_from_two_stores_at_once_numbers_every_ver
         await two.close()
 
 
-async def test_text_with_a_nul_character_is_refused_not_altered(store: PostgresStore) -> None:
+async def test_text_with_a_nul_character_is_refused_not_altered(store: Store) -> None:
     workspace = await workspace_of(store)
     (result,) = await store.ingest(workspace, [row("x", model="gpt\x00")])
     assert result.status == "rejected"

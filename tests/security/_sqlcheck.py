@@ -11,10 +11,18 @@ value in SQL text is reported with its file and line.
 Numbers are safe too: ``len(...)``, ``range``/``enumerate`` counters and arithmetic on them,
 as PostgreSQL's ``$n`` placeholders are numbered.
 
+The store's dialect hooks (``d.hook`` where ``d`` is a parameter annotated ``Dialect``) are
+followed into every dialect module: an attribute is trusted when each dialect binds it to
+trusted text, a method call when its arguments are trusted and each dialect's method returns
+trusted text given trusted parameters. So a hook cannot carry a value into SQL either.
+
 Checked: the first argument of every ``execute``, ``executemany``, ``executescript``,
-``fetch``, ``fetchval``, ``fetchrow`` and ``cursor`` call in a module that imports a database
-driver or lives in a ``store`` package, and every f-string, ``%`` or ``.format`` whose
-literal text reads as SQL in any module.
+``fetch``, ``fetchval``, ``fetchrow``, ``cursor`` and ``Query`` call (a method, or a function
+such as the store's ``yield from fetch(...)``) in a module that imports a database driver or
+lives in a ``store`` package, and every f-string, ``%`` or ``.format`` whose literal text reads
+as SQL in any module. A function named like one of those that hands its own first parameter
+on (the store's ``fetch`` making a ``Query``) is checked where it is called instead; so is
+the text a dialect hook returns.
 """
 
 from __future__ import annotations
@@ -30,12 +38,18 @@ _SQL = re.compile(
     r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|WHERE|JOIN|ORDER\s+BY|"
     r"GROUP\s+BY|VALUES|CREATE\s+TABLE|PRAGMA)\b"
 )
-# sqlite3's and asyncpg's ways to run SQL text.
+# sqlite3's and asyncpg's ways to run SQL text, and the store's (queries/_sql.py).
 _EXECUTE = frozenset(
-    {"execute", "executemany", "executescript", "fetch", "fetchval", "fetchrow", "cursor"}
+    {"execute", "executemany", "executescript", "fetch", "fetchval", "fetchrow", "cursor", "Query"}
 )
 _DRIVERS = frozenset({"sqlite3", "asyncpg", "psycopg", "psycopg2", "aiosqlite"})
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "runtime"
+# Where the store's Dialect implementations live: every hook is checked in each of them.
+_DIALECT_TYPE = "Dialect"
+_DIALECT_MODULES = (
+    "promptrun.server.store.queries.sqlite",
+    "promptrun.server.store.queries.postgres",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,73 @@ class _Checker:
         self.module = module
         self._visiting: set[tuple[int, str]] = set()
         self._others: dict[str, _Checker] = {}
+        # Functions whose parameters count as trusted: a dialect hook being checked for what
+        # it returns (its arguments are checked at each call).
+        self._trusted_parameters: set[int] = set()
+
+    # -- dialect hooks --------------------------------------------------------------------
+    def _is_dialect(self, node: ast.Name) -> bool:
+        """Whether the name is a parameter annotated as the store's Dialect."""
+        for binding in self._bindings(self.module.scope_of(node), node.id):
+            kind, arg = binding[0], binding[1]
+            if kind == "parameter" and isinstance(arg, ast.arg):
+                annotation = arg.annotation
+                return (isinstance(annotation, ast.Name) and annotation.id == _DIALECT_TYPE) or (
+                    isinstance(annotation, ast.Constant) and annotation.value == _DIALECT_TYPE
+                )
+        return False
+
+    def _dialect_classes(self) -> list[tuple[_Checker, list[ast.ClassDef]]]:
+        found = []
+        for dotted in _DIALECT_MODULES:
+            other = self._other(dotted)
+            if other is None:
+                return []
+            classes = [n for n in other.module.tree.body if isinstance(n, ast.ClassDef)]
+            found.append((other, classes))
+        return found
+
+    def _dialect_attribute_trusted(self, name: str) -> bool:
+        modules = self._dialect_classes()
+        for checker, classes in modules:
+            values = [
+                node.value
+                for cls in classes
+                for node in cls.body
+                if isinstance(node, ast.Assign | ast.AnnAssign)
+                and node.value is not None
+                and any(
+                    _is_name(t, name)
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                )
+            ]
+            if not values or not all(checker.trusted(v) for v in values):
+                return False
+        return bool(modules)
+
+    def _dialect_method_trusted(self, name: str) -> bool:
+        modules = self._dialect_classes()
+        for checker, classes in modules:
+            methods = [
+                node
+                for cls in classes
+                for node in cls.body
+                if isinstance(node, ast.FunctionDef) and node.name == name
+            ]
+            if not methods or not all(checker.returns_trusted(m) for m in methods):
+                return False
+        return bool(modules)
+
+    def returns_trusted(self, function: ast.FunctionDef) -> bool:
+        """Whether everything ``function`` returns is trusted text, given trusted arguments."""
+        returns = [n for n in _walk_scope(function) if isinstance(n, ast.Return)]
+        self._trusted_parameters.add(id(function))
+        try:
+            return bool(returns) and all(
+                n.value is not None and self.trusted(n.value) for n in returns
+            )
+        finally:
+            self._trusted_parameters.discard(id(function))
 
     # -- names ----------------------------------------------------------------------------
     def _other(self, dotted: str) -> _Checker | None:
@@ -182,7 +263,7 @@ class _Checker:
                 if kind.startswith("assign"):
                     return self._unpacked_trusted(value, index)
                 return self._iterated_element_trusted(value, index)
-            return False  # a parameter: a value from the caller
+            return id(scope) in self._trusted_parameters  # else a value from the caller
         finally:
             self._visiting.discard(key)
 
@@ -240,6 +321,8 @@ class _Checker:
         if isinstance(node, ast.Name):
             return self._name_trusted(node)
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if self._is_dialect(node.value):
+                return self._dialect_attribute_trusted(node.attr)
             source = self.module.imports.get(node.value.id)
             if source is not None:
                 other = self._other(f"{source[0]}.{source[1]}")
@@ -251,6 +334,11 @@ class _Checker:
             return self.trusted(node.body) and self.trusted(node.orelse)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             method, receiver = node.func.attr, node.func.value
+            if isinstance(receiver, ast.Name) and self._is_dialect(receiver):
+                arguments = [*node.args, *(k.value for k in node.keywords)]
+                return all(self.trusted(a) for a in arguments) and self._dialect_method_trusted(
+                    method
+                )
             if method == "join":
                 return self.trusted(receiver) and all(self.trusted_items(a) for a in node.args)
             if method == "format":
@@ -274,11 +362,20 @@ def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
 
+def _called(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            return node.func.attr
+        if isinstance(node.func, ast.Name):
+            return node.func.id
+    return None
+
+
 def _builds_sql(node: ast.AST, talks_sql: bool) -> bool:
     """An execute call (where a driver is imported), or text formatting that reads as SQL."""
+    if isinstance(node, ast.Call) and _called(node) in _EXECUTE:
+        return talks_sql and bool(node.args)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in _EXECUTE:
-            return talks_sql and bool(node.args)
         if node.func.attr == "format":
             return bool(_SQL.search(_literal_text(node.func.value)))
         return False
@@ -291,13 +388,35 @@ def _builds_sql(node: ast.AST, talks_sql: bool) -> bool:
 
 def _sql_of(node: ast.AST) -> ast.AST:
     """The expression whose text is the SQL: an execute call's first argument, else itself."""
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in _EXECUTE
-    ):
+    if isinstance(node, ast.Call) and _called(node) in _EXECUTE:
         return node.args[0]
     return node
+
+
+def _checked_elsewhere(module: _Module, node: ast.AST, sql: ast.AST) -> bool:
+    """SQL checked where it comes from: a sink-named function handing its first parameter on
+    (checked at its calls), or the text a dialect hook returns (checked where it is used)."""
+    function = module.scope_of(node)
+    if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    first = function.args.args[:1]
+    if function.name in _EXECUTE and first and _is_name(sql, first[0].arg):
+        return True
+    where = module.path.with_suffix("").as_posix()
+    dialect = any(where.endswith(dotted.replace(".", "/")) for dotted in _DIALECT_MODULES)
+    return (
+        dialect
+        and isinstance(module.parents.get(function), ast.ClassDef)
+        and isinstance(module.parents.get(node), ast.Return)
+    )
+
+
+def _package_parts(path: Path) -> tuple[str, ...]:
+    """The folders of ``path`` within the package (none for a file outside it)."""
+    try:
+        return path.resolve().relative_to(_PACKAGE_ROOT).parts[:-1]
+    except ValueError:
+        return ()
 
 
 def check_tree(tree: ast.Module, path: Path) -> list[Finding]:
@@ -313,14 +432,17 @@ def check_tree(tree: ast.Module, path: Path) -> list[Finding]:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    talks_sql = bool(imported & _DRIVERS) or path.parent.name == "store"
+    talks_sql = bool(imported & _DRIVERS) or "store" in _package_parts(path)
 
     def report(node: ast.AST) -> None:
         findings.append(Finding(str(path), getattr(node, "lineno", 0), ast.unparse(node)[:160]))
 
     for node in ast.walk(tree):
-        if _builds_sql(node, talks_sql) and not checker.trusted(_sql_of(node)):
-            report(_sql_of(node))
+        if not _builds_sql(node, talks_sql):
+            continue
+        sql = _sql_of(node)
+        if not _checked_elsewhere(checker.module, node, sql) and not checker.trusted(sql):
+            report(sql)
     return findings
 
 

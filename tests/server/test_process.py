@@ -6,8 +6,10 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,25 @@ def test_a_generated_key_is_printed_once_and_keeps_working_after_a_restart(
         assert proc.output().count("generated API key") == 1
         assert get(proc, "/prompt-templates", key)[0] == 200
     assert key not in (tmp_path / "p.db").read_bytes().decode("latin-1")
+
+
+def test_two_servers_starting_together_on_a_new_file_both_serve_it(tmp_path: Path) -> None:
+    key = "pl_test_shared_key"
+    procs = [ServerProcess(tmp_path / "p.db", api_key=key, args=["--no-sandbox"]) for _ in "ab"]
+    try:
+        with ThreadPoolExecutor(len(procs)) as pool:
+            for started in [pool.submit(proc.start) for proc in procs]:
+                started.result()
+        for proc in procs:
+            assert get(proc, "/prompt-templates", key)[0] == 200
+        assert [proc.stop() for proc in procs] == [0, 0]
+    finally:
+        for proc in procs:
+            proc.close()
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
+        assert versions == sorted(set(versions))  # each migration applied once
+        assert conn.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
 
 
 def test_the_environment_key_and_workspace_keys_are_accepted(tmp_path: Path) -> None:

@@ -1,19 +1,27 @@
-"""The SQLite store: schema versions, batched writes, reads alongside writes."""
+"""The SQLite driver: first-time setup, group commit, reads alongside writes.
+
+The store's operations are tested on both drivers in tests/store; here, what only
+SQLite does."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from promptrun.server.auth import hash_key
-from promptrun.server.store._schema import MIGRATIONS
-from promptrun.server.store.base import NewVersion, RequestRow, StoreConfigError
-from promptrun.server.store.sqlite import SQLiteStore
+from promptrun.server.store import sqlite_store
+from promptrun.server.store.base import NewVersion, RequestRow, Store
+from promptrun.server.store.queries.migrate import migrations
+
+MIGRATIONS = migrations("sqlite")
 
 pytestmark = pytest.mark.anyio
 
@@ -33,16 +41,16 @@ def row(client_id: str | None = None, size: int = 200) -> RequestRow:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SQLiteStore:
-    store = SQLiteStore(tmp_path / "s.db")
+async def store(tmp_path: Path) -> Store:
+    store = sqlite_store(tmp_path / "s.db")
     await store.start()
     await store.add_keys([("default", hash_key("k"))])
     yield store  # type: ignore[misc]
     await store.close()
 
 
-async def test_a_new_database_is_at_the_latest_schema_version(store: SQLiteStore) -> None:
-    with sqlite3.connect(store.path) as conn:
+async def test_a_new_database_is_at_the_latest_schema_version(store: Store, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
             MIGRATIONS
         )
@@ -50,14 +58,14 @@ async def test_a_new_database_is_at_the_latest_schema_version(store: SQLiteStore
 
 
 async def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
-    first = SQLiteStore(tmp_path / "s.db")
+    first = sqlite_store(tmp_path / "s.db")
     await first.start()
     await first.add_keys([("default", hash_key("k"))])
     workspace = await first.workspace_for_key(hash_key("k"))
     assert workspace is not None
     await first.insert_request(workspace, row())
     await first.close()
-    again = SQLiteStore(tmp_path / "s.db")
+    again = sqlite_store(tmp_path / "s.db")
     await again.start()
     try:
         assert (await again.list_requests(workspace, limit=10, offset=0, prompt_name=None))[1] == 1
@@ -71,7 +79,7 @@ def test_stores_starting_together_on_a_new_file_migrate_it_once(tmp_path: Path) 
     # Threads with their own connections lock the file as separate processes would.
     def start_and_stop() -> None:
         async def run() -> None:
-            store = SQLiteStore(tmp_path / "s.db")
+            store = sqlite_store(tmp_path / "s.db")
             await store.start()
             await store.add_keys([("default", hash_key("k"))])
             await store.close()
@@ -87,20 +95,71 @@ def test_stores_starting_together_on_a_new_file_migrate_it_once(tmp_path: Path) 
         assert conn.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
 
 
-async def test_a_database_from_a_newer_promptrun_is_refused(tmp_path: Path) -> None:
+class _Said(logging.Handler):
+    """Sets an event when a log record containing ``text`` is emitted (from any thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+@pytest.fixture
+def store_log() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("promptrun.server.store")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield logger
+    logger.setLevel(level)
+
+
+def test_a_store_opening_a_new_file_while_another_sets_it_up_waits_instead_of_failing(
+    tmp_path: Path, store_log: logging.Logger
+) -> None:
+    # What a second store meets when the first holds the new file's write lock: SQLite refuses
+    # the switch to WAL at once, without its busy timeout.
+    holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    said = _Said("busy while switching to WAL")
+    store_log.addHandler(said)
+    outcome: list[BaseException | None] = []
+
+    def start_and_stop() -> None:
+        async def run() -> None:
+            store = sqlite_store(tmp_path / "s.db")
+            await store.start()
+            await store.close()
+
+        try:
+            asyncio.run(run())
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    starter = threading.Thread(target=start_and_stop)
+    try:
+        starter.start()
+        while starter.is_alive() and not said.event.wait(0.05):
+            pass
+        assert said.event.is_set(), f"the store did not wait for the lock: {outcome}"
+        holder.execute("COMMIT")
+        starter.join(60)
+    finally:
+        store_log.removeHandler(said)
+        holder.close()
+    assert outcome == [None]
     with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (999)")
-    with pytest.raises(RuntimeError, match="newer than this promptrun"):
-        await SQLiteStore(tmp_path / "s.db").start()
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            MIGRATIONS
+        )
 
 
-async def test_a_key_cannot_move_to_another_workspace(store: SQLiteStore) -> None:
-    with pytest.raises(StoreConfigError, match="already belongs to workspace 'default'"):
-        await store.add_keys([("other", hash_key("k"))])
-
-
-async def test_concurrent_writes_share_transactions_and_all_commit(store: SQLiteStore) -> None:
+async def test_concurrent_writes_share_transactions_and_all_commit(store: Store) -> None:
     workspace = await store.workspace_for_key(hash_key("k"))
     assert workspace is not None
     ids = await asyncio.gather(*(store.insert_request(workspace, row()) for _ in range(500)))
@@ -108,7 +167,7 @@ async def test_concurrent_writes_share_transactions_and_all_commit(store: SQLite
     assert (await store.list_requests(workspace, limit=1, offset=0, prompt_name=None))[1] == 500
 
 
-async def test_a_failing_write_does_not_undo_the_others_in_its_batch(store: SQLiteStore) -> None:
+async def test_a_failing_write_does_not_undo_the_others_in_its_batch(store: Store) -> None:
     workspace = await store.workspace_for_key(hash_key("k"))
     assert workspace is not None
     bad = row()
@@ -123,7 +182,7 @@ async def test_a_failing_write_does_not_undo_the_others_in_its_batch(store: SQLi
     assert (await store.list_requests(workspace, limit=1, offset=0, prompt_name=None))[1] == 2
 
 
-async def test_reads_complete_while_a_large_write_batch_is_running(store: SQLiteStore) -> None:
+async def test_reads_complete_while_a_large_write_batch_is_running(store: Store) -> None:
     workspace = await store.workspace_for_key(hash_key("k"))
     assert workspace is not None
     await store.publish(

@@ -39,8 +39,7 @@ from promptrun.actors.providers import TABLE, ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
 from promptrun.blueprint._budget import metered
 from promptrun.server._records import track_row
-from promptrun.server.store._workflows import NodeRow, WorkflowStore, WorkflowVersion
-from promptrun.server.store.base import NotFoundError, TemplateVersion
+from promptrun.server.store.base import NodeRow, NotFoundError, TemplateVersion, WorkflowVersion
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
@@ -283,12 +282,10 @@ class WorkflowRuns:
     def __init__(
         self,
         store: Store,
-        workflows: WorkflowStore,
         hub: Hub,
         settings: WorkflowSettings | None = None,
     ) -> None:
         self.store = store
-        self.workflows = workflows
         self.hub = hub
         self.settings = settings or WorkflowSettings()
         self._tg: TaskGroup | None = None
@@ -374,7 +371,7 @@ class WorkflowRuns:
         """Store the execution and start it in the background; returns its id."""
         if self._tg is None:
             raise RuntimeError("the workflow runner is not running")
-        execution_id = await self.workflows.create_workflow_execution(
+        execution_id = await self.store.create_workflow_execution(
             request.workspace,
             request.version,
             input_variables=request.variables,
@@ -433,7 +430,7 @@ class WorkflowRuns:
             error = "the server stopped"
         status = run.status if error is None else "FAILED"
         try:
-            await self.workflows.finish_workflow_execution(
+            await self.store.finish_workflow_execution(
                 request.workspace,
                 execution_id,
                 status=status,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import msgspec
 from aiohttp import web
@@ -36,12 +35,9 @@ from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
 from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
-from promptrun.server.store.base import NotFoundError
-from promptrun.server.store.sqlite import SQLiteStore
+from promptrun.server.store import postgres_store, sqlite_store
+from promptrun.server.store.base import NotFoundError, Store
 from promptrun.server.ws import HUB, TokenSigner
-
-if TYPE_CHECKING:
-    from promptrun.server.store.postgres import PostgresStore
 
 __all__ = ["ServerConfig", "create_app"]
 
@@ -91,8 +87,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 @contextlib.asynccontextmanager
-async def _shared_hub(app: web.Application, store: PostgresStore) -> AsyncIterator[None]:
-    """Websocket tokens and pushes that work across every process on the database."""
+async def _shared_hub(app: web.Application, store: Store) -> AsyncIterator[None]:
+    """Websocket tokens and pushes that work across every process on the store's database."""
     hub = app[HUB]
     hub.signer = TokenSigner(await store.shared_secret("ws-token-signing"))
     relay = await store.open_relay(hub.deliver)
@@ -101,7 +97,8 @@ async def _shared_hub(app: web.Application, store: PostgresStore) -> AsyncIterat
         yield
     finally:
         hub.relay = None
-        await relay.close()
+        if relay is not None:
+            await relay.close()
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -109,24 +106,19 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await store.start()
     try:
         await app[KEYRING].start()
-        if app[CONFIG].database_url is None or HUB not in app:
+        if HUB not in app:
             yield
         else:
-            from promptrun.server.store.postgres import PostgresStore
-
-            assert isinstance(store, PostgresStore)
             async with _shared_hub(app, store):
                 yield
     finally:
         await store.close()
 
 
-def _open_store(config: ServerConfig) -> SQLiteStore | PostgresStore:
+def _open_store(config: ServerConfig) -> Store:
     if config.database_url is not None:
-        from promptrun.server.store.postgres import PostgresStore  # asyncpg only when used
-
-        return PostgresStore(config.database_url, max_connections=config.db_connections)
-    return SQLiteStore(
+        return postgres_store(config.database_url, max_connections=config.db_connections)
+    return sqlite_store(
         config.db_path, write_batch=config.write_batch, read_threads=config.read_threads
     )
 
@@ -172,5 +164,5 @@ def create_app(config: ServerConfig) -> web.Application:
         app.add_subapp("/sandbox", create_sandbox_app(settings, authorize=app[KEYRING].knows))
     from promptrun.server.dashboard import add_dashboard  # jinja2 loads only when serving
 
-    add_dashboard(app, store)
+    add_dashboard(app)
     return app

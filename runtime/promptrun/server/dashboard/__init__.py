@@ -8,8 +8,6 @@ Works offline: no CDN, no external fonts, charts are inline SVG.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from promptrun.server.dashboard import (
@@ -23,16 +21,10 @@ from promptrun.server.dashboard._sessions import SessionStore
 from promptrun.server.dashboard._web import (
     JINJA,
     PREFIX,
-    QUERIES,
     SESSIONS,
-    WORKFLOWS,
     dashboard_middleware,
     new_environment,
 )
-from promptrun.server.store.sqlite import SQLiteStore
-
-if TYPE_CHECKING:
-    from promptrun.server.store.postgres import PostgresStore
 
 __all__ = ["PREFIX", "add_dashboard"]
 
@@ -41,13 +33,11 @@ async def _to_dashboard(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"{PREFIX}/")
 
 
-def add_dashboard(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
-    """Mount the dashboard over ``store`` on ``app`` at ``/dashboard`` (and send ``/`` there)."""
+def add_dashboard(app: web.Application) -> None:
+    """Mount the dashboard over the app's store on ``app`` at ``/dashboard`` (and send ``/``
+    there)."""
     dashboard = web.Application(middlewares=[dashboard_middleware])
     dashboard[SESSIONS] = SessionStore()
-    dashboard[QUERIES] = store.dashboard
-    # A store without workflow tables shows "no workflows" rather than failing.
-    dashboard[WORKFLOWS] = getattr(store, "workflows", None)
     dashboard[JINJA] = new_environment()
     for module in (
         _pages_auth,

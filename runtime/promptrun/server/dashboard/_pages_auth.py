@@ -11,7 +11,6 @@ from promptrun.server.auth import hash_key
 from promptrun.server.dashboard._sessions import COOKIE, LOGIN_COOKIE, tokens_match
 from promptrun.server.dashboard._web import (
     PREFIX,
-    QUERIES,
     SESSIONS,
     DashboardError,
     public,
@@ -93,7 +92,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
             error="Unknown API key. Use a key this server accepts (promptrun serve --api-key).",
             status=401,
         )
-    name = await request.config_dict[QUERIES].workspace_name(workspace)
+    name = await request.config_dict[STORE].workspace_name(workspace)
     session = request.config_dict[SESSIONS].create(workspace, name)
     target = form.get("next")
     response = web.HTTPSeeOther(_safe_next(target if isinstance(target, str) else None))

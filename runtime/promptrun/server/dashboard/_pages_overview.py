@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from promptrun.server._state import STORE
 from promptrun.server.dashboard import _charts
 from promptrun.server.dashboard._format import duration, number, percent, usd
 from promptrun.server.dashboard._prices import PriceTable
-from promptrun.server.dashboard._web import PREFIX, QUERIES, DashboardError, render, session_of
-from promptrun.server.store._dashboard import ModelPrice, ModelUsage, RequestQuery
+from promptrun.server.dashboard._web import PREFIX, DashboardError, render, session_of
+from promptrun.server.store.base import ModelPrice, ModelUsage, RequestQuery
 
 __all__ = ["RANGES", "routes"]
 
@@ -48,7 +49,7 @@ def model_costs(
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     session = session_of(request)
-    queries = request.config_dict[QUERIES]
+    queries = request.config_dict[STORE]
     range_name = request.query.get("range", "24h")
     if range_name not in RANGES:
         raise DashboardError(400, f"range must be one of {', '.join(RANGES)}")
@@ -118,7 +119,7 @@ async def _prices_page(
     request: web.Request, *, error: str | None = None, status: int = 200
 ) -> web.Response:
     session = session_of(request)
-    queries = request.config_dict[QUERIES]
+    queries = request.config_dict[STORE]
     table = PriceTable(await queries.model_prices(session.workspace))
     usage = await queries.usage_by_model(session.workspace)
     seen_unpriced = sorted({u.model for u in usage if u.model and table.price_of(u.model) is None})
@@ -159,7 +160,7 @@ async def set_price(request: web.Request) -> web.StreamResponse:
         )
     except DashboardError as exc:
         return await _prices_page(request, error=exc.message, status=400)
-    await request.config_dict[QUERIES].set_model_price(session.workspace, price)
+    await request.config_dict[STORE].set_model_price(session.workspace, price)
     raise web.HTTPSeeOther(f"{PREFIX}/prices?{urlencode({'saved': model})}")
 
 
@@ -168,5 +169,5 @@ async def reset_price(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     form = await request.post()
     model = str(form.get("model", "")).strip()
-    await request.config_dict[QUERIES].delete_model_price(session.workspace, model)
+    await request.config_dict[STORE].delete_model_price(session.workspace, model)
     raise web.HTTPSeeOther(f"{PREFIX}/prices")

@@ -15,7 +15,6 @@ from promptrun.server.dashboard._diff import diff_rows, version_text
 from promptrun.server.dashboard._messages import conversation_of
 from promptrun.server.dashboard._web import (
     PREFIX,
-    QUERIES,
     DashboardError,
     render,
     session_of,
@@ -55,7 +54,7 @@ def _number(request: web.Request, key: str) -> int | None:
 async def template_list(request: web.Request) -> web.Response:
     session = session_of(request)
     page = whole_number(request.query.get("page", "1"), "page")
-    items, total = await request.config_dict[QUERIES].template_summaries(
+    items, total = await request.config_dict[STORE].template_summaries(
         session.workspace, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     return render(
@@ -73,7 +72,7 @@ async def template_list(request: web.Request) -> web.Response:
 async def template_page(request: web.Request) -> web.Response:
     session = session_of(request)
     name = _name(request)
-    detail = await request.config_dict[QUERIES].template_detail(session.workspace, name)
+    detail = await request.config_dict[STORE].template_detail(session.workspace, name)
     number = _number(request, "version") or detail.versions[0].number
     version = await request.config_dict[STORE].get_version(session.workspace, name, version=number)
     shown = conversation_of(
@@ -97,7 +96,7 @@ async def template_diff(request: web.Request) -> web.Response:
     session = session_of(request)
     name = _name(request)
     store = request.config_dict[STORE]
-    detail = await request.config_dict[QUERIES].template_detail(session.workspace, name)
+    detail = await request.config_dict[STORE].template_detail(session.workspace, name)
     latest = detail.versions[0].number
     a = _number(request, "a") or max(1, latest - 1)
     b = _number(request, "b") or latest

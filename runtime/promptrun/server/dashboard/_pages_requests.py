@@ -13,13 +13,12 @@ from promptrun.server._state import STORE
 from promptrun.server.dashboard._messages import conversation_of
 from promptrun.server.dashboard._prices import PriceTable, request_cost
 from promptrun.server.dashboard._web import (
-    QUERIES,
     DashboardError,
     render,
     session_of,
     whole_number,
 )
-from promptrun.server.store._dashboard import RequestQuery
+from promptrun.server.store.base import RequestQuery
 
 __all__ = ["parse_filters", "routes"]
 
@@ -73,7 +72,7 @@ def _row(item: dict[str, Any], prices: PriceTable) -> dict[str, Any]:
 @routes.get("/requests")
 async def request_list(request: web.Request) -> web.Response:
     session = session_of(request)
-    queries = request.config_dict[QUERIES]
+    queries = request.config_dict[STORE]
     found, given, page = parse_filters(request.query)
     items, total = await queries.search_requests(
         session.workspace, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
@@ -103,7 +102,7 @@ async def request_detail(request: web.Request) -> web.Response:
     # Digits are a server id; anything else is the client's request id.
     ref: int | str = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else raw
     item = await request.config_dict[STORE].get_request(session.workspace, ref)
-    prices = PriceTable(await request.config_dict[QUERIES].model_prices(session.workspace))
+    prices = PriceTable(await request.config_dict[STORE].model_prices(session.workspace))
     row = _row(item, prices)
     return render(
         request,

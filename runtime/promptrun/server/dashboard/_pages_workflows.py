@@ -1,35 +1,28 @@
 """Workflows: definitions and their executions, each node's status, value, error and timing.
 
-Reads the store's workflow tables (``store.workflows``); a store without them shows an
-empty page rather than an error.
+Reads the store's workflow tables.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from promptrun.server._state import STORE
 from promptrun.server.dashboard._charts import timeline
 from promptrun.server.dashboard._format import duration
 from promptrun.server.dashboard._web import (
-    WORKFLOWS,
     DashboardError,
     render,
     session_of,
     whole_number,
 )
-from promptrun.server.store._workflows import WorkflowStore
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
-
-
-def _workflows(request: web.Request) -> WorkflowStore | None:
-    return request.config_dict.get(WORKFLOWS)
 
 
 def _page(request: web.Request) -> int:
@@ -39,21 +32,17 @@ def _page(request: web.Request) -> int:
 @routes.get("/workflows")
 async def workflow_list(request: web.Request) -> web.Response:
     session = session_of(request)
-    store = _workflows(request)
+    store = request.config_dict[STORE]
     chosen = {k: request.query.get(k, "") for k in ("workflow", "status")}
     page = _page(request)
-    definitions: list[Any] = []
-    executions: list[dict[str, Any]] = []
-    total = 0
-    if store is not None:
-        definitions, _ = await store.list_workflows(session.workspace, page=1, per_page=500)
-        executions, total = await store.list_workflow_executions(
-            session.workspace,
-            workflow=chosen["workflow"] or None,
-            status=chosen["status"] or None,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-        )
+    definitions, _ = await store.list_workflows(session.workspace, page=1, per_page=500)
+    executions, total = await store.list_workflow_executions(
+        session.workspace,
+        workflow=chosen["workflow"] or None,
+        status=chosen["status"] or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
     kept = {k: v for k, v in chosen.items() if v}
     return render(
         request,
@@ -73,9 +62,9 @@ async def workflow_list(request: web.Request) -> web.Response:
 @routes.get("/workflow")
 async def workflow_page(request: web.Request) -> web.Response:
     session = session_of(request)
-    store = _workflows(request)
+    store = request.config_dict[STORE]
     name = request.query.get("name", "")
-    if store is None or not name:
+    if not name:
         raise DashboardError(404, "No such workflow.")
     raw_version = request.query.get("version", "")
     latest = await store.get_workflow(session.workspace, name)
@@ -109,10 +98,7 @@ def _offset(started: float | None, origin: float) -> str:
 @routes.get("/workflows/executions/{id}")
 async def execution_page(request: web.Request) -> web.Response:
     session = session_of(request)
-    store = _workflows(request)
-    if store is None:
-        raise DashboardError(404, "No such workflow execution.")
-    execution = await store.get_workflow_execution(
+    execution = await request.config_dict[STORE].get_workflow_execution(
         session.workspace, whole_number(request.match_info["id"], "execution")
     )
     origin = float(execution["started_at"])

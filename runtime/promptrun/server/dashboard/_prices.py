@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from promptrun.server.store._dashboard import ModelPrice
+from promptrun.server.store.base import ModelPrice
 
 __all__ = ["DEFAULT_PRICES", "PriceTable", "request_cost"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -21,19 +21,12 @@ from promptrun.server._http import ApiError
 from promptrun.server._state import CONFIG
 from promptrun.server.dashboard._format import FILTERS
 from promptrun.server.dashboard._sessions import COOKIE, Session, SessionStore, tokens_match
-from promptrun.server.store._dashboard import SQLiteDashboard
-from promptrun.server.store._workflows import WorkflowStore
 from promptrun.server.store.base import NotFoundError
-
-if TYPE_CHECKING:
-    from promptrun.server.store._pg_dashboard import PostgresDashboard
 
 __all__ = [
     "JINJA",
     "PREFIX",
-    "QUERIES",
     "SESSIONS",
-    "WORKFLOWS",
     "DashboardError",
     "dashboard_middleware",
     "new_environment",
@@ -47,9 +40,7 @@ log = logging.getLogger("promptrun.server.dashboard")
 
 PREFIX = "/dashboard"
 SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
-QUERIES: web.AppKey[SQLiteDashboard | PostgresDashboard] = web.AppKey("dashboard_queries")
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
-WORKFLOWS: web.AppKey[WorkflowStore | None] = web.AppKey("dashboard_workflows")
 _SESSION = web.RequestKey("dashboard_session", Session)
 _NONCE = web.RequestKey("dashboard_nonce", str)
 _PUBLIC = "__dashboard_public__"

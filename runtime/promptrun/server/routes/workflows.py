@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -27,8 +27,7 @@ from promptrun.server._http import ApiError, json_response, query_int, read_body
 from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
-from promptrun.server.store._workflows import NewWorkflowVersion, WorkflowStore
-from promptrun.server.store.sqlite import SQLiteStore
+from promptrun.server.store.base import NewWorkflowVersion, Store, WorkflowStore
 from promptrun.server.ws import CHANNEL, HUB, Hub, WsSettings
 from promptrun.wire.workflows import (
     ExecutionList,
@@ -44,9 +43,6 @@ from promptrun.wire.workflows import (
 from promptrun.workflows.definition import DefinitionError, parse_definition
 from promptrun.workflows.engine import WorkflowInputError, final_output, resolve_variables
 
-if TYPE_CHECKING:
-    from promptrun.server.store.postgres import PostgresStore
-
 __all__ = ["OPERATIONS", "WORKFLOWS", "routes", "setup_workflows"]
 
 WORKFLOWS = web.AppKey("promptrun_workflow_runs", WorkflowRuns)
@@ -61,7 +57,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _STATUSES = ("RUNNING", "SUCCESS", "FAILED")
 
 
-def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) -> None:
+def setup_workflows(app: web.Application, store: Store) -> None:
     """Give ``app`` its websocket hub and workflow runner (routes are added with the others)."""
     hub = app[HUB] = Hub(WsSettings())
     config = app[CONFIG]
@@ -70,7 +66,7 @@ def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) ->
         code_nodes=config.code_nodes,
         render_budget=render_budget(config),
     )
-    runs = app[WORKFLOWS] = WorkflowRuns(store, store.workflows, hub, settings)
+    runs = app[WORKFLOWS] = WorkflowRuns(store, hub, settings)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await runs.start()
@@ -83,7 +79,7 @@ def setup_workflows(app: web.Application, store: SQLiteStore | PostgresStore) ->
 
 
 def _workflows(request: web.Request) -> WorkflowStore:
-    return request.app[WORKFLOWS].workflows
+    return request.app[WORKFLOWS].store
 
 
 def _ref(raw: str) -> str:
@@ -191,7 +187,7 @@ async def run_workflow(request: web.Request) -> web.Response:
     runs = request.app[WORKFLOWS]
     raw = request.match_info["ref"]
     ref: int | str = int(raw) if _DIGITS.fullmatch(raw) and int(raw) <= _MAX_ID else raw
-    version = await runs.workflows.get_workflow(
+    version = await runs.store.get_workflow(
         workspace, ref, version=body.workflow_version_number, label=body.workflow_label_name
     )
     spec = runs.spec_for(version)

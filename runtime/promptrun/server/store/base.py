@@ -1,4 +1,8 @@
-"""What the routes need from a store, and the plain records that cross that line.
+"""What the server needs from a store, and the plain records that cross that line.
+
+:class:`Store` is every capability the routes, the workflow runner and the dashboard use; the
+one implementation (``store/_store.py``) runs the operations of ``store/queries/`` on a SQLite
+or PostgreSQL driver, picked by the factories in ``promptrun.server.store``.
 
 A store is scoped by workspace on every call: ``workspace`` is the id the API key resolved to,
 and an id that belongs to another workspace is reported as not found, never as forbidden.
@@ -6,29 +10,50 @@ and an id that belongs to another workspace is reported as not found, never as f
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+import msgspec
 
 from promptrun.wire.ingest import IngestResult
 
 __all__ = [
+    "Bucket",
+    "Deliver",
+    "ModelPrice",
+    "ModelUsage",
     "NewVersion",
+    "NewWorkflowVersion",
+    "NodeRow",
     "NotFoundError",
     "Rejected",
+    "RequestQuery",
     "RequestRow",
     "Store",
     "StoreConfigError",
+    "StoreRelay",
+    "TemplateDetail",
+    "TemplateSummary",
     "TemplateVersion",
     "TrackCall",
     "TrackEndpoint",
+    "UnstorableText",
+    "VersionInfo",
+    "WorkflowStore",
+    "WorkflowVersion",
 ]
 
 TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
+# Where a relay hands publications from other server processes: (workspace, channel, data).
+Deliver = Callable[[int, str, dict[str, Any]], object]
+
+
+# errors
 
 
 class NotFoundError(LookupError):
-    """A template, version, label, request or group the workspace does not have."""
+    """A template, version, label, request, group or workflow the workspace does not have."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -37,6 +62,16 @@ class NotFoundError(LookupError):
 
 class StoreConfigError(RuntimeError):
     """The store cannot start as configured (for example a key claimed by two workspaces)."""
+
+
+class UnstorableText(msgspec.ValidationError):
+    """A value the database cannot store as text (PostgreSQL: it holds a NUL character).
+
+    A validation error of the request's body, so the server answers it 400 like any other.
+    """
+
+
+# the registry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +103,9 @@ class NewVersion:
     tags: list[str] | None = None
     folder_id: int | None = None
     release_labels: list[str] = field(default_factory=list)
+
+
+# the request log
 
 
 @dataclass(slots=True, kw_only=True)
@@ -124,12 +162,227 @@ class Rejected:
     error: str
 
 
-class Store(Protocol):
-    """The persistence the server's routes use."""
+# workflows
 
-    async def start(self) -> None: ...
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowVersion:
+    workflow_id: int
+    name: str
+    version_id: int
+    number: int
+    definition: dict[str, Any]
+    commit_message: str | None
+    release_labels: list[str]
+    created_at: float
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.workflow_id,
+            "name": self.name,
+            "workflow_name": self.name,
+            "version_id": self.version_id,
+            "version_number": self.number,
+            "release_labels": self.release_labels,
+            "commit_message": self.commit_message,
+            "definition": self.definition,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewWorkflowVersion:
+    name: str
+    definition: dict[str, Any]
+    commit_message: str | None = None
+    release_labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRow:
+    """One node's result as stored; ``value`` is encoded JSON (None for no value)."""
+
+    name: str
+    type: str
+    status: str
+    value: str | None
+    error_message: str | None
+    raw_error_message: str | None
+    is_output_node: bool
+    started_at: float | None
+    finished_at: float | None
+    request_id: int | None = None
+
+
+# the dashboard
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestQuery:
+    """Filters for the request log; ``None`` means "any". Times are epoch seconds."""
+
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    tag: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One time slice of the log: ``start`` is epoch seconds; latencies are seconds."""
+
+    start: float
+    requests: int
+    errors: int
+    mean_latency: float
+    max_latency: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """Tokens and logged prices of one model; ``unpriced_*`` are tokens of requests logged
+    without a price, which the price table turns into money."""
+
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    logged_price: float
+    unpriced_input_tokens: int
+    unpriced_output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """US dollars per million input and output tokens."""
+
+    model: str
+    input_per_million: float
+    output_per_million: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateSummary:
+    name: str
+    latest_version: int
+    versions: int
+    labels: list[str]
+    tags: list[str]
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionInfo:
+    number: int
+    commit_message: str | None
+    created_at: float
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateDetail:
+    template_id: int
+    name: str
+    tags: list[str]
+    created_at: float
+    versions: list[VersionInfo]  # newest first
+
+
+# the capabilities
+
+
+class StoreRelay(Protocol):
+    """Carries websocket publications to the other server processes on one database."""
+
+    def send(self, workspace: int, channel: str, data: dict[str, Any]) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class WorkflowStore(Protocol):
+    """What the workflow routes and runner need, every call workspace-scoped.
+
+    How a version is chosen (``get_workflow``): ``version`` given, that number; ``label``
+    given, the version it points at; neither, the latest. ``ref`` is a name, or an id when
+    it is an int (a string of digits is tried as a name first, then as an id).
+    """
+
+    async def publish_workflow(
+        self, workspace: int, new: NewWorkflowVersion
+    ) -> WorkflowVersion: ...
+
+    async def get_workflow(
+        self,
+        workspace: int,
+        ref: int | str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> WorkflowVersion: ...
+
+    async def list_workflows(
+        self, workspace: int, *, page: int, per_page: int
+    ) -> tuple[list[WorkflowVersion], int]: ...
+
+    async def create_workflow_execution(
+        self,
+        workspace: int,
+        version: WorkflowVersion,
+        *,
+        input_variables: dict[str, Any],
+        metadata: dict[str, Any],
+        return_all_outputs: bool,
+    ) -> int: ...
+
+    async def finish_workflow_execution(
+        self,
+        workspace: int,
+        execution_id: int,
+        *,
+        status: str,
+        nodes: Sequence[NodeRow],
+        error_message: str | None = None,
+    ) -> None: ...
+
+    async def list_workflow_executions(
+        self,
+        workspace: int,
+        *,
+        workflow: int | str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, without node results."""
+
+    async def get_workflow_execution(self, workspace: int, execution_id: int) -> dict[str, Any]:
+        """One execution with its node results (in definition order) under ``"nodes"``."""
+
+
+class Store(WorkflowStore, Protocol):
+    """The persistence of ``promptrun serve``: keys, registry, request log, workflows, dashboard."""
+
+    # lifetime and the processes sharing the database
+
+    async def start(self) -> None:
+        """Connect, and create or migrate the schema."""
+
+    async def close(self) -> None:
+        """Finish the writes in flight, then disconnect."""
+
+    async def shared_secret(self, name: str) -> bytes:
+        """A random secret every server process on this store shares (SQLite: this one's)."""
+
+    async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
+        """Start relaying websocket publications between the server processes on this
+        database (PostgreSQL); None where one process serves the store (SQLite)."""
+
+    # keys and workspaces
 
     async def workspace_for_key(self, key_hash: str) -> int | None: ...
 
@@ -137,6 +390,10 @@ class Store(Protocol):
         """Register ``(workspace name, key hash)`` pairs, creating workspaces as needed."""
 
     async def has_keys(self) -> bool: ...
+
+    async def workspace_name(self, workspace: int) -> str: ...
+
+    # the registry
 
     async def get_version(
         self,
@@ -153,6 +410,16 @@ class Store(Protocol):
     ) -> tuple[list[TemplateVersion], int]: ...
 
     async def publish(self, workspace: int, new: NewVersion) -> TemplateVersion: ...
+
+    async def template_summaries(
+        self, workspace: int, *, limit: int, offset: int
+    ) -> tuple[list[TemplateSummary], int]:
+        """Templates by name, each with its latest version number, version count and labels."""
+
+    async def template_detail(self, workspace: int, name: str) -> TemplateDetail:
+        """A template's versions, newest first, each with its commit message and labels."""
+
+    # the request log
 
     async def insert_request(self, workspace: int, row: RequestRow) -> int: ...
 
@@ -173,3 +440,30 @@ class Store(Protocol):
     ) -> tuple[list[dict[str, Any]], int]: ...
 
     async def get_request(self, workspace: int, ref: int | str) -> dict[str, Any]: ...
+
+    # the dashboard's reads
+
+    async def search_requests(
+        self, workspace: int, query: RequestQuery, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, summaries as ``list_requests`` gives them, and the total matching."""
+
+    async def request_facets(self, workspace: int) -> dict[str, list[str]]:
+        """The values seen in the log, for filter menus: prompts, providers, models, statuses,
+        tags."""
+
+    async def request_series(
+        self, workspace: int, *, since: float, until: float, bucket: float
+    ) -> list[Bucket]:
+        """Every bucket from ``since`` to ``until`` (empty ones as zeros), oldest first."""
+
+    async def usage_by_model(
+        self, workspace: int, *, since: float | None = None, until: float | None = None
+    ) -> list[ModelUsage]:
+        """Per model: requests, tokens, and what was logged with and without a price."""
+
+    async def model_prices(self, workspace: int) -> list[ModelPrice]: ...
+
+    async def set_model_price(self, workspace: int, price: ModelPrice) -> None: ...
+
+    async def delete_model_price(self, workspace: int, model: str) -> None: ...

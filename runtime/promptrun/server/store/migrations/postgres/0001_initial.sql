@@ -1,29 +1,11 @@
-"""The PostgreSQL schema, as numbered migrations applied in order at start.
-
-``schema_version`` holds one row per migration applied. Several server processes may start at
-once on one database: each takes the same transaction-scoped advisory lock before reading the
-version, so one migrates and the others find the work done. Add a migration by appending to
-``MIGRATIONS``; never edit one that has shipped.
-
-JSON columns are msgspec-encoded TEXT, as in SQLite (their key order is kept), except
-``requests.tags``, JSONB so that a GIN index answers the tag filter. ``requests.search_text``
-is the conversation's text (see ``_pg_requests.search_text``) under a trigram index, for the
-dashboard's text search; a request's body and blueprint live in ``request_payloads``, so the
-rows that filters and counts scan stay narrow. ``request_facets`` keeps the distinct values the
-dashboard's filter menus offer, written at ingestion, so the menus do not scan the log.
-"""
-
-from __future__ import annotations
-
-from promptrun.server.store import _pg_workflows
-from promptrun.server.store._pg_db import Conn
-
-__all__ = ["MIGRATIONS", "migrate"]
-
-# Any constant works; it only has to be the same in every promptrun process.
-_LOCK_KEY = 0x70726F6D7074  # "prompt"
-
-_V1 = """
+-- Keys, workspaces, the registry and the request log.
+--
+-- JSON columns are msgspec-encoded TEXT, as in SQLite (their key order is kept), except
+-- requests.tags, JSONB so that a GIN index answers the tag filter. requests.search_text is
+-- the conversation's text (see queries/postgres.py, search_text) under a trigram index, for
+-- the dashboard's text search; a request's body and blueprint live in request_payloads, so
+-- the rows that filters and counts scan stay narrow. request_facets keeps the distinct values
+-- the dashboard's filter menus offer, written at ingestion, so the menus do not scan the log.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE workspaces (
     id BIGSERIAL PRIMARY KEY,
@@ -162,33 +144,3 @@ CREATE TABLE relayed_messages (
     payload TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL
 );
-"""
-
-# Workflows: versions with labels, executions and per-node results (store/_pg_workflows.py).
-_V2_WORKFLOWS = _pg_workflows.MIGRATION
-
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_WORKFLOWS)
-
-
-async def migrate(conn: Conn, migrations: tuple[str, ...] = MIGRATIONS) -> int:
-    """Bring the database to the latest schema; returns the version it is at.
-
-    One transaction, so a failure leaves the old schema; the advisory lock makes processes
-    that start together take turns.
-    """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
-        current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        if current > len(migrations):
-            raise RuntimeError(
-                f"the database is at schema version {current}, newer than this promptrun "
-                f"understands ({len(migrations)}); upgrade promptrun or use another --db"
-            )
-        for number in range(current + 1, len(migrations) + 1):
-            await conn.execute(migrations[number - 1])
-            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
-    return len(migrations)

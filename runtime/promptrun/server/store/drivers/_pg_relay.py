@@ -20,20 +20,18 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from promptrun.server.store._pg_db import Pool
+from promptrun.server.store.base import Deliver
 
-__all__ = ["CHANNEL", "Deliver", "PgRelay"]
+__all__ = ["CHANNEL", "PgRelay"]
 
 log = logging.getLogger("promptrun.server.store")
 
 CHANNEL = "promptrun_ws"  # then the schema's hash: deployments in other schemas stay apart
-Deliver = Callable[[int, str, dict[str, Any]], object]
 _NOTIFY_LIMIT = 7900  # PostgreSQL's payload limit is 8000 bytes
 _KEEP_LARGE = 3600.0  # seconds a large publication stays readable
 _RECONNECT_DELAY = 1.0
@@ -43,7 +41,7 @@ _QUEUE = 1024
 class PgRelay:
     """One process's end of the relay: NOTIFY on send, LISTEN for the others' sends."""
 
-    def __init__(self, url: str, pool: Pool, deliver: Deliver) -> None:
+    def __init__(self, url: str, pool: asyncpg.Pool[asyncpg.Record], deliver: Deliver) -> None:
         self._url = url
         self._pool = pool
         self.channel = CHANNEL

@@ -1,18 +1,4 @@
-"""The SQLite schema, as numbered migrations applied in order at start.
-
-``schema_version`` holds the highest migration applied. Add a migration by appending to
-``MIGRATIONS``; never edit one that has shipped. JSON columns are msgspec-encoded TEXT.
-"""
-
-from __future__ import annotations
-
-import sqlite3
-
-from promptrun.server.store import _workflows
-
-__all__ = ["MIGRATIONS", "migrate"]
-
-_V1 = """
+-- Keys, workspaces, the registry and the request log. JSON columns are msgspec-encoded TEXT.
 CREATE TABLE workspaces (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -109,49 +95,3 @@ CREATE TABLE track_calls (
     request_id INTEGER NOT NULL REFERENCES requests(id),
     PRIMARY KEY (workspace_id, client_call_id)
 );
-"""
-
-# The dashboard: a price table per workspace (USD per million tokens), and time-range reads.
-_V2_PRICES = """
-CREATE TABLE model_prices (
-    workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
-    model TEXT NOT NULL,
-    input_per_million REAL NOT NULL,
-    output_per_million REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (workspace_id, model)
-);
-CREATE INDEX requests_start_time ON requests (workspace_id, start_time);
-"""
-
-# Workflows: versions with labels, executions and per-node results (store/_workflows.py).
-_V3_WORKFLOWS = _workflows.MIGRATION
-
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_PRICES, _V3_WORKFLOWS)
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the latest schema; returns the version it is at.
-
-    Runs in one transaction, so a crash mid-migration leaves the old schema intact.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the database is at schema version {current}, newer than this promptrun "
-                f"understands ({len(MIGRATIONS)}); upgrade promptrun or use another --db"
-            )
-        for number in range(current + 1, len(MIGRATIONS) + 1):
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return len(MIGRATIONS)

@@ -15,14 +15,16 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ReadPool", "WriterThread", "connect"]
+__all__ = ["ReadPool", "WriterThread", "connect", "switch_to_wal"]
 
 T = TypeVar("T")
 log = logging.getLogger("promptrun.server.store")
@@ -32,19 +34,57 @@ _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
+_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's lock
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync.
 
     NORMAL in WAL mode makes a commit durable across a process crash (the WAL is in the OS's
     hands); only a power loss can drop the last commits.
     """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT
+    )
+    try:
+        switch_to_wal(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     if readonly:
         conn.execute("PRAGMA query_only=ON")
     return conn
+
+
+def switch_to_wal(conn: sqlite3.Connection, path: Path, *, wait: float = _BUSY_TIMEOUT) -> None:
+    """Put the database in WAL mode, waiting (up to ``wait`` seconds) for other connections.
+
+    SQLite does not apply the busy timeout to this statement when it must upgrade a read lock
+    to a write lock (on a new file, or one still in rollback mode): with another connection
+    setting up the same file at that moment it fails at once with "database is locked". So
+    several stores or server processes opening one new file together retry it here, with
+    backoff, instead of failing.
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(
+                    f"{exc}: {path} stayed locked for {wait:g}s while switching it to WAL "
+                    "mode; is another program holding a transaction open on it?"
+                ) from exc
+            if delay == 0.001:
+                log.debug("%s is busy while switching to WAL mode; retrying", path)
+        time.sleep(delay * (1 + random.random()))  # jitter: racers do not retry in step
+        delay = min(delay * 2, 0.1)
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:
@@ -93,7 +133,8 @@ class WriterThread:
             return
         self._closed = True
         self._queue.put(None)
-        self._thread.join()
+        if self._thread.ident is not None:  # started (a store that never started has none)
+            self._thread.join()
 
     def _run(self) -> None:
         try:
