@@ -56,6 +56,17 @@ def make_client(provider_env: RunningServer, tmp_path: Path) -> Callable[..., As
     return make
 
 
+def spooled(folder: Path) -> list[bytes]:
+    """The records a spool folder still holds (read as an outsider would: the file format)."""
+    records: list[bytes] = []
+    for path in sorted(folder.rglob("*.seg")):
+        data = path.read_bytes()
+        header = data[: data.index(b"\n")]
+        acked = int(header.rsplit(b"=", 1)[1])
+        records += [line for line in data[acked:].split(b"\n") if line]
+    return records
+
+
 def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 

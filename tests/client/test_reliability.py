@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from .conftest import Factory, Probe
+from .conftest import Factory, Probe, spooled
 
 pytestmark = pytest.mark.anyio
 
@@ -37,9 +37,10 @@ async def test_a_full_spool_drops_its_oldest_records_counted_and_warned(
             await pl.flush(timeout=1)
     stats = pl.stats()
     assert stats["dropped"] > 0
-    kept = sum(len(p.read_bytes().splitlines()) for p in spool.glob("*.jsonl"))
+    kept = len(spooled(spool))
     assert kept + stats["dropped"] == 200  # every record is on disk or counted as dropped
-    assert sum(p.stat().st_size for p in spool.glob("*.jsonl")) <= 8192 * 1.25
+    assert stats["pending"] == kept
+    assert sum(p.stat().st_size for p in spool.glob("*.seg")) <= 8192 * 1.25
     assert any("dropped the" in r.getMessage() for r in caplog.records)
 
 
@@ -89,7 +90,7 @@ async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
     )
     ids = await anyio.to_thread.run_sync(_start_then_kill_9, code)
     assert len(ids) == 30
-    assert list(spool.glob("*.jsonl*"))
+    assert len(spooled(spool)) == 30
     await probe.clear_faults()
     async with make_client(spool_dir=spool) as pl:
         assert await pl.flush(timeout=10)
