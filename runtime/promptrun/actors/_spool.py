@@ -291,7 +291,7 @@ class Spool:
         with self._adopting:
             try:
                 names = sorted(os.listdir(self.folder))
-            except FileNotFoundError:
+            except OSError:  # no folder yet, or it cannot be read: nothing to adopt
                 return 0
             mine = {s.path.name for s in self.segments}
             pid = f"-{os.getpid()}-"

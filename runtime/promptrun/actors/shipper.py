@@ -265,12 +265,12 @@ class LogShipper:
     async def flush(self, timeout: float | None) -> bool:
         """Wait until everything handed over so far, and what the spool holds, is shipped.
 
-        Keeps trying (with the outage backoff) until then or until ``timeout``; True only when
-        all of it reached the server (a record the server refused counts as settled; one
-        dropped or still waiting does not).
+        Keeps trying (with the outage backoff) until then or until ``timeout``. True only
+        when every record handed over so far reached the server (a record the server refused
+        counts as settled, in ``failed``); False while any waits, and for good once any was
+        dropped (``dropped`` in the stats).
         """
         with anyio.move_on_after(timeout) as scope:
-            dropped = self.stats.dropped + self.spool.dropped
             await self._adopt()  # "the spool" includes what processes that ended left
             targets = [(seg, seg.count) for seg in self.spool.segments]
             memory = self._memory_in
@@ -282,7 +282,7 @@ class LogShipper:
                 await progress.wait()
         if scope.cancelled_caught:
             return False
-        return self._reached(targets, memory) and dropped == self.stats.dropped + self.spool.dropped
+        return self._reached(targets, memory) and not (self.stats.dropped + self.spool.dropped)
 
     def _reached(self, targets: list[tuple[Segment, int]], memory: int) -> bool:
         return self._memory_out >= memory and all(seg.done >= n for seg, n in targets)
@@ -484,7 +484,7 @@ class LogShipper:
             settled = out.settled
             if out.deferred:
                 self._memory_held = True
-            self._count(out, replay=False)
+            self._count(out, replay=self._down)
 
         busy = self._busy_start()
         try:
@@ -542,7 +542,7 @@ class LogShipper:
             self.spool.settle(seg, taken.ends[k], taken.base_done + taken.lines[k])
         if out.deferred:
             seg.held = True
-        self._count(out, replay=seg.backlog)
+        self._count(out, replay=seg.backlog or self._down)
 
     def _count(self, out: Outcome, *, replay: bool) -> None:
         with self._count_lock:
