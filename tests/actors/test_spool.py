@@ -175,3 +175,19 @@ def test_past_its_bound_the_spool_drops_its_oldest_segments_and_counts_them(
     assert spool.dropped > 0
     assert len(kept) + spool.dropped == 200
     assert kept == [record(i) for i in range(200 - len(kept), 200)]  # the newest are kept
+
+
+def test_a_segment_file_being_created_is_left_alone_and_an_abandoned_one_is_removed(
+    tmp_path: Path,
+) -> None:
+    # A new segment is unlocked for a moment before its creator locks it: a scan by another
+    # thread or process in that moment must not take it away.
+    fresh = tmp_path / "00000000000000000002-1-abcd.tmp"
+    fresh.write_bytes(b"")
+    abandoned = tmp_path / "00000000000000000001-1-dcba.tmp"
+    abandoned.write_bytes(b"")
+    old = abandoned.stat().st_mtime - 3600
+    os.utime(abandoned, (old, old))
+    Spool(tmp_path, max_bytes=1 << 20).adopt_orphans()
+    assert fresh.exists()
+    assert not abandoned.exists()

@@ -1,6 +1,6 @@
 """The spool: a write-ahead journal of log records, one folder per server and API key.
 
-Every record is appended here (one ``pwritev``, no ``fsync``: the kernel keeps it across a
+Every record is appended here (one ``pwrite``, no ``fsync``: the kernel keeps it across a
 kill of the process) before ``run()`` or ``log_request()`` returns. The shipper reads records
 back in order, ships them, and moves the segment's acknowledged offset past them; a segment
 is deleted once everything in it is acknowledged.
@@ -42,6 +42,7 @@ _MAGIC = b"promptrun-spool/1 acked="
 _HEADER = _MAGIC + b"%012d\n"
 HEADER_LEN = len(_HEADER % 0)
 _SUFFIX = ".seg"
+_STALE_TMP_S = 60.0
 _check = msgspec.json.Decoder(TrackRecord | LogRecord | TrackCallRecord)
 _journals: weakref.WeakSet[Spool] = weakref.WeakSet()
 # Folders that got records after their spool was released: the exit hook ships them.
@@ -99,6 +100,7 @@ class Spool:
         self.segments: list[Segment] = []  # oldest first
         self.live: Segment | None = None
         self.dropped = 0  # records lost to the bound or to damage; the shipper reports them
+        self.appended = 0  # records taken by append()
         self.released = False
         self.late = False  # records were written after release(); they wait as orphans
         self._lock = threading.Lock()
@@ -113,10 +115,12 @@ class Spool:
             if seg is None or seg.size >= self.segment_limit:
                 if self.released:
                     self._append_orphan([data, b"\n"])
+                    self.appended += 1
                     return
                 seg = self._rotate()
-            self._write(seg, (data, b"\n"))
+            self._write(seg, (data + b"\n",))
             seg.count += 1
+            self.appended += 1
 
     def append_many(self, records: list[bytes]) -> None:
         """Write records in one system call per segment; raises OSError if it cannot."""
@@ -143,7 +147,10 @@ class Spool:
     def _write(self, seg: Segment, parts: tuple[bytes, ...] | list[bytes]) -> None:
         want = sum(len(p) for p in parts)
         try:
-            written = os.pwritev(seg.fd, parts, seg.size)
+            if len(parts) == 1:
+                written = os.pwrite(seg.fd, parts[0], seg.size)
+            else:
+                written = os.pwritev(seg.fd, parts, seg.size)
         except OSError:
             _truncate(seg)
             raise
@@ -422,8 +429,11 @@ def _scan(path: Path, fd: int) -> Segment:
 
 
 def _remove_stale_tmp(path: Path) -> None:
-    # A segment whose creator died before naming it: it holds no records.
+    # A segment whose creator died before naming it: it holds no records. One being created
+    # right now is not locked yet for a moment, so only old ones go.
     try:
+        if time.time() - path.stat().st_mtime < _STALE_TMP_S:
+            return
         fd = os.open(path, os.O_RDWR)
     except OSError:
         return

@@ -201,9 +201,8 @@ class LogShipper:
             self._wake.set()
 
     def _accept(self, data: bytes) -> None:
-        with self._count_lock:
-            self.stats.queued += 1
-            if self._down:
+        if self._down:
+            with self._count_lock:
                 self.stats.spooled += 1
         if self._spool_error is None or time.monotonic() >= self._spool_retry_at:
             try:
@@ -254,6 +253,7 @@ class LogShipper:
     def snapshot(self) -> dict[str, int]:
         """The counters, with what is waiting right now."""
         stats = self.stats.as_dict()
+        stats["queued"] = self.spool.appended + self._memory_in  # counted under their locks
         stats["dropped"] += self.spool.dropped
         stats["in_memory"] = len(self._memory)
         stats["pending"] = self.spool.pending() + len(self._memory) + self._left
