@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from .conftest import Factory, Probe, spooled
+from .conftest import Factory, Probe, spooled, start_then_kill_9
 
 pytestmark = pytest.mark.anyio
 
@@ -142,19 +138,6 @@ async def test_an_unwritable_spool_bounds_what_waits_in_memory_and_counts_the_re
     assert len(await stored_ids(probe)) == 10
 
 
-def _kill_9_after(code: str, env: dict[str, str]) -> list[str]:
-    """Run ``code`` until it prints its ids, then kill -9 it at once."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True, env=env
-    )
-    assert proc.stdout is not None
-    ids = proc.stdout.readline().split()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    return ids
-
-
 @pytest.mark.parametrize("client", ["sync", "async"])
 async def test_a_client_killed_9_right_after_logging_at_full_speed_loses_nothing(
     client: str, make_client: Factory, probe: Probe, tmp_path: Path
@@ -197,7 +180,7 @@ async def test_a_client_killed_9_right_after_logging_at_full_speed_loses_nothing
         asyncio.run(main())
         """
         )
-    ids = await anyio.to_thread.run_sync(_kill_9_after, code, env)
+    ids = await anyio.to_thread.run_sync(start_then_kill_9, code, env)
     assert len(ids) == 5000
     async with make_client(spool_dir=folder) as pl:  # the next client ships what was left
         assert await pl.flush(timeout=60)
@@ -236,7 +219,7 @@ async def test_a_live_client_ships_what_a_killed_one_left_in_the_shared_folder(
             print(" ".join(ids), flush=True)
             import time; time.sleep(60)
         """
-        ids = await anyio.to_thread.run_sync(_kill_9_after, code, env)
+        ids = await anyio.to_thread.run_sync(start_then_kill_9, code, env)
         mine = {(await survivor.log_request(*log_args(i)))["id"] for i in range(5)}  # type: ignore[index]
         await probe.clear_faults()
         assert await survivor.flush(timeout=30)  # adopts what the dead process left

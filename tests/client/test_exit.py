@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -46,11 +45,23 @@ async def main():
 asyncio.run(main())
 """
 
+# Prepended to every script: the records it logs, and how it sees the server from inside.
 LOG = """
-import time
+import json, os, time, urllib.request
 CHAT = {"type": "chat", "messages": []}
 def log_args(i):
     return ("openai", "gpt-4o", CHAT, CHAT, time.time(), time.time(), None, [f"exit-{i}"])
+def stored_now():
+    req = urllib.request.Request(
+        os.environ["PROMPTLAYER_BASE_URL"] + "/promptrun/v1/requests?limit=100",
+        headers={"X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
+    )
+    return len(json.loads(urllib.request.urlopen(req).read())["items"])
+def stored_within(n, seconds=10):
+    deadline = time.monotonic() + seconds
+    while (seen := stored_now()) != n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
 """
 
 
@@ -75,18 +86,24 @@ def run_script(env: dict[str, str], code: str) -> subprocess.CompletedProcess[st
     )
 
 
-def stored(probe: Probe) -> list[dict[str, Any]]:
-    return anyio.run(probe.requests)
+def delivered(
+    env: dict[str, str], probe: Probe, script: str, n: int, *, prints: str | None = None
+) -> None:
+    """Run LOG + ``script``; once it has exited, exactly its ``n`` records are on the server."""
+    proc = run_script(env, LOG + script)
+    if prints is not None:
+        assert proc.stdout.split() == [prints], proc.stderr
+    assert_clean_exit_and_stored(proc, probe, env, n)
 
 
-def assert_all_delivered(
+def assert_clean_exit_and_stored(
     proc: subprocess.CompletedProcess[str], probe: Probe, env: dict[str, str], n: int
 ) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "Unclosed" not in proc.stderr, proc.stderr
     assert "destroyed but it is pending" not in proc.stderr, proc.stderr
-    rows = stored(probe)
+    rows = anyio.run(probe.requests)
     assert len(rows) == n, f"{len(rows)} of {n} records on the server\n{proc.stderr}"
     assert len({r["client_request_id"] for r in rows}) == n  # none twice
     assert spooled(Path(env["PROMPTRUN_SPOOL_DIR"])) == []  # none left waiting
@@ -114,15 +131,13 @@ def test_the_spec_streaming_example_has_its_record_on_the_server_when_asyncio_ru
     anyio.run(probe._call, "POST", "/rest/prompt-templates", body)
     proc = run_script(script_env, SPEC_STREAMING_EXAMPLE)
     assert "Raw streaming response" in proc.stdout
-    assert_all_delivered(proc, probe, script_env, 1)
+    assert_clean_exit_and_stored(proc, probe, script_env, 1)
 
 
 def test_log_request_from_an_async_client_never_closed_arrives_when_asyncio_run_returns(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 import asyncio
 from promptrun import AsyncPromptLayer
 async def main():
@@ -131,16 +146,13 @@ async def main():
         await pl.log_request(*log_args(i))
 asyncio.run(main())
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_an_async_client_never_closed_under_anyio_run_delivers_everything(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 import anyio
 from promptrun import AsyncPromptLayer
 async def main():
@@ -149,59 +161,43 @@ async def main():
         await pl.log_request(*log_args(i))
 anyio.run(main)
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_a_client_used_in_one_asyncio_run_and_never_again_delivers_before_the_next_one(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
-import asyncio, json, os, urllib.request
+    script = """
+import asyncio
 from promptrun import AsyncPromptLayer
 pl = AsyncPromptLayer()
 async def first():
     for i in range(25):
         await pl.log_request(*log_args(i))
 async def second():
-    # The first loop is over; its records must already be on the server.
-    req = urllib.request.Request(
-        os.environ["PROMPTLAYER_BASE_URL"] + "/promptrun/v1/requests?limit=100",
-        headers={"X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
-    )
-    print(len(json.loads(urllib.request.urlopen(req).read())["items"]))
+    print(stored_now())  # the first loop is over: its records must be on the server already
 asyncio.run(first())
 asyncio.run(second())
 """
-    )
-    proc = run_script(script_env, code)
-    assert proc.stdout.split() == ["25"], proc.stderr
-    assert_all_delivered(proc, probe, script_env, 25)
+    delivered(script_env, probe, script, 25, prints="25")
 
 
 def test_a_sync_script_that_exits_right_after_its_last_call_delivers_everything(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 from promptrun import PromptLayer
 pl = PromptLayer()
 for i in range(25):
     pl.log_request(*log_args(i))
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_a_sync_client_garbage_collected_before_exit_delivers_everything(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 import gc
 from promptrun import PromptLayer
 def work():
@@ -211,16 +207,13 @@ def work():
 work()
 gc.collect()
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_a_loop_kept_running_in_a_thread_like_a_notebook_delivers_at_exit(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 import asyncio, threading
 from promptrun import AsyncPromptLayer
 loop = asyncio.new_event_loop()
@@ -232,16 +225,13 @@ for i in range(25):
     asyncio.run_coroutine_threadsafe(cell(i), loop).result()
 # The script ends with the loop still running in its daemon thread.
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_a_loop_run_forever_then_stopped_and_closed_delivers_everything(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
+    script = """
 import asyncio
 from promptrun import AsyncPromptLayer
 pl = AsyncPromptLayer()
@@ -254,17 +244,14 @@ loop.create_task(main())
 loop.run_forever()
 loop.close()
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 25)
+    delivered(script_env, probe, script, 25)
 
 
 def test_a_closed_loop_and_a_collected_client_deliver_before_the_script_goes_on(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
-import asyncio, gc, json, os, time, urllib.request
+    script = """
+import asyncio, gc
 from promptrun import AsyncPromptLayer
 async def main():
     pl = AsyncPromptLayer()
@@ -274,31 +261,16 @@ loop = asyncio.new_event_loop()
 loop.run_until_complete(main())
 loop.close()
 gc.collect()  # the client is garbage: its records ship from a thread, not at exit
-req = urllib.request.Request(
-    os.environ["PROMPTLAYER_BASE_URL"] + "/promptrun/v1/requests?limit=100",
-    headers={"X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
-)
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    seen = len(json.loads(urllib.request.urlopen(req).read())["items"])
-    if seen == 25:
-        break
-    time.sleep(0.05)
-print(seen)
+print(stored_within(25))
 """
-    )
-    proc = run_script(script_env, code)
-    assert proc.stdout.split() == ["25"], proc.stderr
-    assert_all_delivered(proc, probe, script_env, 25)
+    delivered(script_env, probe, script, 25, prints="25")
 
 
 def test_an_async_client_collected_while_its_loop_runs_ships_in_that_loop(
     script_env: dict[str, str], probe: Probe
 ) -> None:
-    code = (
-        LOG
-        + """
-import asyncio, gc, json, os, urllib.request
+    script = """
+import asyncio, gc
 from promptrun import AsyncPromptLayer
 async def use():
     pl = AsyncPromptLayer()
@@ -306,25 +278,11 @@ async def use():
         await pl.log_request(*log_args(i))
 async def main():
     await use()
-    gc.collect()
-    req = urllib.request.Request(
-        os.environ["PROMPTLAYER_BASE_URL"] + "/promptrun/v1/requests?limit=100",
-        headers={"X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
-    )
-    for _ in range(200):
-        seen = await asyncio.to_thread(
-            lambda: len(json.loads(urllib.request.urlopen(req).read())["items"])
-        )
-        if seen == 25:
-            break
-        await asyncio.sleep(0.05)
-    print(seen)
+    gc.collect()  # shipped by its runtime in this loop, which keeps running meanwhile
+    print(await asyncio.to_thread(stored_within, 25))
 asyncio.run(main())
 """
-    )
-    proc = run_script(script_env, code)
-    assert proc.stdout.split() == ["25"], proc.stderr
-    assert_all_delivered(proc, probe, script_env, 25)
+    delivered(script_env, probe, script, 25, prints="25")
 
 
 def test_records_logged_after_the_loop_cancelled_the_runtime_still_arrive(
@@ -332,9 +290,7 @@ def test_records_logged_after_the_loop_cancelled_the_runtime_still_arrive(
 ) -> None:
     # A task still logging when asyncio.run() ends: its last record comes after the runtime's
     # own final shipment, from the task's cleanup.
-    code = (
-        LOG
-        + """
+    script = """
 import asyncio
 from promptrun import AsyncPromptLayer
 pl = AsyncPromptLayer()
@@ -350,5 +306,4 @@ async def main():
     await asyncio.sleep(0.1)
 asyncio.run(main())
 """
-    )
-    assert_all_delivered(run_script(script_env, code), probe, script_env, 6)
+    delivered(script_env, probe, script, 6)

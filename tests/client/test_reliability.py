@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import anyio
 import pytest
 
-from .conftest import Factory, Probe, spooled
+from .conftest import Factory, Probe, spooled, start_then_kill_9
 
 pytestmark = pytest.mark.anyio
 
@@ -56,17 +52,6 @@ async def test_closing_with_records_not_shipped_logs_the_counters(
     assert "'spooled': 1" in closing.getMessage()
 
 
-def _start_then_kill_9(code: str) -> list[str]:
-    """Run ``code`` until it prints its ids, then kill -9 it."""
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    ids = proc.stdout.readline().split()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    return ids
-
-
 async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
     make_client: Factory, probe: Probe, tmp_path: Path
 ) -> None:
@@ -88,7 +73,7 @@ async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
         asyncio.run(main())
         """
     )
-    ids = await anyio.to_thread.run_sync(_start_then_kill_9, code)
+    ids = await anyio.to_thread.run_sync(start_then_kill_9, code)
     assert len(ids) == 30
     assert len(spooled(spool)) == 30
     await probe.clear_faults()
