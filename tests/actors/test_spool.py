@@ -191,3 +191,21 @@ def test_a_segment_file_being_created_is_left_alone_and_an_abandoned_one_is_remo
     Spool(tmp_path, max_bytes=1 << 20).adopt_orphans()
     assert fresh.exists()
     assert not abandoned.exists()
+
+
+def test_records_in_flight_when_the_bound_drops_their_segment_are_counted_once(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, max_bytes=4096)
+    spool.append(record(0))
+    spool.append(record(1))
+    first = spool.segments[0]
+    batch = spool.take(first, 10, 1 << 20)  # both are being shipped...
+    for i in range(2, 200):  # ...while a writer thread fills the spool past its bound
+        spool.append(record(i))
+    assert first.gone
+    spool.settle(first, batch.ends[0], batch.base_done + batch.lines[0])  # the first made it
+    spool.rewind(first)  # the second did not: it is lost with its segment
+    kept = take_all(spool)
+    assert len(kept) + spool.dropped + 1 == 200  # every record shipped, kept or counted
+    assert record(1) not in kept

@@ -65,7 +65,8 @@ class Segment:
     backlog: bool = False  # waited through an outage, or adopted: replayed, oldest first
     adopted: bool = False  # written by another process or an earlier runtime
     held: bool = False  # a track call at its head waits for the record it names
-    gone: bool = False  # deleted (settled, or dropped over the bound)
+    gone: bool = False  # deleted (settled, or dropped over the bound), or released
+    released: bool = False  # let go of, with what it holds, for the next owner
     checked_to: int = 0  # adopted: lines before this offset were checked to decode
 
     @property
@@ -105,6 +106,7 @@ class Spool:
         self.late = False  # records were written after release(); they wait as orphans
         self._lock = threading.Lock()
         self._adopting = threading.Lock()
+        self._dropped_fds: list[int] = []  # of segments dropped by a writer, to close
         _journals.add(self)
 
     # -- writing (any thread) ----------------------------------------------------------
@@ -210,7 +212,9 @@ class Spool:
             # Records already taken are the shipper's to settle; the rest are lost.
             lost = seg.count - seg.taken
             self.dropped += lost
-            self._forget(seg, unlink=True)
+            # This may be a caller's thread: the shipper may be reading this file right now,
+            # so its descriptor is closed on the shipper's side (take, release).
+            self._forget(seg, unlink=True, close=False)
             logger.warning(
                 "promptrun spool %s is over its limit of %d bytes: dropped the %d oldest records",
                 self.folder,
@@ -225,6 +229,7 @@ class Spool:
         Records in adopted segments that do not decode (a torn write, power-loss damage) are
         skipped, counted in ``dropped``, and settled with the record before them.
         """
+        self._close_dropped()
         taken = Taken([], [], [])
         start, end = seg.read, seg.size
         if start >= end or seg.gone:
@@ -262,10 +267,10 @@ class Spool:
 
     def settle(self, seg: Segment, end: int, done: int) -> None:
         """The ``done`` records before ``end`` are shipped or given up: note it in the header."""
-        if seg.gone:
-            return
         seg.acked = end
         seg.done = done
+        if seg.gone:
+            return
         if seg.sealed and seg.acked >= seg.size:
             with self._lock:
                 self._forget(seg, unlink=True)
@@ -277,6 +282,8 @@ class Spool:
 
     def rewind(self, seg: Segment) -> None:
         """Give back what was taken and not settled: it is taken again next time."""
+        if seg.gone and seg.taken > seg.done and not seg.released:
+            self.dropped += seg.taken - seg.done  # dropped over the bound while in flight
         seg.read, seg.taken = seg.acked, seg.done
 
     def seal_all(self) -> None:
@@ -328,19 +335,31 @@ class Spool:
             self.released = True
             self.live = None
             for seg in list(self.segments):
+                seg.released = True
                 self._forget(seg, unlink=seg.acked >= seg.size)
+        self._close_dropped()
 
-    def _forget(self, seg: Segment, *, unlink: bool) -> None:
+    def _forget(self, seg: Segment, *, unlink: bool, close: bool = True) -> None:
         # Under self._lock. Unlink while still holding the lock, so nobody adopts it between.
         if seg.gone:
             return
         seg.gone = True
         if unlink:
             seg.path.unlink(missing_ok=True)
-        _close(seg.fd)
+        if close:
+            _close(seg.fd)
+        else:
+            self._dropped_fds.append(seg.fd)
         self.segments = [s for s in self.segments if s is not seg]
         if seg is self.live:
             self.live = None
+
+    def _close_dropped(self) -> None:
+        if self._dropped_fds:
+            with self._lock:
+                fds, self._dropped_fds = self._dropped_fds, []
+            for fd in fds:
+                _close(fd)
 
     def _released(self) -> bool:
         return self.released  # read again: another thread may have released it
