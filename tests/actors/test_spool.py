@@ -209,3 +209,15 @@ def test_records_in_flight_when_the_bound_drops_their_segment_are_counted_once(
     kept = take_all(spool)
     assert len(kept) + spool.dropped + 1 == 200  # every record shipped, kept or counted
     assert record(1) not in kept
+
+
+def test_a_long_lived_writer_whose_records_ship_keeps_only_its_current_segment(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, max_bytes=4096)  # segments rotate every 1 KB
+    for i in range(300):
+        spool.append(record(i))
+        take_all(spool)  # shipped as fast as they come
+    spool.append(record(300))
+    assert len(list(tmp_path.glob("*.seg"))) == 1
+    assert spool.dropped == 0

@@ -176,6 +176,8 @@ class Spool:
         old = self.live
         if old is not None:
             old.sealed = True
+            if old.acked >= old.size:  # all shipped already: no settle will come to delete it
+                self._forget(old, unlink=True, close=False)
         self.live = None
         seg = self._create()
         self.live = seg
