@@ -84,6 +84,7 @@ class Runtime:
     async def _main(self) -> None:
         assert self._ready is not None
         assert self._stop is not None
+        deadline: float | None = None
         try:
             await self.transport.open()
             async with anyio.create_task_group() as tg:
@@ -91,6 +92,7 @@ class Runtime:
                 await tg.start(self.templates.run)
                 await tg.start(self.shipper.run)
                 self._ready.set_result(None)
+                logger.info("promptrun client started for %s", self.config.base_url)
                 await self._stop.wait()
                 self.closed = True
                 deadline = time.monotonic() + self.config.shutdown_timeout
@@ -100,19 +102,21 @@ class Runtime:
                     with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                         await stopped.wait()  # after the batch in flight
                 tg.cancel_scope.cancel()
-                await self._finish(deadline)
         except BaseException as exc:
             if not self._ready.done():
                 self._ready.set_exception(
                     exc if isinstance(exc, Exception) else PromptLayerError("runtime stopped")
                 )
             if not isinstance(exc, Exception):
-                # Cancelled: asyncio.run() is ending with the client still open, or the loop's
-                # tasks are being cancelled. The loop runs until this task is done.
-                await self._finish(time.monotonic() + self.config.shutdown_timeout)
                 raise
             logger.error("the promptrun runtime stopped: %s", exc, exc_info=exc)
-            await self._finish(time.monotonic() + self.config.shutdown_timeout)
+        finally:
+            # Whatever ended it: aclose(), an error, or this task being cancelled because
+            # asyncio.run() is ending with the client still open (the loop keeps running
+            # until this task is done).
+            if deadline is None:
+                deadline = time.monotonic() + self.config.shutdown_timeout
+            await self._finish(deadline)
 
     async def _finish(self, deadline: float) -> None:
         """Ship what is left (shielded, within the deadline), then let go of everything."""
@@ -132,6 +136,7 @@ class Runtime:
             if self.finished.is_set():
                 return
             self.finished.set()
+        logger.info("promptrun client stopped: %s", self.shipper.snapshot())
         self._log_unshipped()
         _lifetime.unregister(self)
 

@@ -329,6 +329,7 @@ class Spool:
                     # A new list, never one changed in place: the shipper reads without a lock.
                     self.segments = sorted([*self.segments, seg], key=_by_name)
                 found += seg.pending
+                logger.debug("replaying %d spooled log records from %s", seg.pending, name)
             return found
 
     def release(self) -> None:

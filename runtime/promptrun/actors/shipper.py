@@ -32,6 +32,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from promptrun._errors import PromptLayerNotFoundError
 from promptrun._http import ApiTransport
 from promptrun.actors._delivery import (
     UNREACHABLE,
@@ -57,6 +58,10 @@ _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 5.0
 _IDLE_TICK = 1.0  # an idle actor looks around this often (stop, a missed wake-up)
 _SCAN_EVERY = 10.0  # seconds between looks for segments left by processes that ended
 _MEMORY: Literal["memory"] = "memory"
+_MODE_TEXT = {
+    "ingest": "in batches (the promptrun ingest endpoint)",
+    "per-record": "one request per record (the PromptLayer API's endpoints)",
+}
 _decode_id = msgspec.json.Decoder(dict[str, Any]).decode
 
 
@@ -137,6 +142,7 @@ class LogShipper:
         self._backoff = _BACKOFF_FIRST
         self._backlog_turn = False
         self._left = 0  # records left on disk when the spool was released
+        self._replaying = 0  # replayed since the backlog was last empty
         # Waking the actor: set in run(), in the runtime's loop.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: anyio.Event | None = None
@@ -365,15 +371,9 @@ class LogShipper:
         # those stay alive until their loop shuts down properly, and a loop that is just
         # closed would leave one blocking interpreter exit.
         try:
-            found = await asyncio.get_running_loop().run_in_executor(None, self.spool.adopt_orphans)
+            await asyncio.get_running_loop().run_in_executor(None, self.spool.adopt_orphans)
         except RuntimeError:  # the executor is shut down (interpreter exit)
             return
-        if found:
-            logger.info(
-                "promptrun found %d log records that an ended process left in %s; replaying them",
-                found,
-                self.spool.folder,
-            )
 
     # -- shipping ----------------------------------------------------------------------
     async def drain(self, transport: ApiTransport, *, adopted: bool = False) -> None:
@@ -418,6 +418,9 @@ class LogShipper:
             except UNREACHABLE as exc:
                 self._mark_down(exc)
                 return
+            logger.info(
+                "promptrun ships log records to %s %s", transport.base_url, _MODE_TEXT[self._mode]
+            )
         source = self._pick(adopted)
         if source == _MEMORY:
             await self._ship_memory(transport)
@@ -498,10 +501,18 @@ class LogShipper:
     async def _ship(
         self, transport: ApiTransport, batch: list[bytes], settle: Callable[[Outcome], None]
     ) -> None:
+        started = time.perf_counter()
+        shipped = self.stats.shipped
         if self._mode == "ingest":
             settle(await ship_batch(transport, batch, self._ids, self._may_defer))
         else:
             await self._ship_each(transport, batch, settle)
+        if self.stats.shipped > shipped:
+            logger.debug(
+                "shipped %d log records in %.1f ms",
+                self.stats.shipped - shipped,
+                (time.perf_counter() - started) * 1000,
+            )
 
     def _busy_start(self) -> anyio.Event | None:
         if self._loop is None or _running_loop() is not self._loop:
@@ -550,7 +561,14 @@ class LogShipper:
             self.stats.failed += out.failed
             if replay:
                 self.stats.replayed += out.shipped
+        if replay and out.shipped:
+            self._replaying += out.shipped
+            if not any(s.backlog and s.pending for s in self.spool.segments):
+                logger.info("promptrun replayed %d spooled log records", self._replaying)
+                self._replaying = 0
         if out.error is not None:
+            if isinstance(out.error, PromptLayerNotFoundError):
+                self._mode = None  # another server answers there now: ask it what it takes
             self._mark_down(out.error)
         elif out.settled:
             self._mark_up()
@@ -571,6 +589,7 @@ class LogShipper:
             with self._count_lock:
                 self._down = True
                 self.stats.spooled += pending
+            logger.debug("spooled %d log records to %s", pending, self.spool.folder)
             logger.warning(
                 "promptrun could not ship log records (%s); they wait in the spool %s and "
                 "are retried in the background",
