@@ -123,10 +123,11 @@ class Runtime:
         self.closed = True
         shipper = self.shipper
         with anyio.CancelScope(shield=True):
-            if not shipper.taken_over:
+            if not shipper.handed_over:
                 with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                     await shipper.drain(self.transport)
-            if not shipper.taken_over:  # else the thread that took over lets go
+            # A thread asked for the shipper meanwhile (interpreter exit): it lets go, not us.
+            if not shipper.handed_over:
                 shipper.release()
                 self._done()
             await _close_quietly(self.transport)
@@ -201,10 +202,12 @@ class Runtime:
                 assert loop is not None
                 try:
                     quiet = asyncio.run_coroutine_threadsafe(self.shipper.quiesce(), loop)
-                    quiet.result(timeout=max(0.0, deadline - time.monotonic()))
+                    handed = quiet.result(timeout=max(0.0, deadline - time.monotonic()))
                 except Exception as exc:
                     # The loop did not answer in time: its records stay on disk for later.
                     logger.debug("promptrun could not stop its shipper: %r", exc)
+                    return
+                if not handed:  # the runtime finished in its loop first
                     return
             self.closed = True
             self.shipper.take_over()

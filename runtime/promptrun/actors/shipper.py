@@ -393,12 +393,24 @@ class LogShipper:
                 await anyio.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
-    async def quiesce(self) -> None:
-        """In the runtime's loop: start no more batches, and wait for the one in flight."""
+    async def quiesce(self) -> bool:
+        """In the runtime's loop: hand the shipper to another thread.
+
+        Starts no more batches and waits for the one in flight. False if the spool was
+        already released (the runtime finished first): there is nothing to hand over.
+        """
+        if self.spool.released:
+            return False
         self._halting = True
         self.stop()
         while self._busy is not None:
             await self._busy.wait()
+        return True
+
+    @property
+    def handed_over(self) -> bool:
+        """Another thread ships from now on (or is about to): the runtime must not let go."""
+        return self._halting or self.taken_over
 
     def take_over(self) -> None:
         """From now on the calling thread ships (after ``quiesce``, or with the loop dead)."""
@@ -412,6 +424,14 @@ class LogShipper:
             self._memory_inflight = 0
 
     async def _ship_next(self, transport: ApiTransport, *, adopted: bool) -> None:
+        # Busy from the first await: a handover (quiesce) waits for all of it.
+        busy = self._busy_start()
+        try:
+            await self._ship_one_batch(transport, adopted=adopted)
+        finally:
+            self._busy_end(busy)
+
+    async def _ship_one_batch(self, transport: ApiTransport, *, adopted: bool) -> None:
         if self._mode is None:
             try:
                 self._mode = await discover(transport)
@@ -458,7 +478,6 @@ class LogShipper:
             if epoch == self._epoch:
                 self._settle(seg, taken, out)
 
-        busy = self._busy_start()
         try:
             if taken.records:
                 await self._ship(transport, taken.records, settle)
@@ -466,7 +485,6 @@ class LogShipper:
             if epoch == self._epoch:
                 # Cancelled or cut short: what was not settled is taken again next time.
                 self.spool.rewind(seg)
-            self._busy_end(busy)
 
     async def _ship_memory(self, transport: ApiTransport) -> None:
         epoch = self._epoch
@@ -489,14 +507,12 @@ class LogShipper:
                 self._memory_held = True
             self._count(out, replay=self._down)
 
-        busy = self._busy_start()
         try:
             await self._ship(transport, batch, settle)
         finally:
             if epoch == self._epoch:
                 with self._memory_lock:
                     self._memory_inflight = 0
-            self._busy_end(busy)
 
     async def _ship(
         self, transport: ApiTransport, batch: list[bytes], settle: Callable[[Outcome], None]
