@@ -124,7 +124,7 @@ class AsyncPromptLayer:
         self._runtime: Runtime | None = None
         self._starting: asyncio.Future[Runtime] | None = None
         self._closed = False
-        self._final_stats = ShipperStats()
+        self._final_stats = ShipperStats().as_dict()
         self.templates = AsyncTemplates(self)
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
@@ -191,30 +191,43 @@ class AsyncPromptLayer:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Ship what is queued (within ``shutdown_timeout``), spool the rest, stop."""
+        """Ship what was logged (within ``shutdown_timeout``); the rest waits in the spool."""
         self._closed = True
         rt, self._runtime = self._runtime, None
-        if rt is not None:
-            self._final_stats = rt.shipper.stats
-        if rt is not None and rt.loop is not None and not rt.loop.is_closed():
+        if rt is None:
+            return
+        if rt.is_usable_here():
             await rt.aclose()
+        elif not rt.finished.is_set():
+            # Its loop is gone or is another one: finish it from a thread, without blocking.
+            deadline = time.monotonic() + self._config.shutdown_timeout
+            await asyncio.to_thread(rt.finish_elsewhere, deadline)
+        self._final_stats = rt.shipper.snapshot()
+
+    def __del__(self) -> None:
+        # Never closed: ship what it holds (in its loop if that still runs, else from a
+        # thread); interpreter exit is covered by promptrun._lifetime.
+        rt = getattr(self, "_runtime", None)
+        if rt is not None:
+            rt.abandon()
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Ship everything logged so far, spooled records included.
+        """Ship everything logged so far, and what waits in the spool.
 
-        Returns True when all of it is on the server; False when ``timeout`` (seconds) ran out
-        first or the server could not be reached, in which case the rest stays in the spool.
+        Keeps trying, with backoff, until all of it is on the server (True) or ``timeout``
+        seconds have passed (False; the rest stays in the spool and keeps being retried in the
+        background). A record the server refused is counted in ``stats()["failed"]``.
         """
         rt = await self._rt()
         return await rt.shipper.flush(timeout)
 
     def stats(self) -> dict[str, int]:
         """Counters of the background logging: queued, shipped, spooled, replayed, dropped,
-        failed."""
+        failed, and what is waiting now: pending (of which in_memory)."""
         rt = self._runtime
         if rt is not None:
-            return rt.shipper.stats.as_dict()
-        return self._final_stats.as_dict()
+            return rt.shipper.snapshot()
+        return dict(self._final_stats)
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""

@@ -10,14 +10,12 @@ sync iterator drains.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import functools
 import logging
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
@@ -37,7 +35,6 @@ __all__ = ["PromptLayer"]
 logger = logging.getLogger("promptlayer")
 T = TypeVar("T")
 
-_live: weakref.WeakSet[PromptLayer] = weakref.WeakSet()
 _END = object()
 
 
@@ -45,8 +42,9 @@ class PromptLayer:
     """Run registry prompts and log requests from sync code: scripts, threads, notebooks.
 
     Same arguments, methods and results as :class:`~promptrun.AsyncPromptLayer`. Safe to share
-    between threads. Use it with ``with`` or call :meth:`close`; at process exit, pending logs
-    are shipped within ``shutdown_timeout`` seconds and whatever is left is spooled to disk.
+    between threads. Use it with ``with`` or call :meth:`close`; without either, pending logs
+    are shipped at process exit (or when the client is garbage-collected) within
+    ``shutdown_timeout`` seconds, and whatever is left waits in the spool for the next client.
     """
 
     def __init__(
@@ -96,7 +94,6 @@ class PromptLayer:
         self.templates = Templates(self)
         self.track = Track(self)
         self.group = Group(self)
-        _live.add(self)
 
     @property
     def api_key(self) -> str:
@@ -151,7 +148,6 @@ class PromptLayer:
         if self._closed:
             return
         self._closed = True
-        _live.discard(self)
         client = self._client()
         if client._runtime is not None:
             self._call(client.aclose)
@@ -448,12 +444,3 @@ class Group:
 
     def create(self) -> Any:
         return self._c._call(self._c._client().group.create)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for client in list(_live):
-        try:
-            client.close()
-        except Exception as exc:  # pragma: no cover - exit must go on
-            logger.warning("promptrun could not close a client at exit: %s", exc)
