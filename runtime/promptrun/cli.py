@@ -149,6 +149,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default 16000000)",
     )
     serve.add_argument(
+        "--max-pending-spans",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="OpenTelemetry spans received on /v1/traces and not yet stored, at most "
+        "(default 100000); past it exporters are told to retry (429 for one workspace "
+        "holding half of it, 503 for the server)",
+    )
+    serve.add_argument(
         "--tool-url",
         action="append",
         default=[],
@@ -259,6 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         render_timeout=args.render_timeout,
         render_max_chars=args.render_max_chars,
+        max_pending_spans=args.max_pending_spans,
     )
     return run_server(config)
 

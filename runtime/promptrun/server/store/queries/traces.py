@@ -57,13 +57,6 @@ def is_hex_id(value: str, digits: int) -> bool:
     return len(value) == digits and _HEX.issuperset(value)
 
 
-def _values(rows: int, width: int) -> str:
-    """``($1, $2), ($3, $4)``: the VALUES list of ``rows`` rows of ``width`` parameters."""
-    return ", ".join(
-        "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
-    )
-
-
 def _clean(d: Dialect, span: SpanRow) -> tuple[Any, ...]:
     """A span's column values, its texts altered only as far as the database needs."""
     text = d.safe_text
@@ -143,9 +136,14 @@ def insert_spans(d: Dialect, workspace: int, spans: Sequence[SpanRow], now: floa
         args: list[Any] = []
         for span in chunk:
             args += (workspace, *_clean(d, span), now)
+        # ($1, $2, ...), ($19, $20, ...): a row of numbered parameters per span.
+        marks = ", ".join(
+            "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
+            for r in range(len(chunk))
+        )
         returned = yield from fetch(
             f"INSERT INTO spans (workspace_id, {', '.join(_SPAN_COLUMNS)}, created_at) "
-            f"VALUES {_values(len(chunk), width)} "
+            f"VALUES {marks} "
             "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING RETURNING trace_id, span_id",
             *args,
         )
@@ -162,7 +160,10 @@ def insert_spans(d: Dialect, workspace: int, spans: Sequence[SpanRow], now: floa
                 d.safe_text(head.name), d.safe_text(head.service_name), head.status_code,
                 delta.start_ns, delta.end_ns, delta.spans, delta.errors, now, now,
             )  # fmt: skip
-        yield from fetch(_UPSERT_TRACES.format(_values(len(part), 12)), *args)
+        marks = ", ".join(
+            "(" + ", ".join(f"${r * 12 + c + 1}" for c in range(12)) + ")" for r in range(len(part))
+        )
+        yield from fetch(_UPSERT_TRACES.format(marks), *args)
     return len(new)
 
 
