@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -45,8 +44,8 @@ def provider_for(
 
 
 @pytest.fixture
-def served(session_server: RunningServer) -> Iterator[RunningServer]:
-    yield session_server
+def served(session_server: RunningServer) -> RunningServer:
+    return session_server
 
 
 def only_trace(server: RunningServer, service: str) -> dict[str, Any]:
@@ -108,11 +107,13 @@ def test_the_official_openai_instrumentation_exports_a_genai_span(served: Runnin
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:
-        with openai.OpenAI(api_key="sk-sandbox", base_url=served.sandbox_url("openai")) as client:
-            with provider.get_tracer("genai-app").start_as_current_span("answer ticket"):
-                client.chat.completions.create(
-                    model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}]
-                )
+        with (
+            openai.OpenAI(api_key="sk-sandbox", base_url=served.sandbox_url("openai")) as client,
+            provider.get_tracer("genai-app").start_as_current_span("answer ticket"),
+        ):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}]
+            )
     finally:
         instrumentor.uninstrument()
     assert provider.force_flush(10_000)
