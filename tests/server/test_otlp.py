@@ -362,3 +362,66 @@ def test_answers_match_the_otlp_message_definitions() -> None:
     status = Status.FromString(otlp.encode_status(otlp.PROTOBUF, 16, "who are you? é"))
     assert (status.code, status.message) == (16, "who are you? é")
     assert json.loads(otlp.encode_status(otlp.JSON, 3, "x")) == {"code": 3, "message": "x"}
+
+
+@pytest.fixture
+async def busy_api(tmp_path: Any, postgres_url: str) -> Any:
+    """A server whose span backlog holds 4 spans, on PostgreSQL (whose tables a test can
+    lock from outside, so stores stall on purpose)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from promptrun.server.app import ServerConfig, create_app
+
+    config = ServerConfig(
+        db_path=tmp_path / "unused.db",
+        database_url=postgres_url,
+        api_keys=(KEY, f"other:{OTHER_KEY}"),
+        generate_key=False,
+        sandbox=False,
+        max_pending_spans=4,
+    )
+    app = create_app(config)
+    async with (
+        TestServer(app, host="127.0.0.1", port=0) as server,
+        TestClient(server) as client,
+    ):
+        yield Api(client), app
+
+
+async def test_exports_past_the_backlog_are_told_to_retry_after_a_429_or_a_503(
+    busy_api: Any, postgres_url: str
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from promptrun.server.routes.otlp import BACKLOG
+
+    api, app = busy_api
+    await post(api, proto_request(proto_span(ROOT)))  # the tables exist, the store is warm
+    locker = await asyncpg.connect(postgres_url)
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE spans IN ACCESS EXCLUSIVE MODE")
+        spans = [proto_span(bytes([1, 0, 0, 0, 0, 0, 0, n])) for n in range(1, 4)]
+        stalled = asyncio.ensure_future(post(api, proto_request(*spans)))
+        # The 3 spans wait for the lock (the server has no event to await for that).
+        while app[BACKLOG].pending != 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        status, _, answer, headers = await post(api, proto_request(proto_span(CHILD)))
+        assert (status, headers["Retry-After"]) == (429, "1")  # this workspace: half is 2
+        assert Status.FromString(answer).code == 8
+        assert "this workspace has too many spans waiting" in Status.FromString(answer).message
+        other = proto_request(proto_span(CHILD), proto_span(bytes.fromhex("0a0b0c0d0e0f0102")))
+        status, _, answer, headers = await post(api, other, key=OTHER_KEY)
+        assert (status, headers["Retry-After"]) == (503, "1")  # the server: 3 + 2 > 4
+        assert Status.FromString(answer).code == 14
+        await lock.rollback()
+        status, _, _, _ = await stalled
+        assert status == 200
+    finally:
+        await locker.close()
+    assert app[BACKLOG].pending == 0
+    assert (await post(api, proto_request(proto_span(CHILD))))[0] == 200  # room again
+    assert (await trace(api))["span_count"] == 5
