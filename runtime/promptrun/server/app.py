@@ -84,7 +84,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return shaped_error(request, exc.status, _http_message(request, exc), headers)
     except RequestPayloadError as exc:  # a body that cannot be decompressed, or cut short
-        return shaped_error(request, 400, f"the request body cannot be read: {exc}")
+        response = shaped_error(request, 400, f"the request body cannot be read: {exc}")
+        response.force_close()  # the rest of that body cannot be read either: no keep-alive
+        return response
     except msgspec.ValidationError as exc:
         return shaped_error(request, 400, f"invalid request body: {exc}")
     except msgspec.DecodeError as exc:
