@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from promptrun._cli._common import EXIT_OK, add_connection, open_api, print_json
+from promptrun._cli._logs import _count, _seconds  # the same --limit and interval checks
 from promptrun._spantree import span_tree
 
 __all__ = ["add_parser", "format_span", "format_trace"]
@@ -73,20 +74,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--json", action="store_true", help="the trace and its spans as JSON")
     add_connection(show)
     show.set_defaults(run=run_show, command_name="traces show")
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be 1..1000, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
 
 
 def _took(ms: Any) -> str:

@@ -23,13 +23,18 @@ links as JSON (bytes as base64), the resource's attributes and the instrumentati
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
-from promptrun.server.otlp_json import ExportTraceServiceRequest, JsonAnyValue, JsonKeyValue
+from promptrun.server.otlp_json import (
+    ExportTraceServiceRequest,
+    JsonAnyValue,
+    JsonKeyValue,
+    JsonSpan,
+)
 from promptrun.server.store.base import SpanRow
 
 if TYPE_CHECKING:
@@ -189,6 +194,31 @@ def _row(
     )
 
 
+def _decode_spans(
+    resource_spans_list: Iterable[Any],
+    attributes_of: Callable[[Any], dict[str, Any]],
+    span_fields: Callable[[Any], dict[str, Any]],
+) -> Decoded:
+    """Every span of a request, whichever encoding its messages came in (the generated
+    protobuf classes and the JSON Structs have the same field names)."""
+    decoded = Decoded()
+    for r, resource_spans in enumerate(resource_spans_list):
+        resource = attributes_of(resource_spans.resource.attributes)
+        resource_json = _encode(resource).decode()
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
+            scope = scope_spans.scope
+            origin = _Origin(_service(resource), resource_json, scope.name, scope.version)
+            for i, span in enumerate(scope_spans.spans):
+                try:
+                    row = _row(origin, **span_fields(span))
+                except (ValueError, RecursionError) as exc:
+                    reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+                    decoded.refuse(f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]", reason)
+                    continue
+                decoded.spans.append(row)
+    return decoded
+
+
 # --- protobuf -------------------------------------------------------------------------------
 
 
@@ -232,49 +262,38 @@ def _decode_protobuf(raw: bytes) -> Decoded:
         request.ParseFromString(raw)
     except (DecodeError, RecursionError) as exc:
         raise OtlpError(f"the body is not an OTLP ExportTraceServiceRequest: {exc}") from None
-    decoded = Decoded()
-    for r, resource_spans in enumerate(request.resource_spans):
-        resource = _pb_attributes(resource_spans.resource.attributes)
-        resource_json = _encode(resource).decode()
-        for s, scope_spans in enumerate(resource_spans.scope_spans):
-            scope = scope_spans.scope
-            origin = _Origin(_service(resource), resource_json, scope.name, scope.version)
-            for i, span in enumerate(scope_spans.spans):
-                try:
-                    row = _row(
-                        origin,
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        kind=span.kind,
-                        start=span.start_time_unix_nano,
-                        end=span.end_time_unix_nano,
-                        status_code=span.status.code,
-                        status_message=span.status.message,
-                        attributes=_pb_attributes(span.attributes),
-                        events=[
-                            {
-                                "name": e.name,
-                                "time_unix_nano": e.time_unix_nano,
-                                "attributes": _pb_attributes(e.attributes),
-                            }
-                            for e in span.events
-                        ],
-                        links=[
-                            {
-                                "trace_id": link.trace_id.hex(),
-                                "span_id": link.span_id.hex(),
-                                "attributes": _pb_attributes(link.attributes),
-                            }
-                            for link in span.links
-                        ],
-                    )
-                except ValueError as exc:
-                    decoded.refuse(f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]", str(exc))
-                    continue
-                decoded.spans.append(row)
-    return decoded
+    return _decode_spans(request.resource_spans, _pb_attributes, _pb_span)
+
+
+def _pb_span(span: Any) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id.hex(),
+        "span_id": span.span_id.hex(),
+        "parent_span_id": span.parent_span_id.hex(),
+        "name": span.name,
+        "kind": span.kind,
+        "start": span.start_time_unix_nano,
+        "end": span.end_time_unix_nano,
+        "status_code": span.status.code,
+        "status_message": span.status.message,
+        "attributes": _pb_attributes(span.attributes),
+        "events": [
+            {
+                "name": e.name,
+                "time_unix_nano": e.time_unix_nano,
+                "attributes": _pb_attributes(e.attributes),
+            }
+            for e in span.events
+        ],
+        "links": [
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "attributes": _pb_attributes(link.attributes),
+            }
+            for link in span.links
+        ],
+    }
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -323,50 +342,38 @@ def _decode_json(raw: bytes) -> Decoded:
         raise OtlpError(f"the body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
     except (RecursionError, UnicodeDecodeError):
         raise OtlpError("the body is not valid JSON (nested too deeply, or not UTF-8)") from None
-    decoded = Decoded()
-    for r, resource_spans in enumerate(request.resource_spans):
-        resource = _json_attributes(resource_spans.resource.attributes)
-        resource_json = _encode(resource).decode()
-        for s, scope_spans in enumerate(resource_spans.scope_spans):
-            scope = scope_spans.scope
-            origin = _Origin(_service(resource), resource_json, scope.name, scope.version)
-            for i, span in enumerate(scope_spans.spans):
-                try:
-                    row = _row(
-                        origin,
-                        trace_id=span.trace_id,
-                        span_id=span.span_id,
-                        parent_span_id=span.parent_span_id,
-                        name=span.name,
-                        kind=span.kind,
-                        start=span.start_time_unix_nano,
-                        end=span.end_time_unix_nano,
-                        status_code=span.status.code,
-                        status_message=span.status.message,
-                        attributes=_json_attributes(span.attributes),
-                        events=[
-                            {
-                                "name": e.name,
-                                "time_unix_nano": _nanos(e.time_unix_nano, "timeUnixNano"),
-                                "attributes": _json_attributes(e.attributes),
-                            }
-                            for e in span.events
-                        ],
-                        links=[
-                            {
-                                "trace_id": link.trace_id.lower(),
-                                "span_id": link.span_id.lower(),
-                                "attributes": _json_attributes(link.attributes),
-                            }
-                            for link in span.links
-                        ],
-                    )
-                except (ValueError, RecursionError) as exc:
-                    reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-                    decoded.refuse(f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]", reason)
-                    continue
-                decoded.spans.append(row)
-    return decoded
+    return _decode_spans(request.resource_spans, _json_attributes, _json_span)
+
+
+def _json_span(span: JsonSpan) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "name": span.name,
+        "kind": span.kind,
+        "start": span.start_time_unix_nano,
+        "end": span.end_time_unix_nano,
+        "status_code": span.status.code,
+        "status_message": span.status.message,
+        "attributes": _json_attributes(span.attributes),
+        "events": [
+            {
+                "name": e.name,
+                "time_unix_nano": _nanos(e.time_unix_nano, "timeUnixNano"),
+                "attributes": _json_attributes(e.attributes),
+            }
+            for e in span.events
+        ],
+        "links": [
+            {
+                "trace_id": link.trace_id.lower(),
+                "span_id": link.span_id.lower(),
+                "attributes": _json_attributes(link.attributes),
+            }
+            for link in span.links
+        ],
+    }
 
 
 # --- answers --------------------------------------------------------------------------------
