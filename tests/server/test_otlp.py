@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -425,3 +426,17 @@ async def test_exports_past_the_backlog_are_told_to_retry_after_a_429_or_a_503(
     assert app[BACKLOG].pending == 0
     assert (await post(api, proto_request(proto_span(CHILD))))[0] == 200  # room again
     assert (await trace(api))["span_count"] == 5
+
+
+def test_without_the_otlp_extra_protobuf_is_refused_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As if opentelemetry-proto were not installed: importing it fails.
+    monkeypatch.setitem(
+        sys.modules, "opentelemetry.proto.collector.trace.v1.trace_service_pb2", None
+    )
+    with pytest.raises(otlp.ProtobufUnavailable, match=r"pip install 'promptrun\[otlp\]'"):
+        otlp.decode_request(proto_request(proto_span(ROOT)), otlp.PROTOBUF)
+    body = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "' + TRACE.hex().encode()
+    body += b'", "spanId": "' + ROOT.hex().encode() + b'"}]}]}]}'
+    assert len(otlp.decode_request(body, otlp.JSON).spans) == 1  # JSON needs nothing more
