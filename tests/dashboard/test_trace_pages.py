@@ -151,6 +151,16 @@ async def test_hostile_span_text_is_shown_as_text(signed_in: Visitor) -> None:
         assert "&lt;script&gt;" in text
 
 
+async def test_a_huge_attribute_is_cut_on_the_page(signed_in: Visitor) -> None:
+    await export(
+        signed_in,
+        span("1", "big", attributes=[{"key": "blob", "value": {"stringValue": "x" * 100_000}}]),
+    )
+    _, page = await signed_in.get(f"/dashboard/traces/{TRACE}")
+    assert "x" * 20_000 + "… (80,000 more characters" in page
+    assert "x" * 20_001 not in page
+
+
 async def test_another_workspaces_trace_is_not_found(signed_in: Visitor) -> None:
     await export(signed_in, span("1", "theirs"), key=OTHER_KEY)
     status, page = await signed_in.get(f"/dashboard/traces/{TRACE}")

@@ -86,9 +86,17 @@ async def trace_list(request: web.Request) -> web.Response:
     )
 
 
+MAX_SHOWN_CHARS = 20_000  # of one value on the page (the REST API gives it whole)
+
+
 def _shown(value: Any) -> str:
-    """An attribute's value as text: strings as they are, the rest as JSON would spell it."""
-    return value if isinstance(value, str) else pretty_json(value)
+    """An attribute's value as text: strings as they are, the rest as JSON would spell it;
+    a long one cut, so that a trace of large values still makes a page a browser can show."""
+    text = value if isinstance(value, str) else pretty_json(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    more = len(text) - MAX_SHOWN_CHARS
+    return f"{text[:MAX_SHOWN_CHARS]}… ({more:,} more characters: GET /promptrun/v1/traces/ID)"
 
 
 @routes.get("/traces/{trace_id}")
