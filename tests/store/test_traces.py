@@ -185,3 +185,20 @@ async def test_text_a_database_cannot_hold_is_altered_not_refused(
     )
     (trace,), _ = await store.list_traces(spaces.ws, TraceQuery(), limit=1, offset=0)
     assert trace["name"] in ("a\x00b", "a\ufffdb")
+
+
+async def test_concurrent_overlapping_exports_of_one_trace_count_each_span_once(
+    store: Store, spaces: Workspaces
+) -> None:
+    import asyncio
+
+    # Eight exports, each half new spans and half the previous export's: as retries racing.
+    batches = [
+        [span(f"{n + 2:x}", "1") for n in range(start, start + 40)] for start in range(0, 160, 20)
+    ]
+    batches[0].append(span("1", name="root"))
+    stored = await asyncio.gather(*(store.insert_spans(spaces.ws, b) for b in batches))
+    distinct = {s.span_id for b in batches for s in b}
+    assert sum(stored) == len(distinct) == 181
+    trace = await store.get_trace(spaces.ws, TRACE, max_spans=1000)
+    assert (trace["span_count"], len(trace["spans"]), trace["name"]) == (181, 181, "root")
