@@ -1,7 +1,7 @@
 """The ``promptrun`` command (also ``python -m promptrun``).
 
 Subcommands: ``serve`` runs the local PromptLayer-compatible server (and its dashboard);
-``run``, ``templates``, ``logs`` and ``workflows`` talk to any PromptLayer-compatible server
+``run``, ``templates``, ``logs``, ``workflows`` and ``traces`` talk to a PromptLayer-compatible server
 (``--base-url``/``PROMPTLAYER_BASE_URL``, ``--api-key``/``PROMPTLAYER_API_KEY``). Each
 subcommand imports what it needs when it runs, so ``promptrun --help`` stays quick.
 
@@ -149,6 +149,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default 16000000)",
     )
     serve.add_argument(
+        "--max-pending-spans",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="OpenTelemetry spans received on /v1/traces and not yet stored, at most "
+        "(default 100000); past it exporters are told to retry (429 for one workspace "
+        "holding half of it, 503 for the server)",
+    )
+    serve.add_argument(
         "--tool-url",
         action="append",
         default=[],
@@ -259,12 +268,13 @@ def _serve(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         render_timeout=args.render_timeout,
         render_max_chars=args.render_max_chars,
+        max_pending_spans=args.max_pending_spans,
     )
     return run_server(config)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from promptrun._cli import _logs, _prompt_run, _templates, _workflows
+    from promptrun._cli import _logs, _prompt_run, _templates, _traces, _workflows
 
     parser = argparse.ArgumentParser(
         prog="promptrun",
@@ -280,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     _templates.add_parser(commands)
     _logs.add_parser(commands)
     _workflows.add_parser(commands)
+    _traces.add_parser(commands)
     return parser
 
 

@@ -50,7 +50,7 @@ def push(cli: Cli, tmp_path: Path, *bodies: dict[str, Any]) -> None:
 def test_help_names_every_command(cli: Cli) -> None:
     done = cli("--help")
     assert done.returncode == 0
-    for command in ("serve", "run", "templates", "logs", "workflows"):
+    for command in ("serve", "run", "templates", "logs", "workflows", "traces"):
         assert command in done.stdout
     assert cli("templates", "push", "--help").returncode == 0
 

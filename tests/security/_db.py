@@ -54,6 +54,8 @@ WORKSPACE_ROWS: dict[str, str] = {
     "workflow_executions": "SELECT * FROM workflow_executions WHERE workspace_id = ?",
     "workflow_node_results": "SELECT n.* FROM workflow_node_results n "
     "JOIN workflow_executions e ON e.id = n.execution_id WHERE e.workspace_id = ?",
+    "spans": "SELECT * FROM spans WHERE workspace_id = ?",
+    "traces": "SELECT * FROM traces WHERE workspace_id = ?",
 }
 
 # Rows that tie something of one workspace to something of another: each query counts them.

@@ -29,8 +29,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_each_dialect_has_its_migrations_numbered_from_one() -> None:
-    assert [len(m) > 0 for m in migrations("sqlite")] == [True, True, True]
-    assert [len(m) > 0 for m in migrations("postgres")] == [True, True]
+    assert [len(m) > 0 for m in migrations("sqlite")] == [True, True, True, True]
+    assert [len(m) > 0 for m in migrations("postgres")] == [True, True, True]
     assert any("request_payloads" in s for s in migrations("postgres")[0])
 
 

@@ -126,6 +126,7 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     error_message: str | None
     score: int | None
     created_at: float
+    span_id: str | None = None  # the trace span the request was made in (its client said)
 
 
 class RequestList(msgspec.Struct):

@@ -58,6 +58,8 @@ class ServerConfig:
     # Rendering templates for callers: see promptrun.blueprint.RenderBudget.
     render_timeout: float = 1.0
     render_max_chars: int = 16_000_000
+    # OTLP spans received and not yet stored, at most (past it: 429/503 with Retry-After).
+    max_pending_spans: int = 100_000
 
 
 CONFIG = web.AppKey("promptrun_config", ServerConfig)

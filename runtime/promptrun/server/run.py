@@ -8,6 +8,7 @@ answered write is on disk.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -88,6 +89,12 @@ async def serve(
     if note is not None:
         _say(err, f"note: {note}")
     await _say_code_nodes(app, out, err)
+    if importlib.util.find_spec("opentelemetry.proto") is None:
+        _say(
+            err,
+            "note: /v1/traces takes OTLP/JSON only; for OTLP protobuf (what OpenTelemetry "
+            "SDKs send) pip install 'promptrun[otlp]'",
+        )
     _say(out, f"listening on http://{host}:{port} (db {_database(config)})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

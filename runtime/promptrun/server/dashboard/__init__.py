@@ -2,7 +2,8 @@
 
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
 charts, the request log (filters, search, one request in full), the prompt registry (versions,
-diffs, publishing), workflow executions, and the price table that turns tokens into cost.
+diffs, publishing), workflow executions, traces (a span tree on a waterfall, linked to the
+requests logged in it), and the price table that turns tokens into cost.
 Works offline: no CDN, no external fonts, charts are inline SVG.
 """
 
@@ -15,6 +16,7 @@ from promptrun.server.dashboard import (
     _pages_overview,
     _pages_registry,
     _pages_requests,
+    _pages_traces,
     _pages_workflows,
 )
 from promptrun.server.dashboard._sessions import SessionStore
@@ -45,6 +47,7 @@ def add_dashboard(app: web.Application) -> None:
         _pages_requests,
         _pages_registry,
         _pages_workflows,
+        _pages_traces,
     ):
         dashboard.add_routes(module.routes)
     app.add_subapp(PREFIX, dashboard)

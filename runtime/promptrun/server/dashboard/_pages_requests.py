@@ -20,14 +20,14 @@ from promptrun.server.dashboard._web import (
 )
 from promptrun.server.store.base import RequestQuery
 
-__all__ = ["parse_filters", "routes"]
+__all__ = ["form_time", "parse_filters", "routes"]
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
 _FIELDS = ("prompt", "version", "tag", "provider", "model", "status", "since", "until", "q")
 
 
-def _time(name: str, raw: str) -> float:
+def form_time(name: str, raw: str) -> float:
     """A datetime-local value (or any ISO 8601 time); without a zone it is UTC."""
     try:
         moment = datetime.fromisoformat(raw)
@@ -50,8 +50,8 @@ def parse_filters(query: MultiMapping[str]) -> tuple[RequestQuery, dict[str, str
         provider=given["provider"] or None,
         model=given["model"] or None,
         status=given["status"] or None,
-        since=_time("since", given["since"]) if given["since"] else None,
-        until=_time("until", given["until"]) if given["until"] else None,
+        since=form_time("since", given["since"]) if given["since"] else None,
+        until=form_time("until", given["until"]) if given["until"] else None,
         text=given["q"] or None,
     )
     return found, given, page
@@ -101,13 +101,16 @@ async def request_detail(request: web.Request) -> web.Response:
     raw = request.match_info["ref"]
     # Digits are a server id; anything else is the client's request id.
     ref: int | str = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else raw
-    item = await request.config_dict[STORE].get_request(session.workspace, ref)
-    prices = PriceTable(await request.config_dict[STORE].model_prices(session.workspace))
+    store = request.config_dict[STORE]
+    item = await store.get_request(session.workspace, ref)
+    prices = PriceTable(await store.model_prices(session.workspace))
     row = _row(item, prices)
+    span_id = item.get("span_id")
     return render(
         request,
         "request.html",
         nav="requests",
         item=row,
         conversation=conversation_of(item),
+        trace_id=await store.trace_of_span(session.workspace, span_id) if span_id else None,
     )

@@ -25,14 +25,16 @@ from promptrun.server.store.base import (
     Rejected,
     RequestQuery,
     RequestRow,
+    SpanRow,
     StoreRelay,
     TemplateDetail,
     TemplateSummary,
     TemplateVersion,
+    TraceQuery,
     TrackCall,
     WorkflowVersion,
 )
-from promptrun.server.store.queries import dashboard, requests, templates, workflows
+from promptrun.server.store.queries import dashboard, requests, templates, traces, workflows
 from promptrun.server.store.queries import keys as key_queries
 from promptrun.server.store.queries._sql import Op
 from promptrun.server.store.queries.dialect import Dialect
@@ -310,3 +312,22 @@ class SQLStore:
 
     async def delete_model_price(self, workspace: int, model: str) -> None:
         await self._write(dashboard.delete_model_price, workspace, model)
+
+    # traces (queries/traces.py)
+
+    async def insert_spans(self, workspace: int, spans: Sequence[SpanRow]) -> int:
+        return await self._write(traces.insert_spans, workspace, spans, time.time())
+
+    async def list_traces(
+        self, workspace: int, query: TraceQuery, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return await self._read(traces.list_traces, workspace, query, limit=limit, offset=offset)
+
+    async def get_trace(self, workspace: int, trace_id: str, *, max_spans: int) -> dict[str, Any]:
+        return await self._read(traces.get_trace, workspace, trace_id, max_spans=max_spans)
+
+    async def trace_facets(self, workspace: int) -> dict[str, list[str]]:
+        return await self._read(traces.trace_facets, workspace)
+
+    async def trace_of_span(self, workspace: int, span_id: str) -> str | None:
+        return await self._read(traces.trace_of_span, workspace, span_id)

@@ -30,12 +30,14 @@ __all__ = [
     "Rejected",
     "RequestQuery",
     "RequestRow",
+    "SpanRow",
     "Store",
     "StoreConfigError",
     "StoreRelay",
     "TemplateDetail",
     "TemplateSummary",
     "TemplateVersion",
+    "TraceQuery",
     "TrackCall",
     "TrackEndpoint",
     "UnstorableText",
@@ -137,6 +139,7 @@ class RequestRow:
     error_message: str | None = None
     score: int | None = None
     score_name: str | None = None
+    span_id: str | None = None  # the trace span the request was made in, as the client said
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,6 +294,53 @@ class TemplateDetail:
     tags: list[str]
     created_at: float
     versions: list[VersionInfo]  # newest first
+
+
+# traces (OpenTelemetry spans received on /v1/traces)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanRow:
+    """One span as stored: ids in lowercase hex, times in Unix nanoseconds, and
+    ``attributes``, ``events``, ``links`` and ``resource`` (the resource's attributes) as
+    encoded JSON. ``status_code`` is ``UNSET``, ``OK`` or ``ERROR``; ``kind`` is OTLP's
+    kind in lowercase (``internal``, ``server``, ``client``, ``producer``, ``consumer`` or
+    ``unspecified``)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    service_name: str
+    start_ns: int
+    end_ns: int
+    status_code: str
+    status_message: str | None
+    attributes: str
+    events: str
+    links: str
+    resource: str
+    scope_name: str
+    scope_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceQuery:
+    """Filters for the traces list; ``None`` means "any". ``service``, ``name`` and
+    ``status`` are the trace's root span's; times are epoch seconds (the trace's start) and
+    durations seconds; ``has_error``: some span of the trace has the status ``ERROR``.
+    ``after_id`` keeps only traces first seen after the one with that id (for following)."""
+
+    service: str | None = None
+    name: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    has_error: bool | None = None
+    after_id: int | None = None
 
 
 # the capabilities
@@ -467,3 +517,24 @@ class Store(WorkflowStore, Protocol):
     async def set_model_price(self, workspace: int, price: ModelPrice) -> None: ...
 
     async def delete_model_price(self, workspace: int, model: str) -> None: ...
+
+    # traces (queries/traces.py)
+
+    async def insert_spans(self, workspace: int, spans: Sequence[SpanRow]) -> int:
+        """Store spans, idempotently by (trace id, span id); how many were new."""
+
+    async def list_traces(
+        self, workspace: int, query: TraceQuery, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Trace summaries, newest start first (first seen first with ``after_id``), and the
+        total matching."""
+
+    async def get_trace(self, workspace: int, trace_id: str, *, max_spans: int) -> dict[str, Any]:
+        """A trace's summary with its spans (by start time, at most ``max_spans``), each
+        with the id of the request logged in it, if any."""
+
+    async def trace_facets(self, workspace: int) -> dict[str, list[str]]:
+        """Services and root span names of recent traces, for filter menus."""
+
+    async def trace_of_span(self, workspace: int, span_id: str) -> str | None:
+        """The id of the trace holding this span, if it has arrived."""
