@@ -33,7 +33,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "templates" / "greet.json"
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "runtime/promptrun/examples/templates/greet.json"
+)
 VARIABLES = {"name": "Ada", "topic": "the analytical engine"}
 
 
