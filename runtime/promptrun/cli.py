@@ -64,10 +64,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
     serve.add_argument(
         "--db",
-        default="promptrun.db",
         metavar="PATH|URL",
         help="a SQLite file, or postgresql://USER@HOST/DB: one PostgreSQL database can be "
-        "served by several promptrun serve processes at once",
+        "served by several promptrun serve processes at once (default: promptrun.db in your "
+        "data folder, $XDG_DATA_HOME/promptrun or ~/.local/share/promptrun; on macOS "
+        "~/Library/Application Support/promptrun)",
     )
     serve.add_argument(
         "--db-connections",
@@ -177,11 +178,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    postgres = is_postgres_url(args.db)
+    postgres = args.db is not None and is_postgres_url(args.db)
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        db_path=Path("promptrun.db" if postgres else args.db),
+        db_path=_db_path(args.db, postgres),
         database_url=args.db if postgres else None,
         db_connections=args.db_connections,
         api_keys=tuple(keys),
@@ -200,6 +201,28 @@ def _serve(args: argparse.Namespace) -> int:
         ),
     )
     return run_server(config)
+
+
+def _db_path(given: str | None, postgres: bool) -> Path:
+    from promptrun._cli._common import EXIT_USAGE, CliError
+    from promptrun.server._datadir import DB_NAME, default_db
+
+    if postgres:
+        return Path(DB_NAME)  # unused: the database is the URL
+    if given is not None:
+        return Path(given)
+    if Path(DB_NAME).is_file():  # where earlier versions kept it
+        print(
+            f"promptrun serve: note: ./{DB_NAME} here is not used: the database now lives in "
+            f"your data folder; pass --db {DB_NAME} to serve this one",
+            file=sys.stderr,
+        )
+    try:
+        return default_db()
+    except OSError as exc:
+        raise CliError(
+            f"cannot make the data folder for the database ({exc}); pass --db PATH", EXIT_USAGE
+        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
