@@ -17,38 +17,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from promptrun._cli._common import Commands, Parser, number, whole_number
+
 __all__ = ["main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+# Option types: usage errors name the option and say what was expected
+# (`--port: expected a whole number from 0 to 65535, got 70000`).
+_positive_int = whole_number(1)
+_port = whole_number(0, 65535)
+_non_negative_float = number(0)
+_positive_float = number(0, above=True)
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 picks a free one), not {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(commands: Commands) -> None:
     serve = commands.add_parser(
         "serve",
         help="run a local PromptLayer-compatible server (SQLite or PostgreSQL)",
@@ -61,7 +43,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
+    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free one")
     serve.add_argument(
         "--db",
         metavar="PATH|URL",
@@ -226,18 +208,23 @@ def _db_path(given: str | None, postgres: bool) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from promptrun._cli import _logs, _prompt_run, _templates, _workflows
+    from promptrun._cli import _logs, _prompt_run, _quickstart, _templates, _workflows
+    from promptrun._version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="promptrun",
         description="Run registry prompts and log them; serve the API and a dashboard locally.",
         epilog=(
+            "Start here: `promptrun serve`, paste the export lines it prints into another "
+            "terminal, then `promptrun quickstart`. "
             "Exit status: 0 done, 1 the server or provider failed, 2 bad usage. "
             "`promptrun COMMAND --help` tells more."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"promptrun {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_serve(commands)
+    _quickstart.add_parser(commands)
     _prompt_run.add_parser(commands)
     _templates.add_parser(commands)
     _logs.add_parser(commands)

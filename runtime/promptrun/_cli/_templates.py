@@ -2,8 +2,12 @@
 
 Files are publish bodies, as ``templates.publish()`` takes them: ``prompt_name``,
 ``prompt_template``, and optionally ``commit_message``, ``metadata``, ``tags`` and
-``release_labels``. JSON always; YAML when PyYAML is installed. A file may hold one body or a
-list of them (YAML: also several documents).
+``release_labels``. JSON or YAML. A file may hold one body or a list of them (YAML: also
+several documents).
+
+Publishing is idempotent: a body whose template, metadata and tags equal the latest version's
+is reported ``unchanged`` and makes no version. ``pull`` leaves release labels out unless
+asked (``--with-labels``), so pull, edit, push never moves ``prod`` by itself.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from promptrun._cli._common import (
@@ -21,20 +26,27 @@ from promptrun._cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Commands,
     Progress,
     add_connection,
+    connection,
     open_api,
     print_json,
+    whole_number,
 )
+from promptrun._cli._output import Column, Table, dashboard_url, message_lines
 
-__all__ = ["add_parser", "load_bodies", "wire_body"]
+if TYPE_CHECKING:
+    from promptrun._http import ApiTransport
+
+__all__ = ["PushResult", "add_parser", "load_bodies", "push_bodies", "push_command", "wire_body"]
 
 _SUFFIXES = (".json", ".yaml", ".yml")
 _YAML = (".yaml", ".yml")
 _NO_YAML = "YAML needs PyYAML, which is not installed (pip install pyyaml); or use JSON"
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: Commands) -> None:
     parser = commands.add_parser(
         "templates",
         help="push, pull, list and show prompt templates",
@@ -46,15 +58,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "push",
         help="publish templates from JSON or YAML files",
         description=(
-            "Publish each file (or each .json/.yaml/.yml file under a folder) as a new version. "
-            "A file holds a publish body or a list of them: prompt_name, prompt_template, and "
-            "optionally commit_message, metadata, tags, release_labels."
+            "Publish each file (or each .json/.yaml/.yml file under a folder) as a new version, "
+            "unless it equals the latest version (then it says 'unchanged'). A file holds a "
+            "publish body or a list of them: prompt_name, prompt_template, and optionally "
+            "commit_message, metadata, tags, release_labels."
         ),
+        epilog="example: promptrun templates push prompts/  (or --examples: the shipped ones)",
     )
-    push.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    push.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
+    push.add_argument(
+        "--examples",
+        action="store_true",
+        help="push the example templates shipped with promptrun (greet, haiku, summarize)",
+    )
+    push.add_argument(
+        "--force", action="store_true", help="publish a new version even when unchanged"
+    )
     push.add_argument("--json", action="store_true", help="print one JSON result per template")
     add_connection(push)
-    push.set_defaults(run=_sync(_push), command_name="templates push")
+    push.set_defaults(run=_sync(push_command), command_name="templates push")
 
     pull = sub.add_parser(
         "pull",
@@ -66,6 +88,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pull.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
     pull.add_argument(
         "--format", choices=("json", "yaml"), help="default: from the file's suffix, else json"
+    )
+    pull.add_argument(
+        "--with-labels",
+        action="store_true",
+        help="keep the version's release labels in the file (pushing it then moves them)",
     )
     add_connection(pull)
     pull.set_defaults(run=_sync(_pull), command_name="templates pull")
@@ -93,7 +120,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _add_which(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help="this version (default: latest)")
+    which.add_argument(
+        "--version", type=whole_number(1), metavar="N", help="this version (default: latest)"
+    )
     which.add_argument("--label", help="the version this release label is on")
 
 
@@ -190,27 +219,109 @@ def wire_body(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return name, wire
 
 
-async def _push(args: argparse.Namespace) -> int:
-    from promptrun._errors import PromptLayerError
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What pushing one body did: a new version, or none because nothing changed."""
 
-    files = _files(args.paths)
-    work: list[tuple[Path, Any]] = []
+    prompt_name: str
+    version: int | None
+    release_labels: list[str]
+    unchanged: bool
+    #: A release label the file names that stays where it is (it is on another version).
+    not_moved: list[str]
+
+    def line(self, url: str | None) -> str:
+        labels = f" [{', '.join(self.release_labels)}]" if self.release_labels else ""
+        verb = "unchanged" if self.unchanged else "pushed"
+        return f"{verb} {self.prompt_name} v{self.version}{labels}" + (f"  {url}" if url else "")
+
+
+def _parts(wire: dict[str, Any]) -> tuple[Any, Any, Any, list[str]]:
+    """A wire body's template, metadata, tags (None: not given) and release labels."""
+    template_part = wire.get("prompt_template") or {}
+    version_part = wire.get("prompt_version") or {}
+    labels = wire.get("release_labels")
+    if labels is None:
+        labels = template_part.get("release_labels") or version_part.get("release_labels") or []
+    return (
+        version_part.get("prompt_template"),
+        version_part.get("metadata") or {},
+        template_part.get("tags"),
+        [str(label) for label in labels],
+    )
+
+
+async def _latest(api: ApiTransport, name: str) -> dict[str, Any] | None:
+    from promptrun._errors import PromptLayerNotFoundError
+
+    try:
+        found: dict[str, Any] = await api.request(
+            "POST", f"/prompt-templates/{quote(name, safe='')}", body={},
+            context=f"fetching prompt template {name!r}",
+        )  # fmt: skip
+    except PromptLayerNotFoundError:
+        return None
+    return found
+
+
+async def push_bodies(
+    api: ApiTransport, name: str, wire: dict[str, Any], *, force: bool = False
+) -> PushResult:
+    """Publish one wire body, unless the latest version already has its content."""
+    template, metadata, tags, labels = _parts(wire)
+    latest = None if force else await _latest(api, name)
+    if latest is not None and (
+        latest.get("prompt_template") == template
+        and (latest.get("metadata") or {}) == metadata
+        and (tags is None or sorted(latest.get("tags") or []) == sorted(tags))
+    ):
+        on_latest = list(latest.get("release_labels") or [])
+        return PushResult(
+            name, latest.get("version"), on_latest, unchanged=True,
+            not_moved=[label for label in labels if label not in on_latest],
+        )  # fmt: skip
+    stored = await api.request(
+        "POST", "/rest/prompt-templates", body=wire,
+        context=f"publishing {name!r}", expect=(200, 201),
+    )  # fmt: skip
+    return PushResult(
+        name, stored.get("version_number"), list(stored.get("release_labels") or []),
+        unchanged=False, not_moved=[],
+    )  # fmt: skip
+
+
+def _work(args: argparse.Namespace) -> tuple[list[tuple[Path, str, dict[str, Any]]], int]:
+    """The bodies to push, by file, and how many files could not be read."""
+    if not args.paths and not args.examples:
+        raise CliError("name the files or folders to push (or --examples)", EXIT_USAGE)
+    files = _files(args.paths) if args.paths else []
+    if args.examples:
+        from promptrun.examples import template_files
+
+        files.extend(template_files())
+    work: list[tuple[Path, str, dict[str, Any]]] = []
     failed = 0
     for path in files:
         try:
-            work.extend((path, wire_body(body)) for body in load_bodies(path))
+            work.extend((path, *wire_body(body)) for body in load_bodies(path))
         except (ValueError, OSError) as exc:
             failed += 1
             _report(args, {"file": str(path), "error": str(exc)}, f"{path}: {exc}", error=True)
+    return work, failed
+
+
+async def push_command(args: argparse.Namespace) -> int:
+    """``templates push``: publish what changed, say what did not."""
+    from promptrun._errors import PromptLayerError
+
+    work, failed = _work(args)
+    base_url, _ = connection(args)
     progress = Progress(len(work))
     async with open_api(args) as api:
-        for done, (path, (name, wire)) in enumerate(work, 1):
+        for done, (path, name, wire) in enumerate(work, 1):
             progress.step(done, f"pushing {name} ({path.name})")
             try:
-                stored = await api.request(
-                    "POST", "/rest/prompt-templates", body=wire,
-                    context=f"publishing {name!r}", expect=(200, 201),
-                )  # fmt: skip
+                result = await push_bodies(api, name, wire, force=args.force)
             except PromptLayerError as exc:
                 failed += 1
                 progress.clear()
@@ -218,19 +329,24 @@ async def _push(args: argparse.Namespace) -> int:
                         f"{path}: {exc.message}", error=True)  # fmt: skip
                 continue
             progress.clear()
-            number = stored.get("version_number")
-            labels = stored.get("release_labels") or []
-            line = f"pushed {name} v{number}" + (f" [{', '.join(labels)}]" if labels else "")
-            _report(
-                args,
-                {
-                    "file": str(path),
-                    "prompt_name": name,
-                    "version": number,
-                    "release_labels": labels,
-                },
-                line,
-            )
+            url = dashboard_url(base_url, "/prompt", {"name": name, "version": result.version})
+            data = {
+                "file": str(path),
+                "prompt_name": name,
+                "version": result.version,
+                "release_labels": result.release_labels,
+                "unchanged": result.unchanged,
+                "dashboard_url": url,
+            }
+            _report(args, data, result.line(url))
+            if result.not_moved:
+                print(
+                    f"promptrun templates push: note: {name}: release label(s) "
+                    f"{', '.join(result.not_moved)} stay where they are: the content equals "
+                    f"v{result.version}, so nothing was published (--force publishes a new "
+                    "version that carries them)",
+                    file=sys.stderr,
+                )
     progress.clear()
     if failed:
         print(f"promptrun templates push: {failed} failed", file=sys.stderr)
@@ -268,14 +384,14 @@ async def _fetch(args: argparse.Namespace) -> dict[str, Any]:
     return fetched
 
 
-def _publish_body(fetched: dict[str, Any]) -> dict[str, Any]:
+def _publish_body(fetched: dict[str, Any], with_labels: bool) -> dict[str, Any]:
     body = {
         "prompt_name": fetched.get("prompt_name"),
         "prompt_template": fetched.get("prompt_template"),
         "metadata": fetched.get("metadata") or {},
         "commit_message": fetched.get("commit_message"),
         "tags": fetched.get("tags") or [],
-        "release_labels": fetched.get("release_labels") or [],
+        "release_labels": (fetched.get("release_labels") or []) if with_labels else None,
     }
     return {k: v for k, v in body.items() if v is not None}
 
@@ -293,7 +409,7 @@ def _dump(body: dict[str, Any], fmt: str) -> str:
 async def _pull(args: argparse.Namespace) -> int:
     fmt = args.format or ("yaml" if args.output and args.output.suffix in _YAML else "json")
     fetched = await _fetch(args)
-    text = _dump(_publish_body(fetched), fmt)
+    text = _dump(_publish_body(fetched, args.with_labels), fmt)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -319,17 +435,14 @@ async def _show(args: argparse.Namespace) -> int:
         print(
             f"model: {model.get('provider')}/{model.get('name')}  {json.dumps(model.get('parameters') or {})}"
         )
-    template = fetched.get("prompt_template") or {}
-    for message in template.get("messages") or [
-        {"role": "prompt", "content": template.get("content")}
-    ]:
-        texts = [
-            p.get("text", "")
-            for p in message.get("content") or ()
-            if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        print(f"\n[{message.get('role')}]")
-        print("\n".join(texts))
+    base_url, _ = connection(args)
+    url = dashboard_url(
+        base_url, "/prompt", {"name": fetched.get("prompt_name"), "version": fetched.get("version")}
+    )
+    if url:
+        print(f"dashboard: {url}")
+    for line in message_lines(fetched.get("prompt_template")):
+        print(f"\n{line}" if line.startswith("[") else line)
     return EXIT_OK
 
 
@@ -358,8 +471,19 @@ async def _list(args: argparse.Namespace) -> int:
     if not items:
         print("no templates", file=sys.stderr)
         return EXIT_OK
-    width = max(len(str(item.get("prompt_name"))) for item in items)
-    for item in items:
-        labels = ",".join(item.get("release_labels") or []) or "-"
-        print(f"{item.get('prompt_name')!s:<{width}}  v{item.get('version')!s:<4} {labels}")
+    table = Table((Column("NAME"), Column("VERSION", right=True), Column("MODEL"),
+                   Column("LABELS"), Column("COMMIT")))  # fmt: skip
+    table.print([_list_row(item) for item in items])
     return EXIT_OK
+
+
+def _list_row(item: dict[str, Any]) -> list[str]:
+    model = (item.get("metadata") or {}).get("model") or {}
+    commit = str(item.get("commit_message") or "").splitlines()
+    return [
+        str(item.get("prompt_name")),
+        f"v{item.get('version')}",
+        f"{model.get('provider')}/{model.get('name')}" if model else "-",
+        ",".join(item.get("release_labels") or []) or "-",
+        (commit[0][:60] if commit else "") or "-",
+    ]

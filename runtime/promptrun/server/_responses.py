@@ -126,6 +126,10 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     error_message: str | None
     score: int | None
     created_at: float
+    #: ``price`` when it was logged with one, else the tokens at the workspace's price
+    #: table (``cost_estimated``); None for a model with no price.
+    cost: float | None
+    cost_estimated: bool
 
 
 class RequestList(msgspec.Struct):
