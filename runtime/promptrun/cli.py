@@ -235,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit status."""
     from promptrun._cli._common import CliError
+    from promptrun._cli._output import clean
     from promptrun._errors import PromptLayerError
 
     parser = _parser()
@@ -247,10 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = run(args)
     except CliError as exc:
-        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        print(f"{where}: error: {clean(exc.message)}", file=sys.stderr)
         return exc.status
     except PromptLayerError as exc:
-        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        print(f"{where}: error: {clean(exc.message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -444,3 +444,19 @@ def test_workflows_run_shows_progress_on_a_terminal(
     assert done.returncode == 0 and done.stdout == b"done\n"
     assert b"execution #" in shown
     assert b"[RUNNING] 0 node(s) finished" in shown
+
+
+def test_control_characters_from_the_server_are_shown_not_obeyed(cli: Cli, tmp_path: Path) -> None:
+    name = unique("escape")
+    push(cli, tmp_path, body(name, "Hi {name}\x1b]0;owned\x07"))
+    done = cli("run", name, "--var", "name=\x1b[2JAda", "--metadata", "note=\x1b[31mred", "--json")
+    assert done.returncode == 0, done.stderr
+    request_id = json.loads(done.stdout)["request_id"]
+    for args in (("logs", "show", request_id), ("logs", "--prompt", name),
+                 ("templates", "show", name), ("run", name, "--var", "name=\x1b[2J")):  # fmt: skip
+        shown = cli(*args)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout + shown.stderr, args
+    text = cli("logs", "show", request_id).stdout
+    assert "metadata:  note=\\x1b[31mred" in text
+    assert "\\x1b]0;owned\\x07" in text

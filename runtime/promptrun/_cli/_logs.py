@@ -27,6 +27,7 @@ from promptrun._cli._common import (
 from promptrun._cli._output import (
     Column,
     Table,
+    clean,
     cost_text,
     dashboard_url,
     message_lines,
@@ -226,5 +227,5 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**item, "dashboard_url": url})
     else:
-        print("\n".join(_detail_lines(item, url)))
+        print(clean("\n".join(_detail_lines(item, url))))
     return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlencode
 __all__ = [
     "Column",
     "Table",
+    "clean",
     "colour_enabled",
     "cost_text",
     "dashboard_url",
@@ -37,6 +39,17 @@ _STATUS = {
     "RUNNING": "blue",
     "QUEUED": "dim",
 }
+
+
+# Control characters (escape sequences could move the cursor, retitle or clear the terminal)
+# and bidirectional overrides, written out visibly; newlines and tabs are kept.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` safe to print to a terminal: what the server stores came from any client (or
+    from a model's answer), so control characters are shown as ``\\x1b``, not obeyed."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def colour_enabled(stream: TextIO) -> bool:
@@ -84,7 +97,8 @@ class Table:
     def print(self, rows: Sequence[Sequence[str]]) -> None:
         """The header and ``rows``."""
         for row in rows:
-            self._widths = [max(w, len(cell)) for w, cell in zip(self._widths, row, strict=True)]
+            cells = [clean(cell).replace("\n", " ") for cell in row]
+            self._widths = [max(w, len(c)) for w, c in zip(self._widths, cells, strict=True)]
         header = [c.header for c in self._columns]
         self._line(header, bold=True)
         self.print_rows(rows)
@@ -97,6 +111,7 @@ class Table:
     def _line(self, cells: Sequence[str], *, bold: bool = False) -> None:
         out = []
         last = len(cells) - 1
+        cells = [clean(cell).replace("\n", " ") for cell in cells]
         for i, (column, cell, width) in enumerate(
             zip(self._columns, cells, self._widths, strict=True)
         ):
@@ -169,6 +184,6 @@ def message_lines(prompt_template: Any) -> list[str]:
         for call in message.get("tool_calls") or ():
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             texts.append(f"[tool call] {function.get('name')}({function.get('arguments') or ''})")
-        lines.append(f"[{message.get('role')}]")
-        lines.extend("\n".join(texts).splitlines() or [""])
+        lines.append(clean(f"[{message.get('role')}]"))
+        lines.extend(clean("\n".join(texts)).splitlines() or [""])
     return lines

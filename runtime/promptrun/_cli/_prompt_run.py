@@ -19,7 +19,7 @@ from promptrun._cli._common import (
     parse_pairs,
     print_json,
 )
-from promptrun._cli._output import cost_text, dashboard_url, request_ref
+from promptrun._cli._output import clean, cost_text, dashboard_url, request_ref
 
 __all__ = ["add_parser", "answer_text"]
 
@@ -111,7 +111,7 @@ async def _execute(args: argparse.Namespace) -> int:
                     "raw_response": _raw(result.get("raw_response")),
                 }
                 if not args.json:
-                    print(final["text"], flush=True)
+                    print(clean(str(final["text"])), flush=True)
             shipped = await client.flush(timeout=10)
     except PromptLayerValidationError as exc:
         raise CliError(exc.message, EXIT_USAGE) from None
@@ -126,7 +126,7 @@ async def _execute(args: argparse.Namespace) -> int:
         print_json({**final, "id": logged.get("id"), "cost": logged.get("cost"),
                     "dashboard_url": url})  # fmt: skip
     else:
-        print(_request_line(final["request_id"], logged, url), file=sys.stderr)
+        print(clean(_request_line(final["request_id"], logged, url)), file=sys.stderr)
     if not shipped:
         print(
             "promptrun run: the log could not be shipped yet; it waits in the spool",
@@ -175,7 +175,7 @@ async def _print_stream(chunks: Any, *, as_json: bool) -> tuple[str, dict[str, A
         if as_json:
             print_json({"delta": delta})
         else:
-            sys.stdout.write(delta)
+            sys.stdout.write(clean(delta))
             sys.stdout.flush()
     if not as_json:
         sys.stdout.write("\n")

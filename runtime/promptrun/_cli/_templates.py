@@ -34,7 +34,7 @@ from promptrun._cli._common import (
     print_json,
     whole_number,
 )
-from promptrun._cli._output import Column, Table, dashboard_url, message_lines
+from promptrun._cli._output import Column, Table, clean, dashboard_url, message_lines
 
 if TYPE_CHECKING:
     from promptrun._http import ApiTransport
@@ -360,9 +360,9 @@ def _report(
     if args.json:
         print_json(data)
     elif error:
-        print(f"promptrun templates push: error: {line}", file=sys.stderr)
+        print(f"promptrun templates push: error: {clean(line)}", file=sys.stderr)
     else:
-        print(line, flush=True)
+        print(clean(line), flush=True)
 
 
 # -- pull, show, list ------------------------------------------------------------------------
@@ -428,19 +428,18 @@ async def _show(args: argparse.Namespace) -> int:
         return EXIT_OK
     model = (fetched.get("metadata") or {}).get("model") or {}
     labels = ", ".join(fetched.get("release_labels") or []) or "-"
-    print(f"{fetched.get('prompt_name')} v{fetched.get('version')}  labels: {labels}")
+    print(clean(f"{fetched.get('prompt_name')} v{fetched.get('version')}  labels: {labels}"))
     if fetched.get("commit_message"):
-        print(f"commit: {fetched['commit_message']}")
+        print(clean(f"commit: {fetched['commit_message']}"))
     if model:
-        print(
-            f"model: {model.get('provider')}/{model.get('name')}  {json.dumps(model.get('parameters') or {})}"
-        )
+        parameters = json.dumps(model.get("parameters") or {})
+        print(clean(f"model: {model.get('provider')}/{model.get('name')}  {parameters}"))
     base_url, _ = connection(args)
     url = dashboard_url(
         base_url, "/prompt", {"name": fetched.get("prompt_name"), "version": fetched.get("version")}
     )
     if url:
-        print(f"dashboard: {url}")
+        print(f"dashboard: {clean(url)}")
     for line in message_lines(fetched.get("prompt_template")):
         print(f"\n{line}" if line.startswith("[") else line)
     return EXIT_OK

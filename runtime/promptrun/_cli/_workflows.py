@@ -25,7 +25,7 @@ from promptrun._cli._common import (
     parse_pairs,
     print_json,
 )
-from promptrun._cli._output import colour_enabled, dashboard_url, paint, status_colour
+from promptrun._cli._output import clean, colour_enabled, dashboard_url, paint, status_colour
 
 _POLL = 0.5
 
@@ -192,9 +192,9 @@ def _print(result: Any, args: argparse.Namespace) -> None:
             status = str(node.get("status"))
             detail = node.get("error_message") if status != "SUCCESS" else node.get("value")
             painted = paint(status, status_colour(status), colour)
-            print(f"{mark} {name}: {painted}  {_text(detail)}")
+            print(f"{mark} {clean(str(name))}: {painted}  {clean(_text(detail))}")
     else:
-        print(_text(result))
+        print(clean(_text(result)))
 
 
 def _text(value: Any) -> str:
@@ -213,8 +213,10 @@ def run_command(args: argparse.Namespace) -> int:
     failed = _failed_outputs(result) if args.all_outputs else []
     for name, node in failed:
         print(
-            f"promptrun workflows run: output node {name!r} {node.get('status')}: "
-            f"{node.get('error_message')}",
+            clean(
+                f"promptrun workflows run: output node {name!r} {node.get('status')}: "
+                f"{node.get('error_message')}"
+            ),
             file=sys.stderr,
         )
     return EXIT_FAILURE if failed else EXIT_OK
