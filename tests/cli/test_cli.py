@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import secrets
 import signal
 import subprocess
@@ -18,7 +16,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Cli
+from .conftest import Cli, on_a_terminal
 
 REPO = Path(__file__).parents[2]
 
@@ -289,26 +287,9 @@ def test_push_shows_progress_on_a_terminal_and_nothing_in_a_pipe(
     piped = cli("templates", "push", str(path))
     assert piped.returncode == 0 and piped.stderr == ""
     path.write_text(json.dumps([body(unique("p")) for _ in range(3)]))
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "promptrun", "templates", "push", str(path)],
-            env=cli_env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60,
-        )  # fmt: skip
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
+    done, shown = on_a_terminal(["templates", "push", str(path)], cli_env, "stderr")
     assert done.returncode == 0
-    assert b"[3/3] pushing" in shown
+    assert "[3/3] pushing" in shown
     assert len(done.stdout.splitlines()) == 3
 
 

@@ -6,8 +6,6 @@ went."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import secrets
 import subprocess
 import sys
@@ -24,35 +22,12 @@ from promptrun.server.dashboard._format import usd
 from promptrun.server.dashboard._prices import PriceTable
 from promptrun.testing import RunningServer
 
-from .conftest import Cli
+from .conftest import Cli, on_a_terminal
 from .test_cli import body, push, said, unique
 
 
 def json_lines(text: str) -> list[Any]:
     return [json.loads(line) for line in text.splitlines()]
-
-
-def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run ``promptrun ARGS`` with stdout on a pseudo-terminal; its status and output."""
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "promptrun", *args],
-            env=env, stdout=follower, stderr=subprocess.PIPE, timeout=60,
-        )  # fmt: skip
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
-    return done.returncode, shown.decode()
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -123,12 +98,12 @@ def test_the_request_table_is_coloured_on_a_terminal_only_and_never_with_no_colo
     push(cli, tmp_path, body(name))
     assert cli("run", name, "--var", "name=Ada").returncode == 0
     args = ["logs", "--prompt", name]
-    status, shown = on_a_terminal(args, {**cli_env, "NO_COLOR": ""})
-    assert status == 0
+    done, shown = on_a_terminal(args, {**cli_env, "NO_COLOR": ""})
+    assert done.returncode == 0
     assert "\x1b[32mSUCCESS" in shown  # green
     assert "\x1b[1mID" in shown  # a bold header
-    status, plain = on_a_terminal(args, {**cli_env, "NO_COLOR": "1"})
-    assert status == 0 and "\x1b[" not in plain and "SUCCESS" in plain
+    done, plain = on_a_terminal(args, {**cli_env, "NO_COLOR": "1"})
+    assert done.returncode == 0 and "\x1b[" not in plain and "SUCCESS" in plain
     piped = cli(*args, env={"NO_COLOR": ""})
     assert "\x1b[" not in piped.stdout and "SUCCESS" in piped.stdout
 
@@ -423,27 +398,10 @@ def test_workflows_run_shows_progress_on_a_terminal(
                    "configuration": {"code": "import time\ntime.sleep(1.5)\nreturn 'done'"}}],
     }  # fmt: skip
     name = publish_workflow(served, slow)
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "promptrun", "workflows", "run", name],
-            env=cli_env, stdout=subprocess.PIPE, stderr=follower, timeout=60,
-        )  # fmt: skip
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
+    done, shown = on_a_terminal(["workflows", "run", name], cli_env, "stderr")
     assert done.returncode == 0 and done.stdout == b"done\n"
-    assert b"execution #" in shown
-    assert b"[RUNNING] 0 node(s) finished" in shown
+    assert "execution #" in shown
+    assert "[RUNNING] 0 node(s) finished" in shown
 
 
 def test_control_characters_from_the_server_are_shown_not_obeyed(cli: Cli, tmp_path: Path) -> None:
