@@ -82,7 +82,9 @@ async def test_a_connection_error_keeps_its_cause_in_one_frame(tmp_path: Path) -
 
 
 def test_a_validation_error_points_at_the_public_method(tmp_path: Path) -> None:
-    with PromptLayer(api_key="pl_x", base_url="http://127.0.0.1:9", spool_dir=tmp_path) as pl:
-        with pytest.raises(PromptLayerValidationError) as caught:
-            pl.templates.get("", None)
+    with (
+        PromptLayer(api_key="pl_x", base_url="http://127.0.0.1:9", spool_dir=tmp_path) as pl,
+        pytest.raises(PromptLayerValidationError) as caught,
+    ):
+        pl.templates.get("", None)
     assert [name for _, name in frames(caught.value)][1:] == ["get"]
