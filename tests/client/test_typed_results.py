@@ -15,7 +15,7 @@ import promptrun
 
 pytestmark = pytest.mark.slow
 
-CORRECT = '''
+CORRECT = """
 from collections.abc import AsyncIterator, Iterator
 
 from promptrun import (
@@ -67,7 +67,7 @@ def sync_side(pl: PromptLayer) -> int:
     value = pl.run_workflow("flow")
     print(value)
     return published["version_number"] + pl.group.create()
-'''
+"""
 
 # Each mistake on its own numbered line; the test checks mypy flags exactly those lines.
 MISTAKES = {
@@ -117,8 +117,16 @@ def test_mypy_strict_catches_the_usual_mistakes_each_on_its_line(tmp_path: Path)
 
 
 def test_the_result_types_are_exported_and_the_public_names_sorted() -> None:
-    for name in ("RunResult", "StreamItem", "GetTemplateResult", "PublishResult",
-                 "TemplateListItem", "LogRequestResult", "WorkflowNodeResult", "PromptBlueprint"):
+    for name in (
+        "RunResult",
+        "StreamItem",
+        "GetTemplateResult",
+        "PublishResult",
+        "TemplateListItem",
+        "LogRequestResult",
+        "WorkflowNodeResult",
+        "PromptBlueprint",
+    ):
         assert name in promptrun.__all__  # fmt: skip
     assert promptrun.__all__ == sorted(promptrun.__all__)
     public = {n for n in vars(promptrun) if not n.startswith("_")}
