@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import sys
 
-from promptrun._cli import _prompt_run, _templates
+from promptrun._cli import _prompt_run, _push
 from promptrun._cli._common import EXIT_FAILURE, EXIT_OK, Commands, add_connection, connection
 from promptrun._cli._output import dashboard_url
 
@@ -43,7 +43,7 @@ def run_command(args: argparse.Namespace) -> int:
         paths=[], examples=True, force=False, json=args.json,
         base_url=args.base_url, api_key=args.api_key,
     )  # fmt: skip
-    if asyncio.run(_templates.push_command(push)) != EXIT_OK:
+    if asyncio.run(_push.push_command(push)) != EXIT_OK:
         return EXIT_FAILURE
     name, variables = FIRST_RUN
     if not args.json:
