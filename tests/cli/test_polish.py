@@ -141,6 +141,8 @@ def test_logs_show_accepts_the_server_id_with_or_without_hash_and_the_client_id(
     items = [json.loads(done.stdout) for done in shown]
     assert all(item == items[0] for item in items)
     assert items[0]["id"] == server_id and items[0]["client_request_id"] == client_id
+    # Options given before `show` count too.
+    assert json.loads(cli("logs", "--json", "show", client_id).stdout) == items[0]
     text = cli("logs", "show", f"#{server_id}").stdout
     assert text.splitlines()[0].startswith(f"#{server_id}  {client_id}  ")
     assert "metadata:  user=ada" in text

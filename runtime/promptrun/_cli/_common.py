@@ -148,14 +148,22 @@ def add_inputs(parser: argparse.ArgumentParser, what: str, versioned: str) -> No
     which.add_argument("--label", metavar="LABEL", help="the version this release label is on")
 
 
-def add_connection(parser: argparse.ArgumentParser) -> None:
+def add_connection(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
+    """``--base-url`` and ``--api-key``. ``inherited``: on a subcommand of a command that has
+    them too, where given only after the subcommand's name they must not reset what was given
+    before it (``promptrun logs --api-key K show 1``)."""
+    default = argparse.SUPPRESS if inherited else None
     group = parser.add_argument_group("server")
     group.add_argument(
         "--base-url",
         metavar="URL",
+        default=default,
         help="PromptLayer-compatible API (default: $PROMPTLAYER_BASE_URL, else the hosted API)",
     )
-    group.add_argument("--api-key", metavar="KEY", help="API key (default: $PROMPTLAYER_API_KEY)")
+    group.add_argument(
+        "--api-key", metavar="KEY", default=default,
+        help="API key (default: $PROMPTLAYER_API_KEY)",
+    )  # fmt: skip
 
 
 def connection(args: argparse.Namespace) -> tuple[str, str]:

@@ -84,8 +84,11 @@ def add_parser(commands: Commands) -> None:
         epilog="ID is the server's id (#155 or 155) or the client's request id (req_...).",
     )
     show.add_argument("id", metavar="ID")
-    show.add_argument("--json", action="store_true", help="print the stored request as JSON")
-    add_connection(show)
+    show.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS,
+        help="print the stored request as JSON",
+    )  # fmt: skip
+    add_connection(show, inherited=True)
     show.set_defaults(run=show_command, command_name="logs show")
 
 
