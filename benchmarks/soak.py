@@ -46,7 +46,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, TextIO
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "templates" / "greet.json"
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "runtime/promptrun/examples/templates/greet.json"
+)
 VARIABLES = {"name": "Ada", "topic": "the analytical engine"}
 STORED_KINDS = ("run", "log", "run-failed-at-provider")
 

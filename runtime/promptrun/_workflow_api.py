@@ -152,6 +152,7 @@ async def run_workflow(
     tools: Mapping[str, Callable[..., Any]] | None = None,
     definition: Any = None,
     allow_unsandboxed_code: bool = False,
+    on_execution: Callable[[int], object] | None = None,
 ) -> Any:
     """Run a workflow and return its final output node's value (or every node's result).
 
@@ -167,7 +168,8 @@ async def run_workflow(
     "error_message", "raw_error_message", "is_output_node"}}``. Raises
     ``PromptLayerAPITimeoutError`` after ``timeout`` seconds, ``PromptLayerNotFoundError``
     when the workflow has no output node, ``PromptLayerAPIError`` when no output node
-    succeeded.
+    succeeded. ``on_execution`` is called with the server's execution id as soon as the run
+    has one (the CLI shows it, and polls the execution for progress).
     """
     _check(
         workflow_id_or_name, input_variables, metadata, workflow_label_name, workflow_version,
@@ -191,7 +193,7 @@ async def run_workflow(
                     allow_unsandboxed_code=allow_unsandboxed_code,
                 )
             else:
-                results = await _ServerRun(rt.transport).run(
+                results = await _ServerRun(rt.transport, on_execution).run(
                     workflow_id_or_name if workflow_id_or_name is not None else "",
                     dict(input_variables or {}),
                     dict(metadata or {}),
@@ -217,8 +219,11 @@ def _ws_url(base_url: str) -> str:
 class _ServerRun:
     """One run on the server, over the websocket of the runtime's session."""
 
-    def __init__(self, transport: ApiTransport) -> None:
+    def __init__(
+        self, transport: ApiTransport, on_execution: Callable[[int], object] | None = None
+    ) -> None:
         self._t = transport
+        self._on_execution = on_execution
         self._pushes: list[dict[str, Any]] = []
 
     async def _call(self, method: str, path: str, context: str, **kwargs: Any) -> Any:
@@ -284,6 +289,8 @@ class _ServerRun:
                 expect=(201,),
             )
             execution_id = int(started["workflow_version_execution_id"])
+            if self._on_execution is not None:
+                self._on_execution(execution_id)
             if started.get("warning"):
                 logger.warning("%s", started["warning"])
             completion = await self._completion(ws, execution_id)

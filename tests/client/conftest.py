@@ -17,9 +17,8 @@ import pytest
 import stamina
 
 from promptrun import AsyncPromptLayer
+from promptrun.examples import TEMPLATES
 from promptrun.testing import RunningServer, running_server
-
-EXAMPLES = Path(__file__).parents[2] / "examples" / "templates"
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +85,7 @@ def spooled(folder: Path) -> list[bytes]:
 
 
 def example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((TEMPLATES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 class Probe:

@@ -12,17 +12,26 @@ import sys
 import time
 from typing import Any
 
-from promptrun._cli._common import EXIT_OK, add_connection, open_api, print_json
-from promptrun._cli._logs import _count, _seconds  # the same --limit and interval checks
+from promptrun._cli._common import (
+    EXIT_OK,
+    Commands,
+    add_connection,
+    number,
+    open_api,
+    print_json,
+    whole_number,
+)
 from promptrun._spantree import span_tree
 
 __all__ = ["add_parser", "format_span", "format_trace"]
 
 _PAGE = 200
+_count = whole_number(1, 1000)
+_seconds = number(0, above=True, what="a number of seconds")
 _STATUSES = ("UNSET", "OK", "ERROR")
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: Commands) -> None:
     parser = commands.add_parser(
         "traces",
         help="list the traces the server received (tail them with --follow)",

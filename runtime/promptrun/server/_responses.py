@@ -127,6 +127,10 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     score: int | None
     created_at: float
     span_id: str | None = None  # the trace span the request was made in (its client said)
+    #: ``price`` when it was logged with one, else the tokens at the workspace's price
+    #: table (``cost_estimated``); None for a model with no price.
+    cost: float | None
+    cost_estimated: bool
 
 
 class RequestList(msgspec.Struct):
