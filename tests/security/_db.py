@@ -30,7 +30,16 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 WORKSPACE_ROWS: dict[str, str] = {
     "schema_version": "SELECT * FROM schema_version WHERE ? IS NOT NULL",
     "workspaces": "SELECT * FROM workspaces WHERE id = ?",
-    "api_keys": "SELECT * FROM api_keys WHERE workspace_id = ?",
+    # A key's last use (and the hint filled with it) is bookkeeping the server writes a
+    # moment after a request, not data a request changes.
+    "api_keys": "SELECT id, key_hash, hash_kind, workspace_id, name, role, source, "
+    "created_at, revoked_at FROM api_keys WHERE workspace_id = ?",
+    "dashboard_sessions": "SELECT s.* FROM dashboard_sessions s "
+    "JOIN api_keys k ON k.id = s.key_id WHERE k.workspace_id = ?",
+    # Not a workspace's: failed sign-ins by client address and key tried, and the server's
+    # secrets (the key HMAC's, the websocket tokens').
+    "signin_failures": "SELECT * FROM signin_failures WHERE ? IS NULL",
+    "server_secrets": "SELECT * FROM server_secrets WHERE ? IS NULL",
     "prompt_templates": "SELECT * FROM prompt_templates WHERE workspace_id = ?",
     "prompt_versions": "SELECT v.* FROM prompt_versions v "
     "JOIN prompt_templates t ON t.id = v.template_id WHERE t.workspace_id = ?",

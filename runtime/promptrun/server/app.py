@@ -5,10 +5,11 @@ CLI, ``promptrun.testing`` for tests, ``aiohttp.test_utils.TestServer`` for unit
 store opens when the app starts and is flushed and closed when it stops.
 
 Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
-JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
-workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
-be rendered (or goes past the render budget), 503 when no render thread frees up in time;
-anything unexpected is logged and answered 500 without internals.
+JSON or does not fit the endpoint's schema, 401 for a missing, unknown or revoked key, 403
+for a member key managing keys, 404 for what the workspace does not have, 409 for revoking
+a workspace's last admin key, 413 for a body over ``max_body_bytes``, 422 for a template
+that cannot be rendered (or goes past the render budget), 503 when no render thread frees
+up in time; anything unexpected is logged and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
-from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
+from promptrun.server.routes import (
+    health,
+    ingest,
+    keys,
+    requests,
+    templates,
+    tracking,
+    workflows,
+)
 from promptrun.server.store import postgres_store, sqlite_store
 from promptrun.server.store.base import NotFoundError, Store
 from promptrun.server.ws import HUB, TokenSigner
@@ -106,11 +115,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await store.start()
     try:
         await app[KEYRING].start()
-        if HUB not in app:
-            yield
-        else:
-            async with _shared_hub(app, store):
+        try:
+            if HUB not in app:
                 yield
+            else:
+                async with _shared_hub(app, store):
+                    yield
+        finally:
+            await app[KEYRING].close()
     finally:
         await store.close()
 
@@ -147,7 +159,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.cleanup_ctx.append(_lifetime)
     api = app[OPENAPI] = ApiDescription()
     workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
-    for module in (health, openapi, templates, tracking, ingest, requests, workflows, ws):
+    for module in (health, openapi, templates, tracking, ingest, requests, workflows, ws, keys):
         app.add_routes(module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))

@@ -41,8 +41,10 @@ _REASONS = {
     200: "OK",
     201: "Created",
     400: "The body, a query parameter or a path parameter is not what the endpoint takes",
-    401: "A missing or unknown API key",
+    401: "A missing, unknown or revoked API key",
+    403: "A member key asked for what only an admin key of the workspace may do",
     404: "Something the workspace does not have",
+    409: "The request conflicts with the state of what it names",
     413: "The body is over the server's size limit (--max-body-bytes)",
     422: "The template cannot be rendered with the input variables given",
 }

@@ -16,6 +16,7 @@ from typing import TextIO
 from aiohttp import web
 
 from promptrun.server._connections import new_runner, start_site
+from promptrun.server._key_report import describe_keys
 from promptrun.server._state import KEYRING, ServerConfig
 from promptrun.server.app import create_app
 from promptrun.server.store._pg_url import redact
@@ -85,6 +86,11 @@ async def serve(
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
+    lines, warnings = describe_keys(app[KEYRING].report, _database(config))
+    for line in lines:
+        _say(out, line)
+    for line in warnings:
+        _say(err, f"WARNING {line}")
     if note is not None:
         _say(err, f"note: {note}")
     await _say_code_nodes(app, out, err)

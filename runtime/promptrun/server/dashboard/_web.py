@@ -21,12 +21,13 @@ from promptrun.server._http import ApiError
 from promptrun.server._state import CONFIG
 from promptrun.server.dashboard._format import FILTERS
 from promptrun.server.dashboard._sessions import COOKIE, Session, SessionStore, tokens_match
-from promptrun.server.store.base import NotFoundError
+from promptrun.server.store.base import NotFoundError, SigninPolicy
 
 __all__ = [
     "JINJA",
     "PREFIX",
     "SESSIONS",
+    "SIGNIN_POLICY",
     "DashboardError",
     "dashboard_middleware",
     "new_environment",
@@ -40,6 +41,7 @@ log = logging.getLogger("promptrun.server.dashboard")
 
 PREFIX = "/dashboard"
 SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
+SIGNIN_POLICY = web.AppKey("dashboard_signin_policy", SigninPolicy)
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 _SESSION = web.RequestKey("dashboard_session", Session)
 _NONCE = web.RequestKey("dashboard_nonce", str)
@@ -139,7 +141,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPFound(f"{PREFIX}/")
     if getattr(request.match_info.handler, _PUBLIC, False):
         return await handler(request)
-    session = request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
+    session = await request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
     if session is None:
         target = f"{PREFIX}/signin"
         if request.method in ("GET", "HEAD"):
