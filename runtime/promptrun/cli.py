@@ -1,6 +1,7 @@
 """The ``promptrun`` command (also ``python -m promptrun``).
 
 Subcommands: ``serve`` runs the local PromptLayer-compatible server (and its dashboard);
+``keys`` manages its API keys (through it, or on its database with ``--db``);
 ``run``, ``templates``, ``logs`` and ``workflows`` talk to any PromptLayer-compatible server
 (``--base-url``/``PROMPTLAYER_BASE_URL``, ``--api-key``/``PROMPTLAYER_API_KEY``). Each
 subcommand imports what it needs when it runs, so ``promptrun --help`` stays quick.
@@ -264,7 +265,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from promptrun._cli import _logs, _prompt_run, _templates, _workflows
+    from promptrun._cli import _keys, _logs, _prompt_run, _templates, _workflows
 
     parser = argparse.ArgumentParser(
         prog="promptrun",
@@ -280,6 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     _templates.add_parser(commands)
     _logs.add_parser(commands)
     _workflows.add_parser(commands)
+    _keys.add_parser(commands)
     return parser
 
 

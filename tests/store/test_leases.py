@@ -66,9 +66,11 @@ async def test_an_expired_execution_is_failed_once_with_its_nodes_and_channel(
     results = await asyncio.gather(
         *(
             store.fail_expired_execution(
-                expired, expired_before=now, message="its server stopped",
+                expired,
+                expired_before=now,
+                message="its server stopped",
                 nodes=[failed_node("its server stopped")],
-            )  # fmt: skip
+            )
             for _ in range(3)
         )
     )

@@ -25,11 +25,9 @@ from promptrun.server.dashboard._web import (
     JINJA,
     PREFIX,
     SESSIONS,
-    SIGNIN_POLICY,
     dashboard_middleware,
     new_environment,
 )
-from promptrun.server.store.base import SigninPolicy
 
 __all__ = ["PREFIX", "add_dashboard"]
 
@@ -43,7 +41,6 @@ def add_dashboard(app: web.Application) -> None:
     there)."""
     dashboard = web.Application(middlewares=[dashboard_middleware])
     dashboard[SESSIONS] = SessionStore(app[STORE])
-    dashboard[SIGNIN_POLICY] = SigninPolicy()
     dashboard[JINJA] = new_environment()
     for module in (
         _pages_auth,

@@ -7,12 +7,11 @@ import secrets
 
 from aiohttp import web
 
-from promptrun.server._state import KEYRING, STORE
+from promptrun.server._state import CONFIG, KEYRING, STORE
 from promptrun.server.dashboard._sessions import COOKIE, LOGIN_COOKIE, tokens_match
 from promptrun.server.dashboard._web import (
     PREFIX,
     SESSIONS,
-    SIGNIN_POLICY,
     DashboardError,
     public,
     render,
@@ -95,7 +94,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         return _too_many(request, wait)
     grant = await keyring.grant_for_key(key)
     if grant is None:
-        wait = await store.signin_failed(subjects, request.config_dict[SIGNIN_POLICY])
+        wait = await store.signin_failed(subjects, request.config_dict[CONFIG].signin_policy)
         later = f" Wait {math.ceil(wait)} s before trying again." if wait > 0 else ""
         return _signin_page(
             request,

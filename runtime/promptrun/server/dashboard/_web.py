@@ -21,13 +21,12 @@ from promptrun.server._http import ApiError
 from promptrun.server._state import CONFIG
 from promptrun.server.dashboard._format import FILTERS
 from promptrun.server.dashboard._sessions import COOKIE, Session, SessionStore, tokens_match
-from promptrun.server.store.base import NotFoundError, SigninPolicy
+from promptrun.server.store.base import NotFoundError
 
 __all__ = [
     "JINJA",
     "PREFIX",
     "SESSIONS",
-    "SIGNIN_POLICY",
     "DashboardError",
     "dashboard_middleware",
     "new_environment",
@@ -41,7 +40,6 @@ log = logging.getLogger("promptrun.server.dashboard")
 
 PREFIX = "/dashboard"
 SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
-SIGNIN_POLICY = web.AppKey("dashboard_signin_policy", SigninPolicy)
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 _SESSION = web.RequestKey("dashboard_session", Session)
 _NONCE = web.RequestKey("dashboard_nonce", str)

@@ -379,10 +379,12 @@ class DashboardSession:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SigninPolicy:
     """Failed sign-ins per subject (a client address, a key tried): ``free`` failures, then
-    a wait of 1, 2, 4 ... seconds (at most ``max_wait``) before the next attempt is taken;
-    a subject's failures are forgotten ``window`` seconds after its last one."""
+    a wait of ``first_wait``, twice that, four times ... seconds (at most ``max_wait``)
+    before the next attempt is taken; a subject's failures are forgotten ``window`` seconds
+    after its last one."""
 
     free: int = 5
+    first_wait: float = 1.0
     max_wait: float = 900.0
     window: float = 3600.0
 

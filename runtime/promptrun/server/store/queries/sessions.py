@@ -97,7 +97,9 @@ def signin_wait(d: Dialect, subjects: Sequence[str], now: float) -> Op[float]:
 
 def _wait_after(failures: int, policy: SigninPolicy) -> float:
     over = failures - policy.free
-    return 0.0 if over < 0 else float(min(policy.max_wait, 2.0 ** min(over, 30)))
+    return (
+        0.0 if over < 0 else float(min(policy.max_wait, policy.first_wait * 2.0 ** min(over, 30)))
+    )
 
 
 def signin_failed(
