@@ -158,6 +158,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "repeatable), whatever its addresses; '*' allows any host whose addresses are all "
         "public. By default tool nodes call nothing",
     )
+    serve.add_argument(
+        "--execution-lease",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a running workflow execution's lease, renewed every third of it: if its server "
+        "process dies, another process on the database (or this one, restarted) marks it "
+        "failed once the lease ends (default 30)",
+    )
     code = serve.add_argument_group(
         "code nodes",
         "Workflow code nodes run in a bubblewrap sandbox (namespaces, no network, no host "
@@ -260,6 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         render_timeout=args.render_timeout,
         render_max_chars=args.render_max_chars,
+        execution_lease=args.execution_lease,
     )
     return run_server(config)
 

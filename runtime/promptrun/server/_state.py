@@ -59,6 +59,9 @@ class ServerConfig:
     # Rendering templates for callers: see promptrun.blueprint.RenderBudget.
     render_timeout: float = 1.0
     render_max_chars: int = 16_000_000
+    # Seconds a workflow execution's lease lasts: how soon an execution whose process died
+    # is marked failed (by another process, or this one restarted).
+    execution_lease: float = 30.0
     # Dashboard sign-in attempts per client address and per key tried.
     signin_policy: SigninPolicy = field(default_factory=SigninPolicy)
 
