@@ -7,8 +7,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -178,3 +180,53 @@ async def test_a_live_processs_execution_is_not_failed_by_another_process(
         # 2.5 s of work is eight leases: renewed all along, so the watcher leaves it alone.
         done = await until_done(watcher, started["workflow_version_execution_id"])
         assert (done["status"], done["error_message"]) == ("SUCCESS", None)
+
+
+NAP = {"nodes": [{"name": "nap", "type": "code", "is_output_node": True,
+                  "configuration": {"code": "import time\ntime.sleep(50)\nreturn 'woke'",
+                                    "timeout": 55}}]}  # fmt: skip
+
+
+async def test_a_sqlite_server_killed_mid_run_and_restarted_fails_it_for_the_waiting_client(
+    tmp_path: Path,
+) -> None:
+    from promptrun import AsyncPromptLayer, PromptLayerAPIError
+    from promptrun.testing import ServerProcess
+
+    proc = ServerProcess(tmp_path / "killed.db", args=["--no-sandbox"])
+    headers = {"X-API-KEY": proc.api_key}
+    try:
+        proc.start()
+        outcome: dict[str, Any] = {}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            AsyncPromptLayer(
+                api_key=proc.api_key, base_url=proc.base_url, spool_dir=tmp_path
+            ) as pl,
+        ):
+            body = {"workflow_name": "nap", "definition": NAP}
+            async with http.post(proc.base_url + "/rest/workflows", json=body) as published:
+                assert published.status == 201
+
+            async def wait_for_it() -> None:
+                try:
+                    await pl.run_workflow("nap", timeout=60)
+                except PromptLayerAPIError as exc:
+                    outcome["error"] = exc
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait_for_it)
+                path = "/promptrun/v1/workflow-executions?status=RUNNING"
+                with anyio.fail_after(20):
+                    while True:
+                        async with http.get(proc.base_url + path) as answer:
+                            if (await answer.json())["items"]:
+                                break
+                        await anyio.sleep(0.05)
+                proc.kill()
+                await anyio.to_thread.run_sync(proc.start)  # same port, same file
+        message = outcome["error"].message
+        assert "nap: FAILED" in message and "the server restarted while it was running" in message
+        assert "run it again" in message
+    finally:
+        proc.close()
