@@ -3,10 +3,8 @@ execution failed, and the client waiting in ``run_workflow`` hears it on its web
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,7 @@ import pytest
 from promptrun import AsyncPromptLayer, PromptLayerAPIError
 from promptrun.testing import ServerProcess
 
-from ._cluster import PostgresCluster, run_sql
 from ._proxy import FailoverProxy
-from .fixtures import DATABASE, schema_url
 
 pytestmark = pytest.mark.anyio
 
@@ -28,14 +24,6 @@ LEASE = 2.0
 NAP = {"nodes": [{"name": "nap", "type": "code", "is_output_node": True,
                   "configuration": {"code": "import time\ntime.sleep(50)\nreturn 'woke'",
                                     "timeout": 55}}]}  # fmt: skip
-
-
-@pytest.fixture
-def database(postgres_cluster: PostgresCluster) -> Iterator[str]:
-    schema = f"leases_{os.getpid()}_{secrets.token_hex(3)}"
-    run_sql(postgres_cluster.dsn(DATABASE), f"CREATE SCHEMA {schema}")
-    yield schema_url(postgres_cluster, schema)
-    run_sql(postgres_cluster.dsn(DATABASE), f"DROP SCHEMA {schema} CASCADE")
 
 
 def serve(tmp_path: Path, url: str) -> ServerProcess:
@@ -52,9 +40,9 @@ async def running(http: aiohttp.ClientSession, proc: ServerProcess) -> list[dict
 
 
 async def test_a_killed_processs_execution_fails_and_the_waiting_client_hears_it(
-    tmp_path: Path, database: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runner, survivor = serve(tmp_path, database), serve(tmp_path, database)
+    runner, survivor = serve(tmp_path, postgres_url), serve(tmp_path, postgres_url)
     try:
         runner.start()
         survivor.start()
