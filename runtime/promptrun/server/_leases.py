@@ -15,11 +15,12 @@ already stored.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -70,6 +71,15 @@ def _results(nodes: list[NodeRow]) -> dict[str, dict[str, Any]]:
     }
 
 
+@contextlib.contextmanager
+def _logged() -> Iterator[None]:
+    """A failure (the store is away) is logged; the next round tries again."""
+    try:
+        yield
+    except Exception as exc:
+        log.warning("cannot renew or check workflow execution leases: %s", exc)
+
+
 class ExecutionLeases:
     """This process's leases, and the search for executions whose process is gone."""
 
@@ -97,24 +107,28 @@ class ExecutionLeases:
         one whose lease another process took.
         """
         if single_process:
-            await self._fail_expired(math.inf, "the server restarted while it was running")
+            with _logged():
+                await self._fail_expired(
+                    math.inf, "the server restarted while it was running", running
+                )
         while True:
             await anyio.sleep(self.seconds / 3)
-            try:
+            with _logged():
                 ours = running()
-                renewed = set(await self.store.renew_leases(self.owner, self.expires()))
-                for execution_id in sorted(ours - renewed):
-                    lost(execution_id)
+                if ours:
+                    renewed = set(await self.store.renew_leases(self.owner, self.expires()))
+                    for execution_id in sorted(ours - renewed):
+                        lost(execution_id)
                 await self._fail_expired(
-                    time.time(), "the server process running it stopped before it finished"
+                    time.time(),
+                    "the server process running it stopped before it finished",
+                    running,
                 )
-            except Exception as exc:  # the store is away: try again next time
-                log.warning("cannot renew or check workflow execution leases: %s", exc)
 
-    async def _fail_expired(self, before: float, why: str) -> None:
+    async def _fail_expired(self, before: float, why: str, running: Callable[[], set[int]]) -> None:
         for execution in await self.store.expired_executions(before):
-            if execution.lease_owner == self.owner:
-                continue  # ours, late: the renewal decides
+            if execution.lease_owner == self.owner and execution.id in running():
+                continue  # running here, its lease late: the renewal decides
             message = f"workflow execution {execution.id} failed: {why}; run it again"
             nodes = failed_nodes(execution.definition, message)
             if await self.store.fail_expired_execution(
