@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from promptrun.server.app import ServerConfig, create_app
+from promptrun.server.auth import hash_key
 
 from ._api import KEY, OTHER_KEY, Api
 
@@ -130,3 +136,28 @@ async def test_a_keys_last_use_is_recorded(api: Api) -> None:
                 break
             await anyio.sleep(0.05)
     assert found[0]["last_used_at"] >= found[0]["created_at"]
+
+
+async def test_keys_stored_by_an_older_promptrun_keep_working_and_become_hmacs(
+    tmp_path: Path,
+) -> None:
+    fixtures = Path(__file__).parents[1] / "store" / "fixtures"
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((fixtures / "sqlite-main-v3.sql").read_text())
+    config = ServerConfig(db_path=path, generate_key=False, sandbox=False)
+    async with (
+        TestServer(create_app(config), host="127.0.0.1", port=0) as server,
+        TestClient(server) as client,
+    ):
+        api = Api(client)
+        assert (await api.call("GET", "/prompt-templates", key="key-default"))[0] == 200
+        items = await listed(api, key="key-other")
+        assert [(i["workspace"], i["role"], i["source"]) for i in items] == [
+            ("other", "admin", "migrated")
+        ]
+        assert (await api.call("GET", "/prompt-templates", key=hash_key("key-default")))[0] == 401
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute("SELECT key_hash, hash_kind FROM api_keys").fetchall()
+    assert {kind for _, kind in stored} == {"hmac"}
+    assert hash_key("key-default") not in {digest for digest, _ in stored}
