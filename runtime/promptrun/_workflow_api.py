@@ -4,7 +4,8 @@ Server execution speaks the protocol the peer SDK speaks, with our own websocket
 runtime's aiohttp session: resolve a name to an id (``GET /workflows/{name}``), get a token
 for a fresh channel, connect and subscribe (Centrifugo JSON protocol, answering the server's
 pings), start the run (``POST /workflows/{id}/run``), and wait for ``SET_WORKFLOW_COMPLETE``
-(fetching a result too large to push). If the websocket drops, the result is polled instead.
+(fetching a result too large to push). If the websocket drops, the result is polled instead,
+through up to 30 s of the server being unreachable (a restart).
 On a timeout or a cancellation the server is asked to cancel the execution.
 
 Local execution runs the same engine in the client's runtime: see
@@ -46,6 +47,7 @@ logger = logging.getLogger("promptlayer")
 _NODE_KEYS = frozenset({"status", "value", "error_message", "raw_error_message", "is_output_node"})
 _COMPLETE = "SET_WORKFLOW_COMPLETE"
 _POLL_INTERVAL = 0.5
+_POLL_OUTAGE = 30.0  # seconds a server may stay unreachable while its result is polled
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -385,11 +387,21 @@ class _ServerRun:
 
     async def _poll(self, execution_id: int, return_all_outputs: bool) -> Any:
         logger.warning("the workflow websocket closed early; polling execution %s", execution_id)
+        unreachable_since: float | None = None
         while True:
             try:
                 return await self._results(execution_id, return_all_outputs)
             except PromptLayerConflictError:  # still running
-                await anyio.sleep(_POLL_INTERVAL)
+                unreachable_since = None
+            except PromptLayerAPIConnectionError:
+                # The server may be restarting (it closed the websocket on its way down): a
+                # restarted server, or another one behind the same address, answers with the
+                # result, or with the failure of an execution whose server died.
+                now = anyio.current_time()
+                unreachable_since = unreachable_since if unreachable_since is not None else now
+                if now - unreachable_since > _POLL_OUTAGE:
+                    raise
+            await anyio.sleep(_POLL_INTERVAL)
 
     async def _cancel(self, execution_id: int) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):

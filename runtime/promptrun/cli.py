@@ -1,6 +1,7 @@
 """The ``promptrun`` command (also ``python -m promptrun``).
 
 Subcommands: ``serve`` runs the local PromptLayer-compatible server (and its dashboard);
+``keys`` manages its API keys (through it, or on its database with ``--db``);
 ``run``, ``templates``, ``logs``, ``workflows`` and ``traces`` talk to a PromptLayer-compatible server
 (``--base-url``/``PROMPTLAYER_BASE_URL``, ``--api-key``/``PROMPTLAYER_API_KEY``). Each
 subcommand imports what it needs when it runs, so ``promptrun --help`` stays quick.
@@ -149,6 +150,15 @@ def _add_serve(commands: Commands) -> None:
         "repeatable), whatever its addresses; '*' allows any host whose addresses are all "
         "public. By default tool nodes call nothing",
     )
+    serve.add_argument(
+        "--execution-lease",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a running workflow execution's lease, renewed every third of it: if its server "
+        "process dies, another process on the database (or this one, restarted) marks it "
+        "failed once the lease ends (default 30)",
+    )
     code = serve.add_argument_group(
         "code nodes",
         "Workflow code nodes run in a bubblewrap sandbox (namespaces, no network, no host "
@@ -252,6 +262,7 @@ def _serve(args: argparse.Namespace) -> int:
         render_timeout=args.render_timeout,
         render_max_chars=args.render_max_chars,
         max_pending_spans=args.max_pending_spans,
+        execution_lease=args.execution_lease,
     )
     return run_server(config)
 
@@ -279,7 +290,15 @@ def _db_path(given: str | None, postgres: bool) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from promptrun._cli import _logs, _prompt_run, _quickstart, _templates, _traces, _workflows
+    from promptrun._cli import (
+        _keys,
+        _logs,
+        _prompt_run,
+        _quickstart,
+        _templates,
+        _traces,
+        _workflows,
+    )
     from promptrun._version import __version__
 
     parser = Parser(
@@ -301,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     _logs.add_parser(commands)
     _workflows.add_parser(commands)
     _traces.add_parser(commands)
+    _keys.add_parser(commands)
     return parser
 
 

@@ -69,9 +69,14 @@ WRITES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/traces"): {"spans", "traces"},
     ("GET", "/promptrun/v1/traces"): set(),
     ("GET", "/promptrun/v1/traces/{trace_id}"): set(),
+    ("GET", "/promptrun/v1/keys"): set(),
+    ("POST", "/promptrun/v1/keys"): {"api_keys"},
+    ("POST", "/promptrun/v1/keys/{id}/revoke"): {"api_keys", "dashboard_sessions"},
 }
 # OTLP's endpoint answers its errors as its specification says: a google.rpc.Status.
 STATUS_ERRORS = {("POST", "/v1/traces")}
+# Fuzzed on a server of their own: a generated revocation may take its key away.
+OWN_SERVER = {route for route in WRITES if route[1].startswith("/promptrun/v1/keys")}
 # Starting a workflow run makes the server call the providers and tool URLs its definition
 # names; these routes are fuzzed on a server with no workflow, so nothing ever runs.
 WITHOUT_WORKFLOWS = {("POST", "/workflows/{ref}/run")}
@@ -121,7 +126,16 @@ def workflowless_target() -> Iterator[Target]:
         yield srv, http, seed(http)
 
 
+@pytest.fixture(scope="module")
+def keys_target() -> Iterator[Target]:
+    with running_server(**CONFIG) as srv:  # type: ignore[arg-type]
+        http = Http(srv.base_url, srv.api_key)
+        yield srv, http, seed(http)
+
+
 def _target(request: pytest.FixtureRequest, route: tuple[str, str]) -> Target:
+    if route in OWN_SERVER:
+        return request.getfixturevalue("keys_target")  # type: ignore[no-any-return]
     if route not in WITHOUT_WORKFLOWS:
         return request.getfixturevalue("seeded_target")  # type: ignore[no-any-return]
     srv, http, seeded = request.getfixturevalue("workflowless_target")

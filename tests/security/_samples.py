@@ -96,6 +96,7 @@ def valid_body(method: str, path: str, seeded: Seeded) -> Any:
         ("POST", "/promptrun/v1/ingest/status"): {"client_request_ids": [seeded.client_request_id]},
         ("POST", "/promptrun/v1/_faults"): {"rules": []},
         ("POST", "/v1/traces"): otlp_json(seeded.trace_id),
+        ("POST", "/promptrun/v1/keys"): {"name": f"{seeded.template}-key"},
         ("POST", "/rest/workflows"): {
             "workflow_name": f"{seeded.template}-flow",
             "definition": {"input_variables": [], "nodes": [VALUE_NODE]},

@@ -16,6 +16,9 @@ workflows run offline out of the box.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
+While it runs, this process holds a lease on it (``_leases.py``): if the process dies, another
+one (or this one restarted) marks it failed and publishes that instead. Cancelling works from
+any process on the database: the request reaches the one running it through the relay.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -38,8 +42,15 @@ from promptrun._render_threads import run_rendering
 from promptrun.actors.providers import TABLE, ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
 from promptrun.blueprint._budget import metered
+from promptrun.server._leases import ExecutionLeases
 from promptrun.server._records import track_row
-from promptrun.server.store.base import NodeRow, NotFoundError, TemplateVersion, WorkflowVersion
+from promptrun.server.store.base import (
+    ExpiredExecution,
+    NodeRow,
+    NotFoundError,
+    TemplateVersion,
+    WorkflowVersion,
+)
 from promptrun.server.ws import Hub
 from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
@@ -61,10 +72,18 @@ if TYPE_CHECKING:
 
     from promptrun.server.store.base import Store
 
-__all__ = ["RunRequest", "WorkflowRuns", "WorkflowSettings", "completion_payload"]
+__all__ = [
+    "CANCEL_CHANNEL",
+    "RunRequest",
+    "WorkflowRuns",
+    "WorkflowSettings",
+    "completion_payload",
+]
 
 log = logging.getLogger("promptrun.server")
 
+# How one process asks the others to cancel an execution (not a channel clients can use).
+CANCEL_CHANNEL = "promptrun:cancel"
 _TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
 _RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
@@ -86,6 +105,9 @@ class WorkflowSettings:
     code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
     # What rendering one prompt node's template may take (it runs in a render thread).
     render_budget: bp.RenderBudget = bp.DEFAULT_BUDGET
+    # Seconds an execution's lease lasts (renewed every third of it): how soon another
+    # process, or this one restarted, marks it failed after its process died.
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,14 +318,23 @@ class WorkflowRuns:
         self._worker_lock = anyio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
+        self._reasons: dict[tuple[int, int], str] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
         self.code = self.settings.code_nodes.sandbox()
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        self.leases = self._new_leases()
+        hub.on(CANCEL_CHANNEL, self._on_cancel)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
+    def _new_leases(self) -> ExecutionLeases:
+        return ExecutionLeases(
+            self.store, seconds=self.settings.lease_seconds, publish=self._publish_failure
+        )
+
     async def start(self) -> None:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        self.leases = self._new_leases()
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")
@@ -315,6 +346,9 @@ class WorkflowRuns:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                # With no relay, one process serves the database (SQLite).
+                keep = partial(self.leases.run, single_process=self.hub.relay is None)
+                tg.start_soon(keep, self._running_ids, self._lease_lost)
                 self._ready.set()
                 await self._stop.wait()
                 tg.cancel_scope.cancel()
@@ -377,18 +411,62 @@ class WorkflowRuns:
             input_variables=request.variables,
             metadata=request.metadata,
             return_all_outputs=request.return_all_outputs,
+            lease_owner=self.leases.owner,
+            lease_expires=self.leases.expires(),
+            channel=request.channel,
         )
         scope = anyio.CancelScope()
         self._scopes[(request.workspace, execution_id)] = scope
         self._tg.start_soon(self._execute, request, execution_id, scope)
         return execution_id
 
-    def cancel(self, workspace: int, execution_id: int) -> bool:
+    def cancel(
+        self, workspace: int, execution_id: int, reason: str = "cancelled on request"
+    ) -> bool:
+        """Stop an execution this process runs; whether it does."""
         scope = self._scopes.get((workspace, execution_id))
         if scope is None:
             return False
+        self._reasons.setdefault((workspace, execution_id), reason)
         scope.cancel()
         return True
+
+    def request_cancel(self, workspace: int, execution_id: int) -> bool:
+        """Stop a running execution wherever it runs: here, or (through the relay) in the
+        process on the same database that runs it. Whether the request went anywhere."""
+        if self.cancel(workspace, execution_id):
+            return True
+        if self.hub.relay is None:
+            return False
+        self.hub.publish(workspace, CANCEL_CHANNEL, {"execution": execution_id})
+        return True
+
+    def _on_cancel(self, workspace: int, data: dict[str, Any]) -> None:
+        execution_id = data.get("execution")
+        if isinstance(execution_id, int):
+            self.cancel(workspace, execution_id)
+
+    def _running_ids(self) -> set[int]:
+        return {execution_id for _, execution_id in self._scopes}
+
+    def _lease_lost(self, execution_id: int) -> None:
+        for workspace, running in list(self._scopes):
+            if running == execution_id:
+                log.warning(
+                    "workflow execution %s: another process found its lease expired and "
+                    "marked it failed; stopping it here",
+                    execution_id,
+                )
+                self.cancel(workspace, execution_id, "its lease expired")
+
+    def _publish_failure(
+        self, execution: ExpiredExecution, results: dict[str, dict[str, Any]]
+    ) -> None:
+        if execution.channel is not None:
+            payload = completion_payload(
+                execution.id, results, execution.return_all_outputs, self.settings.push_limit
+            )
+            self.hub.publish(execution.workspace, execution.channel, payload)
 
     async def _execute(
         self, request: RunRequest, execution_id: int, scope: anyio.CancelScope
@@ -412,7 +490,7 @@ class WorkflowRuns:
             with scope:
                 await run.execute(timeout)
             if scope.cancelled_caught:
-                error = "cancelled on request"
+                error = self._reasons.get((request.workspace, execution_id), "cancelled")
             elif run.timed_out:
                 error = f"timed out after {timeout:g} s"
         except Exception as exc:  # a bug: record it rather than lose the execution
@@ -420,6 +498,7 @@ class WorkflowRuns:
             error = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self._scopes.pop((request.workspace, execution_id), None)
+            self._reasons.pop((request.workspace, execution_id), None)
             with anyio.CancelScope(shield=True):
                 await self._finish(request, execution_id, run, error)
 
@@ -429,8 +508,9 @@ class WorkflowRuns:
         if error is None and self._stop is not None and self._stop.is_set():
             error = "the server stopped"
         status = run.status if error is None else "FAILED"
+        stored = True
         try:
-            await self.store.finish_workflow_execution(
+            stored = await self.store.finish_workflow_execution(
                 request.workspace,
                 execution_id,
                 status=status,
@@ -439,7 +519,8 @@ class WorkflowRuns:
             )
         except Exception:
             log.exception("storing workflow execution %s failed", execution_id)
-        if request.channel is not None:
+        # Not stored: another process marked it failed (its lease had expired) and pushed that.
+        if stored and request.channel is not None:
             payload = completion_payload(
                 execution_id, run.results(), request.return_all_outputs, self.settings.push_limit
             )

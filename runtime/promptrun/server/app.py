@@ -5,10 +5,11 @@ CLI, ``promptrun.testing`` for tests, ``aiohttp.test_utils.TestServer`` for unit
 store opens when the app starts and is flushed and closed when it stops.
 
 Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
-JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
-workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
-be rendered (or goes past the render budget), 503 when no render thread frees up in time;
-anything unexpected is logged and answered 500 without internals.
+JSON or does not fit the endpoint's schema, 401 for a missing, unknown or revoked key, 403
+for a member key managing keys, 404 for what the workspace does not have, 409 for revoking
+a workspace's last admin key, 413 for a body over ``max_body_bytes``, 422 for a template
+that cannot be rendered (or goes past the render budget), 503 when no render thread frees
+up in time; anything unexpected is logged and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from promptrun.server.openapi import OPENAPI, ApiDescription
 from promptrun.server.routes import (
     health,
     ingest,
+    keys,
     otlp,
     requests,
     templates,
@@ -122,11 +124,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await store.start()
     try:
         await app[KEYRING].start()
-        if HUB not in app:
-            yield
-        else:
-            async with _shared_hub(app, store):
+        try:
+            if HUB not in app:
                 yield
+            else:
+                async with _shared_hub(app, store):
+                    yield
+        finally:
+            await app[KEYRING].close()
     finally:
         await store.close()
 
@@ -164,7 +169,9 @@ def create_app(config: ServerConfig) -> web.Application:
     api = app[OPENAPI] = ApiDescription()
     workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
     otlp.setup_otlp(app, config.max_pending_spans)
-    modules = (health, openapi, templates, tracking, ingest, requests, workflows, ws, otlp, traces)
+    modules = (
+        health, openapi, templates, tracking, ingest, requests, workflows, ws, otlp, traces, keys,
+    )  # fmt: skip
     for module in modules:
         app.add_routes(module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.

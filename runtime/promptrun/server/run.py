@@ -18,6 +18,7 @@ from aiohttp import web
 
 from promptrun.server._banner import Banner, client_url
 from promptrun.server._connections import new_runner, start_site
+from promptrun.server._key_report import describe_keys
 from promptrun.server._state import CONFIG, KEYRING, ServerConfig
 from promptrun.server.app import create_app
 from promptrun.server.store._pg_url import redact
@@ -63,6 +64,11 @@ async def _say_ready(app: web.Application, base_url: str, out: TextIO, err: Text
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
+    lines, warnings = describe_keys(app[KEYRING].report, _database(config))
+    for line in lines:
+        _say(out, line)
+    for line in warnings:
+        _say(err, f"WARNING {line}")
     await _say_code_nodes(app, out, err)
     _say(out, f"listening on {base_url} (db {_database(config)})")
     banner = Banner(

@@ -3,7 +3,8 @@
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
 charts, the request log (filters, search, one request in full), the prompt registry (versions,
 diffs, publishing), workflow executions, traces (a span tree on a waterfall, linked to the
-requests logged in it), and the price table that turns tokens into cost.
+requests logged in it), the price table that turns tokens into cost, and (for an admin key)
+the workspace's keys.
 Works offline: no CDN, no external fonts, charts are inline SVG.
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from promptrun.server._state import STORE
 from promptrun.server.dashboard import (
     _pages_auth,
+    _pages_keys,
     _pages_overview,
     _pages_registry,
     _pages_requests,
@@ -39,10 +42,11 @@ def add_dashboard(app: web.Application) -> None:
     """Mount the dashboard over the app's store on ``app`` at ``/dashboard`` (and send ``/``
     there)."""
     dashboard = web.Application(middlewares=[dashboard_middleware])
-    dashboard[SESSIONS] = SessionStore()
+    dashboard[SESSIONS] = SessionStore(app[STORE])
     dashboard[JINJA] = new_environment()
     for module in (
         _pages_auth,
+        _pages_keys,
         _pages_overview,
         _pages_requests,
         _pages_registry,

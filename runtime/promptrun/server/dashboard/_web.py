@@ -139,7 +139,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPFound(f"{PREFIX}/")
     if getattr(request.match_info.handler, _PUBLIC, False):
         return await handler(request)
-    session = request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
+    session = await request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
     if session is None:
         target = f"{PREFIX}/signin"
         if request.method in ("GET", "HEAD"):

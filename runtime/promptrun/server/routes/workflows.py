@@ -65,6 +65,7 @@ def setup_workflows(app: web.Application, store: Store) -> None:
         tool_urls=config.tool_urls,
         code_nodes=config.code_nodes,
         render_budget=render_budget(config),
+        lease_seconds=config.execution_lease,
     )
     runs = app[WORKFLOWS] = WorkflowRuns(store, hub, settings)
 
@@ -288,8 +289,11 @@ async def get_execution(request: web.Request) -> web.Response:
 async def cancel_execution(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     execution_id = _execution_id(request)
-    await _workflows(request).get_workflow_execution(workspace, execution_id)  # 404 if not ours
-    cancelled = request.app[WORKFLOWS].cancel(workspace, execution_id)
+    execution = await _workflows(request).get_workflow_execution(workspace, execution_id)
+    # Running here, or (PostgreSQL) in another process, which the request reaches.
+    cancelled = execution["status"] == "RUNNING" and request.app[WORKFLOWS].request_cancel(
+        workspace, execution_id
+    )
     return json_response({"success": True, "cancelled": cancelled})
 
 
@@ -367,7 +371,8 @@ OPERATIONS = [
     ),
     Operation(
         method="POST", path="/promptrun/v1/workflow-executions/{id}/cancel", tag="workflows",
-        summary="Cancel a running execution", response=_Cancelled, errors=(404,),
+        summary="Cancel a running execution, in whichever server process runs it",
+        response=_Cancelled, errors=(404,),
         params=(_ID,),
     ),
     Operation(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import sqlite3
 from collections.abc import Callable
 from functools import lru_cache
@@ -77,7 +76,6 @@ class SQLiteDriver:
         self.path = Path(path)
         self._writer = WriterThread(self.path, max_batch=write_batch)
         self._readers = ReadPool(self.path, threads=read_threads)
-        self._secrets: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteDriver({str(self.path)!r})"
@@ -111,10 +109,6 @@ class SQLiteDriver:
         for callback in after:
             callback()
         return value
-
-    async def shared_secret(self, name: str) -> bytes:
-        # One process serves the file: a secret of its own, gone with it.
-        return self._secrets.setdefault(name, secrets.token_bytes(32))
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
         return None
