@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from promptrun._errors import PromptLayerValidationError
-from promptrun._run import new_request_id
 from promptrun.blueprint._logged import log_request_blueprint
+from promptrun.pipeline import new_request_id
 from promptrun.wire._limits import MAX_PRICE, MAX_TOKENS
 from promptrun.wire.ingest import LogRecord
 from promptrun.wire.tracking import time_problem

@@ -9,7 +9,7 @@ through up to 30 s of the server being unreachable (a restart).
 On a timeout or a cancellation the server is asked to cancel the execution.
 
 Local execution runs the same engine in the client's runtime: see
-:mod:`promptrun.actors.workflows`.
+:mod:`promptrun._local_workflows`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from promptrun._errors import (
     PromptLayerNotFoundError,
     PromptLayerValidationError,
 )
-from promptrun._retry import CALLER_POLICY, call_with_retries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -177,14 +176,15 @@ async def run_workflow(
         workflow_id_or_name, input_variables, metadata, workflow_label_name, workflow_version,
         timeout, execution, tools, definition, allow_unsandboxed_code,
     )  # fmt: skip
-    rt = await client._rt()
+    rt = await client._runtime_here()
     what = "a workflow" if workflow_id_or_name is None else f"workflow {workflow_id_or_name!r}"
     try:
         with anyio.fail_after(timeout):
             if execution == "local":
-                from promptrun.actors.workflows import WorkflowRunner
+                from promptrun._local_workflows import run_local_workflow
 
-                results = await WorkflowRunner(rt).run(
+                results = await run_local_workflow(
+                    rt,
                     workflow_id_or_name,
                     dict(input_variables or {}),
                     metadata=dict(metadata or {}),
@@ -224,15 +224,12 @@ class _ServerRun:
     def __init__(
         self, transport: ApiTransport, on_execution: Callable[[int], object] | None = None
     ) -> None:
-        self._t = transport
+        self._transport = transport
         self._on_execution = on_execution
         self._pushes: list[dict[str, Any]] = []
 
     async def _call(self, method: str, path: str, context: str, **kwargs: Any) -> Any:
-        async def once() -> Any:
-            return await self._t.request(method, path, context=context, **kwargs)
-
-        return await call_with_retries(CALLER_POLICY, context, once)
+        return await self._transport.call(method, path, context=context, **kwargs)
 
     async def run(
         self,
@@ -259,24 +256,26 @@ class _ServerRun:
             expect=(201,),
         )
         token = token_answer["token_details"]["token"]
-        session = self._t.session
+        session = self._transport.session
         if session is None:
             raise PromptLayerAPIConnectionError("run_workflow(): the client is closed")
         import aiohttp
 
         try:
-            ws_cm = session.ws_connect(_ws_url(self._t.base_url), autoping=True, heartbeat=None)
+            ws_cm = session.ws_connect(
+                _ws_url(self._transport.base_url), autoping=True, heartbeat=None
+            )
             ws = await ws_cm.__aenter__()
         except aiohttp.ClientError as exc:
             raise PromptLayerAPIConnectionError(
-                f"run_workflow(): could not open the websocket at {_ws_url(self._t.base_url)}: "
+                f"run_workflow(): could not open the websocket at {_ws_url(self._transport.base_url)}: "
                 f"{exc}"
             ) from exc
         execution_id: int | None = None
         try:
             await self._command(ws, 1, {"connect": {"token": token, "name": "promptrun"}})
             await self._command(ws, 2, {"subscribe": {"channel": channel}})
-            started = await self._t.request(
+            started = await self._transport.request(
                 "POST",
                 f"/workflows/{workflow_id}/run",
                 body={
@@ -406,7 +405,7 @@ class _ServerRun:
     async def _cancel(self, execution_id: int) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
             try:
-                await self._t.request(
+                await self._transport.request(
                     "POST",
                     f"/promptrun/v1/workflow-executions/{execution_id}/cancel",
                     context="cancelling the workflow execution",

@@ -203,7 +203,7 @@ def test_importing_promptrun_imports_no_provider_sdk() -> None:
     import sys
 
     code = (
-        "import sys, promptrun, promptrun.actors.providers\n"
+        "import sys, promptrun, promptrun.pipeline.providers\n"
         "sdks = {'openai', 'anthropic', 'google', 'boto3', 'botocore', 'mistralai'}\n"
         "print(sorted(sdks & {m.split('.')[0] for m in sys.modules}))"
     )

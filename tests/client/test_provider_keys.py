@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import NoCredentialsError
 from mistralai.client.errors import MistralError
 
-from promptrun.actors.providers import ProviderKeyError
+from promptrun.pipeline.providers import ProviderKeyError
 from promptrun.testing import RunningServer
 
 from .conftest import Factory, Probe
@@ -138,7 +138,7 @@ async def test_a_refused_key_says_which_variable_to_check_and_keeps_the_status_e
     parameters: dict[str, Any],
     sdk_class: type[BaseException],
 ) -> None:
-    from promptrun.actors.providers import TABLE
+    from promptrun.pipeline.providers import TABLE
 
     await publish(probe, "badkey", version(provider, model, parameters))
     await probe.sandbox(fail=[{"status": 401}])
@@ -153,9 +153,9 @@ async def test_a_refused_key_says_which_variable_to_check_and_keeps_the_status_e
 
 
 def test_an_explained_error_pickles_as_the_sdks_class_with_its_message() -> None:
-    from promptrun.actors.providers._base import KeyProblem
-    from promptrun.actors.providers._keys import explain_key_problem
-    from promptrun.actors.providers._table import TABLE
+    from promptrun.pipeline.providers._base import KeyProblem
+    from promptrun.pipeline.providers._keys import explain_key_problem
+    from promptrun.pipeline.providers._table import TABLE
 
     original = TypeError('Could not resolve authentication method. Expected "api_key"')
     problem = KeyProblem("missing", "ANTHROPIC_API_KEY")

@@ -1,12 +1,17 @@
-"""Provider workers: every supported API shape, and where the provider's base URL comes from."""
+"""Provider calls: every supported API shape, and where the provider's base URL comes from."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
+from promptrun import AsyncPromptLayer
+from promptrun.testing import RunningServer
+
+from .._registry_stub import chat_template, stub_registry
 from .conftest import Factory, Probe
 
 pytestmark = pytest.mark.anyio
@@ -97,20 +102,22 @@ async def test_any_openai_compatible_server_through_the_client_option(
 
 
 async def test_the_templates_provider_base_url_wins(
-    make_client: Factory, probe: Probe, monkeypatch: pytest.MonkeyPatch
+    provider_env: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A registry that names the provider's URL (the hosted API's provider_base_url) is obeyed;
-    # our server never sets one, so this goes through templates.get's data path directly.
+    # A registry that names the provider's URL (the hosted API's provider_base_url) is
+    # obeyed; our server never sets one, so a stub registry plays the hosted API here.
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    await publish(probe, "pbu", chat("openai", "gpt-4o-mini"))
-    async with make_client(cache_ttl_seconds=60) as pl:
-        await pl.templates.get("pbu")
-        assert pl._runtime is not None
-        actor = pl._runtime.templates
-        [entry] = actor._entries.values()
-        entry.value = {**entry.value, "provider_base_url": {"url": probe.srv.sandbox_url("openai")}}
-        result = await pl.run("pbu", input_variables={"q": "x"})
+    with stub_registry() as stub:
+        named = {"url": provider_env.sandbox_url("openai")}
+        stub.publish("pbu", {**chat_template("Answer {name}"), "provider_base_url": named})
+        async with AsyncPromptLayer(
+            api_key="pl_k", base_url=stub.base_url, spool_dir=tmp_path
+        ) as pl:
+            result = await pl.run("pbu", input_variables={"name": "x"})
+            assert await pl.flush(timeout=10)
+        assert stub.hits["/track-request"] == 1
     assert result["request_id"].startswith("req_")
+    assert result["raw_response"].choices[0].message.content
 
 
 async def test_a_provider_without_its_sdk_key_fails_with_the_sdks_own_message(

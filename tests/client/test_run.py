@@ -16,6 +16,10 @@ from .conftest import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 
+TEMPLATE_PATH = "/prompt-templates/greet"
+# A fault rule that only counts: how often the registry was asked for the template.
+TEMPLATE_FETCHES = {"path": TEMPLATE_PATH, "status": None, "times": None}
+
 
 def last_text(result: dict) -> str:
     message = result["prompt_blueprint"]["prompt_template"]["messages"][-1]
@@ -80,12 +84,12 @@ async def test_run_renders_variables_locally_so_one_cached_template_serves_all(
     make_client: Factory, probe: Probe
 ) -> None:
     await probe.publish("greet")
+    await probe.faults(TEMPLATE_FETCHES)
     async with make_client(cache_ttl_seconds=60) as pl:
         a = await pl.run("greet", input_variables={"name": "Ada", "topic": "x"})
         b = await pl.run("greet", input_variables={"name": "Bob", "topic": "y"})
         c = await pl.run("greet", input_variables={"name": "Cy", "topic": "z"}, metadata={"k": "v"})
-        assert pl._runtime is not None
-        assert pl._runtime.templates.fetches == 1
+    assert (await probe.fault_stats())["hits"][TEMPLATE_PATH] == 1
     texts = [str(r["prompt_blueprint"]["prompt_template"]["messages"][1]) for r in (a, b, c)]
     assert "Ada" in texts[0]
     assert "Bob" in texts[1]
@@ -96,12 +100,12 @@ async def test_concurrent_misses_share_one_template_fetch(
     make_client: Factory, probe: Probe
 ) -> None:
     await probe.publish("greet")
+    await probe.faults(TEMPLATE_FETCHES)
     async with make_client(cache_ttl_seconds=60) as pl:
         results = await asyncio.gather(
             *(pl.run("greet", input_variables={"name": f"n{i}", "topic": "t"}) for i in range(50))
         )
-        assert pl._runtime is not None
-        assert pl._runtime.templates.fetches == 1
+        assert (await probe.fault_stats())["hits"][TEMPLATE_PATH] == 1
         assert len({r["request_id"] for r in results}) == 50
         assert await pl.flush(timeout=10)
     assert len(await probe.requests()) == 50

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -265,7 +264,5 @@ def test_the_sync_client_forwards_through_its_portal(
     with PromptLayer(
         api_key=published.api_key, base_url=published.base_url, spool_dir=tmp_path
     ) as pl:
-        value = pl._call(
-            functools.partial(run_workflow, pl._client(), "pipeline", {"topic": "sync"})
-        )
+        value = pl.run_workflow("pipeline", {"topic": "sync"})
     assert value == "a long reply"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import msgspec
 
-from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+from promptrun.wire.ingest import Record
 
 __all__ = ["LATE_FOLDERS", "Segment", "Spool", "Taken"]
 
@@ -43,7 +43,7 @@ _HEADER = _MAGIC + b"%012d\n"
 HEADER_LEN = len(_HEADER % 0)
 _SUFFIX = ".seg"
 _STALE_TMP_S = 60.0
-_check = msgspec.json.Decoder(TrackRecord | LogRecord | TrackCallRecord)
+_check = msgspec.json.Decoder(Record)
 _journals: weakref.WeakSet[Spool] = weakref.WeakSet()
 # Folders that got records after their spool was released: the exit hook ships them.
 LATE_FOLDERS: set[Path] = set()

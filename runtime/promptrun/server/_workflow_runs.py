@@ -1,8 +1,9 @@
 """Workflow executions on the server: run in the background, stored, pushed when done.
 
 :class:`WorkflowRuns` lives as long as the app. It owns a task group for the executions, the
-provider workers their prompt nodes call, and an HTTP session (with no credentials) for tool
-nodes. A prompt node runs like ``run()``: the template comes from this server's registry, the
+provider clients their prompt nodes call, and an HTTP session (with no credentials) for tool
+nodes. A prompt node runs through the run pipeline, like ``run()``, with the server's ends
+(:mod:`promptrun.server._prompt_runs`): the template comes from this server's registry, the
 provider is called with **the server's own environment** (never a client's key), and the
 request is stored like any logged request, with metadata ``workflow_version_execution_id``,
 ``workflow_node_name`` and ``workflow_name`` linking it to the execution.
@@ -10,9 +11,9 @@ request is stored like any logged request, with metadata ``workflow_version_exec
 Sandbox fallback: when the server runs its sandbox and a provider has neither credentials nor
 a base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
 ``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
-... one pair per provider, as ``promptrun.actors.providers.TABLE`` lists them), that
-provider's SDK is pointed at the server's own ``/sandbox`` with placeholder credentials, so
-workflows run offline out of the box.
+... one pair per provider, as ``promptrun.pipeline.TABLE`` lists them), that provider's SDK is
+pointed at the server's own ``/sandbox`` with placeholder credentials, so workflows run
+offline out of the box.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
@@ -25,35 +26,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 from anyio.abc import TaskGroup
 
-from promptrun import _run
 from promptrun import blueprint as bp
-from promptrun._render_threads import run_rendering
-from promptrun.actors.providers import TABLE, ProviderWorker
-from promptrun.actors.shipper import dump_provider_object
-from promptrun.blueprint._budget import metered
+from promptrun._errors import PromptLayerValidationError
+from promptrun.pipeline import (
+    LogOptions,
+    PromptRef,
+    ProviderClients,
+    encode_record,
+    import_provider_sdks,
+)
 from promptrun.server._leases import ExecutionLeases
-from promptrun.server._records import track_row
+from promptrun.server._prompt_runs import server_pipeline
 from promptrun.server.store.base import (
     ExpiredExecution,
     NodeRow,
     NotFoundError,
-    TemplateVersion,
     WorkflowVersion,
 )
 from promptrun.server.ws import Hub
-from promptrun.wire.tracking import TrackRequestBody
-from promptrun.wire.workflows import COMPLETE_MESSAGE
+from promptrun.wire.workflows import COMPLETE_MESSAGE, WorkflowCompletion
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 from promptrun.workflows._destinations import DestinationRefused, ToolPolicy
 from promptrun.workflows._tool_http import open_tool_session
@@ -84,8 +83,6 @@ log = logging.getLogger("promptrun.server")
 
 # How one process asks the others to cancel an execution (not a channel clients can use).
 CANCEL_CHANNEL = "promptrun:cancel"
-_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
-_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
 
 @dataclass(slots=True)
@@ -131,22 +128,22 @@ def completion_payload(
     else:
         found, value = final_output(results)
         output = value if found else results  # the whole dict lets clients say what failed
-    inner = _RECORD_ENCODER.encode(
-        {"workflow_version_execution_id": execution_id, "result_code": "OK", "final_output": output}
+    inner = encode_record(
+        WorkflowCompletion(
+            workflow_version_execution_id=execution_id, result_code="OK", final_output=output
+        )
     )
     if len(inner) > limit:
-        inner = _RECORD_ENCODER.encode(
-            {
-                "workflow_version_execution_id": execution_id,
-                "result_code": "EXCEEDS_SIZE_LIMIT",
-                "final_output": None,
-            }
+        inner = encode_record(
+            WorkflowCompletion(
+                workflow_version_execution_id=execution_id, result_code="EXCEEDS_SIZE_LIMIT"
+            )
         )
     return {"message_name": COMPLETE_MESSAGE, "data": inner.decode()}
 
 
 def _node_row(result: NodeResult) -> NodeRow:
-    value = None if result.value is None else _RECORD_ENCODER.encode(result.value).decode()
+    value = None if result.value is None else encode_record(result.value).decode()
     return NodeRow(
         name=result.name,
         type=result.type,
@@ -161,121 +158,44 @@ def _node_row(result: NodeResult) -> NodeRow:
     )
 
 
-def _prepare_prompt(
-    stored: TemplateVersion,
-    model: dict[str, Any],
-    config: PromptTemplateConfig,
-    inputs: dict[str, Any],
-    sandboxed: dict[str, str],
-    budget: bp.RenderBudget,
-) -> _run.PreparedRun:
-    """Render a prompt node's template and plan its call (in a render thread, under budget)."""
-    with metered(budget):
-        prompt_template = stored.prompt_template
-        rendered_by_server = _run.needs_server_rendering(prompt_template)
-        if rendered_by_server:
-            prompt_template = bp.render_prompt_template(prompt_template, inputs)
-        template = {
-            "id": stored.template_id,
-            "version": stored.number,
-            "prompt_name": stored.prompt_name,
-            "prompt_template": prompt_template,
-            "metadata": {**stored.metadata, "model": model},
-            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
-            "provider_base_url": None,
-        }
-        return _run.prepare(
-            config.prompt_name,
-            template,
-            inputs,
-            config.model_parameter_overrides,
-            sandboxed,
-            rendered_by_server=rendered_by_server,
-        )
-
-
 class _Services:
     """What one execution's nodes need from the server."""
 
     def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
         self._runs = runs
         self._request = request
-
-    def _base_urls(self) -> dict[str, str]:
-        origin = self._request.origin
-        if origin is None:
-            return {}
-        out = {}
-        for provider, info in TABLE.items():
-            if not any(os.environ.get(k) for k in info.key_vars) and not os.environ.get(
-                info.base_var
-            ):
-                out[provider] = origin + info.sandbox_path
-        return out
+        self._pipeline = server_pipeline(
+            runs.store,
+            request.workspace,
+            runs.providers,
+            origin=request.origin,
+            budget=runs.settings.render_budget,
+        )
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
-        from promptrun.workflows.nodes.prompt import import_provider_sdks
-
         if any(isinstance(node.config, PromptTemplateConfig) for node in spec.nodes.values()):
             await import_provider_sdks()
 
     async def run_prompt(
         self, ctx: NodeContext, config: PromptTemplateConfig
     ) -> tuple[dict[str, Any], Any]:
-        workspace = self._request.workspace
-        store = self._runs.store
+        pipeline = self._pipeline
+        ref = PromptRef(config.prompt_name, config.version, config.label)
+        variables = dict(ctx.inputs)
         try:
-            stored = await store.get_version(
-                workspace, config.prompt_name, version=config.version, label=config.label
+            template = await pipeline.template(ref, variables)
+            prepared = await pipeline.render(
+                ref, template, variables, config.model_parameter_overrides
             )
         except NotFoundError as exc:
             raise NodeError(exc.message, exc.message) from None
-        model_meta = stored.metadata.get("model")
-        if not isinstance(model_meta, dict) or not model_meta.get("provider"):
-            raise NodeError(
-                f"prompt template {config.prompt_name!r} (version {stored.number}) has no "
-                "metadata.model: publish it with a model",
-                None,
-            )
-        model = bp.resolve_model(model_meta, None, None)
-        sandboxed = self._base_urls()
-        try:
-            prepared = await run_rendering(
-                _prepare_prompt, stored, model, config, dict(ctx.inputs), sandboxed,
-                self._runs.settings.render_budget,
-            )  # fmt: skip
         except bp.RenderBudgetError as exc:
-            where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
-            raise NodeError(exc.naming(where).message, exc.message) from None
-        provider = prepared.plan.provider
-        worker = await self._runs.worker(
-            provider,
-            prepared.base_url,
-            sandbox=provider in sandboxed and sandboxed[provider] == prepared.base_url,
-        )
-        log_meta = {**ctx.metadata, "workflow_node_name": ctx.node.name}
-        run_log = _run.RunLog(None, log_meta, None)
-        started = time.time()
-        try:
-            response = await worker.call(prepared.plan)
-        except Exception as exc:
-            record = run_log.record(
-                _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, None,
-                status="ERROR", error_type=_run.error_type_of(exc), error_message=str(exc),
-            )  # fmt: skip
-            await self._store_record(record.body, record.client_request_id)
-            raise
-        record = run_log.record(
-            _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, response
-        )
-        request_id = await self._store_record(record.body, record.client_request_id)
-        message = bp.response_message(provider, prepared.plan.api_type, response)
-        return message, request_id
-
-    async def _store_record(self, body: dict[str, Any], client_id: str) -> int:
-        decoded = _TRACK_BODY.decode(_RECORD_ENCODER.encode(body))
-        row, _ = track_row(decoded, client_request_id=client_id)
-        return await self._runs.store.insert_request(self._request.workspace, row)
+            raise NodeError(exc.message, exc.message) from None
+        except PromptLayerValidationError as exc:
+            raise NodeError(exc.message, None) from None
+        options = LogOptions(metadata={**ctx.metadata, "workflow_node_name": ctx.node.name})
+        result = await pipeline.run(prepared, options)
+        return result["prompt_blueprint"]["prompt_template"]["messages"][-1], result["request_id"]
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         from promptrun.workflows.nodes.tool import call_http_tool
@@ -314,8 +234,7 @@ class WorkflowRuns:
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._stop: anyio.Event | None = None
-        self._workers: dict[tuple[str, str | None, bool], ProviderWorker] = {}
-        self._worker_lock = anyio.Lock()
+        self.providers = ProviderClients(self.settings.provider_concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
         self._reasons: dict[tuple[int, int], str] = {}
@@ -334,6 +253,7 @@ class WorkflowRuns:
     async def start(self) -> None:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        self.providers = ProviderClients(self.settings.provider_concurrency)
         self.leases = self._new_leases()
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
@@ -355,6 +275,7 @@ class WorkflowRuns:
         finally:
             self._tg = None
             self._ready.set()
+            await self.providers.aclose()
             if self._session is not None:
                 with anyio.CancelScope(shield=True):
                     await self._session.close()
@@ -365,23 +286,6 @@ class WorkflowRuns:
             await asyncio.shield(self._task)
 
     # -- shared resources ------------------------------------------------------------------
-    async def worker(self, provider: str, base_url: str | None, *, sandbox: bool) -> ProviderWorker:
-        key = (provider, base_url, sandbox)
-        worker = self._workers.get(key)
-        if worker is not None:
-            return worker
-        async with self._worker_lock:
-            worker = self._workers.get(key)
-            if worker is None:
-                if self._tg is None:
-                    raise NodeError("the server is shutting down", None)
-                worker = ProviderWorker(
-                    provider, base_url, self.settings.provider_concurrency, sandbox=sandbox
-                )
-                await self._tg.start(worker.run)
-                self._workers[key] = worker
-        return worker
-
     async def http(self) -> aiohttp.ClientSession:
         if self._session is None:
             # no default headers (tools get no keys); every address checked against the policy

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from promptrun.wire._limits import Name
+from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = [
     "INFO_PATH",
@@ -35,6 +36,7 @@ __all__ = [
     "IngestStatusRequest",
     "IngestStatusResponse",
     "LogRecord",
+    "Record",
     "ServerInfo",
     "TrackCallRecord",
     "TrackRecord",
@@ -72,11 +74,12 @@ class TrackCallRecord(
     """
 
     client_request_id: str
-    endpoint: Literal["metadata", "score", "prompt", "group"]
+    endpoint: TrackEndpoint
     body: dict[str, Any]
 
 
 Record = TrackRecord | LogRecord | TrackCallRecord
+"""Anything a client ships: a run, a manual log, a ``track.*`` call."""
 
 
 MAX_BATCH = 10_000

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from promptrun.wire.ingest import IngestResult
+from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = [
     "ApiKey",
@@ -47,14 +48,12 @@ __all__ = [
     "TemplateVersion",
     "TraceQuery",
     "TrackCall",
-    "TrackEndpoint",
     "UnstorableText",
     "VersionInfo",
     "WorkflowStore",
     "WorkflowVersion",
 ]
 
-TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
 # Where a relay hands publications from other server processes: (workspace, channel, data).
 Deliver = Callable[[int, str, dict[str, Any]], object]
 

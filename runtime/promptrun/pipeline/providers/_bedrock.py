@@ -22,8 +22,8 @@ from typing import Any
 
 import anyio
 
-from promptrun.actors.providers._anthropic import SANDBOX_AWS, SANDBOX_REGION
-from promptrun.actors.providers._base import Adapter, CallPlan, KeyProblem, status_of
+from promptrun.pipeline.providers._anthropic import SANDBOX_AWS, SANDBOX_REGION
+from promptrun.pipeline.providers._base import Adapter, CallPlan, KeyProblem, status_of
 
 __all__ = ["BedrockConverseAdapter"]
 

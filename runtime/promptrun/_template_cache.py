@@ -1,5 +1,10 @@
 """TemplateCache: the prompt registry as seen by one client, with a TTL cache.
 
+Not an actor: a plain object guarded by the runtime's event loop (every method runs in it).
+Its fetches run in the runtime's task group (:meth:`TemplateCache.attach`), so a caller that
+gives up does not cancel a fetch others wait for, and a fetch that fails hands its error to
+the callers waiting for it and to nobody else.
+
 Templates are fetched unrendered (``skip_input_variable_rendering``) and rendered by the caller,
 so one entry serves every set of input variables. The policy, per key:
 
@@ -28,54 +33,30 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
-from promptrun._errors import (
-    PromptLayerAPIConnectionError,
-    PromptLayerAPITimeoutError,
-    PromptLayerError,
-    PromptLayerInternalServerError,
-    PromptLayerNotFoundError,
-    PromptLayerRateLimitError,
-)
+from promptrun._errors import TRANSIENT, PromptLayerError, PromptLayerNotFoundError
 from promptrun._http import ApiTransport
 from promptrun._retry import CALLER_POLICY, NO_RETRY_POLICY, call_with_retries
+from promptrun.pipeline import PromptRef
 
-__all__ = ["CacheRefresh", "TemplateCache", "TemplateKey"]
+__all__ = ["CacheRefresh", "TemplateCache", "registry_params"]
 
 logger = logging.getLogger("promptlayer")
 
 CacheRefresh = Literal["wait", "background"]
-CACHE_REFRESH_MODES: tuple[CacheRefresh, ...] = ("wait", "background")
 
-_TRANSIENT = (
-    PromptLayerInternalServerError,
-    PromptLayerRateLimitError,
-    PromptLayerAPIConnectionError,
-    PromptLayerAPITimeoutError,
-)
 _BACKOFF_MAX = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateKey:
-    name: str
-    version: int | None = None
-    label: str | None = None
-    provider: str | None = None
-    model: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"skip_input_variable_rendering": True}
-        if self.version is not None:
-            body["version"] = self.version
-        if self.label is not None:
-            body["label"] = self.label
-        if self.provider is not None:
-            body["provider"] = self.provider
-        if self.model is not None:
-            body["model"] = self.model
-        return body
+def registry_params(ref: PromptRef) -> dict[str, Any]:
+    """The fetch body's selectors for ``ref``, asking for the template unrendered."""
+    body: dict[str, Any] = {"skip_input_variable_rendering": True}
+    for name in ("version", "label", "provider", "model"):
+        value = getattr(ref, name)
+        if value is not None:
+            body[name] = value
+    return body
 
 
 @dataclass(slots=True)
@@ -85,7 +66,7 @@ class _Entry:
     retry_at: float  # after a failed fetch: the registry is not asked again before this
 
 
-class _Flight:
+class _Fetch:
     """One fetch of one key, shared by everyone who needs it."""
 
     __slots__ = ("done", "error", "generation", "value", "waiters")
@@ -118,25 +99,22 @@ class TemplateCache:
         # Background mode serves an expired entry for at most this long past its TTL.
         self._max_stale = ttl if max_stale is None else max_stale
         self.clock = clock
-        self._entries: OrderedDict[TemplateKey, _Entry] = OrderedDict()
-        self._flights: dict[TemplateKey, _Flight] = {}
+        self._entries: OrderedDict[PromptRef, _Entry] = OrderedDict()
+        self._fetches: dict[PromptRef, _Fetch] = {}
         self._generation = 0  # bumped by invalidate(): a fetch begun before it is not stored
         self._tg: TaskGroup | None = None
-        self.fetches = 0
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            task_status.started()
-            await anyio.sleep_forever()
+    def attach(self, task_group: TaskGroup) -> None:
+        """Run fetches in ``task_group`` (the runtime's) from now on."""
+        self._tg = task_group
 
     # -- the caller's side -------------------------------------------------------------
-    async def get(self, key: TemplateKey) -> dict[str, Any]:
+    async def get(self, key: PromptRef) -> dict[str, Any]:
         """The unrendered template for ``key``; callers must not mutate it."""
         entry = self._entries.get(key)
         if entry is None:
             logger.debug("template %r: not in the cache, fetching it", key.name)
-            return await self._shared_fetch(key)
+            return await self._wait_for_fetch(key)
         now = self.clock()
         age = now - entry.fetched_at
         if age < self._ttl:
@@ -148,72 +126,72 @@ class TemplateCache:
             return entry.value
         if self._refresh == "background" and age < self._ttl + self._max_stale:
             logger.debug("template %r: expired, served while it is refreshed", key.name)
-            self._flight(key)
+            self._start_fetch(key)
             return entry.value
         logger.debug("template %r: expired %.1f s ago, fetching it", key.name, age - self._ttl)
-        return await self._shared_fetch(key)
+        return await self._wait_for_fetch(key)
 
     def invalidate(self, name: str | None = None) -> None:
         # Fetches under way finish for those already waiting, but are not stored, and later
         # callers start a fetch of their own (after a publish, they want the new version).
         self._generation += 1
-        for table in (self._entries, self._flights):
+        for table in (self._entries, self._fetches):
             for key in [k for k in table if name is None or k.name == name]:
                 del table[key]
 
     # -- fetching ----------------------------------------------------------------------
-    def _flight(self, key: TemplateKey) -> _Flight:
-        flight = self._flights.get(key)
-        if flight is None:
+    def _start_fetch(self, key: PromptRef) -> _Fetch:
+        fetch = self._fetches.get(key)
+        if fetch is None:
             if self._tg is None:
-                raise RuntimeError("TemplateCache is not running")
-            flight = self._flights[key] = _Flight(self._generation)
+                raise RuntimeError("TemplateCache is not attached to a running runtime")
+            fetch = self._fetches[key] = _Fetch(self._generation)
             # The fetch runs in the cache's task group, so a caller that gives up does not
             # cancel it for the others waiting on the same key.
-            self._tg.start_soon(self._fly, key, flight)
-        return flight
+            self._tg.start_soon(self._run_fetch, key, fetch)
+        return fetch
 
-    async def _shared_fetch(self, key: TemplateKey) -> dict[str, Any]:
-        flight = self._flight(key)
-        flight.waiters += 1
-        await flight.done.wait()
-        if flight.error is not None:
-            raise flight.error
-        if flight.value is None:
+    async def _wait_for_fetch(self, key: PromptRef) -> dict[str, Any]:
+        fetch = self._start_fetch(key)
+        fetch.waiters += 1
+        await fetch.done.wait()
+        if fetch.error is not None:
+            raise fetch.error
+        if fetch.value is None:
             raise PromptLayerError(
                 f"fetching prompt template {key.name!r}: the client closed during the fetch"
             )
-        return flight.value
+        return fetch.value
 
-    async def _fly(self, key: TemplateKey, flight: _Flight) -> None:
+    async def _run_fetch(self, key: PromptRef, fetch: _Fetch) -> None:
         stale = self._entries.get(key)
         try:
-            value = await self._fetch(key, has_stale=stale is not None)
+            value = await self._from_registry(key, has_stale=stale is not None)
         except PromptLayerNotFoundError as exc:
             self._entries.pop(key, None)  # deleted upstream: stop serving it
-            flight.error = exc
-        except _TRANSIENT as exc:
+            fetch.error = exc
+        except TRANSIENT as exc:
             if stale is None:
-                flight.error = exc
+                fetch.error = exc
             else:
-                flight.value = self._serve_stale(key, stale, exc)
+                fetch.value = self._serve_stale(key, stale, exc)
         except Exception as exc:
-            flight.error = exc
-            if stale is not None and not flight.waiters:
+            fetch.error = exc
+            if stale is not None and not fetch.waiters:
                 # A background refresh nobody waits for: say so, and keep serving the entry
                 # for a while rather than asking again on every call.
                 stale.retry_at = self.clock() + min(max(self._ttl, 1.0), _BACKOFF_MAX)
                 logger.warning("refreshing prompt template %r failed: %s", key.name, exc)
         else:
-            flight.value = value
-            if flight.generation == self._generation:
+            fetch.value = value
+            if fetch.generation == self._generation:
                 self._store(key, value)
         finally:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-            flight.done.set()
+            if self._fetches.get(key) is fetch:
+                del self._fetches[key]
+            fetch.done.set()
 
-    def _serve_stale(self, key: TemplateKey, stale: _Entry, exc: Exception) -> dict[str, Any]:
+    def _serve_stale(self, key: PromptRef, stale: _Entry, exc: Exception) -> dict[str, Any]:
         now = self.clock()
         retry_after = getattr(exc, "retry_after", None)
         backoff = min(max(self._ttl, 1.0), _BACKOFF_MAX)
@@ -230,10 +208,9 @@ class TemplateCache:
         )
         return stale.value
 
-    async def _fetch(self, key: TemplateKey, *, has_stale: bool) -> dict[str, Any]:
-        self.fetches += 1
+    async def _from_registry(self, key: PromptRef, *, has_stale: bool) -> dict[str, Any]:
         context = f"fetching prompt template {key.name!r}"
-        body = key.params()
+        body = registry_params(key)
         body["api_key"] = self._transport.api_key
 
         async def once() -> Any:
@@ -265,7 +242,7 @@ class TemplateCache:
         )
         return value
 
-    def _store(self, key: TemplateKey, value: dict[str, Any]) -> None:
+    def _store(self, key: PromptRef, value: dict[str, Any]) -> None:
         if self._ttl <= 0:
             return
         now = self.clock()

@@ -1,11 +1,19 @@
-"""ProviderWorker: one per provider and base URL, owning that provider's SDK clients.
+"""ProviderClients: the SDK clients a runtime (or the server) calls providers with.
 
-Clients are created in the runtime's own event loop (an SDK client bound to a dead loop is
-the peer's ``Event loop is closed`` bug), on first use, and closed at shutdown. A client that
-cannot be created (a missing key) is not kept: the call fails, is logged like any failed
-call, and the next call tries again, so exporting the key in a long-lived process works.
-Calls run in the caller's task under the worker's concurrency limit. Provider keys are read
-from the environment only; they never leave this package.
+Not an actor: a plain object guarded by its event loop. It keeps one :class:`_Route` per
+provider, base URL and sandbox flag, each with its own concurrency limit and its SDK clients
+(one per set of client options a template names). Calls run in the caller's task.
+
+- A route is made on its first call, in the running loop (an SDK client bound to a dead loop
+  is the peer's ``Event loop is closed`` bug), after its SDK is imported off the loop.
+- A client that cannot be created (a missing key, an SDK not installed) is not kept: the call
+  fails with an error that says what to set or install, the run is logged as failed like any
+  failed call, and the next call tries again, so exporting the key in a long-lived process
+  works. Nothing else is affected.
+- :meth:`ProviderClients.aclose` closes every client; a call that starts after it fails.
+
+Provider keys are read from the environment only (or, for a sandboxed route, are the
+sandbox's placeholder); they never leave this package.
 """
 
 from __future__ import annotations
@@ -18,24 +26,74 @@ from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import anyio
-from anyio.abc import TaskStatus
 
 from promptrun._errors import PromptLayerError, PromptLayerValidationError
-from promptrun.actors.providers._adapters import adapter_for
-from promptrun.actors.providers._base import Adapter, CallPlan
-from promptrun.actors.providers._keys import explain_key_problem
+from promptrun.pipeline.providers._adapters import adapter_for
+from promptrun.pipeline.providers._base import Adapter, CallPlan
+from promptrun.pipeline.providers._keys import explain_key_problem
 
-__all__ = ["ProviderWorker", "close_stream", "import_provider_sdks"]
+__all__ = ["ProviderClients", "close_stream", "import_provider_sdks"]
 
 logger = logging.getLogger("promptlayer")
 
+RouteKey = tuple[str, str | None, bool]
 
-class ProviderWorker:
-    """Calls one provider through its SDK."""
 
-    def __init__(
-        self, provider: str, base_url: str | None, concurrency: int, *, sandbox: bool = False
-    ) -> None:
+class ProviderClients:
+    """Calls providers through their SDKs: ``call(plan)`` and ``open_stream(plan)``.
+
+    ``concurrency`` limits the calls in flight per provider and base URL.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._routes: dict[RouteKey, _Route] = {}
+        self._opening = anyio.Lock()
+        self._closed = False
+
+    async def call(self, plan: CallPlan) -> Any:
+        """One non-streaming call; returns the SDK's response object."""
+        return await (await self._route(plan)).call(plan)
+
+    async def open_stream(self, plan: CallPlan) -> AsyncIterator[Any]:
+        """Start a streaming call; returns the SDK's async iterator of chunks."""
+        return await (await self._route(plan)).open_stream(plan)
+
+    async def aclose(self) -> None:
+        """Close every client (shielded: closing never masks why the owner stopped)."""
+        self._closed = True
+        routes, self._routes = list(self._routes.values()), {}
+        with anyio.CancelScope(shield=True):
+            for route in routes:
+                await route.aclose()
+
+    async def _route(self, plan: CallPlan) -> _Route:
+        key = (plan.provider, plan.base_url, plan.sandbox)
+        route = self._routes.get(key)
+        if route is not None:
+            return route
+        async with self._opening:
+            self._check_open(plan.provider)
+            route = self._routes.get(key)
+            if route is None:
+                route = _Route(plan.provider, plan.base_url, plan.sandbox, self._concurrency)
+                await route.import_sdk()
+                self._check_open(plan.provider)
+                self._routes[key] = route
+        return route
+
+    def _check_open(self, provider: str) -> None:
+        if self._closed:
+            raise PromptLayerError(
+                f"the {provider} client was closed: the PromptLayer client shut down "
+                "while this run was in flight"
+            )
+
+
+class _Route:
+    """One provider at one base URL: its adapter, its concurrency limit, its clients."""
+
+    def __init__(self, provider: str, base_url: str | None, sandbox: bool, concurrency: int):
         self.adapter: Adapter = adapter_for(provider)
         self.provider = provider
         self.base_url = base_url
@@ -45,7 +103,7 @@ class ProviderWorker:
         self._opening = anyio.Lock()
         self._closed = False
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def import_sdk(self) -> None:
         await _imports.ensure()
         for module in self.adapter.info.modules:
             try:
@@ -55,14 +113,8 @@ class ProviderWorker:
                     f"running a {self.provider} prompt needs its SDK: "
                     f"pip install 'promptrun[{self.adapter.info.extra}]' ({exc})"
                 ) from exc
-        task_status.started()
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._close()
 
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
         self._closed = True
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
@@ -97,7 +149,6 @@ class ProviderWorker:
         return explain_key_problem(exc, problem, self.adapter.info, plan.template)
 
     async def call(self, plan: CallPlan) -> Any:
-        """One non-streaming call; returns the SDK's response object."""
         async with self._limiter:
             try:
                 return await self.adapter.call(await self._client(plan), plan)
@@ -108,11 +159,8 @@ class ProviderWorker:
                 raise explained from exc
 
     async def open_stream(self, plan: CallPlan) -> AsyncIterator[Any]:
-        """Start a streaming call; returns the SDK's async iterator of chunks.
-
-        The limiter slot is held only while the stream is being opened: a slow consumer must
-        not starve other callers of the provider.
-        """
+        # The limiter slot is held only while the stream is being opened: a slow consumer
+        # must not starve other callers of the provider.
         async with self._limiter:
             try:
                 stream = await self.adapter.stream(await self._client(plan), plan)
@@ -146,8 +194,8 @@ class _SdkImports:
     Importing takes 0.4-0.9 s per SDK, too long for the event loop. But a thread importing an
     SDK while SDK code runs in the loop is unsafe: the SDKs share httpx and pydantic, and code
     that looks at a half-imported module (openai checks ``sys.modules["httpx"]`` on every
-    request) fails with "partially initialized module". So the first provider worker imports
-    all of them at once, before any SDK code has run, and later workers find them imported.
+    request) fails with "partially initialized module". So the first route imports all of
+    them at once, before any SDK code has run, and later routes find them imported.
     """
 
     def __init__(self) -> None:
@@ -167,13 +215,13 @@ class _SdkImports:
                     if importlib.util.find_spec(name) is not None:
                         importlib.import_module(name)
                 except ImportError:
-                    continue  # not installed: the worker that needs it says so
+                    continue  # not installed: the route that needs it says so
             self.done = True
 
 
 _imports = _SdkImports()
 # The SDKs built on httpx and pydantic; the others (boto3, google-auth) are imported by the
-# worker that needs them, also off the loop.
+# route that needs them, also off the loop.
 _SHARED = ("openai", "anthropic", "google.genai", "mistralai.client")
 
 

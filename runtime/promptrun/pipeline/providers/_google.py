@@ -7,13 +7,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from promptrun.actors.providers._anthropic import (
+from promptrun.pipeline.providers._anthropic import (
     anthropic_call,
     anthropic_key_problem,
     anthropic_stream,
 )
-from promptrun.actors.providers._base import Adapter, CallPlan, KeyProblem, status_of
-from promptrun.actors.providers._table import SANDBOX_KEY
+from promptrun.pipeline.providers._base import Adapter, CallPlan, KeyProblem, status_of
+from promptrun.pipeline.providers._table import SANDBOX_KEY
 
 __all__ = ["GoogleAdapter", "VertexAdapter"]
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from promptrun.actors.providers._table import ProviderInfo
+from promptrun.pipeline.providers._table import ProviderInfo
 
 __all__ = [
     "Adapter",
@@ -36,6 +36,9 @@ class CallPlan:
     ``client_options`` are what the template's ``llm_kwargs`` said about the client rather
     than the call (Bedrock's ``aws_*`` credentials and region, a ``base_url``): they choose the
     client and are never logged. ``template`` names the prompt, for error messages.
+    ``base_url`` is where the provider is reached (None: the SDK's default or its environment
+    variable); ``sandbox`` says it is ``promptrun serve``'s sandbox, which takes placeholder
+    credentials.
     """
 
     provider: str
@@ -44,6 +47,8 @@ class CallPlan:
     llm_kwargs: dict[str, Any]
     client_options: Mapping[str, Any] = field(default_factory=dict)
     template: str = ""
+    base_url: str | None = None
+    sandbox: bool = False
 
 
 @dataclass(frozen=True, slots=True)

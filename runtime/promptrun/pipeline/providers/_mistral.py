@@ -15,14 +15,14 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from promptrun.actors.providers._base import (
+from promptrun.pipeline.providers._base import (
     Adapter,
     CallPlan,
     KeyProblem,
     accepted_params,
     status_of,
 )
-from promptrun.actors.providers._table import SANDBOX_KEY
+from promptrun.pipeline.providers._table import SANDBOX_KEY
 
 __all__ = ["MistralAdapter"]
 

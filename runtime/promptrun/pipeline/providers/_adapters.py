@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from promptrun._errors import PromptLayerValidationError
-from promptrun.actors.providers._anthropic import AnthropicAdapter, BedrockAnthropicAdapter
-from promptrun.actors.providers._base import Adapter
-from promptrun.actors.providers._bedrock import BedrockConverseAdapter
-from promptrun.actors.providers._google import GoogleAdapter, VertexAdapter
-from promptrun.actors.providers._mistral import MistralAdapter
-from promptrun.actors.providers._openai import OpenAIAdapter
-from promptrun.actors.providers._table import PROVIDERS, TABLE
+from promptrun.pipeline.providers._anthropic import AnthropicAdapter, BedrockAnthropicAdapter
+from promptrun.pipeline.providers._base import Adapter
+from promptrun.pipeline.providers._bedrock import BedrockConverseAdapter
+from promptrun.pipeline.providers._google import GoogleAdapter, VertexAdapter
+from promptrun.pipeline.providers._mistral import MistralAdapter
+from promptrun.pipeline.providers._openai import OpenAIAdapter
+from promptrun.pipeline.providers._table import PROVIDERS, TABLE
 
 __all__ = ["ADAPTERS", "adapter_for", "split_client_options"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from promptrun.actors.providers._base import (
+from promptrun.pipeline.providers._base import (
     Adapter,
     CallPlan,
     KeyProblem,
@@ -13,7 +13,7 @@ from promptrun.actors.providers._base import (
     aiohttp_client,
     status_of,
 )
-from promptrun.actors.providers._table import SANDBOX_KEY
+from promptrun.pipeline.providers._table import SANDBOX_KEY
 
 __all__ = ["AnthropicAdapter", "BedrockAnthropicAdapter", "anthropic_key_problem"]
 
@@ -28,17 +28,17 @@ def _method(client: Any, plan: CallPlan) -> Any:
     return client.messages.create
 
 
-_fit = KwargsFitter("anthropic")
+_fit_to_sdk = KwargsFitter("anthropic")
 
 
 async def anthropic_call(client: Any, plan: CallPlan) -> Any:
     method = _method(client, plan)
-    return await method(**_fit(method, plan.llm_kwargs))
+    return await method(**_fit_to_sdk(method, plan.llm_kwargs))
 
 
 async def anthropic_stream(client: Any, plan: CallPlan) -> AsyncIterator[Any]:
     method = _method(client, plan)
-    return await method(**_fit(method, {**plan.llm_kwargs, "stream": True}))  # type: ignore[no-any-return]
+    return await method(**_fit_to_sdk(method, {**plan.llm_kwargs, "stream": True}))  # type: ignore[no-any-return]
 
 
 def anthropic_key_problem(exc: BaseException, key_var: str) -> KeyProblem | None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from promptrun.actors.providers._base import (
+from promptrun.pipeline.providers._base import (
     Adapter,
     CallPlan,
     KeyProblem,
@@ -14,7 +14,7 @@ from promptrun.actors.providers._base import (
     aiohttp_client,
     status_of,
 )
-from promptrun.actors.providers._table import SANDBOX_KEY
+from promptrun.pipeline.providers._table import SANDBOX_KEY
 
 __all__ = ["OpenAIAdapter"]
 
@@ -27,7 +27,7 @@ class OpenAIAdapter(Adapter):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._fit = KwargsFitter(self.provider)
+        self._fit_to_sdk = KwargsFitter(self.provider)
 
     async def open(self, base_url: str | None, plan: CallPlan, sandbox: bool) -> Any:
         import openai
@@ -77,11 +77,11 @@ class OpenAIAdapter(Adapter):
 
     async def call(self, client: Any, plan: CallPlan) -> Any:
         method = self._method(client, plan)
-        return await method(**self._fit(method, self._kwargs(plan, False)))
+        return await method(**self._fit_to_sdk(method, self._kwargs(plan, False)))
 
     async def stream(self, client: Any, plan: CallPlan) -> AsyncIterator[Any]:
         method = self._method(client, plan)
-        return await method(**self._fit(method, self._kwargs(plan, True)))  # type: ignore[no-any-return]
+        return await method(**self._fit_to_sdk(method, self._kwargs(plan, True)))  # type: ignore[no-any-return]
 
     def key_problem(self, exc: BaseException) -> KeyProblem | None:
         import openai

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from promptrun.actors.providers._base import KeyProblem
-from promptrun.actors.providers._table import ProviderInfo
+from promptrun.pipeline.providers._base import KeyProblem
+from promptrun.pipeline.providers._table import ProviderInfo
 
 __all__ = ["ProviderKeyError", "explain_key_problem"]
 
