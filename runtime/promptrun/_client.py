@@ -1,4 +1,4 @@
-"""AsyncPromptLayer: the public async client, a thin face over the runtime's actors."""
+"""AsyncPromptLayer: the public async client, a thin face over its runtime and run pipeline."""
 
 from __future__ import annotations
 
@@ -443,7 +443,7 @@ class AsyncPromptLayer:
         sandbox (bubblewrap); where none can be made here they are refused with a
         ``PromptLayerError`` unless ``allow_unsandboxed_code=True``.
         """
-        from promptrun._workflow_api import run_workflow
+        from promptrun._run_workflow import run_workflow
 
         return await run_workflow(
             self,

@@ -49,7 +49,7 @@ logger = logging.getLogger("promptlayer")
 
 
 class _LocalServices:
-    """What nodes need from the client: its runtime's actors, the caller's tools."""
+    """What nodes need from the client: its run pipeline, the caller's tools."""
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class _LocalServices:
         self._session: aiohttp.ClientSession | None = None
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
-        if any(isinstance(node.config, PromptTemplateConfig) for node in spec.nodes.values()):
+        if spec.has(PromptTemplateConfig):
             await import_provider_sdks()
 
     async def run_prompt(
@@ -160,7 +160,7 @@ async def run_local_workflow(
         values, _ = resolve_variables(spec, variables)
     except WorkflowInputError as exc:
         raise PromptLayerValidationError(f"run_workflow(): workflow {name!r}: {exc}") from None
-    if any(isinstance(node.config, CodeConfig) for node in spec.nodes.values()):
+    if spec.has(CodeConfig):
         await _check_code_sandbox(name, allow_unsandboxed_code)
     services = _LocalServices(rt, tools, allow_unsandboxed_code=allow_unsandboxed_code)
     run = WorkflowRun(spec, values, services)

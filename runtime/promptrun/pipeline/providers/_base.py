@@ -1,7 +1,7 @@
 """What every provider adapter has: the call plan it gets, and the shape of an adapter.
 
 An adapter turns a :class:`CallPlan` into calls of one SDK. It holds no state of its own: the
-worker owns the clients the adapter opens (one per set of client options) and closes them.
+:class:`ProviderClients` owns the clients the adapter opens (one per set of client options) and closes them.
 SDK modules are imported inside the methods, never at import time.
 """
 

@@ -1,12 +1,12 @@
 """Amazon Bedrock's Converse API through boto3's ``bedrock-runtime`` client.
 
 boto3 is synchronous: each call runs in a worker thread (a pool of the adapter's own), and a
-stream's events are read by a thread of the stream's own. One boto3 Session per worker, one client per set of credentials
-(boto3 clients are thread-safe; Sessions are not), created off the loop because reading the
-AWS configuration and credential chain touches files. Why not aioboto3: it pins exact
-botocore versions (it would downgrade the boto3 a user already has, and fight
-``anthropic[bedrock]``'s), and it wraps the same botocore code, so a thread hop per call
-(tens of microseconds) is the whole difference.
+stream's events are read by a thread of the stream's own. One boto3 Session per route, one
+client per set of credentials (boto3 clients are thread-safe; Sessions are not), created off
+the loop because reading the AWS configuration and credential chain touches files. Why not
+aioboto3: it pins exact botocore versions (it would downgrade the boto3 a user already has,
+and fight ``anthropic[bedrock]``'s), and it wraps the same botocore code, so a thread hop per
+call (tens of microseconds) is the whole difference.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every provider a template may name: its SDK, its extra, its credentials, its sandbox.
 
-Pure data, imported by ``import promptrun``: nothing here imports a provider SDK. The worker
-maps each name to an adapter (``_adapters``); error messages, ``promptrun serve``'s workflow
+Pure data, imported by ``import promptrun``: nothing here imports a provider SDK. The
+clients map each name to an adapter (``_adapters``); error messages, ``promptrun serve``'s workflow
 runs and the test helpers read the rest.
 """
 

@@ -658,8 +658,6 @@ class Store(WorkflowStore, Protocol):
     ) -> list[IngestResult]:
         """Store a batch in order, idempotently by client id; one result per item."""
 
-    async def stored_ids(self, workspace: int, client_ids: Sequence[str]) -> dict[str, int]: ...
-
     async def list_requests(
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None
     ) -> tuple[list[dict[str, Any]], int]: ...

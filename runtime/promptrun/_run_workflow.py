@@ -32,6 +32,15 @@ from promptrun._errors import (
     PromptLayerNotFoundError,
     PromptLayerValidationError,
 )
+from promptrun._validate import (
+    check_bool,
+    check_choice,
+    check_dict,
+    check_int,
+    check_positive,
+    check_str,
+)
+from promptrun.wire.workflows import COMPLETE_MESSAGE, WorkflowCompletion
 
 if TYPE_CHECKING:
     import aiohttp
@@ -44,11 +53,11 @@ __all__ = ["final_value", "run_workflow"]
 logger = logging.getLogger("promptlayer")
 
 _NODE_KEYS = frozenset({"status", "value", "error_message", "raw_error_message", "is_output_node"})
-_COMPLETE = "SET_WORKFLOW_COMPLETE"
 _POLL_INTERVAL = 0.5
 _POLL_OUTAGE = 30.0  # seconds a server may stay unreachable while its result is polled
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_decode_completion = msgspec.json.Decoder(WorkflowCompletion).decode
 
 
 def _is_results(value: Any) -> bool:
@@ -104,39 +113,31 @@ def _check(
     allow_unsandboxed_code: Any = False,
 ) -> None:
     where = "run_workflow()"
-    if execution not in ("server", "local"):
-        raise PromptLayerValidationError(f"{where}: execution must be 'server' or 'local'")
+    check_choice(where, "execution", execution, ("server", "local"))
     ref = workflow_id_or_name
     if ref is None and not (execution == "local" and definition is not None):
         raise PromptLayerValidationError(
             f'{where}: "workflow_id_or_name" must be given (a workflow id or name)'
         )
-    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int | str)):
-        raise PromptLayerValidationError(f"{where}: workflow_id_or_name must be an int or a str")
-    for name, value in (("input_variables", input_variables), ("metadata", metadata)):
-        if value is not None and not isinstance(value, Mapping):
-            raise PromptLayerValidationError(f"{where}: {name} must be a dict")
-    if workflow_label_name is not None and not isinstance(workflow_label_name, str):
-        raise PromptLayerValidationError(f"{where}: workflow_label_name must be a str")
-    if workflow_version is not None and (
-        isinstance(workflow_version, bool) or not isinstance(workflow_version, int)
-    ):
-        raise PromptLayerValidationError(f"{where}: workflow_version must be an int")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise PromptLayerValidationError(f"{where}: timeout must be seconds (> 0) or None")
+    if isinstance(ref, bool) or not isinstance(ref, int | str | None):
+        raise PromptLayerValidationError(
+            f"{where}: workflow_id_or_name must be an int or a str, got "
+            f"{type(ref).__name__} {ref!r:.80}"
+        )
+    check_dict(where, "input_variables", input_variables)
+    check_dict(where, "metadata", metadata)
+    check_str(where, "workflow_label_name", workflow_label_name, optional=True)
+    check_int(where, "workflow_version", workflow_version, optional=True)
+    check_positive(where, "timeout", timeout, optional=True)
     if execution == "server" and (tools is not None or definition is not None):
         raise PromptLayerValidationError(
             f"{where}: tools= and definition= are for execution='local'; the server runs "
             "the published definition with HTTP tools"
         )
-    if tools is not None and (
-        not isinstance(tools, Mapping) or not all(callable(fn) for fn in tools.values())
-    ):
+    check_dict(where, "tools", tools)
+    if tools is not None and not all(callable(fn) for fn in tools.values()):
         raise PromptLayerValidationError(f"{where}: tools must map names to callables")
-    if not isinstance(allow_unsandboxed_code, bool):
-        raise PromptLayerValidationError(f"{where}: allow_unsandboxed_code must be True or False")
+    check_bool(where, "allow_unsandboxed_code", allow_unsandboxed_code)
 
 
 async def run_workflow(
@@ -304,9 +305,9 @@ class _ServerRun:
                 await ws_cm.__aexit__(None, None, None)
         if completion is None:  # the websocket dropped: ask for the result instead
             return await self._poll(execution_id, return_all_outputs)
-        if completion.get("result_code") == "EXCEEDS_SIZE_LIMIT":
+        if completion.result_code == "EXCEEDS_SIZE_LIMIT":
             return await self._results(execution_id, return_all_outputs)
-        return completion.get("final_output")
+        return completion.final_output
 
     # -- the Centrifugo conversation -----------------------------------------------------
     async def _messages(self, ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]] | None:
@@ -360,7 +361,7 @@ class _ServerRun:
 
     async def _completion(
         self, ws: aiohttp.ClientWebSocketResponse, execution_id: int
-    ) -> dict[str, Any] | None:
+    ) -> WorkflowCompletion | None:
         while True:
             for push in self._pushes:
                 found = _completion_in(push, execution_id)
@@ -415,19 +416,19 @@ class _ServerRun:
                 logger.debug("could not cancel workflow execution %s: %s", execution_id, exc)
 
 
-def _completion_in(push: dict[str, Any], execution_id: int) -> dict[str, Any] | None:
+def _completion_in(push: dict[str, Any], execution_id: int) -> WorkflowCompletion | None:
     pub = push.get("pub")
     data = pub.get("data") if isinstance(pub, dict) else None
-    if not isinstance(data, dict) or data.get("message_name") != _COMPLETE:
+    if not isinstance(data, dict) or data.get("message_name") != COMPLETE_MESSAGE:
         return None
     inner = data.get("data")
     try:
-        decoded = _decode(inner) if isinstance(inner, str | bytes) else inner
+        if isinstance(inner, str | bytes):
+            completion = _decode_completion(inner)
+        else:
+            completion = msgspec.convert(inner, WorkflowCompletion)
+    except msgspec.ValidationError:  # not a completion, or another shape: not ours
+        return None
     except msgspec.DecodeError:
         return None
-    if (
-        not isinstance(decoded, dict)
-        or decoded.get("workflow_version_execution_id") != execution_id
-    ):
-        return None
-    return decoded
+    return completion if completion.workflow_version_execution_id == execution_id else None

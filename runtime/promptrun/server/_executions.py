@@ -173,7 +173,7 @@ class _Services:
         )
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
-        if any(isinstance(node.config, PromptTemplateConfig) for node in spec.nodes.values()):
+        if spec.has(PromptTemplateConfig):
             await import_provider_sdks()
 
     async def run_prompt(
