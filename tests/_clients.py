@@ -1,4 +1,8 @@
-"""Fixtures for client tests: a real promptrun server with its sandbox providers on loopback."""
+"""What client-side tests share: a real promptrun server with its sandbox providers on
+loopback, a client factory, and a probe that looks at the server from the side.
+
+The conftests of tests/client, tests/pipeline and tests/actors import these fixtures.
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from .conftest import Factory, Probe, spooled, start_then_kill_9
+from .._clients import Factory, Probe, spooled, start_then_kill_9
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 
 from promptrun import PromptLayerValidationError
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,7 @@ import pytest
 from promptrun import AsyncPromptLayer, PromptLayerInternalServerError
 from promptrun.testing import RunningServer
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

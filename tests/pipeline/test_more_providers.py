@@ -12,7 +12,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 from .test_providers import chat, publish
 
 pytestmark = pytest.mark.anyio

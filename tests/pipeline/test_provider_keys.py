@@ -16,7 +16,7 @@ from mistralai.client.errors import MistralError
 from promptrun.pipeline.providers import ProviderKeyError
 from promptrun.testing import RunningServer
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 from .test_more_providers import cloud_env, publish, version  # noqa: F401
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ import pytest
 from promptrun import AsyncPromptLayer
 from promptrun.testing import RunningServer
 
+from .._clients import Factory, Probe
 from .._registry_stub import chat_template, stub_registry
-from .conftest import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import pytest
 from promptrun import AsyncPromptLayer, PromptLayerNotFoundError, PromptLayerValidationError
 from promptrun.blueprint import RenderBudgetError
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

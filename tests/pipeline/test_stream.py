@@ -7,7 +7,7 @@ import itertools
 import openai
 import pytest
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

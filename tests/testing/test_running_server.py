@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,15 +18,10 @@ def get_json(url: str, key: str | None = None, **headers: str) -> object:
         return json.loads(r.read())
 
 
-def test_running_server_starts_quickly_and_stops_cleanly() -> None:
-    with running_server(sandbox=False):  # warm the imports
-        pass
-    started = time.monotonic()
+def test_running_server_serves_until_its_block_ends() -> None:
     with running_server() as srv:
-        elapsed = time.monotonic() - started
         assert get_json(srv.base_url + "/health") == {"status": "ok"}
         assert get_json(srv.base_url + "/prompt-templates", srv.api_key)
-    assert elapsed < 0.3
     with pytest.raises(OSError):
         urllib.request.urlopen(srv.base_url + "/health", timeout=2)
 

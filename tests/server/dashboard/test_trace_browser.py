@@ -13,7 +13,7 @@ from promptlayer import PromptLayer
 
 from promptrun.testing import RunningServer, running_server
 
-from ..compat.conftest import _close, _drain_peer_clients
+from ...compat.conftest import _close, _drain_peer_clients
 from .conftest import screenshot
 from .test_browser import sign_in
 
