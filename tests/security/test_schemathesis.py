@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
 from promptrun.server.app import ServerConfig, create_app
 from promptrun.server.openapi import OPENAPI, build_spec
@@ -38,6 +38,11 @@ def _document() -> dict[str, object]:
 # names: with generated definitions those could be anywhere, and tests talk to loopback only.
 # Its body handling is fuzzed in tests/fuzz on a server that has no workflow to run.
 NOT_CALLED = {("POST", "/workflows/{ref}/run")}
+
+# POST /prompt-templates/{name} takes names with slashes ("team/greet"), so it also answers
+# POST on the labels path (a fetch of the template "x/labels"): that path's Allow header lists
+# POST truthfully, which an OpenAPI path template cannot express.
+SHADOWED_BY_SLASHED_NAMES = {"/prompt-templates/{identifier}/labels"}
 
 schema = schemathesis.openapi.from_dict(_document())
 for _method, _path in NOT_CALLED:
@@ -65,9 +70,12 @@ def test_the_document_under_test_is_the_one_the_server_serves(api_server: Runnin
 def test_the_api_keeps_to_its_openapi_document(
     case: schemathesis.Case, api_server: RunningServer
 ) -> None:
+    excluded = [positive_data_acceptance]
+    if case.path in SHADOWED_BY_SLASHED_NAMES:
+        excluded.append(allow_header_conformance)
     case.call_and_validate(
         base_url=api_server.base_url,
         headers={"X-API-KEY": api_server.api_key},
-        excluded_checks=[positive_data_acceptance],
+        excluded_checks=excluded,
         timeout=30,
     )

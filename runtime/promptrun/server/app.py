@@ -34,7 +34,15 @@ from promptrun.server._http import ApiError, error_response
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
-from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
+from promptrun.server.routes import (
+    health,
+    ingest,
+    labels,
+    requests,
+    templates,
+    tracking,
+    workflows,
+)
 from promptrun.server.store import postgres_store, sqlite_store
 from promptrun.server.store.base import NotFoundError, Store
 from promptrun.server.ws import HUB, TokenSigner
@@ -147,7 +155,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.cleanup_ctx.append(_lifetime)
     api = app[OPENAPI] = ApiDescription()
     workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
-    for module in (health, openapi, templates, tracking, ingest, requests, workflows, ws):
+    for module in (health, openapi, templates, labels, tracking, ingest, requests, workflows, ws):
         app.add_routes(module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))

@@ -82,6 +82,8 @@ class Operation:
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
     description: str = ""
+    #: Other success statuses, each with what it means; the answer has the same shape.
+    also: tuple[tuple[int, str], ...] = ()
 
     def statuses(self) -> list[int]:
         found = set(self.errors)
@@ -143,6 +145,13 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
                 str(op.success): {
                     "description": _REASONS.get(op.success, "OK"),
                     "content": _json_content(by_type[op.response]),
+                },
+                **{
+                    str(status): {
+                        "description": meaning,
+                        "content": _json_content(by_type[op.response]),
+                    }
+                    for status, meaning in op.also
                 },
                 **{
                     str(status): {
