@@ -1,0 +1,103 @@
+"""``promptrun workflows push FILE``: publish a workflow version from a JSON file.
+
+The file holds a definition (``{"nodes": [...], ...}``, the format of
+:mod:`promptrun.workflows`) or a whole publish body (``{"workflow_name", "definition",
+"commit_message"?, "release_labels"?}``). The name is ``--name``, else the body's
+``workflow_name``, else the file's name without its suffix. The server checks the
+definition and says what is wrong with it, as ``POST /rest/workflows`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from promptrun._cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_connection,
+    open_api,
+    print_json,
+)
+
+__all__ = ["add_push_parser", "publish_body"]
+
+
+def add_push_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``workflows push``, under the ``workflows`` command's subcommands."""
+    push = sub.add_parser(
+        "push",
+        help="publish a workflow version from a JSON file",
+        description=(
+            "Publish FILE as a new version of a workflow. FILE holds a definition "
+            '({"nodes": [...]}) or a publish body ({"workflow_name", "definition", ...}).'
+        ),
+        epilog="example: promptrun workflows push triage.json --label prod -m 'stricter check'",
+    )
+    push.add_argument("file", type=Path, metavar="FILE")
+    push.add_argument("--name", help="the workflow's name (default: from the file)")
+    push.add_argument("-m", "--message", metavar="TEXT", help="the version's commit message")
+    push.add_argument(
+        "--label", action="append", default=[], metavar="LABEL",
+        help="a release label to move to the new version (repeatable)",
+    )  # fmt: skip
+    push.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    add_connection(push)
+    push.set_defaults(run=_run, command_name="workflows push")
+
+
+def publish_body(
+    document: Any, *, name: str | None, message: str | None, labels: list[str], stem: str
+) -> dict[str, Any]:
+    """What ``POST /rest/workflows`` takes, from a file's JSON and the command's options;
+    ValueError says what is wrong with the file."""
+    if not isinstance(document, dict):
+        raise ValueError("the file must hold a JSON object: a definition or a publish body")
+    if "definition" in document and "nodes" not in document:
+        body = dict(document)
+        unknown = set(body) - {"workflow_name", "definition", "commit_message", "release_labels"}
+        if unknown:
+            raise ValueError(f"unknown keys in the publish body: {sorted(unknown)}")
+    else:
+        body = {"definition": document}
+    body["workflow_name"] = name or body.get("workflow_name") or stem
+    if message is not None:
+        body["commit_message"] = message
+    if labels:
+        body["release_labels"] = list(dict.fromkeys([*body.get("release_labels", []), *labels]))
+    return body
+
+
+def _run(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        raise CliError(f"no such file: {path}", EXIT_USAGE)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        body = publish_body(
+            document, name=args.name, message=args.message, labels=args.label, stem=path.stem
+        )
+    except (ValueError, OSError) as exc:
+        raise CliError(f"{path}: {exc}", EXIT_FAILURE) from None
+    answer = asyncio.run(_publish(args, body))
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    workflow = answer.get("workflow") or {}
+    labels = workflow.get("release_labels") or []
+    tail = f" [{', '.join(labels)}]" if labels else ""
+    print(f"pushed {workflow.get('name')} v{answer.get('version_number')}{tail}")
+    return EXIT_OK
+
+
+async def _publish(args: argparse.Namespace, body: dict[str, Any]) -> Any:
+    async with open_api(args) as api:
+        return await api.request(
+            "POST", "/rest/workflows", body=body, expect=(201,),
+            context=f"{args.file}: publishing workflow {body['workflow_name']!r}",
+        )  # fmt: skip
