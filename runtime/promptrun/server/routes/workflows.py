@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server._http import ApiError, json_response, query_int, read_body
+from promptrun.server._prompt_runs import PROMPTS, sandbox_origin
 from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
@@ -67,6 +68,7 @@ def setup_workflows(app: web.Application, store: Store) -> None:
         render_budget=render_budget(config),
     )
     runs = app[WORKFLOWS] = WorkflowRuns(store, hub, settings)
+    app[PROMPTS] = runs.prompts  # the dashboard's playground runs prompts the same way
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await runs.start()
@@ -167,19 +169,6 @@ async def ws_token(request: web.Request) -> web.Response:
     )
 
 
-def _origin(request: web.Request) -> str | None:
-    """This server's own address as the client reached it (for the sandbox fallback)."""
-    if not request.app[CONFIG].sandbox or request.transport is None:
-        return None
-    sockname = request.transport.get_extra_info("sockname")
-    if not isinstance(sockname, tuple) or len(sockname) < 2:
-        return None
-    host, port = str(sockname[0]), int(sockname[1])
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 @routes.post("/workflows/{ref}/run")
 async def run_workflow(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
@@ -218,7 +207,7 @@ async def run_workflow(request: web.Request) -> web.Response:
             metadata={str(k): str(v) for k, v in (body.metadata or {}).items()},
             return_all_outputs=bool(body.return_all_outputs),
             channel=channel,
-            origin=_origin(request),
+            origin=sandbox_origin(request, request.app[CONFIG].sandbox),
         )
     )
     answer: dict[str, Any] = {"workflow_version_execution_id": execution_id}
