@@ -24,8 +24,9 @@ from promptrun._cli._common import (
     open_api,
     print_json,
 )
+from promptrun.wire.workflows import publish_body_of
 
-__all__ = ["add_push_parser", "publish_body"]
+__all__ = ["add_push_parser"]
 
 
 def add_push_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,36 +52,18 @@ def add_push_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     push.set_defaults(run=_run, command_name="workflows push")
 
 
-def publish_body(
-    document: Any, *, name: str | None, message: str | None, labels: list[str], stem: str
-) -> dict[str, Any]:
-    """What ``POST /rest/workflows`` takes, from a file's JSON and the command's options;
-    ValueError says what is wrong with the file."""
-    if not isinstance(document, dict):
-        raise ValueError("the file must hold a JSON object: a definition or a publish body")
-    if "definition" in document and "nodes" not in document:
-        body = dict(document)
-        unknown = set(body) - {"workflow_name", "definition", "commit_message", "release_labels"}
-        if unknown:
-            raise ValueError(f"unknown keys in the publish body: {sorted(unknown)}")
-    else:
-        body = {"definition": document}
-    body["workflow_name"] = name or body.get("workflow_name") or stem
-    if message is not None:
-        body["commit_message"] = message
-    if labels:
-        body["release_labels"] = list(dict.fromkeys([*body.get("release_labels", []), *labels]))
-    return body
-
-
 def _run(args: argparse.Namespace) -> int:
     path: Path = args.file
     if not path.is_file():
         raise CliError(f"no such file: {path}", EXIT_USAGE)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        body = publish_body(
-            document, name=args.name, message=args.message, labels=args.label, stem=path.stem
+        body = publish_body_of(
+            document,
+            name=args.name,
+            message=args.message,
+            labels=args.label,
+            default_name=path.stem,
         )
     except (ValueError, OSError) as exc:
         raise CliError(f"{path}: {exc}", EXIT_FAILURE) from None

@@ -2,7 +2,9 @@
 
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
 charts, the request log (filters, search, one request in full), the prompt registry (versions,
-diffs, publishing), workflow executions, and the price table that turns tokens into cost.
+diffs, publishing, release labels moved with a diff to confirm), a playground that runs a
+version on the server's providers (streamed), workflows (published here, drawn as a graph)
+and their executions, and the price table that turns tokens into cost.
 Works offline: no CDN, no external fonts, charts are inline SVG.
 """
 
@@ -12,9 +14,12 @@ from aiohttp import web
 
 from promptrun.server.dashboard import (
     _pages_auth,
+    _pages_labels,
     _pages_overview,
+    _pages_playground,
     _pages_registry,
     _pages_requests,
+    _pages_workflow_publish,
     _pages_workflows,
 )
 from promptrun.server.dashboard._sessions import SessionStore
@@ -44,6 +49,9 @@ def add_dashboard(app: web.Application) -> None:
         _pages_overview,
         _pages_requests,
         _pages_registry,
+        _pages_labels,
+        _pages_playground,
+        _pages_workflow_publish,
         _pages_workflows,
     ):
         dashboard.add_routes(module.routes)

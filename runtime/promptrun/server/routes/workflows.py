@@ -44,12 +44,19 @@ from promptrun.wire.workflows import (
 from promptrun.workflows.definition import DefinitionError, parse_definition
 from promptrun.workflows.engine import WorkflowInputError, final_output, resolve_variables
 
-__all__ = ["OPERATIONS", "WORKFLOWS", "routes", "setup_workflows"]
+__all__ = [
+    "OPERATIONS",
+    "PUBLISH_BODY",
+    "WORKFLOWS",
+    "new_workflow_version",
+    "routes",
+    "setup_workflows",
+]
 
 WORKFLOWS = web.AppKey("promptrun_workflow_runs", WorkflowRuns)
 routes = web.RouteTableDef()
 
-_PUBLISH_BODY = msgspec.json.Decoder(PublishWorkflowBody)
+PUBLISH_BODY = msgspec.json.Decoder(PublishWorkflowBody)
 _RUN_BODY = msgspec.json.Decoder(RunWorkflowBody)
 _MAX_PAGE = 1_000_000_000
 _MAX_ID = 2**63 - 1
@@ -120,10 +127,9 @@ async def get_workflow(request: web.Request) -> web.Response:
     return json_response({"success": True, "workflow": found.view()})
 
 
-@routes.post("/rest/workflows")
-async def publish_workflow(request: web.Request) -> web.Response:
-    workspace = await request.app[KEYRING].workspace(request)
-    body = await read_body(request, _PUBLISH_BODY)
+def new_workflow_version(body: PublishWorkflowBody) -> NewWorkflowVersion:
+    """What a publish body stores, checked: an ApiError says what is wrong, in the words the
+    API answers with (the dashboard's publish form shows the same)."""
     name = body.workflow_name
     if name != name.strip() or _BAD_NAME.search(name) or (name.isascii() and name.isdigit()):
         raise ApiError(
@@ -137,15 +143,19 @@ async def publish_workflow(request: web.Request) -> web.Response:
         spec = parse_definition(body.definition)
     except DefinitionError as exc:
         raise ApiError(400, exc.message) from None
-    stored = await _workflows(request).publish_workflow(
-        workspace,
-        NewWorkflowVersion(
-            name=name,
-            definition=spec.to_builtins(),
-            commit_message=body.commit_message,
-            release_labels=list(dict.fromkeys(body.release_labels)),
-        ),
+    return NewWorkflowVersion(
+        name=name,
+        definition=spec.to_builtins(),
+        commit_message=body.commit_message,
+        release_labels=list(dict.fromkeys(body.release_labels)),
     )
+
+
+@routes.post("/rest/workflows")
+async def publish_workflow(request: web.Request) -> web.Response:
+    workspace = await request.app[KEYRING].workspace(request)
+    new = new_workflow_version(await read_body(request, PUBLISH_BODY))
+    stored = await _workflows(request).publish_workflow(workspace, new)
     return json_response(
         {"success": True, "workflow": stored.view(), "version_number": stored.number}, status=201
     )
