@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import given, settings
@@ -43,11 +44,9 @@ def test_an_edge_that_skips_a_layer_bends_around_the_nodes_between() -> None:
 def test_independent_branches_share_a_column_without_overlapping() -> None:
     graph = workflow_graph({"nodes": [code("a"), code("b", "a"), code("c", "a"), code("d", "a")]})
     assert graph is not None
-    column = sorted((n.y for n in graph.nodes if n.name in "bcd"))
+    column = sorted(n.y for n in graph.nodes if n.name in "bcd")
     assert len({n.x for n in graph.nodes if n.name in "bcd"}) == 1
-    assert all(
-        later - earlier >= NODE_H for earlier, later in zip(column, column[1:], strict=False)
-    )
+    assert all(later - earlier >= NODE_H for earlier, later in itertools.pairwise(column))
 
 
 def test_conditional_branches_are_labelled_and_statuses_and_outputs_are_kept() -> None:
@@ -107,8 +106,8 @@ def test_any_dag_is_laid_out_with_no_overlaps_inside_the_picture(
     boxes = [(n.x, n.y) for n in graph.nodes]
     assert len(set(boxes)) == len(boxes)
     for x, y in boxes:
-        assert 0 <= x and x + NODE_W <= graph.width
-        assert 0 <= y and y + NODE_H <= graph.height
+        assert x >= 0 and x + NODE_W <= graph.width
+        assert y >= 0 and y + NODE_H <= graph.height
     x = {n.name: n.x for n in graph.nodes}
     for edge in graph.edges:
         assert x[edge.source] < x[edge.target]  # values flow left to right

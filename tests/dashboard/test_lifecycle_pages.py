@@ -35,7 +35,7 @@ def no_provider_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for info in TABLE.values():
         for name in (*info.key_vars, info.base_var):
             monkeypatch.delenv(name, raising=False)
-    yield
+    return
 
 
 @pytest.fixture
