@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,11 @@ MODEL = {"model": {"provider": "openai", "name": "gpt-4o-mini", "parameters": {}
 
 
 @pytest.fixture
-def no_provider_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider credentials or base URLs: the server's own sandbox answers."""
     for info in TABLE.values():
         for name in (*info.key_vars, info.base_var):
             monkeypatch.delenv(name, raising=False)
-    return
 
 
 @pytest.fixture
