@@ -20,10 +20,11 @@ from promptrun.workflows.definition import DefinitionError, parse_definition
 
 __all__ = ["Graph", "GraphEdge", "GraphNode", "workflow_graph"]
 
-NODE_W = 176
+NODE_W = 184
 NODE_H = 54
-COLUMN = 250  # from one layer's left edge to the next's
-ROW = 78  # from one slot's top to the next's
+STATUS_H = 16  # a third line in each box when an execution's statuses are shown
+COLUMN = 258  # from one layer's left edge to the next's
+GAP = 24  # between two boxes of one column
 MARGIN = 16
 _SWEEPS = 4
 _NAME_CHARS = 22
@@ -136,12 +137,14 @@ def workflow_graph(definition: Any, statuses: Mapping[str, str] | None = None) -
                 ups[b].append(a)
             chains.append((source, target, chain[1:-1]))
     _order(columns, ups, downs)
+    height = NODE_H + (STATUS_H if statuses is not None else 0)
+    row = height + GAP
     tallest = max((len(c) for c in columns), default=1)
     point: dict[str, tuple[float, float]] = {}
     for i, column in enumerate(columns):
-        offset = (tallest - len(column)) * ROW / 2  # centre each column
+        offset = (tallest - len(column)) * row / 2  # centre each column
         for slot, name in enumerate(column):
-            point[name] = (MARGIN + i * COLUMN, MARGIN + offset + slot * ROW)
+            point[name] = (MARGIN + i * COLUMN, MARGIN + offset + slot * row)
     nodes = [
         GraphNode(
             name=name,
@@ -154,11 +157,38 @@ def workflow_graph(definition: Any, statuses: Mapping[str, str] | None = None) -
         )
         for name in names
     ]
-    edges = [_edge(source, target, waypoints, point, branch_of.get((source, target), ""))
-             for source, target, waypoints in chains]  # fmt: skip
-    width = MARGIN * 2 + (len(columns) - 1) * COLUMN + NODE_W
-    height = MARGIN * 2 + (tallest - 1) * ROW + NODE_H
-    return Graph(width=width, height=height, nodes=nodes, edges=edges)
+    # Where several edges leave or reach one box, spread their ends along its side, in the
+    # order of where they come from or go to, so each arrow and its label can be told apart.
+    outs: dict[str, list[tuple[float, int]]] = {name: [] for name in names}
+    ins: dict[str, list[tuple[float, int]]] = {name: [] for name in names}
+    for index, (source, target, waypoints) in enumerate(chains):
+        outs[source].append((point[(waypoints or [target])[0]][1], index))
+        ins[target].append((point[(waypoints or [source])[-1]][1], index))
+    start: dict[int, float] = {}
+    end: dict[int, float] = {}
+    for ends, found in ((outs, start), (ins, end)):
+        for listed in ends.values():
+            step = min(10.0, height * 0.6 / max(1, len(listed) - 1))
+            for slot, (_, index) in enumerate(sorted(listed)):
+                found[index] = height / 2 + (slot - (len(listed) - 1) / 2) * step
+    edges = [
+        _edge(
+            source,
+            target,
+            waypoints,
+            point,
+            (start[i], end[i], height / 2),
+            branch_of.get((source, target), ""),
+        )
+        for i, (source, target, waypoints) in enumerate(chains)
+    ]
+    return Graph(
+        width=MARGIN * 2 + (len(columns) - 1) * COLUMN + NODE_W,
+        height=MARGIN * 2 + (tallest - 1) * row + height,
+        nodes=nodes,
+        edges=edges,
+        node_height=height,
+    )
 
 
 def _edge(
@@ -166,27 +196,30 @@ def _edge(
     target: str,
     waypoints: list[str],
     point: Mapping[str, tuple[float, float]],
+    ends: tuple[float, float, float],
     label: str,
 ) -> GraphEdge:
     """A smooth curve from the source's right side, through the waypoints, to the target's
-    left side (where the arrowhead is)."""
+    left side (where the arrowhead is); a branch's label sits just before the arrowhead.
+    ``ends``: how far down the source's and the target's sides it leaves and arrives, and
+    the middle (where it passes waypoints)."""
+    leave, arrive, middle = ends
     sx, sy = point[source]
     tx, ty = point[target]
-    stops = [(sx + NODE_W, sy + NODE_H / 2)]
+    stops = [(sx + NODE_W, sy + leave)]
     for waypoint in waypoints:
         wx, wy = point[waypoint]
-        stops += [(wx, wy + NODE_H / 2), (wx + NODE_W, wy + NODE_H / 2)]
-    stops.append((tx - 2, ty + NODE_H / 2))
+        stops += [(wx, wy + middle), (wx + NODE_W, wy + middle)]
+    stops.append((tx - 2, ty + arrive))
     parts = [f"M{stops[0][0]:g},{stops[0][1]:g}"]
     for (x1, y1), (x2, y2) in itertools.pairwise(stops):
         bend = (x2 - x1) / 2
         parts.append(f"C{x1 + bend:g},{y1:g} {x2 - bend:g},{y2:g} {x2:g},{y2:g}")
-    first, second = stops[0], stops[1]
     return GraphEdge(
         source=source,
         target=target,
         path=" ".join(parts),
         label=label,
-        label_x=first[0] + 10,
-        label_y=first[1] + (second[1] - first[1]) * 0.25 - 4,
+        label_x=tx - 40,
+        label_y=ty + arrive - 5,
     )
