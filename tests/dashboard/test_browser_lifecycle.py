@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from promptrun.actors.providers import TABLE
 from promptrun.testing import RunningServer, running_server
 
 from .conftest import screenshot
+from .test_browser import _post as post
 from .test_browser import sign_in
 
 SYSTEM = {"role": "system", "content": [{"type": "text", "text": "You are brief."}]}
@@ -30,16 +30,6 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
             monkeypatch.delenv(name, raising=False)
     with running_server() as server:
         yield server
-
-
-def post(served: RunningServer, path: str, body: Any) -> Any:
-    request = urllib.request.Request(
-        served.base_url + path,
-        data=json.dumps(body).encode(),
-        headers={"X-API-KEY": served.api_key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.load(answer)
 
 
 def publish(served: RunningServer, text: str, message: str, labels: list[str] = []) -> None:  # noqa: B006 - read only
@@ -178,8 +168,9 @@ def test_a_workflow_pasted_into_the_page_is_published_and_drawn(
     assert page.locator("#workflow-graph path.edge").count() == 6
     screenshot(page, "workflow-graph")
 
-    started = post(served, "/workflows/triage/run", {"input_variables": {"name": "Ada",
-                                                                         "topic": "tea"}})
+    started = post(
+        served, "/workflows/triage/run", {"input_variables": {"name": "Ada", "topic": "tea"}}
+    )
     execution = started["workflow_version_execution_id"]
     page.goto(f"{served.base_url}/dashboard/workflows/executions/{execution}")
     for _ in range(100):  # the run finishes in the background

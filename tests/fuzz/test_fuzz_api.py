@@ -66,6 +66,10 @@ WRITES: dict[tuple[str, str], set[str]] = {
     ("GET", "/promptrun/v1/workflow-executions"): set(),
     ("GET", "/promptrun/v1/workflow-executions/{id}"): set(),
     ("GET", "/connection/websocket"): set(),
+    ("GET", "/prompt-templates/{identifier}/labels"): set(),
+    ("POST", "/prompts/{prompt_id}/label"): {"release_labels"},
+    ("PATCH", "/prompt-labels/{id}"): {"release_labels"},
+    ("DELETE", "/prompt-labels/{id}"): {"release_labels"},
 }
 # Starting a workflow run makes the server call the providers and tool URLs its definition
 # names; these routes are fuzzed on a server with no workflow, so nothing ever runs.

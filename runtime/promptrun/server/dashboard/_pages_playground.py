@@ -13,9 +13,10 @@ needed). Text from the model only ever reaches the page as text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ def template_variables(prompt_template: Mapping[str, Any]) -> list[str]:
             if isinstance(part, Mapping) and isinstance(part.get("text"), str):
                 try:
                     found.extend(bp.variables_in(part["text"], fmt))
-                except bp.TemplateRenderError:
+                except (bp.TemplateRenderError, RecursionError):
                     continue  # the run says what is wrong with it
     return list(dict.fromkeys(found))
 
@@ -212,7 +213,7 @@ async def _page(
 
 async def _events(
     request: web.Request, version: TemplateVersion, form: MultiMapping[Any]
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """One run as events: ``start``, ``text`` (what arrived since the last), ``done`` or
     ``error``. Errors are events too: the page says them where the answer would be."""
     session = session_of(request)
@@ -302,8 +303,12 @@ async def run(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        async for event, data in _events(request, version, form):
-            await response.write(_sse(event, data))
+        async with contextlib.aclosing(_events(request, version, form)) as stream:
+            try:
+                async for event, data in stream:
+                    await response.write(_sse(event, data))
+            except ConnectionResetError:
+                return response  # the page went away; the run is logged as it stopped
         await response.write_eof()
         return response
     # Without a script: run each version asked for, then show the page with the results.
@@ -316,11 +321,12 @@ async def run(request: web.Request) -> web.StreamResponse:
     async def collect(index: int, number: int) -> None:
         shown = await _version(request, name, number)
         result: dict[str, Any] = {"version": number, "text": ""}
-        async for event, data in _events(request, shown, form):
-            if event == "text":
-                result["text"] += data["text"]
-            else:
-                result.update(data, event=event)
+        async with contextlib.aclosing(_events(request, shown, form)) as stream:
+            async for event, data in stream:
+                if event == "text":
+                    result["text"] += data["text"]
+                else:
+                    result.update(data, event=event)
         results[index] = result
 
     async with anyio.create_task_group() as tg:
