@@ -417,3 +417,25 @@ async def test_the_api_refuses_the_same_definitions_with_the_same_words(
     ) as answer:
         assert answer.status == 400
         assert "node 'a' has unknown type 'llm'" in (await answer.json())["message"]
+
+
+async def test_a_version_without_a_model_runs_once_a_provider_is_picked(
+    playground: Visitor,
+) -> None:
+    await playground.api(
+        "/rest/prompt-templates",
+        {"prompt_template": {"prompt_name": "bare"},
+         "prompt_version": {"prompt_template": GREET, "metadata": {}}},
+    )  # fmt: skip
+    await playground.get("/dashboard/playground?name=bare")
+    refused = await events(playground, {"name": "bare", "version": "1", "var.name": "Ada"})
+    assert refused[0][0] == "error"
+    assert (
+        "has no metadata.model: publish it with a model, or pick a provider"
+        in (refused[0][1]["message"])
+    )
+    ran = await events(
+        playground, {"name": "bare", "version": "1", "var.name": "Ada", "provider": "openai"}
+    )
+    assert ran[-1][0] == "done", ran
+    assert ran[0][1]["model"] == "gpt-4o-mini"  # the provider's default

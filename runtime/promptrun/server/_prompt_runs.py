@@ -201,7 +201,7 @@ class PromptRunner:
                 raise PromptLayerValidationError(
                     f"{where} has no metadata.model: publish it with a model, or pick a provider"
                 )
-            model_meta = {"provider": provider}
+            model_meta = {}  # the provider's default model and parameters
         resolved = bp.resolve_model(model_meta, provider, model)
         routes = {
             name: route.sandbox_url
