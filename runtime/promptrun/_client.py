@@ -47,6 +47,7 @@ from promptrun._validate import (
     check_str,
     check_str_list,
 )
+from promptrun._workflow_registry import AsyncWorkflows
 from promptrun.actors.providers import PROVIDERS
 from promptrun.actors.shipper import ShipperStats
 from promptrun.actors.templates import TemplateKey
@@ -138,6 +139,7 @@ class AsyncPromptLayer:
         self.templates = AsyncTemplates(self)
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
+        self.workflows = AsyncWorkflows(self)
 
     # -- settings, read-only -------------------------------------------------------------
     @property

@@ -104,6 +104,7 @@ class PromptLayer:
         self.templates = Templates(self)
         self.track = Track(self)
         self.group = Group(self)
+        self.workflows = Workflows(self)
 
     @property
     def api_key(self) -> str:
@@ -496,6 +497,16 @@ class Templates:
 
     def invalidate(self, name: str | None = None) -> None:
         self._c.invalidate(name)
+
+
+class Workflows:
+    """``client.workflows`` (sync): see AsyncWorkflows."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._c = client
+
+    def publish(self, body: dict[str, Any]) -> Any:
+        return self._c._call(self._c._client().workflows.publish, body)
 
 
 class Track:

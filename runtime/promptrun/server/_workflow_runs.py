@@ -2,17 +2,12 @@
 
 :class:`WorkflowRuns` lives as long as the app. It owns a task group for the executions, the
 provider workers their prompt nodes call, and an HTTP session (with no credentials) for tool
-nodes. A prompt node runs like ``run()``: the template comes from this server's registry, the
-provider is called with **the server's own environment** (never a client's key), and the
-request is stored like any logged request, with metadata ``workflow_version_execution_id``,
-``workflow_node_name`` and ``workflow_name`` linking it to the execution.
-
-Sandbox fallback: when the server runs its sandbox and a provider has neither credentials nor
-a base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
-``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
-... one pair per provider, as ``promptrun.actors.providers.TABLE`` lists them), that
-provider's SDK is pointed at the server's own ``/sandbox`` with placeholder credentials, so
-workflows run offline out of the box.
+nodes. A prompt node runs through the server's :class:`~promptrun.server._prompt_runs.PromptRunner`
+(as the dashboard's playground does): the template comes from this server's registry, the
+provider is called with **the server's own environment** (never a client's key, with the
+sandbox fallback described there), and the request is stored like any logged request, with
+metadata ``workflow_version_execution_id``, ``workflow_node_name`` and ``workflow_name``
+linking it to the execution.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
@@ -25,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,21 +31,18 @@ from anyio.abc import TaskGroup
 
 from promptrun import _run
 from promptrun import blueprint as bp
-from promptrun._render_threads import run_rendering
-from promptrun.actors.providers import TABLE, ProviderWorker
+from promptrun._errors import PromptLayerValidationError
+from promptrun.actors.providers import ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
-from promptrun.blueprint._budget import metered
 from promptrun.server._leases import ExecutionLeases
-from promptrun.server._records import track_row
+from promptrun.server._prompt_runs import PromptRunner
 from promptrun.server.store.base import (
     ExpiredExecution,
     NodeRow,
     NotFoundError,
-    TemplateVersion,
     WorkflowVersion,
 )
 from promptrun.server.ws import Hub
-from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 from promptrun.workflows._destinations import DestinationRefused, ToolPolicy
@@ -84,7 +74,6 @@ log = logging.getLogger("promptrun.server")
 
 # How one process asks the others to cancel an execution (not a channel clients can use).
 CANCEL_CHANNEL = "promptrun:cancel"
-_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
 _RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
 
@@ -161,57 +150,12 @@ def _node_row(result: NodeResult) -> NodeRow:
     )
 
 
-def _prepare_prompt(
-    stored: TemplateVersion,
-    model: dict[str, Any],
-    config: PromptTemplateConfig,
-    inputs: dict[str, Any],
-    sandboxed: dict[str, str],
-    budget: bp.RenderBudget,
-) -> _run.PreparedRun:
-    """Render a prompt node's template and plan its call (in a render thread, under budget)."""
-    with metered(budget):
-        prompt_template = stored.prompt_template
-        rendered_by_server = _run.needs_server_rendering(prompt_template)
-        if rendered_by_server:
-            prompt_template = bp.render_prompt_template(prompt_template, inputs)
-        template = {
-            "id": stored.template_id,
-            "version": stored.number,
-            "prompt_name": stored.prompt_name,
-            "prompt_template": prompt_template,
-            "metadata": {**stored.metadata, "model": model},
-            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
-            "provider_base_url": None,
-        }
-        return _run.prepare(
-            config.prompt_name,
-            template,
-            inputs,
-            config.model_parameter_overrides,
-            sandboxed,
-            rendered_by_server=rendered_by_server,
-        )
-
-
 class _Services:
     """What one execution's nodes need from the server."""
 
     def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
         self._runs = runs
         self._request = request
-
-    def _base_urls(self) -> dict[str, str]:
-        origin = self._request.origin
-        if origin is None:
-            return {}
-        out = {}
-        for provider, info in TABLE.items():
-            if not any(os.environ.get(k) for k in info.key_vars) and not os.environ.get(
-                info.base_var
-            ):
-                out[provider] = origin + info.sandbox_path
-        return out
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
         from promptrun.workflows.nodes.prompt import import_provider_sdks
@@ -223,59 +167,27 @@ class _Services:
         self, ctx: NodeContext, config: PromptTemplateConfig
     ) -> tuple[dict[str, Any], Any]:
         workspace = self._request.workspace
-        store = self._runs.store
+        prompts = self._runs.prompts
         try:
-            stored = await store.get_version(
+            stored = await prompts.store.get_version(
                 workspace, config.prompt_name, version=config.version, label=config.label
             )
+            call = await prompts.prepare(
+                stored, ctx.inputs, origin=self._request.origin,
+                parameter_overrides=config.model_parameter_overrides,
+            )  # fmt: skip
         except NotFoundError as exc:
             raise NodeError(exc.message, exc.message) from None
-        model_meta = stored.metadata.get("model")
-        if not isinstance(model_meta, dict) or not model_meta.get("provider"):
-            raise NodeError(
-                f"prompt template {config.prompt_name!r} (version {stored.number}) has no "
-                "metadata.model: publish it with a model",
-                None,
-            )
-        model = bp.resolve_model(model_meta, None, None)
-        sandboxed = self._base_urls()
-        try:
-            prepared = await run_rendering(
-                _prepare_prompt, stored, model, config, dict(ctx.inputs), sandboxed,
-                self._runs.settings.render_budget,
-            )  # fmt: skip
         except bp.RenderBudgetError as exc:
-            where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
-            raise NodeError(exc.naming(where).message, exc.message) from None
-        provider = prepared.plan.provider
-        worker = await self._runs.worker(
-            provider,
-            prepared.base_url,
-            sandbox=provider in sandboxed and sandboxed[provider] == prepared.base_url,
-        )
+            raise NodeError(exc.message, exc.message) from None
+        except PromptLayerValidationError as exc:
+            raise NodeError(exc.message, None) from None
         log_meta = {**ctx.metadata, "workflow_node_name": ctx.node.name}
-        run_log = _run.RunLog(None, log_meta, None)
-        started = time.time()
-        try:
-            response = await worker.call(prepared.plan)
-        except Exception as exc:
-            record = run_log.record(
-                _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, None,
-                status="ERROR", error_type=_run.error_type_of(exc), error_message=str(exc),
-            )  # fmt: skip
-            await self._store_record(record.body, record.client_request_id)
-            raise
-        record = run_log.record(
-            _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, response
+        response, request_id = await prompts.call(
+            workspace, call, _run.RunLog(None, log_meta, None)
         )
-        request_id = await self._store_record(record.body, record.client_request_id)
-        message = bp.response_message(provider, prepared.plan.api_type, response)
-        return message, request_id
-
-    async def _store_record(self, body: dict[str, Any], client_id: str) -> int:
-        decoded = _TRACK_BODY.decode(_RECORD_ENCODER.encode(body))
-        row, _ = track_row(decoded, client_request_id=client_id)
-        return await self._runs.store.insert_request(self._request.workspace, row)
+        plan = call.prepared.plan
+        return bp.response_message(plan.provider, plan.api_type, response), request_id
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         from promptrun.workflows.nodes.tool import call_http_tool
@@ -324,6 +236,7 @@ class WorkflowRuns:
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
         self.leases = self._new_leases()
         hub.on(CANCEL_CHANNEL, self._on_cancel)
+        self.prompts = PromptRunner(store, self._prompt_worker, self.settings.render_budget)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
     def _new_leases(self) -> ExecutionLeases:
@@ -335,6 +248,7 @@ class WorkflowRuns:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
         self.leases = self._new_leases()
+        self.prompts.budget = self.settings.render_budget
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")
@@ -381,6 +295,11 @@ class WorkflowRuns:
                 await self._tg.start(worker.run)
                 self._workers[key] = worker
         return worker
+
+    async def _prompt_worker(
+        self, provider: str, base_url: str | None, sandbox: bool
+    ) -> ProviderWorker:
+        return await self.worker(provider, base_url, sandbox=sandbox)
 
     async def http(self) -> aiohttp.ClientSession:
         if self._session is None:
