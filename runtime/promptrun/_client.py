@@ -42,6 +42,7 @@ from promptrun._validate import (
     check_str,
     check_str_list,
 )
+from promptrun._workflow_registry import AsyncWorkflows
 from promptrun.actors.shipper import ShipperStats
 from promptrun.pipeline import (
     PROVIDERS,
@@ -141,6 +142,7 @@ class AsyncPromptLayer:
         self.templates = AsyncTemplates(self)
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
+        self.workflows = AsyncWorkflows(self)
 
     # -- settings, read-only -------------------------------------------------------------
     @property

@@ -105,6 +105,7 @@ class PromptLayer:
         self.templates = Templates(self)
         self.track = Track(self)
         self.group = Group(self)
+        self.workflows = Workflows(self)
 
     @property
     def api_key(self) -> str:
@@ -501,6 +502,16 @@ class Templates:
 
     def invalidate(self, name: str | None = None) -> None:
         self._client.invalidate(name)
+
+
+class Workflows:
+    """``client.workflows`` (sync): see AsyncWorkflows."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._client = client
+
+    def publish(self, body: dict[str, Any]) -> Any:
+        return self._client._call(self._client._async_client().workflows.publish, body)
 
 
 class Track:

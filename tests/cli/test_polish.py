@@ -241,7 +241,8 @@ def test_push_links_each_version_to_its_dashboard_page(
     path.write_text(json.dumps(body(name)))
     line = cli("templates", "push", str(path)).stdout.strip()
     assert line == f"pushed {name} v1  {served.base_url}/dashboard/prompt?name={name}&version=1"
-    (result,) = json_lines(cli("templates", "push", str(path), "--json", "--force").stdout)
+    path.write_text(json.dumps(body(name, "Changed {name}")))
+    (result,) = json_lines(cli("templates", "push", str(path), "--json").stdout)
     assert result["dashboard_url"].endswith(f"?name={name}&version=2")
 
 
@@ -258,10 +259,11 @@ def test_pushing_unchanged_content_makes_no_version_and_says_unchanged(
     shown = json.loads(cli("templates", "show", name, "--json").stdout)
     assert shown["version"] == 1
     assert push(cli, tmp_path, body(name, "New text {name}")) == [f"pushed {name} v2"]
-    assert push(cli, tmp_path, body(name, "New text {name}", tags=["new"])) == [f"pushed {name} v3"]
-    assert push(cli, tmp_path, body(name, "New text {name}", tags=["new"])) == [
-        f"unchanged {name} v3"
-    ]
+    # Tags belong to the template, not to a version: new tags make no version.
+    retagged = body(name, "New text {name}", tags=["new"])
+    assert push(cli, tmp_path, retagged) == [f"unchanged {name} v2"]
+    assert json.loads(cli("templates", "show", name, "--json").stdout)["tags"] == ["new"]
+    assert push(cli, tmp_path, retagged) == [f"unchanged {name} v2"]
 
 
 def test_an_unchanged_push_does_not_move_a_label_and_says_how_to(cli: Cli, tmp_path: Path) -> None:

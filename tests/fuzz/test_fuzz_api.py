@@ -71,6 +71,10 @@ WRITES: dict[tuple[str, str], set[str]] = {
     ("GET", "/promptrun/v1/keys"): set(),
     ("POST", "/promptrun/v1/keys"): {"api_keys"},
     ("POST", "/promptrun/v1/keys/{id}/revoke"): {"api_keys", "dashboard_sessions"},
+    ("GET", "/prompt-templates/{identifier}/labels"): set(),
+    ("POST", "/prompts/{prompt_id}/label"): {"release_labels"},
+    ("PATCH", "/prompt-labels/{id}"): {"release_labels"},
+    ("DELETE", "/prompt-labels/{id}"): {"release_labels"},
 }
 # OTLP's endpoint answers its errors as its specification says: a google.rpc.Status.
 STATUS_ERRORS = {("POST", "/v1/traces")}

@@ -72,6 +72,8 @@ def path_for(path: str, seeded: Seeded) -> str:
     """The router's path with its parameters filled from ``seeded``."""
     filled = path.replace("{name}", seeded.template).replace("{ref}", str(seeded.request_id))
     filled = filled.replace("{trace_id}", seeded.trace_id)
+    for template in ("{identifier}", "{prompt_id}"):
+        filled = filled.replace(template, seeded.template)
     return re.sub(r"\{\w+\}", "1", filled)
 
 
@@ -101,6 +103,8 @@ def valid_body(method: str, path: str, seeded: Seeded) -> Any:
             "definition": {"input_variables": [], "nodes": [VALUE_NODE]},
             "release_labels": ["prod"],
         },
+        ("POST", "/prompts/{prompt_id}/label"): {"name": "prod", "prompt_version_number": 1},
+        ("PATCH", "/prompt-labels/{id}"): {"prompt_version_number": 1},
         ("POST", "/workflows/{ref}/run"): {
             "input_variables": {},
             "metadata": None,

@@ -30,8 +30,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def test_each_dialect_has_its_migrations_numbered_from_one() -> None:
     # Each file holds statements (migrations() itself refuses gaps in the numbering).
-    assert len(migrations("sqlite")) >= 5 and all(migrations("sqlite"))
-    assert len(migrations("postgres")) >= 4 and all(migrations("postgres"))
+    assert len(migrations("sqlite")) >= 6 and all(migrations("sqlite"))
+    assert len(migrations("postgres")) >= 5 and all(migrations("postgres"))
     assert any("request_payloads" in s for s in migrations("postgres")[0])
 
 
@@ -77,6 +77,11 @@ async def check_main_data(store: Store, *, workflows: bool) -> None:
     new_id = await store.insert_request(ws, row("after-upgrade"))
     assert new_id > max(i["id"] for i in items)
     assert (await store.publish(ws, version("greet"))).number == 3
+    # Labels made before labels had ids get one, and move by it.
+    labels = (await store.template_labels(ws, "greet")).labels
+    prod_label = next(x for x in labels if x.label == "prod")
+    assert prod_label.created_at > 0
+    assert (await store.move_label(ws, prod_label.id, 3)).previous_number == 1
 
 
 @pytest.mark.parametrize("fixture", ["sqlite-main-v3.sql", "sqlite-main-v1.sql"])

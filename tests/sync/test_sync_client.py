@@ -201,6 +201,7 @@ def test_publish_invalidates_the_cache_so_the_next_run_sees_the_new_version(
     assert pl.templates.get("greet")["version"] == 1
     body = example("greet")
     body["commit_message"] = "v2"
+    body["metadata"] = {**body.get("metadata", {}), "revision": 2}  # new content, new version
     published = pl.templates.publish(body)
     assert published["version_number"] == 2
     assert pl.templates.get("greet")["version"] == 2

@@ -4,7 +4,9 @@ Files are publish bodies, as ``templates.publish()`` takes them: ``prompt_name``
 ``prompt_template``, and optionally ``commit_message``, ``metadata``, ``tags`` and
 ``release_labels`` (or the API's own nested form). JSON or YAML; a file may hold one body or a
 list of them (YAML: also several documents). A body whose template, metadata and tags equal
-the latest version's is reported ``unchanged`` and makes no version (``--force`` publishes it).
+the latest version's is reported ``unchanged`` and makes no version, and its release labels stay
+where they are; ``--force`` sends it anyway, so the server moves the labels (it still makes no
+version for content it already has, and says so).
 """
 
 from __future__ import annotations
@@ -194,9 +196,10 @@ async def push_bodies(
         "POST", "/rest/prompt-templates", body=wire,
         context=f"publishing {name!r}", expect=(200, 201),
     )  # fmt: skip
+    # A server that publishes idempotently (promptrun serve) says when it made no version.
     return PushResult(
         name, stored.get("version_number"), list(stored.get("release_labels") or []),
-        unchanged=False, not_moved=[],
+        unchanged=bool(stored.get("unchanged")), not_moved=[],
     )  # fmt: skip
 
 

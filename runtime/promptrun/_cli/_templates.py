@@ -97,6 +97,9 @@ def add_parser(commands: Commands) -> None:
     add_connection(show)
     show.set_defaults(run=_sync(_show), command_name="templates show")
 
+    from promptrun._cli._labels import add_label_parser
+
+    add_label_parser(sub)
     parser.set_defaults(run=lambda args: _usage(parser))
 
 

@@ -34,7 +34,7 @@ __all__ = ["add_parser"]
 
 def add_parser(commands: Commands) -> None:
     parser = commands.add_parser(
-        "workflows", help="run workflows", description="Run PromptLayer workflows."
+        "workflows", help="run and push workflows", description="Run and publish workflows."
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     run = sub.add_parser(
@@ -62,6 +62,9 @@ def add_parser(commands: Commands) -> None:
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     add_connection(run)
     run.set_defaults(run=run_command, command_name="workflows run")
+    from promptrun._cli._workflow_push import add_push_parser
+
+    add_push_parser(sub)
     parser.set_defaults(run=lambda args: _usage(parser))
 
 

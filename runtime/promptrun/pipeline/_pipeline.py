@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -175,7 +175,7 @@ class Pipeline:
 
     async def stream(
         self, prepared: PreparedRun, options: LogOptions
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Stages 3 to 5 for a stream: open it (a failure is logged and re-raised), then an
         iterator of items, one per chunk, and a final one carrying ``request_id``."""
         started = time.time()
@@ -193,7 +193,7 @@ class Pipeline:
         prepared: PreparedRun,
         options: LogOptions,
         started: float,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """One item per provider chunk, then a final item carrying ``request_id``.
 
         Each item's ``prompt_blueprint`` holds everything received so far in its last

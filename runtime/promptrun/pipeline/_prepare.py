@@ -8,14 +8,13 @@ decides what to call and where (:class:`~promptrun.pipeline.ProviderRoutes`). It
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from promptrun import blueprint
 from promptrun._errors import PromptLayerValidationError
-from promptrun.pipeline.providers import TABLE, CallPlan, split_client_options
+from promptrun.pipeline.providers import CallPlan, split_client_options
 
 __all__ = ["PreparedRun", "ProviderRoutes", "Template", "needs_server_rendering", "prepare"]
 
@@ -45,20 +44,6 @@ class ProviderRoutes:
 
     base_urls: Mapping[str, str] = field(default_factory=dict)
     sandboxed: frozenset[str] = frozenset()
-
-    @classmethod
-    def sandbox_fallback(cls, origin: str | None) -> ProviderRoutes:
-        """The server's routes: a provider with neither credentials nor a base URL in the
-        environment goes to this server's own sandbox (``origin`` + its sandbox path)."""
-        if origin is None:
-            return cls()
-        urls = {
-            provider: origin + info.sandbox_path
-            for provider, info in TABLE.items()
-            if not any(os.environ.get(k) for k in info.key_vars)
-            and not os.environ.get(info.base_var)
-        }
-        return cls(urls, frozenset(urls))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,13 @@
 
 :class:`WorkflowRuns` lives as long as the app. It owns a task group for the executions, the
 provider clients their prompt nodes call, and an HTTP session (with no credentials) for tool
-nodes. A prompt node runs through the run pipeline, like ``run()``, with the server's ends
-(:mod:`promptrun.server._prompt_runs`): the template comes from this server's registry, the
-provider is called with **the server's own environment** (never a client's key), and the
-request is stored like any logged request, with metadata ``workflow_version_execution_id``,
-``workflow_node_name`` and ``workflow_name`` linking it to the execution.
-
-Sandbox fallback: when the server runs its sandbox and a provider has neither credentials nor
-a base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
-``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
-... one pair per provider, as ``promptrun.pipeline.TABLE`` lists them), that provider's SDK is
-pointed at the server's own ``/sandbox`` with placeholder credentials, so workflows run
-offline out of the box.
+nodes. A prompt node runs through the server's
+:class:`~promptrun.server._prompt_runs.PromptRunner`, the run pipeline with the server's ends
+(as the dashboard's playground does): the template comes from this server's registry, the
+provider is called with **the server's own environment** (never a client's key, with the
+sandbox fallback described there), and the request is stored like any logged request, with
+metadata ``workflow_version_execution_id``, ``workflow_node_name`` and ``workflow_name``
+linking it to the execution.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
@@ -44,7 +39,7 @@ from promptrun.pipeline import (
     import_provider_sdks,
 )
 from promptrun.server._leases import ExecutionLeases
-from promptrun.server._prompt_runs import server_pipeline
+from promptrun.server._prompt_runs import PromptRunner
 from promptrun.server.store.base import (
     ExpiredExecution,
     NodeRow,
@@ -164,13 +159,6 @@ class _Services:
     def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
         self._runs = runs
         self._request = request
-        self._pipeline = server_pipeline(
-            runs.store,
-            request.workspace,
-            runs.providers,
-            origin=request.origin,
-            budget=runs.settings.render_budget,
-        )
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
         if spec.has(PromptTemplateConfig):
@@ -179,14 +167,13 @@ class _Services:
     async def run_prompt(
         self, ctx: NodeContext, config: PromptTemplateConfig
     ) -> tuple[dict[str, Any], Any]:
-        pipeline = self._pipeline
         ref = PromptRef(config.prompt_name, config.version, config.label)
-        variables = dict(ctx.inputs)
+        prompts = self._runs.prompts
         try:
-            template = await pipeline.template(ref, variables)
-            prepared = await pipeline.render(
-                ref, template, variables, config.model_parameter_overrides
-            )
+            call = await prompts.prepare(
+                self._request.workspace, ref, ctx.inputs, origin=self._request.origin,
+                parameter_overrides=config.model_parameter_overrides,
+            )  # fmt: skip
         except NotFoundError as exc:
             raise NodeError(exc.message, exc.message) from None
         except bp.RenderBudgetError as exc:
@@ -194,8 +181,7 @@ class _Services:
         except PromptLayerValidationError as exc:
             raise NodeError(exc.message, None) from None
         options = LogOptions(metadata={**ctx.metadata, "workflow_node_name": ctx.node.name})
-        result = await pipeline.run(prepared, options)
-        return result["prompt_blueprint"]["prompt_template"]["messages"][-1], result["request_id"]
+        return await prompts.call(call, options)
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         from promptrun.workflows.nodes.tool import call_http_tool
@@ -243,6 +229,8 @@ class WorkflowRuns:
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
         self.leases = self._new_leases()
         hub.on(CANCEL_CHANNEL, self._on_cancel)
+        # The dashboard's playground runs prompts the same way (app[PROMPTS]).
+        self.prompts = PromptRunner(store, self.providers, self.settings.render_budget)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
     def _new_leases(self) -> ExecutionLeases:
@@ -253,8 +241,11 @@ class WorkflowRuns:
     async def start(self) -> None:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
-        self.providers = ProviderClients(self.settings.provider_concurrency)
+        self.providers = self.prompts.providers = ProviderClients(
+            self.settings.provider_concurrency
+        )
         self.leases = self._new_leases()
+        self.prompts.budget = self.settings.render_budget
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")

@@ -75,6 +75,7 @@ class Published(msgspec.Struct, kw_only=True):
     prompt_template: dict[str, Any]
     metadata: dict[str, Any]
     commit_message: str | None
+    unchanged: bool = False  # the latest version already held this: nothing was created
 
 
 class TrackedRequest(msgspec.Struct):

@@ -40,6 +40,7 @@ from promptrun.server.routes import (
     health,
     ingest,
     keys,
+    labels,
     otlp,
     requests,
     templates,
@@ -170,7 +171,8 @@ def create_app(config: ServerConfig) -> web.Application:
     workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
     otlp.setup_otlp(app, config.max_pending_spans)
     modules = (
-        health, openapi, templates, tracking, ingest, requests, workflows, ws, otlp, traces, keys,
+        health, openapi, templates, labels, tracking, ingest, requests, workflows, ws, otlp,
+        traces, keys,
     )  # fmt: skip
     for module in modules:
         app.add_routes(module.routes)

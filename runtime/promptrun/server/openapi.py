@@ -91,6 +91,8 @@ class Operation:
     description: str = ""
     error_schema: Any = None
     other_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Other success statuses, each with what it means; the answer has the same shape.
+    also: tuple[tuple[int, str], ...] = ()
 
     def statuses(self) -> list[int]:
         found = set(self.errors)
@@ -155,6 +157,13 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
                 str(op.success): {
                     "description": _REASONS.get(op.success, "OK"),
                     "content": _json_content(by_type[op.response]) | other,
+                },
+                **{
+                    str(status): {
+                        "description": meaning,
+                        "content": _json_content(by_type[op.response]),
+                    }
+                    for status, meaning in op.also
                 },
                 **{
                     str(status): {

@@ -2,9 +2,10 @@
 
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
 charts, the request log (filters, search, one request in full), the prompt registry (versions,
-diffs, publishing), workflow executions, traces (a span tree on a waterfall, linked to the
-requests logged in it), the price table that turns tokens into cost, and (for an admin key)
-the workspace's keys.
+diffs, publishing, release labels moved with a diff to confirm), a playground that runs a
+version on the server's providers (streamed), workflows (published here, drawn as a graph)
+and their executions, traces (a span tree on a waterfall, linked to the requests logged in
+it), the price table that turns tokens into cost, and (for an admin key) the workspace's keys.
 Works offline: no CDN, no external fonts, charts are inline SVG.
 """
 
@@ -16,10 +17,13 @@ from promptrun.server._state import STORE
 from promptrun.server.dashboard import (
     _pages_auth,
     _pages_keys,
+    _pages_labels,
     _pages_overview,
+    _pages_playground,
     _pages_registry,
     _pages_requests,
     _pages_traces,
+    _pages_workflow_publish,
     _pages_workflows,
 )
 from promptrun.server.dashboard._sessions import SessionStore
@@ -50,6 +54,9 @@ def add_dashboard(app: web.Application) -> None:
         _pages_overview,
         _pages_requests,
         _pages_registry,
+        _pages_labels,
+        _pages_playground,
+        _pages_workflow_publish,
         _pages_workflows,
         _pages_traces,
     ):

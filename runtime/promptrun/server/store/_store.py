@@ -22,6 +22,7 @@ from promptrun.server.store.base import (
     Deliver,
     ExpiredExecution,
     KeyGrant,
+    LabelMove,
     ModelPrice,
     ModelUsage,
     NewKey,
@@ -35,6 +36,7 @@ from promptrun.server.store.base import (
     SpanRow,
     StoreRelay,
     TemplateDetail,
+    TemplateLabels,
     TemplateSummary,
     TemplateVersion,
     TraceQuery,
@@ -43,6 +45,7 @@ from promptrun.server.store.base import (
 )
 from promptrun.server.store.queries import (
     dashboard,
+    labels,
     leases,
     requests,
     sessions,
@@ -242,6 +245,28 @@ class SQLStore:
 
     async def template_detail(self, workspace: int, name: str) -> TemplateDetail:
         return await self._read(templates.template_detail, workspace, name)
+
+    # release labels (the prompt lifecycle)
+
+    def _moved(self, workspace: int, move: LabelMove) -> LabelMove:
+        if self._cache is not None:
+            self._cache.invalidate((workspace, move.prompt_name))
+        return move
+
+    async def template_labels(self, workspace: int, ref: int | str) -> TemplateLabels:
+        return await self._read(labels.template_labels, workspace, ref)
+
+    async def set_label(self, workspace: int, ref: int | str, label: str, number: int) -> LabelMove:
+        move = await self._write(labels.set_label, workspace, ref, label, number, time.time())
+        return self._moved(workspace, move)
+
+    async def move_label(self, workspace: int, label_id: int, number: int) -> LabelMove:
+        return self._moved(
+            workspace, await self._write(labels.move_label, workspace, label_id, number)
+        )
+
+    async def delete_label(self, workspace: int, label_id: int) -> LabelMove:
+        return self._moved(workspace, await self._write(labels.delete_label, workspace, label_id))
 
     # the request log
 

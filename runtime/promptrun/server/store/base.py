@@ -28,6 +28,7 @@ __all__ = [
     "KeyGrant",
     "KeyRefused",
     "KeyRole",
+    "LabelMove",
     "ModelPrice",
     "ModelUsage",
     "NewKey",
@@ -44,6 +45,8 @@ __all__ = [
     "StoreConfigError",
     "StoreRelay",
     "TemplateDetail",
+    "TemplateLabel",
+    "TemplateLabels",
     "TemplateSummary",
     "TemplateVersion",
     "TraceQuery",
@@ -107,6 +110,8 @@ class TemplateVersion:
     metadata: dict[str, Any]
     commit_message: str | None
     release_labels: list[str]
+    #: Set by a publish that found the latest version identical and created nothing.
+    unchanged: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +125,38 @@ class NewVersion:
     tags: list[str] | None = None
     folder_id: int | None = None
     release_labels: list[str] = field(default_factory=list)
+
+
+# release labels (the prompt lifecycle): moved without publishing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateLabel:
+    """A release label and the version it is on."""
+
+    id: int
+    label: str
+    version_id: int
+    number: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateLabels:
+    template_id: int
+    prompt_name: str
+    labels: list[TemplateLabel]  # by name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelMove:
+    """A label put on a version, moved, or removed: where it is now, where it was before."""
+
+    template_id: int
+    prompt_name: str
+    label: TemplateLabel  # as it is now (when removed: as it was)
+    previous_number: int | None  # None: the label is new
+    removed: bool = False
 
 
 # the request log
@@ -643,6 +680,17 @@ class Store(WorkflowStore, Protocol):
 
     async def template_detail(self, workspace: int, name: str) -> TemplateDetail:
         """A template's versions, newest first, each with its commit message and labels."""
+
+    # release labels (the prompt lifecycle): a template is named by name or id (``ref``)
+
+    async def template_labels(self, workspace: int, ref: int | str) -> TemplateLabels: ...
+
+    async def set_label(self, workspace: int, ref: int | str, label: str, number: int) -> LabelMove:
+        """Put ``label`` on version ``number``, creating it or moving it from where it was."""
+
+    async def move_label(self, workspace: int, label_id: int, number: int) -> LabelMove: ...
+
+    async def delete_label(self, workspace: int, label_id: int) -> LabelMove: ...
 
     # the request log
 
