@@ -16,12 +16,13 @@ from pathlib import Path
 import promptrun.server
 
 SERVER = Path(promptrun.server.__file__).parent
+ROOT = SERVER.parent  # runtime/promptrun
 # Pure or shared packages: any of their modules.
 PACKAGES = ("promptrun.blueprint", "promptrun.wire", "promptrun.workflows")
 # Exactly these modules.
 MODULES = frozenset(
     {
-        "promptrun",  # `from promptrun import blueprint`
+        "promptrun",  # a name of the public face, such as __version__
         "promptrun.pipeline",
         "promptrun._errors",  # the exception tree
         "promptrun._version",
@@ -29,33 +30,46 @@ MODULES = frozenset(
         "promptrun._spantree",  # a trace's spans as a tree (pure)
     }
 )
-# `from promptrun import X`: only these names.
-FROM_PROMPTRUN = frozenset({"blueprint"})
 
 
 def allowed(module: str) -> bool:
-    if module in MODULES or module.startswith("promptrun.server"):
+    if module in MODULES or module == "promptrun.server" or module.startswith("promptrun.server."):
         return True
     return any(module == p or module.startswith(p + ".") for p in PACKAGES)
 
 
-def promptrun_imports(path: Path) -> Iterator[tuple[int, str]]:
-    """Every promptrun module a file imports (at any depth: lazy imports too)."""
+def is_module(dotted: str) -> bool:
+    """Whether ``dotted`` (``promptrun.x.y``) names a module or package of promptrun."""
+    path = ROOT.parent.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def package_of(path: Path, top: Path) -> list[str]:
+    """The dotted package a file under ``top`` is in (``["promptrun", "server", "routes"]``)."""
+    return list(path.relative_to(top).parent.parts)
+
+
+def promptrun_imports(path: Path, top: Path = ROOT.parent) -> Iterator[tuple[int, str]]:
+    """Every promptrun module a file imports (at any depth: lazy imports too; relative ones
+    resolved; ``from package import module`` counts as importing the module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "promptrun":
                     yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] != "promptrun":
-                continue
-            if node.module == "promptrun":
-                for alias in node.names:
-                    name = "promptrun." + alias.name
-                    yield node.lineno, name if alias.name not in FROM_PROMPTRUN else "promptrun"
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package_of(path, top)
+                base = parts[: len(parts) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
             else:
-                yield node.lineno, node.module
+                module = node.module or ""
+            if module.split(".")[0] != "promptrun":
+                continue
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                yield node.lineno, submodule if is_module(submodule) else module
 
 
 def test_the_server_package_imports_only_public_or_pure_promptrun_modules() -> None:
@@ -86,3 +100,26 @@ def test_the_import_rule_would_catch_a_client_internal() -> None:
         "promptrun._template_cache",
     ):
         assert not allowed(forbidden), forbidden
+
+
+def test_the_walk_sees_relative_lazy_and_from_package_imports(tmp_path: Path) -> None:
+    routes = tmp_path / "promptrun" / "server" / "routes"
+    routes.mkdir(parents=True)
+    sneaky = routes / "sneaky.py"
+    sneaky.write_text(
+        "from ... import _client\n"
+        "from ...pipeline import _pipeline\n"
+        "from .. import _prompt_runs\n"
+        "from promptrun.pipeline import providers\n"
+        "def later():\n"
+        "    import promptrun._runtime\n"
+    )
+    found = [module for _, module in promptrun_imports(sneaky, top=tmp_path)]
+    assert found == [
+        "promptrun._client",
+        "promptrun.pipeline._pipeline",
+        "promptrun.server._prompt_runs",
+        "promptrun.pipeline.providers",
+        "promptrun._runtime",
+    ]
+    assert [allowed(module) for module in found] == [False, False, True, False, False]
