@@ -1,8 +1,9 @@
 """The run pipeline: one way to run a registry prompt, from its template to its log record.
 
-Used by the clients' ``run()``, by local workflow execution and by ``promptrun serve``'s
-workflow prompt nodes; they differ only in the pipeline's ends (see :class:`Pipeline`). This
-module is the package's public face: the server imports these names and nothing below them.
+Used by the clients' ``run()``, by local workflow execution, and by ``promptrun serve``'s
+workflow prompt nodes and dashboard playground; they differ only in the pipeline's ends (see
+:class:`Pipeline`). This module is the package's public face: the server imports these names
+and nothing below them.
 
 ``providers/`` holds the provider table and :class:`ProviderClients`, the SDK clients that
 make the calls.
