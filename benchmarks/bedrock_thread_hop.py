@@ -88,7 +88,7 @@ async def stream_events(c: Any, calls: int) -> tuple[float, float]:
 
 async def stream_pumped(c: Any, calls: int) -> float:
     """CPU per event through promptrun's stream reader (a thread per stream)."""
-    from promptrun.actors.providers._bedrock import _EventStream
+    from promptrun.pipeline.providers._bedrock import _EventStream
 
     events = 0
     start = cpu()

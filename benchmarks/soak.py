@@ -26,7 +26,7 @@ last client sweeps the spool, and the stored records are compared with the ledge
   may have handed over the one record its ledger had no time to note.
 
 Prints a summary (and writes it as JSON with ``--json``); exits 1 if anything was lost or
-duplicated. ``tests/client/test_multiprocess_delivery.py`` runs it with 100,000+ records.
+duplicated. ``tests/actors/test_multiprocess_delivery.py`` runs it with 100,000+ records.
 Loopback only: the sandbox stands in for the provider.
 """
 

@@ -1,4 +1,4 @@
-"""AsyncPromptLayer: the public async client, a thin face over the runtime's actors."""
+"""AsyncPromptLayer: the public async client, a thin face over its runtime and run pipeline."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, TypeVar, cast, overload
-from urllib.parse import quote
 
-from promptrun import _run
 from promptrun._boundary import public
 from promptrun._config import ClientConfig
 from promptrun._errors import (
@@ -22,11 +20,8 @@ from promptrun._errors import (
     describe,
 )
 from promptrun._logreq import build_log_record, logged
-from promptrun._retry import CALLER_POLICY, call_with_retries
-from promptrun._runtime import Runtime
+from promptrun._runtime import Runtime, start_runtime
 from promptrun._track import (
-    TrackEndpoint,
-    TrackPaths,
     group_body,
     metadata_body,
     prompt_body,
@@ -48,10 +43,18 @@ from promptrun._validate import (
     check_str_list,
 )
 from promptrun._workflow_registry import AsyncWorkflows
-from promptrun.actors.providers import PROVIDERS
 from promptrun.actors.shipper import ShipperStats
-from promptrun.actors.templates import TemplateKey
-from promptrun.wire.ingest import TrackCallRecord, TrackRecord
+from promptrun.pipeline import (
+    PROVIDERS,
+    LogOptions,
+    PromptRef,
+    Template,
+    encode_record,
+    needs_server_rendering,
+    new_request_id,
+)
+from promptrun.wire.ingest import TrackCallRecord
+from promptrun.wire.tracking import TRACK_PATHS, TrackEndpoint
 
 __all__ = ["AsyncPromptLayer"]
 
@@ -155,22 +158,27 @@ class AsyncPromptLayer:
         return self._config.throw_on_error
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def _rt(self) -> Runtime:
+    async def _runtime_here(self) -> Runtime:
+        """This client's runtime in the running loop, started on first use."""
         rt = self._runtime
         if rt is not None and rt.is_usable_here():
             return rt
         if self._closed:
             raise PromptLayerError("this client is closed; create a new one")
+        if rt is not None and rt.failure is not None:
+            raise PromptLayerError(
+                f"this client's runtime stopped after an internal error ({rt.failure!r}); "
+                "what was logged waits in the spool for the next client: create a new one"
+            ) from rt.failure
         starting = self._starting
         loop = asyncio.get_running_loop()
         if starting is not None and starting.get_loop() is loop:
             return await asyncio.shield(starting)
         # First use, or the loop this client lived in is gone (a second asyncio.run): start a
-        # runtime here. The old one spooled whatever it had when its loop ended.
+        # runtime here. The old one shipped or spooled whatever it had when its loop ended.
         starting = self._starting = loop.create_future()
-        rt = Runtime(self._config)
         try:
-            await rt.start()
+            rt = await start_runtime(self._config)
         except BaseException as exc:
             self._starting = None
             starting.set_exception(exc)
@@ -191,7 +199,7 @@ class AsyncPromptLayer:
         return self._closed
 
     async def __aenter__(self) -> AsyncPromptLayer:
-        await self._rt()
+        await self._runtime_here()
         return self
 
     async def __aexit__(
@@ -231,7 +239,7 @@ class AsyncPromptLayer:
         seconds have passed (False; the rest stays in the spool and keeps being retried in the
         background). A record the server refused is counted in ``stats()["failed"]``.
         """
-        rt = await self._rt()
+        rt = await self._runtime_here()
         return await rt.shipper.flush(timeout)
 
     def stats(self) -> dict[str, int]:
@@ -248,8 +256,8 @@ class AsyncPromptLayer:
             self._runtime.templates.invalidate(name)
 
     # -- helpers -------------------------------------------------------------------------
-    async def _soft(self, context: str, default: T, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``; with throw_on_error=False a PromptLayer error is a warning."""
+    async def _or_warn(self, context: str, default: T, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``; with throw_on_error=False a PromptLayer error is a warning instead."""
         try:
             return await call()
         except PromptLayerValidationError:
@@ -263,28 +271,10 @@ class AsyncPromptLayer:
     async def _post(
         self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
     ) -> Any:
-        rt = await self._rt()
-        data = rt.shipper.encode(body)
-
-        async def once() -> Any:
-            return await rt.transport.request(
-                "POST", path, body=data, context=context, expect=expect
-            )
-
-        return await call_with_retries(CALLER_POLICY, context, once)
-
-    async def _inline_track(self, record: TrackRecord) -> tuple[Any, Any] | None:
-        body = {**record.body, "api_key": self._config.api_key, "return_prompt_blueprint": True}
-        try:
-            answer = await self._post("/track-request", body, "logging the request")
-        except PromptLayerError as exc:
-            # The LLM answered: never lose that answer to a logging failure.
-            logger.warning("logging inline failed (%s); shipping it in the background", exc)
-            (await self._rt()).shipper.submit(record)
-            return None
-        if not isinstance(answer, dict):
-            return None
-        return answer.get("request_id"), answer.get("prompt_blueprint")
+        rt = await self._runtime_here()
+        return await rt.transport.call(
+            "POST", path, body=encode_record(body), context=context, expect=expect
+        )
 
     # -- run -----------------------------------------------------------------------------
     @overload
@@ -372,57 +362,26 @@ class AsyncPromptLayer:
                 f"run(): provider {provider!r} is not supported; use one of "
                 f"{', '.join(PROVIDERS)} (any OpenAI-compatible server works as 'openai')"
             )
-        rt = await self._rt()
-        key = TemplateKey(prompt_name, prompt_version, prompt_release_label, provider, model)
+        rt = await self._runtime_here()
+        pipeline = rt.pipeline
+        ref = PromptRef(prompt_name, prompt_version, prompt_release_label, provider, model)
         variables = dict(input_variables) if input_variables else {}
         try:
-            template = await rt.templates.get(key)
-            rendered_by_server = _run.needs_server_rendering(template.get("prompt_template", {}))
-            if rendered_by_server:
-                template = await self._fetch(key, {"input_variables": variables})
-        except PromptLayerNotFoundError:
+            template = await pipeline.template(ref, variables)
+        except (PromptLayerNotFoundError, PromptLayerValidationError):
             raise  # even with throw_on_error=False, as the peer does
-        except PromptLayerValidationError:
-            raise
         except PromptLayerError as exc:
             if self._config.throw_on_error:
                 raise
             logger.warning("WARNING: %s", describe("run()", exc))
             return None
-        prepared = _run.prepare(
-            prompt_name,
-            template,
-            variables,
-            model_parameter_overrides,
-            self._config.provider_base_urls,
-            rendered_by_server=rendered_by_server,
-        )
-        worker = await rt.worker(prepared.plan.provider, prepared.base_url)
-        log = _run.RunLog(
+        prepared = await pipeline.render(ref, template, variables, model_parameter_overrides)
+        options = LogOptions(
             list(tags) if tags else None, dict(metadata) if metadata else None, group_id
         )
-        inline = self._inline_track if self._config.inline_logging else None
-        if not stream:
-            return await _run.execute(worker, rt.shipper, prepared, log, inline)
-        started = time.time()
-        _run.debug_call(prepared, "opening a stream")
-        try:
-            provider_stream = await worker.open_stream(prepared.plan)
-        except Exception as exc:
-            rt.shipper.submit(
-                log.record(
-                    _run.new_request_id(),
-                    prepared,
-                    prepared.plan.llm_kwargs,
-                    started,
-                    None,
-                    status="ERROR",
-                    error_type=_run.error_type_of(exc),
-                    error_message=str(exc),
-                )
-            )
-            raise
-        return _run.stream(provider_stream, rt.shipper, prepared, log, started, inline)
+        if stream:
+            return await pipeline.stream(prepared, options)
+        return await pipeline.run(prepared, options)
 
     @overload
     async def run_workflow(
@@ -486,7 +445,7 @@ class AsyncPromptLayer:
         sandbox (bubblewrap); where none can be made here they are refused with a
         ``PromptLayerError`` unless ``allow_unsandboxed_code=True``.
         """
-        from promptrun._workflow_api import run_workflow
+        from promptrun._run_workflow import run_workflow
 
         return await run_workflow(
             self,
@@ -502,19 +461,6 @@ class AsyncPromptLayer:
             definition=definition,
             allow_unsandboxed_code=allow_unsandboxed_code,
         )
-
-    async def _fetch(self, key: TemplateKey, extra: dict[str, Any]) -> dict[str, Any]:
-        """A template fetch the cache cannot serve (server-side rendering or filters)."""
-        body = {**key.params(), **extra, "api_key": self._config.api_key}
-        body.pop("skip_input_variable_rendering", None)
-        answer = await self._post(
-            f"/prompt-templates/{quote(key.name, safe='')}",
-            body,
-            f"fetching prompt template {key.name!r}",
-        )
-        if not isinstance(answer, dict):
-            raise PromptLayerNotFoundError(f"Prompt template {key.name!r} not found.")
-        return answer
 
     # -- log_request ---------------------------------------------------------------------
     @public
@@ -558,9 +504,9 @@ class AsyncPromptLayer:
             input_tokens, output_tokens, price, function_name, score, prompt_id, score_name,
             api_type, status, error_type, error_message,
         )  # fmt: skip
-        rt = await self._rt()
+        rt = await self._runtime_here()
         if self._config.inline_logging:
-            answer = await self._soft(
+            answer = await self._or_warn(
                 "logging the request",
                 None,
                 lambda: self._post(
@@ -571,17 +517,17 @@ class AsyncPromptLayer:
         rt.shipper.submit(record)
         return cast(LogRequestResult, logged(record))
 
-    # -- the actors' plumbing for the managers ----------------------------------------------
+    # -- what the managers share ---------------------------------------------------------
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
-        rt = await self._rt()
+        rt = await self._runtime_here()
         if self._config.inline_logging:
-            path = TrackPaths[endpoint]
+            path = TRACK_PATHS[endpoint]
             target = body["request_id"]
             if isinstance(target, str):
                 mapped = rt.shipper.server_id(target)
                 body = {**body, "request_id": mapped if mapped is not None else target}
             return (
-                await self._soft(
+                await self._or_warn(
                     f"track.{endpoint}",
                     False,
                     lambda: self._post(
@@ -591,7 +537,7 @@ class AsyncPromptLayer:
                 is not False
             )
         rt.shipper.submit(
-            TrackCallRecord(client_request_id=_run.new_request_id(), endpoint=endpoint, body=body)
+            TrackCallRecord(client_request_id=new_request_id(), endpoint=endpoint, body=body)
         )
         return True
 
@@ -600,7 +546,7 @@ class AsyncTemplates:
     """``client.templates``: the prompt registry."""
 
     def __init__(self, client: AsyncPromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     @public
     async def get(
@@ -617,7 +563,7 @@ class AsyncTemplates:
             raise PromptLayerValidationError(
                 f"templates.get(): unknown params {sorted(unknown)}; use {sorted(_TEMPLATE_PARAMS)}"
             )
-        found = await self._c._soft(
+        found = await self._client._or_warn(
             f"fetching prompt template {prompt_name!r}",
             None,
             lambda: self._get(prompt_name, params),
@@ -625,9 +571,8 @@ class AsyncTemplates:
         return cast(GetTemplateResult, found)
 
     async def _get(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        c = self._c
-        rt = await c._rt()
-        key = TemplateKey(
+        rt = await self._client._runtime_here()
+        ref = PromptRef(
             name,
             params.get("version"),
             params.get("label"),
@@ -641,11 +586,11 @@ class AsyncTemplates:
                 for k, v in params.items()
                 if k in ("input_variables", "metadata_filters", "model_parameter_overrides")
             }
-            return await c._fetch(key, extra)
-        template = await rt.templates.get(key)
-        if variables and not _run.needs_server_rendering(template.get("prompt_template", {})):
-            prepared = _run.prepare(
-                name, template, dict(variables), params.get("model_parameter_overrides"), {}
+            return await rt.registry.fetch(ref, extra)
+        template = await rt.templates.get(ref)
+        if variables and not needs_server_rendering(template.get("prompt_template", {})):
+            prepared = await rt.pipeline.render(
+                ref, Template(template), dict(variables), params.get("model_parameter_overrides")
             )
             template = {
                 **template,
@@ -653,7 +598,7 @@ class AsyncTemplates:
                 "prompt_template": _rendered(template, variables),
             }
         elif variables:
-            return await c._fetch(key, {"input_variables": variables})
+            return await rt.registry.fetch(ref, {"input_variables": variables})
         return copy.deepcopy(template)
 
     @public
@@ -666,21 +611,18 @@ class AsyncTemplates:
         check_str("templates.all()", "label", label, optional=True)
 
         async def call() -> Any:
-            rt = await self._c._rt()
+            rt = await self._client._runtime_here()
             params = {"page": str(page), "per_page": str(per_page)}
             if label:
                 params["label"] = label
-
-            async def once() -> Any:
-                return await rt.transport.request(
-                    "GET", "/prompt-templates", params=params, context="listing prompt templates"
-                )
-
-            answer = await call_with_retries(CALLER_POLICY, "listing prompt templates", once)
+            answer = await rt.transport.call(
+                "GET", "/prompt-templates", params=params, context="listing prompt templates"
+            )
             return answer.get("items", []) if isinstance(answer, dict) else []
 
         return cast(
-            list[TemplateListItem], await self._c._soft("listing prompt templates", [], call)
+            list[TemplateListItem],
+            await self._client._or_warn("listing prompt templates", [], call),
         )
 
     @public
@@ -709,21 +651,21 @@ class AsyncTemplates:
         }
 
         async def call() -> Any:
-            answer = await self._c._post(
+            answer = await self._client._post(
                 "/rest/prompt-templates",
                 wire,
                 f"publishing prompt template {name!r}",
                 expect=(200, 201),
             )
-            self._c.invalidate(name)
+            self._client.invalidate(name)
             return answer
 
-        published = await self._c._soft(f"publishing prompt template {name!r}", None, call)
+        published = await self._client._or_warn(f"publishing prompt template {name!r}", None, call)
         return cast(PublishResult, published)
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
-        self._c.invalidate(name)
+        self._client.invalidate(name)
 
 
 def _rendered(template: dict[str, Any], variables: dict[str, Any]) -> Any:
@@ -740,15 +682,15 @@ class AsyncTrack:
     """
 
     def __init__(self, client: AsyncPromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     @public
     async def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
-        return await self._c._track("metadata", metadata_body(request_id, metadata))
+        return await self._client._track("metadata", metadata_body(request_id, metadata))
 
     @public
     async def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
-        return await self._c._track("score", score_body(request_id, score, score_name))
+        return await self._client._track("score", score_body(request_id, score, score_name))
 
     @public
     async def prompt(
@@ -760,27 +702,27 @@ class AsyncTrack:
         label: str | None = None,
     ) -> bool:
         body = prompt_body(request_id, prompt_name, prompt_input_variables, version, label)
-        return await self._c._track("prompt", body)
+        return await self._client._track("prompt", body)
 
     @public
     async def group(self, request_id: int | str, group_id: int) -> bool:
-        return await self._c._track("group", group_body(request_id, group_id))
+        return await self._client._track("group", group_body(request_id, group_id))
 
 
 class AsyncGroup:
     """``client.group``: request groups."""
 
     def __init__(self, client: AsyncPromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     @public
     async def create(self) -> int:
         """Create a group; returns its id (``False`` on failure with throw_on_error=False)."""
 
         async def call() -> Any:
-            answer = await self._c._post(
-                "/create-group", {"api_key": self._c.api_key}, "creating a group"
+            answer = await self._client._post(
+                "/create-group", {"api_key": self._client.api_key}, "creating a group"
             )
             return answer.get("id") if isinstance(answer, dict) else None
 
-        return cast(int, await self._c._soft("creating a group", False, call))
+        return cast(int, await self._client._or_warn("creating a group", False, call))

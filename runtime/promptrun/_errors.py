@@ -28,6 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "SERVER_BUSY",
+    "TRANSIENT",
+    "TRANSPORT_FAILED",
     "PromptLayerAPIConnectionError",
     "PromptLayerAPIError",
     "PromptLayerAPIStatusError",
@@ -145,6 +148,20 @@ _BY_STATUS: dict[int, type[PromptLayerAPIError]] = {
     422: PromptLayerUnprocessableEntityError,
     429: PromptLayerRateLimitError,
 }
+
+
+SERVER_BUSY: tuple[type[PromptLayerError], ...] = (
+    PromptLayerInternalServerError,
+    PromptLayerRateLimitError,
+)
+"""The server answered, but could not serve the call now (5xx, 429): worth asking again."""
+TRANSPORT_FAILED: tuple[type[PromptLayerError], ...] = (
+    PromptLayerAPIConnectionError,
+    PromptLayerAPITimeoutError,
+)
+"""The server could not be reached, or did not answer in time."""
+TRANSIENT = SERVER_BUSY + TRANSPORT_FAILED
+"""Failures that say nothing about the call itself: it may succeed later as it is."""
 
 
 def _detail(body: Any) -> str:

@@ -12,6 +12,7 @@ from promptrun._errors import (
     PromptLayerAPITimeoutError,
     error_for_status,
 )
+from promptrun._retry import CALLER_POLICY, RetryPolicy, call_with_retries
 from promptrun._version import __version__
 
 if TYPE_CHECKING:
@@ -124,3 +125,19 @@ class ApiTransport:
         if status not in expect:
             raise error_for_status(status, context, payload, retry_after=retry_after)
         return payload
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        context: str,
+        policy: RetryPolicy = CALLER_POLICY,
+        **kwargs: Any,
+    ) -> Any:
+        """``request`` under a retry policy (the spec's for caller-facing calls, by default)."""
+
+        async def once() -> Any:
+            return await self.request(method, path, context=context, **kwargs)
+
+        return await call_with_retries(policy, context, once)

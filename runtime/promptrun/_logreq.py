@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from promptrun._errors import PromptLayerValidationError
-from promptrun._run import new_request_id
 from promptrun.blueprint._logged import log_request_blueprint
+from promptrun.pipeline import new_request_id
 from promptrun.wire._limits import MAX_PRICE, MAX_TOKENS
 from promptrun.wire.ingest import LogRecord
 from promptrun.wire.tracking import time_problem
@@ -31,13 +31,13 @@ def _check_template(name: str, value: Any) -> None:
     if kind not in ("chat", "completion") or type(value.get(parts)) is not list:
         raise _fail(
             f"{name} must be a prompt template dict with type 'chat' or 'completion', "
-            f"e.g. {{'type': 'chat', 'messages': [...]}}; got {value!r:.80}"
+            f"e.g. {{'type': 'chat', 'messages': [...]}}, got {value!r:.80}"
         )
 
 
 def _check_count(name: str, value: Any, high: int) -> None:
     if type(value) is not int or not 0 <= value <= high:
-        raise _fail(f"{name} must be a whole number from 0 to {high:,}; got {value!r:.80}")
+        raise _fail(f"{name} must be a whole number from 0 to {high:,}, got {value!r:.80}")
 
 
 def build_log_record(
@@ -67,21 +67,21 @@ def build_log_record(
 ) -> LogRecord:
     """Check the arguments (raising PromptLayerValidationError) and build the record."""
     if type(provider) is not str or not provider:
-        raise _fail(f"provider must be a non-empty string such as 'openai'; got {provider!r:.80}")
+        raise _fail(f"provider must be a non-empty string such as 'openai', got {provider!r:.80}")
     if type(model) is not str or not model:
-        raise _fail(f"model must be a non-empty string such as 'gpt-4o'; got {model!r:.80}")
+        raise _fail(f"model must be a non-empty string such as 'gpt-4o', got {model!r:.80}")
     _check_template("input", input)
     _check_template("output", output)
     for name, t in (("request_start_time", request_start_time),
                     ("request_end_time", request_end_time)):  # fmt: skip
         if type(t) not in _NUMBER:
-            raise _fail(f"{name} must be epoch seconds (time.time()); got {t!r:.80}")
+            raise _fail(f"{name} must be epoch seconds (time.time()), got {t!r:.80}")
         if (problem := time_problem(name, t)) is not None:
             raise _fail(problem)
     for name, d in (("parameters", parameters), ("metadata", metadata),
                     ("prompt_input_variables", prompt_input_variables)):  # fmt: skip
         if d is not None and not isinstance(d, dict):
-            raise _fail(f"{name} must be a dict; got {type(d).__name__}")
+            raise _fail(f"{name} must be a dict, got {type(d).__name__}")
     if tags is not None and (
         not isinstance(tags, list | tuple) or any(type(t) is not str for t in tags)
     ):
@@ -91,16 +91,16 @@ def build_log_record(
     _check_count("score", score, 100)
     if type(price) not in _NUMBER or not 0 <= price <= MAX_PRICE:
         raise _fail(
-            f"price must be a number of dollars from 0 to {MAX_PRICE:,.0f}; got {price!r:.80}"
+            f"price must be a number of dollars from 0 to {MAX_PRICE:,.0f}, got {price!r:.80}"
         )
     for name, v in (("prompt_version_number", prompt_version_number), ("prompt_id", prompt_id)):
         if v is not None and type(v) is not int:
-            raise _fail(f"{name} must be an integer; got {v!r:.80}")
+            raise _fail(f"{name} must be an integer, got {v!r:.80}")
     for name, v in (("prompt_name", prompt_name), ("function_name", function_name),
                     ("score_name", score_name), ("api_type", api_type), ("status", status),
                     ("error_type", error_type), ("error_message", error_message)):  # fmt: skip
         if v is not None and type(v) is not str:
-            raise _fail(f"{name} must be a string; got {v!r:.80}")
+            raise _fail(f"{name} must be a string, got {v!r:.80}")
     body: dict[str, Any] = {
         "provider": provider,
         "model": model,

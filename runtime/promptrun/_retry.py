@@ -17,13 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from promptrun._errors import (
-    PromptLayerAPIConnectionError,
-    PromptLayerAPITimeoutError,
-    PromptLayerInternalServerError,
-    PromptLayerRateLimitError,
-    describe,
-)
+from promptrun._errors import SERVER_BUSY, TRANSPORT_FAILED, describe
 
 __all__ = [
     "CALLER_POLICY",
@@ -62,11 +56,9 @@ class RetryPolicy:
     jitter: float = 0.0  # up to this fraction is added to each wait
 
     def retryable(self, exc: Exception) -> bool:
-        if isinstance(exc, PromptLayerInternalServerError | PromptLayerRateLimitError):
+        if isinstance(exc, SERVER_BUSY):
             return True
-        return self.retry_transport_errors and isinstance(
-            exc, PromptLayerAPIConnectionError | PromptLayerAPITimeoutError
-        )
+        return self.retry_transport_errors and isinstance(exc, TRANSPORT_FAILED)
 
     def wait_for(self, attempt: int, exc: Exception) -> float:
         retry_after = getattr(exc, "retry_after", None)

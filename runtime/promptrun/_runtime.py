@@ -1,14 +1,46 @@
-"""Runtime: one task group owning the client's actors, one HTTP session, ordered shutdown.
+"""The runtime: what one client runs on, bound to one event loop, with an explicit lifetime.
 
-The runtime runs as its own task in the event loop that first used the client, so a client
-works with or without ``async with``. Its shutdown ships before it lets go: stop intake of new
-batches, ship what was handed over within ``shutdown_timeout``, and leave the rest in the
-spool for the next client. Every way a runtime can end goes through that:
+``async with open_runtime(config) as rt:`` is the whole of it: it opens the HTTP session,
+starts the log shipper in its task group, and on the way out ships before it lets go (stop
+intake of new batches, ship what was handed over within ``shutdown_timeout``, leave the rest
+in the spool for the next client, close the provider clients and the session). The async
+client enters it lazily, on first use, in a task of its own (:func:`start_runtime`), so a
+client works with or without ``async with``.
+
+What it holds, and what each is:
+
+- :class:`~promptrun.actors.shipper.LogShipper`, the one actor: it owns the spool and ships
+  from it in a loop of its own, in the runtime's task group.
+- :class:`~promptrun._template_cache.TemplateCache` and
+  :class:`~promptrun.pipeline.ProviderClients`: plain objects guarded by the loop; their work
+  runs in the callers' tasks (template fetches in the task group, so they outlive a caller
+  that gives up).
+- :attr:`Runtime.pipeline`: the run pipeline over those (:mod:`promptrun._client_pipeline`).
+
+Supervision policy (what happens when a part fails, and what the caller sees):
+
+- The shipper crashes (an exception escapes its loop): it is restarted after a pause (0.25 s,
+  doubling to 30 s while it keeps crashing), with an ERROR and the traceback for the first
+  crash of a streak. Every record it was handed is already in the spool and is shipped after
+  the restart; callers see nothing (``run()`` and ``log_request()`` keep returning at once,
+  ``flush()`` waits on).
+- A template fetch fails: the callers waiting for that template get the error (or the stale
+  entry, as the cache's policy says); no other caller and no other part is affected, and the
+  next caller fetches again.
+- A provider client cannot be created (a missing key, an SDK not installed): that call fails
+  with an error that says what to set or install, and is logged as failed; nothing is kept,
+  so the next call tries again.
+- The loop closes (``asyncio.run()`` returns, the client was never closed): the runtime's task
+  is cancelled and ships under a shielded scope while the loop waits for it; what it cannot
+  ship in time waits in the spool. A later call in another loop gets a new runtime.
+- Anything else that ends the runtime's task group is a bug: the runtime finishes as above,
+  the ERROR names it, and every later call on that client raises a ``PromptLayerError``
+  saying so (the client is not silently rebuilt).
+
+Every way a runtime can end goes through the same shipping shutdown:
 
 - ``aclose()`` (or ``async with``): in the runtime's loop.
-- The loop shutting down (``asyncio.run()`` or ``anyio.run()`` returning while the client was
-  never closed): the runtime's task is cancelled, and ships under a shielded scope while the
-  loop waits for cancelled tasks to finish.
+- The loop shutting down: see above.
 - The client garbage-collected: its runtime is stopped in its loop, or, if that loop no longer
   runs (closed, or stopped for good), finished from a thread.
 - Interpreter exit (see :mod:`promptrun._lifetime`): runtimes still open are finished from the
@@ -23,25 +55,29 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskStatus
 
 from promptrun import _lifetime
+from promptrun._client_pipeline import InlineSink, RegistryTemplates, ShipperSink
 from promptrun._config import ClientConfig
 from promptrun._errors import PromptLayerError
 from promptrun._http import ApiTransport
-from promptrun.actors.providers import ProviderWorker
+from promptrun._template_cache import TemplateCache
 from promptrun.actors.shipper import LogShipper
-from promptrun.actors.templates import TemplateCache
+from promptrun.pipeline import Pipeline, ProviderClients, ProviderRoutes
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "open_runtime", "start_runtime"]
 
 logger = logging.getLogger("promptlayer")
 
+_RESTART_FIRST, _RESTART_MAX = 0.25, 30.0
+
 
 class Runtime:
-    """The running side of one client, bound to one event loop."""
+    """The running side of one client, bound to one event loop (see the module's policy)."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
@@ -61,66 +97,86 @@ class Runtime:
             batch_size=config.log_batch_size,
             linger=config.log_batch_linger,
         )
+        self.providers = ProviderClients(config.provider_concurrency)
+        self.registry = RegistryTemplates(self.templates, self.transport)
+        sink = (
+            InlineSink(self.shipper, self.transport)
+            if config.inline_logging
+            else ShipperSink(self.shipper)
+        )
+        self.pipeline = Pipeline(
+            self.registry, self.providers, sink, ProviderRoutes(config.provider_base_urls)
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._workers: dict[tuple[str, str | None], ProviderWorker] = {}
-        self._worker_lock: anyio.Lock | None = None
-        self._tg: TaskGroup | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Future[None] | None = None
-        self._stop: anyio.Event | None = None
         self.closed = False
+        #: What ended the runtime's task group, when something did (a bug).
+        self.failure: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop: anyio.Event | None = None
         self._finisher_lock = threading.Lock()
         self._elsewhere_lock = threading.Lock()  # one thread finishing at a time
         self.finished = threading.Event()
 
-    # -- lifecycle -----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Start the runtime task in the running loop and wait until its actors are ready."""
-        loop = asyncio.get_running_loop()
-        self.loop = loop
-        self._ready = loop.create_future()
-        self._stop = anyio.Event()
-        self._worker_lock = anyio.Lock()
-        _lifetime.register(self)
-        self._task = loop.create_task(self._main(), name="promptrun-runtime")
-        await asyncio.shield(self._ready)
+    # -- supervision ---------------------------------------------------------------------
+    async def _supervise_shipper(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the shipper; restart it after a crash, with a growing pause."""
+        shipper = self.shipper
+        pause = _RESTART_FIRST
+        streak = 0
+        status = task_status
+        while True:
+            shipped = shipper.stats.shipped
+            try:
+                await shipper.run(task_status=status)
+                return
+            except Exception as exc:
+                if shipper.stopped is None:
+                    raise  # it never started: a start-up error, for the caller
+                if shipper.stats.shipped > shipped:
+                    streak, pause = 0, _RESTART_FIRST  # it had recovered since the last one
+                streak += 1
+                if streak == 1:
+                    logger.error(
+                        "the promptrun log shipper crashed; it restarts in %.2f s, and the "
+                        "records it holds wait in the spool %s until then",
+                        pause,
+                        shipper.spool.folder,
+                        exc_info=exc,
+                    )
+                else:
+                    logger.debug("the promptrun log shipper crashed again: %r", exc)
+            status = anyio.TASK_STATUS_IGNORED
+            await anyio.sleep(pause)
+            pause = min(pause * 2, _RESTART_MAX)
+            if self.closed:
+                return
 
-    async def _main(self) -> None:
-        assert self._ready is not None
-        assert self._stop is not None
-        deadline: float | None = None
+    # -- lifecycle -----------------------------------------------------------------------
+    async def aclose(self) -> None:
+        if self._task is None or self._stop is None:
+            self.closed = True
+            return
+        self._stop.set()
+        await asyncio.shield(self._task)
+
+    def is_usable_here(self) -> bool:
+        """False when the loop this runtime lived in is gone (a second ``asyncio.run``)."""
+        if self.closed or self.loop is None or self.loop.is_closed():
+            return False
         try:
-            await self.transport.open()
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                await tg.start(self.templates.run)
-                await tg.start(self.shipper.run)
-                self._ready.set_result(None)
-                logger.info("promptrun client started for %s", self.config.base_url)
-                await self._stop.wait()
-                self.closed = True
-                deadline = time.monotonic() + self.config.shutdown_timeout
-                self.shipper.stop()
-                stopped = self.shipper.stopped
-                if stopped is not None:
-                    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-                        await stopped.wait()  # after the batch in flight
-                tg.cancel_scope.cancel()
-        except BaseException as exc:
-            if not self._ready.done():
-                self._ready.set_exception(
-                    exc if isinstance(exc, Exception) else PromptLayerError("runtime stopped")
-                )
-            if not isinstance(exc, Exception):
-                raise
-            logger.error("the promptrun runtime stopped: %s", exc, exc_info=exc)
-        finally:
-            # Whatever ended it: aclose(), an error, or this task being cancelled because
-            # asyncio.run() is ending with the client still open (the loop keeps running
-            # until this task is done).
-            if deadline is None:
-                deadline = time.monotonic() + self.config.shutdown_timeout
-            await self._finish(deadline)
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    async def _wait_shipper_stopped(self, deadline: float) -> None:
+        self.closed = True
+        self.shipper.stop()
+        stopped = self.shipper.stopped
+        if stopped is not None:
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                await stopped.wait()  # after the batch in flight
 
     async def _finish(self, deadline: float) -> None:
         """Ship what is left (shielded, within the deadline), then let go of everything."""
@@ -134,6 +190,7 @@ class Runtime:
             if not shipper.handed_over:
                 shipper.release()
                 self._done()
+            await self.providers.aclose()
             await _close_quietly(self.transport)
 
     def _done(self) -> None:
@@ -154,22 +211,6 @@ class Runtime:
                 s,
                 self.config.spool_dir,
             )
-
-    async def aclose(self) -> None:
-        if self._task is None or self._stop is None:
-            self.closed = True
-            return
-        self._stop.set()
-        await asyncio.shield(self._task)
-
-    def is_usable_here(self) -> bool:
-        """False when the loop this runtime lived in is gone (a second ``asyncio.run``)."""
-        if self.closed or self.loop is None or self.loop.is_closed():
-            return False
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
 
     # -- ending from outside the runtime's loop ------------------------------------------
     def abandon(self) -> None:
@@ -235,21 +276,71 @@ class Runtime:
             self.shipper.release()
             await _close_quietly(transport)
 
-    # -- provider workers ----------------------------------------------------------------
-    async def worker(self, provider: str, base_url: str | None) -> ProviderWorker:
-        key = (provider, base_url)
-        worker = self._workers.get(key)
-        if worker is not None:
-            return worker
-        assert self._worker_lock is not None
-        assert self._tg is not None
-        async with self._worker_lock:
-            worker = self._workers.get(key)
-            if worker is None:
-                worker = ProviderWorker(provider, base_url, self.config.provider_concurrency)
-                await self._tg.start(worker.run)
-                self._workers[key] = worker
-        return worker
+
+@contextlib.asynccontextmanager
+async def open_runtime(config: ClientConfig) -> AsyncIterator[Runtime]:
+    """A runtime for the running loop, from start to its shipping shutdown.
+
+    Start-up errors (the session, the shipper) are raised here. On the way out, however the
+    body ended (done, an error, a cancellation), the shutdown ships within
+    ``config.shutdown_timeout`` and leaves the rest in the spool.
+    """
+    rt = Runtime(config)
+    rt.loop = asyncio.get_running_loop()
+    _lifetime.register(rt)
+    deadline: float | None = None
+    try:
+        await rt.transport.open()
+        async with anyio.create_task_group() as tg:
+            rt.templates.attach(tg)
+            await tg.start(rt._supervise_shipper)
+            logger.info("promptrun client started for %s", config.base_url)
+            try:
+                yield rt
+            finally:
+                deadline = time.monotonic() + config.shutdown_timeout
+                try:
+                    await rt._wait_shipper_stopped(deadline)
+                finally:
+                    tg.cancel_scope.cancel()
+    finally:
+        # Whatever ended it: the body, an error, or this task being cancelled because
+        # asyncio.run() is ending with the client still open (the loop keeps running until
+        # this task is done).
+        if deadline is None:
+            deadline = time.monotonic() + config.shutdown_timeout
+        await rt._finish(deadline)
+
+
+async def start_runtime(config: ClientConfig) -> Runtime:
+    """:func:`open_runtime` in a task of its own in the running loop; returns once it is
+    ready. The runtime lives until ``aclose()`` (or its loop ends)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[Runtime] = loop.create_future()
+    stop = anyio.Event()
+    task = loop.create_task(_host(config, ready, stop), name="promptrun-runtime")
+    rt = await asyncio.shield(ready)
+    rt._task = task
+    return rt
+
+
+async def _host(config: ClientConfig, ready: asyncio.Future[Runtime], stop: anyio.Event) -> None:
+    rt: Runtime | None = None
+    try:
+        async with open_runtime(config) as rt:
+            rt._stop = stop
+            ready.set_result(rt)
+            await stop.wait()
+    except BaseException as exc:
+        if not ready.done():
+            ready.set_exception(
+                exc if isinstance(exc, Exception) else PromptLayerError("runtime stopped")
+            )
+        if not isinstance(exc, Exception):
+            raise
+        if rt is not None:
+            rt.failure = exc
+        logger.error("the promptrun runtime stopped: %s", exc, exc_info=exc)
 
 
 async def _close_quietly(transport: ApiTransport) -> None:

@@ -27,8 +27,7 @@ from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
 from promptrun._logreq import build_log_record, logged
 from promptrun._portal import fork_generation, get_portal
-from promptrun._run import new_request_id
-from promptrun._track import TRACK_BODIES, TrackEndpoint
+from promptrun._track import TRACK_BODIES
 from promptrun._types import (
     GetTemplateResult,
     LogRequestResult,
@@ -38,7 +37,9 @@ from promptrun._types import (
     TemplateListItem,
     WorkflowNodeResult,
 )
+from promptrun.pipeline import new_request_id
 from promptrun.wire.ingest import TrackCallRecord
+from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = ["PromptLayer"]
 
@@ -119,7 +120,7 @@ class PromptLayer:
         return self._aclient.throw_on_error
 
     # -- plumbing ------------------------------------------------------------------------
-    def _client(self) -> AsyncPromptLayer:
+    def _async_client(self) -> AsyncPromptLayer:
         if self._generation != fork_generation():
             # A forked child: the parent's runtime and its queued records stay the parent's.
             self._aclient = self._make()
@@ -131,10 +132,10 @@ class PromptLayer:
 
     def _submit(self, record: Any) -> None:
         """Hand a record to the shipper without waiting for the portal."""
-        client = self._client()
+        client = self._async_client()
         rt = client._runtime
         if rt is None or rt.loop is None or rt.closed:
-            self._call(client._rt)
+            self._call(client._runtime_here)
             rt = client._runtime
             assert rt is not None and rt.loop is not None
         # Encoded here, in the caller's thread: the loop thread only enqueues bytes.
@@ -159,22 +160,22 @@ class PromptLayer:
         if self._closed:
             return
         self._closed = True
-        client = self._client()
+        client = self._async_client()
         if client._runtime is not None:
             self._call(client.aclose)
 
     @public
     def flush(self, timeout: float | None = None) -> bool:
         """Ship everything logged so far; True when all of it is on the server."""
-        return bool(self._call(self._client().flush, timeout))
+        return bool(self._call(self._async_client().flush, timeout))
 
     def stats(self) -> dict[str, int]:
         """Counters of the background logging (see AsyncPromptLayer.stats)."""
-        return self._client().stats()
+        return self._async_client().stats()
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
-        self._call(self._client().invalidate, name)  # runs in the loop thread
+        self._call(self._async_client().invalidate, name)  # runs in the loop thread
 
     # -- the spec's surface ----------------------------------------------------------------
     @overload
@@ -248,10 +249,10 @@ class PromptLayer:
             model_parameter_overrides, tags, metadata, group_id, stream, provider, model,
         )  # fmt: skip
         if not stream:
-            return self._call(self._client().run, *args)
+            return self._call(self._async_client().run, *args)
         pipe = _Pipe()
         # One portal round trip opens the stream and starts pumping it.
-        started = self._call(_open_stream, self._client().run, args, pipe)
+        started = self._call(_open_stream, self._async_client().run, args, pipe)
         return SyncStream(pipe) if started else None
 
     @overload
@@ -307,7 +308,7 @@ class PromptLayer:
     ) -> Any:
         """Run a workflow (see AsyncPromptLayer.run_workflow); no event loop of its own."""
         return self._call(
-            self._client().run_workflow,
+            self._async_client().run_workflow,
             workflow_id_or_name,
             input_variables,
             metadata,
@@ -356,7 +357,7 @@ class PromptLayer:
             input_tokens, output_tokens, price, function_name, score, prompt_id, score_name,
             api_type, status, error_type, error_message,
         )  # fmt: skip
-        client = self._client()
+        client = self._async_client()
         if client._config.inline_logging:
             return cast(LogRequestResult, self._call(client.log_request, *args))
         record = build_log_record(*args)
@@ -477,51 +478,55 @@ class Templates:
     """``client.templates`` (sync): see AsyncTemplates."""
 
     def __init__(self, client: PromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     @public
     def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> GetTemplateResult:
-        found = self._c._call(self._c._client().templates.get, prompt_name, params)
+        found = self._client._call(self._client._async_client().templates.get, prompt_name, params)
         return cast(GetTemplateResult, found)
 
     @public
     def all(
         self, page: int = 1, per_page: int = 30, label: str | None = None
     ) -> list[TemplateListItem]:
-        listed = self._c._call(self._c._client().templates.all, page, per_page, label)
+        listed = self._client._call(
+            self._client._async_client().templates.all, page, per_page, label
+        )
         return cast(list[TemplateListItem], listed)
 
     @public
     def publish(self, body: dict[str, Any]) -> PublishResult:
-        return cast(PublishResult, self._c._call(self._c._client().templates.publish, body))
+        return cast(
+            PublishResult, self._client._call(self._client._async_client().templates.publish, body)
+        )
 
     def invalidate(self, name: str | None = None) -> None:
-        self._c.invalidate(name)
+        self._client.invalidate(name)
 
 
 class Workflows:
     """``client.workflows`` (sync): see AsyncWorkflows."""
 
     def __init__(self, client: PromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     def publish(self, body: dict[str, Any]) -> Any:
-        return self._c._call(self._c._client().workflows.publish, body)
+        return self._client._call(self._client._async_client().workflows.publish, body)
 
 
 class Track:
     """``client.track`` (sync): see AsyncTrack. Queued behind the record it names."""
 
     def __init__(self, client: PromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     def _forward(self, name: TrackEndpoint, *args: Any) -> bool:
         body = TRACK_BODIES[name](*args)  # checked here, before anything is queued or sent
-        client = self._c._client()
+        client = self._client._async_client()
         if client._config.inline_logging:
-            return bool(self._c._call(client._track, name, body))
+            return bool(self._client._call(client._track, name, body))
         # Fire and forget, like log_request: no round trip to the portal.
-        self._c._submit(
+        self._client._submit(
             TrackCallRecord(client_request_id=new_request_id(), endpoint=name, body=body)
         )
         return True
@@ -556,8 +561,8 @@ class Group:
     """``client.group`` (sync): see AsyncGroup."""
 
     def __init__(self, client: PromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     @public
     def create(self) -> int:
-        return cast(int, self._c._call(self._c._client().group.create))
+        return cast(int, self._client._call(self._client._async_client().group.create))

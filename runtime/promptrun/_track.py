@@ -7,7 +7,7 @@ without a round trip to the portal.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from promptrun._validate import (
     check_dict,
@@ -16,17 +16,9 @@ from promptrun._validate import (
     check_str,
     check_str_map,
 )
+from promptrun.wire.tracking import TrackEndpoint
 
-__all__ = ["TRACK_BODIES", "TrackEndpoint", "TrackPaths"]
-
-TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
-
-TrackPaths: dict[str, str] = {
-    "metadata": "/library-track-metadata",
-    "score": "/library-track-score",
-    "prompt": "/library-track-prompt",
-    "group": "/track-group",
-}
+__all__ = ["TRACK_BODIES", "group_body", "metadata_body", "prompt_body", "score_body"]
 
 
 def metadata_body(request_id: int | str, metadata: dict[str, str]) -> dict[str, Any]:
@@ -73,7 +65,7 @@ def group_body(request_id: int | str, group_id: int) -> dict[str, Any]:
     return {"request_id": request_id, "group_id": group_id}
 
 
-TRACK_BODIES: dict[str, Callable[..., dict[str, Any]]] = {
+TRACK_BODIES: dict[TrackEndpoint, Callable[..., dict[str, Any]]] = {
     "metadata": metadata_body,
     "score": score_body,
     "prompt": prompt_body,

@@ -1,4 +1,9 @@
-"""Argument checks shared by the public methods: fail before any network call, say what to fix."""
+"""Argument checks shared by the public methods: fail before any network call, say what to fix.
+
+Every message reads ``"{method}: {argument} must be {what}, got {type} {value}"``.
+``log_request`` inlines the same checks with plain ``type()`` tests (see ``_logreq``): it is on
+the caller's hot path, where a call per argument would cost more than the rest of it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from typing import Any
 from promptrun._errors import PromptLayerValidationError
 
 __all__ = [
+    "check_bool",
+    "check_choice",
     "check_dict",
     "check_int",
+    "check_positive",
     "check_request_id",
     "check_str",
     "check_str_list",
@@ -75,4 +83,29 @@ def check_request_id(where: str, value: Any) -> None:
         raise PromptLayerValidationError(
             f"{where}: request_id must be the id run() or log_request() returned "
             f"(a str or an int), got {type(value).__name__} {value!r:.80}"
+        )
+
+
+def _got(value: Any) -> str:
+    return f"got {type(value).__name__} {value!r:.80}"
+
+
+def check_bool(where: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise PromptLayerValidationError(f"{where}: {name} must be True or False, {_got(value)}")
+
+
+def check_choice(where: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = " or ".join(repr(c) for c in choices)
+        raise PromptLayerValidationError(f"{where}: {name} must be {options}, {_got(value)}")
+
+
+def check_positive(where: str, name: str, value: Any, *, optional: bool = False) -> None:
+    """Seconds, a count: a number more than 0."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PromptLayerValidationError(
+            f"{where}: {name} must be a number more than 0, {_got(value)}"
         )

@@ -17,7 +17,7 @@ class AsyncWorkflows:
     """``client.workflows``: publish workflow versions."""
 
     def __init__(self, client: AsyncPromptLayer) -> None:
-        self._c = client
+        self._client = client
 
     async def publish(self, body: dict[str, Any]) -> Any:
         """Publish a new version: ``{"workflow_name", "definition", "commit_message"?,
@@ -38,8 +38,8 @@ class AsyncWorkflows:
         wire = {k: v for k, v in body.items() if v is not None}
 
         async def call() -> Any:
-            return await self._c._post(
+            return await self._client._post(
                 "/rest/workflows", wire, f"publishing workflow {name!r}", expect=(201,)
             )
 
-        return await self._c._soft(f"publishing workflow {name!r}", None, call)
+        return await self._client._or_warn(f"publishing workflow {name!r}", None, call)

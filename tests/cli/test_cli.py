@@ -294,7 +294,7 @@ def test_push_shows_progress_on_a_terminal_and_nothing_in_a_pipe(
 
 
 def test_workflows_run_prints_the_output_nodes_value(cli: Cli, served: RunningServer) -> None:
-    from tests.dashboard.test_workflow_pages import SHOUTER
+    from tests.server.dashboard.test_workflow_pages import SHOUTER
 
     name = unique("shouter")
     request = urllib.request.Request(

@@ -14,7 +14,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Probe, spooled
+from .._clients import Probe, spooled
 
 # The spec's "Asynchronous Streaming Prompt Execution" example, with only the import changed.
 SPEC_STREAMING_EXAMPLE = """

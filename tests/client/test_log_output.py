@@ -16,7 +16,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Factory, Probe
+from .._clients import Factory, Probe
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from .conftest import Factory, Probe, spooled, start_then_kill_9
+from .._clients import Factory, Probe, spooled, start_then_kill_9
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,8 @@ from promptrun import (
     PromptLayerValidationError,
 )
 from promptrun._http import ApiTransport
-from promptrun.actors.templates import CacheRefresh, TemplateCache, TemplateKey
+from promptrun._template_cache import CacheRefresh, TemplateCache
+from promptrun.pipeline import PromptRef
 
 from .._clock import ManualClock
 from .._registry_stub import StubRegistry, chat_template, stub_registry
@@ -32,7 +33,7 @@ from .._registry_stub import StubRegistry, chat_template, stub_registry
 pytestmark = pytest.mark.anyio
 
 TTL = 300.0
-KEY = TemplateKey("greet")
+KEY = PromptRef("greet")
 PATH = "/prompt-templates/greet"
 
 
@@ -59,7 +60,7 @@ async def open_cache(
     )
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(cache.run)
+            cache.attach(tg)
             yield cache
             tg.cancel_scope.cancel()
     finally:

@@ -48,7 +48,6 @@ WRITES: dict[tuple[str, str], set[str]] = {
     ("POST", "/track-group"): _REQUEST_TABLES | {"track_calls"},
     ("POST", "/create-group"): {"groups"},
     ("POST", "/promptrun/v1/ingest"): _REQUEST_TABLES | {"track_calls"},
-    ("POST", "/promptrun/v1/ingest/status"): set(),
     ("POST", "/prompt-templates/{name}"): set(),
     ("GET", "/prompt-templates"): set(),
     ("GET", "/promptrun/v1/requests"): set(),

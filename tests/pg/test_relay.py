@@ -76,9 +76,12 @@ async def test_a_publication_reaches_the_other_process_and_does_not_echo_back(
     seen_one, seen_other = listen(one), listen(other)
     one.app[HUB].publish(1, "workflows:1:run:a", {"result": "hello"})
     await seen_other.arrived()
-    await asyncio.sleep(0.2)  # time for a stray echo to come back, if there were one
-    assert seen_other == [(1, "workflows:1:run:a", {"result": "hello"})]
-    assert seen_one == []  # its own hub delivered it already
+    # A marker sent back: NOTIFYs arrive in commit order, so a stray echo of "hello" (its own,
+    # or the other's) would reach `one` before the marker does.
+    other.app[HUB].publish(1, "workflows:1:run:b", {"result": "marker"})
+    await seen_one.arrived()
+    assert seen_one == [(1, "workflows:1:run:b", {"result": "marker"})]  # no "hello": its own
+    assert seen_other == [(1, "workflows:1:run:a", {"result": "hello"})]  # hub had delivered it
 
 
 async def test_a_publication_larger_than_a_notification_goes_through_the_table(

@@ -95,7 +95,6 @@ def valid_body(method: str, path: str, seeded: Seeded) -> Any:
                 {"type": "track", "client_request_id": f"s-{next(_ids)}", "body": track_body()}
             ]
         },
-        ("POST", "/promptrun/v1/ingest/status"): {"client_request_ids": [seeded.client_request_id]},
         ("POST", "/promptrun/v1/_faults"): {"rules": []},
         ("POST", "/v1/traces"): otlp_json(seeded.trace_id),
         ("POST", "/promptrun/v1/keys"): {"name": f"{seeded.template}-key"},

@@ -48,7 +48,7 @@ MARKER = "redteam" + secrets.token_hex(6)
 # What no node output may ever contain: the secrets, and proof of a file read.
 NEVER_SEEN = (
     SECRET_ENV, SECRET_FILE, SECRET_TEMP, SECRET_DATA, "root:x:0:0", "SQLite format 3",
-    "def compile_node_code",
+    "def local_sandbox(",
 )  # fmt: skip
 DISK_CAP_MIB = code_sandbox_module.CodeLimits().disk_bytes >> 20
 

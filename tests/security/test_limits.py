@@ -61,8 +61,6 @@ def _publish(name: str = "ok", **template_part: Any) -> dict[str, Any]:
         ("/track-group", {"request_id": 1, "group_id": 10**30}, "$.group_id", ""),
         ("/prompt-templates/greet", {"version": 2**70}, "$.version", ""),
         ("/prompt-templates/greet", {"label": LONG}, "$.label", "512"),
-        ("/promptrun/v1/ingest/status", {"client_request_ids": ["x"] * 10_001},
-         "$.client_request_ids", "10000"),
         ("/promptrun/v1/ingest",
          {"records": [{"type": "log", "client_request_id": "x", "body": {}}] * 10_001},
          "$.records", "10000"),

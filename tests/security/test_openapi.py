@@ -99,5 +99,5 @@ def test_request_schemas_carry_the_field_limits(tmp_path: Path) -> None:
     assert (name["minLength"], name["maxLength"]) == (1, 512)
     group = schemas["TrackGroupBody"]["properties"]["group_id"]
     assert group["maximum"] == 2**63 - 1
-    ids = schemas["IngestStatusRequest"]["properties"]["client_request_ids"]
-    assert ids["maxItems"] == 10_000
+    records = schemas["IngestBatch"]["properties"]["records"]
+    assert records["maxItems"] == 10_000

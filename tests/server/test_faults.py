@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -40,12 +41,25 @@ async def test_retry_after_is_sent_as_a_header(api: Api) -> None:
 
 
 async def test_a_rule_without_a_status_only_delays(api: Api) -> None:
-    rule = {"path": "/promptrun/v1/requests", "status": None, "delay_ms": 150}
-    await api.ok("POST", FAULTS, {"rules": [rule]})
-    started = time.monotonic()
-    status, _ = await api.call("GET", "/promptrun/v1/requests")
+    rules = [
+        {"path": "/promptrun/v1/requests", "status": None, "delay_ms": 1},
+        {"path": "/track-request", "status": None, "delay_ms": 600_000},
+    ]
+    await api.ok("POST", FAULTS, {"rules": rules})
+    status, _ = await api.call("GET", "/promptrun/v1/requests")  # delayed, then answered
     assert status == 200
-    assert time.monotonic() - started >= 0.14
+    held = asyncio.ensure_future(api.call("POST", "/track-request", track_body()))
+    try:
+        await api.ok("GET", "/health", key=None)  # answered while the other is held
+        assert not held.done()
+    finally:
+        held.cancel()
+        with contextlib.suppress(BaseException):
+            await held
+    assert (await api.ok("GET", FAULTS))["hits"] == {
+        "/promptrun/v1/requests": 1,
+        "/track-request": 1,
+    }
 
 
 async def test_faults_apply_only_to_requests_of_the_workspace_that_set_them(api: Api) -> None:

@@ -33,7 +33,7 @@ async def test_info_names_the_ingest_features_without_a_key(api: Api) -> None:
     status, info = await api.call("GET", "/promptrun/v1/info", key=None)
     assert status == 200
     assert info["server"] == "promptrun"
-    assert {"ingest", "ingest-status", "client-request-ids"} <= set(info["features"])
+    assert {"ingest", "client-request-ids"} <= set(info["features"])
 
 
 async def test_a_batch_is_stored_in_order_with_one_result_each(api: Api) -> None:
@@ -123,15 +123,6 @@ async def test_rest_track_calls_accept_a_client_request_id(api: Api) -> None:
     )
     assert status == 200
     assert (await api.request("req_abc"))["score"] == 12
-
-
-async def test_status_reports_which_client_ids_are_stored(api: Api) -> None:
-    results = await ingest(api, track("c1"), call("k1", "score", request_id="c1", score=1))
-    answer = await api.ok(
-        "POST", "/promptrun/v1/ingest/status", {"client_request_ids": ["c1", "k1", "c9"]}
-    )
-    rid = results[0]["request_id"]
-    assert answer == {"stored": {"c1": rid, "k1": rid}}
 
 
 async def test_client_ids_are_per_workspace(api: Api) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from promptrun.actors.providers import SANDBOX_KEY, TABLE
+from promptrun.pipeline.providers import SANDBOX_KEY, TABLE
 from promptrun.server._banner import SANDBOXED, Banner, client_url, sandbox_env
 from promptrun.server._datadir import data_dir
 

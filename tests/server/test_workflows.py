@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -266,13 +265,11 @@ async def test_http_tool_nodes_run_in_parallel_on_the_server_without_our_key(
                    "inputs": {"l": "left.echo", "r": "right.key_header"}, "is_output_node": True}],
     }  # fmt: skip
     await publish(api, "tools", definition)
-    started = time.perf_counter()
     execution = await finished(api, await start(api, "tools"))
     assert execution["status"] == "SUCCESS", execution
     left, right, both = execution["nodes"]
     assert both["value"] == [{"seconds": 0.3}, None]  # the tool never sees the API key
     assert left["started_at"] < right["finished_at"] and right["started_at"] < left["finished_at"]
-    assert time.perf_counter() - started < 0.9
 
 
 async def test_a_failing_tool_and_a_tool_without_url_fail_their_nodes_with_reasons(

@@ -230,7 +230,7 @@ SLOW_CODE = {"nodes": [{"name": "nap", "type": "code",
 
 async def test_our_client_answers_pings_through_a_long_run(api: Api, tmp_path: Any) -> None:
     from promptrun import AsyncPromptLayer
-    from promptrun._workflow_api import run_workflow
+    from promptrun._run_workflow import run_workflow
 
     settings = api.client.server.app[HUB].settings
     settings.ping_interval, settings.ping_grace = 0.1, 0.1
@@ -244,7 +244,7 @@ async def test_our_client_polls_for_the_result_when_the_websocket_drops(
     api: Api, tmp_path: Any
 ) -> None:
     from promptrun import AsyncPromptLayer
-    from promptrun._workflow_api import run_workflow
+    from promptrun._run_workflow import run_workflow
 
     hub = api.client.server.app[HUB]
     wid = await workflow_id(api, SLOW_CODE)

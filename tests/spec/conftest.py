@@ -201,7 +201,7 @@ def script(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str
 
 def use_clock(client: promptrun.PromptLayer, clock: Any) -> None:
     """Glue: start the client's runtime and put its template cache on ``clock``."""
-    inner = client._client()
-    client._call(inner._rt)
+    inner = client._async_client()
+    client._call(inner._runtime_here)
     assert inner._runtime is not None
     inner._runtime.templates.clock = clock

@@ -62,7 +62,7 @@ def test_the_async_client_caches_templates_the_same_way(stub: StubRegistry) -> N
     client = ns["async_promptlayer_client"]
 
     async def glue() -> list[int]:
-        await client._rt()
+        await client._runtime_here()
         client._runtime.templates.clock = clock
         versions = [(await client.templates.get("TestPrompt"))["version"]]
         stub.publish("TestPrompt", chat_template("Version two.", model=OPENAI_MODEL))

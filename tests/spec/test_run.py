@@ -20,7 +20,7 @@ import promptrun
 from promptrun import PromptLayer
 
 from .._registry_stub import chat_template, stub_registry
-from ..client.test_more_providers import service_account
+from ..pipeline.test_more_providers import service_account
 from .conftest import ANTHROPIC_MODEL, OPENAI_MODEL, SpecServer, example
 
 # -- "It fetches a prompt template from the Prompt Registry, executes it against your configured

@@ -19,7 +19,7 @@ import pytest
 
 from promptrun.server.auth import hash_key
 from promptrun.server.store import postgres_store, sqlite_store
-from promptrun.server.store.base import Store
+from promptrun.server.store.base import Store, TrackCall
 from promptrun.server.store.queries.migrate import migrations
 
 from ._records import row, version
@@ -59,7 +59,10 @@ async def check_main_data(store: Store, *, workflows: bool) -> None:
     assert second["metadata"] == {"user": "ada", "step": "2"}
     assert second["scores"] == {"accuracy": 55}
     assert second["status"] == "ERROR"
-    assert await store.stored_ids(ws, ["tc1", "r1"]) == {"tc1": second["id"], "r1": first["id"]}
+    # The track call's client id came along: sent again, it is not applied twice.
+    call = TrackCall(endpoint="score", request_ref="r2", values={"score": 1}, client_call_id="tc1")
+    [again] = await store.ingest(ws, [call])
+    assert (again.status, again.request_id) == ("duplicate", second["id"])
     assert (await store.get_request(other, "o1"))["provider"] == "anthropic"
     if workflows:
         flow = await store.get_workflow(ws, "flow", label="prod")

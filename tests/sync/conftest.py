@@ -11,24 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stamina
 
 from promptrun import PromptLayer
-from promptrun.testing import RunningServer, running_server
+from promptrun.testing import RunningServer
 
-from ..client.conftest import Probe, example
-
-
-@pytest.fixture(autouse=True)
-def _instant_retries() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=4, cap=True):
-        yield
-
-
-@pytest.fixture
-def server() -> Iterator[RunningServer]:
-    with running_server(fault_injection=True) as srv:
-        yield srv
+from .._clients import Probe, _instant_retries, example, server
 
 
 @pytest.fixture
@@ -83,4 +70,4 @@ def run_script(env: dict[str, str]) -> Callable[[str], subprocess.CompletedProce
     return run
 
 
-__all__ = ["Probe", "example"]
+__all__ = ["Probe", "_instant_retries", "example", "server"]

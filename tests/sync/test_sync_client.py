@@ -16,7 +16,7 @@ import pytest
 
 from promptrun import PromptLayer, PromptLayerNotFoundError
 
-from ..client.conftest import Probe, spooled
+from .._clients import Probe, spooled
 
 VARS = {"name": "Ada", "topic": "engines"}
 
@@ -52,16 +52,18 @@ def test_sync_stream_yields_chunks_as_they_arrive_and_a_final_request_id(
     make_sync: Callable[..., PromptLayer], probe: Probe
 ) -> None:
     publish(probe, "greet")
-    anyio.run(lambda: probe.sandbox(chunks=6, chunk_delay_ms=30))
+    anyio.run(lambda: probe.sandbox(chunks=3, chunk_delay_ms=500))
     pl = make_sync()
-    arrivals = []
     items = []
+    logged_at_first = None
     for item in pl.run("greet", input_variables=VARS, stream=True):
-        arrivals.append(time.perf_counter())
+        if not items:  # the run is logged at the stream's end: not yet, so not buffered
+            logged_at_first = pl.stats()["queued"]
         items.append(item)
+    assert logged_at_first == 0
+    assert pl.stats()["queued"] == 1
     assert items[-1]["request_id"].startswith("req_")
     assert all(i["request_id"] is None for i in items[:-1])
-    assert arrivals[-2] - arrivals[0] > 0.08  # spread out: not buffered to the end
     assert text_of(items[-1]) == text_of(items[-2])
 
 
@@ -192,7 +194,7 @@ def test_after_fork_the_child_gets_a_fresh_runtime_and_nothing_ships_twice(
 def test_publish_invalidates_the_cache_so_the_next_run_sees_the_new_version(
     make_sync: Callable[..., PromptLayer], probe: Probe
 ) -> None:
-    from ..client.conftest import example
+    from .._clients import example
 
     publish(probe, "greet")
     pl = make_sync(cache_ttl_seconds=300)
@@ -219,8 +221,9 @@ def test_throw_on_error_false_returns_none_with_a_warning(
 def test_exit_ships_within_its_deadline_and_spools_the_rest_for_the_next_run(
     run_script: Callable[..., object], probe: Probe, env: dict[str, str]
 ) -> None:
-    anyio.run(lambda: probe.faults({"path": "/promptrun/v1/ingest", "delay_ms": 20000, "times": 1}))
-    t0 = time.perf_counter()
+    anyio.run(
+        lambda: probe.faults({"path": "/promptrun/v1/ingest", "delay_ms": 60_000, "times": 1})
+    )
     proc = run_script(
         """
         import time
@@ -229,11 +232,10 @@ def test_exit_ships_within_its_deadline_and_spools_the_rest_for_the_next_run(
         for i in range(20):
             pl.log_request("openai", "gpt-4o", {"type": "chat", "messages": []},
                            {"type": "chat", "messages": []}, time.time(), time.time())
-        """
+        """,
+        timeout=30,  # the 60 s stall must not hold the exit
     )
-    took = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
-    assert took < 15  # the 20 s stall did not hold the exit
     assert spooled(Path(env["PROMPTRUN_SPOOL_DIR"])), "the unshipped records were not spooled"
     anyio.run(probe.clear_faults)
     proc = run_script(

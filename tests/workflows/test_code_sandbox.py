@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from promptrun.workflows._code_process import scratch_folder
 from promptrun.workflows._code_sandbox import CodeLimits, CodeSandbox
 from promptrun.workflows.nodes import NodeError
 from tests._codebox import require_sandbox
@@ -206,15 +207,15 @@ async def test_unsafe_mode_runs_code_unsandboxed_in_a_folder_it_then_removes() -
     where = await box.run(
         "import os\nopen('f', 'w').write('x')\nreturn os.getcwd()", {}, timeout=10
     )
-    assert where.startswith(os.path.join(box._scratch_folder(), "node-"))
+    assert where.startswith(os.path.join(scratch_folder(), "node-"))
     assert not await anyio.Path(where).exists()
 
 
 async def test_a_dead_servers_scratch_folders_are_swept_by_the_next_one(tmp_path: Path) -> None:
-    root = Path(CodeSandbox(unsafe=True)._scratch_folder()).parent
+    root = Path(scratch_folder()).parent
     dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
     leftover = root / dead.stdout.decode().strip() / "node-left-behind"
     leftover.mkdir(parents=True)
     (leftover / "secret").write_text("x")
-    CodeSandbox(unsafe=True)._scratch_folder()
+    assert (await CodeSandbox(unsafe=True).status()).mode == "unsafe"  # it sweeps at start
     assert not leftover.parent.exists()

@@ -77,7 +77,7 @@ async def _execute(args: argparse.Namespace) -> Any:
     import anyio
 
     from promptrun import AsyncPromptLayer, PromptLayerValidationError
-    from promptrun._workflow_api import run_workflow
+    from promptrun._run_workflow import run_workflow
 
     base_url, api_key = connection(args)
     variables = {

@@ -19,43 +19,37 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun._errors import (
-    PromptLayerAPIConnectionError,
+    TRANSIENT,
     PromptLayerAPIError,
-    PromptLayerAPITimeoutError,
     PromptLayerAuthenticationError,
     PromptLayerError,
-    PromptLayerInternalServerError,
     PromptLayerNotFoundError,
     PromptLayerPermissionDeniedError,
-    PromptLayerRateLimitError,
 )
 from promptrun._http import ApiTransport
 from promptrun._retry import SHIPPER_POLICY, call_with_retries
-from promptrun.wire.ingest import INFO_PATH, INGEST_PATH, LogRecord, TrackCallRecord, TrackRecord
+from promptrun.wire.ingest import (
+    INFO_PATH,
+    INGEST_PATH,
+    Record,
+    TrackCallRecord,
+    TrackRecord,
+)
+from promptrun.wire.tracking import TRACK_PATHS
 
 __all__ = ["UNREACHABLE", "IdMap", "Mode", "Outcome", "discover", "ship_batch", "ship_one"]
 
 logger = logging.getLogger("promptlayer")
 
 Mode = Literal["ingest", "per-record"]
-Record = TrackRecord | LogRecord | TrackCallRecord
 
 # Failures that say nothing about the records: keep them and try again later. A refused key is
 # one of them: the records are fine, and dropping them would lose them for good.
-UNREACHABLE = (
-    PromptLayerInternalServerError,
-    PromptLayerRateLimitError,
-    PromptLayerAPIConnectionError,
-    PromptLayerAPITimeoutError,
+UNREACHABLE: tuple[type[PromptLayerError], ...] = (
+    *TRANSIENT,
     PromptLayerAuthenticationError,
     PromptLayerPermissionDeniedError,
 )
-_TRACK_PATHS = {
-    "metadata": "/library-track-metadata",
-    "score": "/library-track-score",
-    "prompt": "/library-track-prompt",
-    "group": "/track-group",
-}
 _ID_MAP_SIZE = 100_000
 _decode_record = msgspec.json.Decoder(Record).decode
 _encode = msgspec.json.Encoder().encode
@@ -185,10 +179,8 @@ async def ship_one(
     expect: tuple[int, ...]
     if isinstance(record, TrackRecord):
         path, expect, body = "/track-request", (200,), {**record.body, "api_key": key}
-    elif isinstance(record, LogRecord):
-        path, expect, body = "/log-request", (200, 201), record.body
-    else:
-        path, expect = _TRACK_PATHS[record.endpoint], (200,)
+    elif isinstance(record, TrackCallRecord):
+        path, expect = TRACK_PATHS[record.endpoint], (200,)
         body = {**record.body, "api_key": key}
         target = body.get("request_id")
         if isinstance(target, str):
@@ -204,6 +196,8 @@ async def ship_one(
                 )
                 return "failed"
             body["request_id"] = server_id
+    else:
+        path, expect, body = "/log-request", (200, 201), record.body
     encoded = _encode(body)
 
     async def once() -> Any:

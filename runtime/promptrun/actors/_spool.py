@@ -32,7 +32,7 @@ from pathlib import Path
 
 import msgspec
 
-from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+from promptrun.wire.ingest import Record
 
 __all__ = ["LATE_FOLDERS", "Segment", "Spool", "Taken"]
 
@@ -43,7 +43,7 @@ _HEADER = _MAGIC + b"%012d\n"
 HEADER_LEN = len(_HEADER % 0)
 _SUFFIX = ".seg"
 _STALE_TMP_S = 60.0
-_check = msgspec.json.Decoder(TrackRecord | LogRecord | TrackCallRecord)
+_check = msgspec.json.Decoder(Record)
 _journals: weakref.WeakSet[Spool] = weakref.WeakSet()
 # Folders that got records after their spool was released: the exit hook ships them.
 LATE_FOLDERS: set[Path] = set()
@@ -103,7 +103,6 @@ class Spool:
         self.dropped = 0  # records lost to the bound or to damage; the shipper reports them
         self.appended = 0  # records taken by append()
         self.released = False
-        self.late = False  # records were written after release(); they wait as orphans
         self._lock = threading.Lock()
         self._adopting = threading.Lock()
         self._dropped_fds: list[int] = []  # of segments dropped by a writer, to close
@@ -164,7 +163,6 @@ class Spool:
     def _append_orphan(self, parts: list[bytes]) -> None:
         # After release (records that came after the client closed): a segment of their own,
         # let go of at once, for the next client or the exit hook to adopt.
-        self.late = True
         LATE_FOLDERS.add(self.folder)
         seg = self._create()
         try:

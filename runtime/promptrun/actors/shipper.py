@@ -44,13 +44,12 @@ from promptrun.actors._delivery import (
     ship_one,
 )
 from promptrun.actors._spool import Segment, Spool, Taken
-from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
+from promptrun.pipeline import encode_record
+from promptrun.wire.ingest import Record
 
-__all__ = ["LogShipper", "ShipperStats", "dump_provider_object"]
+__all__ = ["LogShipper", "ShipperStats"]
 
 logger = logging.getLogger("promptlayer")
-
-Record = TrackRecord | LogRecord | TrackCallRecord
 
 _MAX_DEFERRALS = 3
 _BATCH_BYTES = 1024 * 1024  # well under a server's body limit (promptrun's: 4 MB)
@@ -63,20 +62,6 @@ _MODE_TEXT = {
     "per-record": "one request per record (the PromptLayer API's endpoints)",
 }
 _decode_id = msgspec.json.Decoder(dict[str, Any]).decode
-
-
-def dump_provider_object(obj: Any) -> Any:
-    """msgspec's ``enc_hook`` for provider SDK objects (pydantic models) in a log record.
-
-    Never raises: an object it cannot describe is logged as its ``repr``.
-    """
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        return dump(mode="json", exclude_none=True)
-    to_dict = getattr(obj, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()
-    return repr(obj)
 
 
 @dataclass(slots=True)
@@ -118,7 +103,7 @@ class LogShipper:
         linger: float = 0.05,
     ) -> None:
         self._transport = transport
-        self.encode = msgspec.json.Encoder(enc_hook=dump_provider_object).encode
+        self.encode = encode_record
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.stats = ShipperStats()
         self._batch_size = batch_size
@@ -297,7 +282,8 @@ class LogShipper:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = anyio.Event()
-        self._progress = anyio.Event()
+        if self._progress is None:  # a restart keeps it: flush() may be waiting on it
+            self._progress = anyio.Event()
         self.stopped = anyio.Event()
         task_status.started()
         try:

@@ -10,7 +10,7 @@ The kwargs are those of boto3's ``bedrock-runtime`` ``converse`` (and ``converse
 A block is ``{"text"}``, ``{"image": {"format", "source": {"bytes"}}}``, ``{"toolUse":
 {"toolUseId", "name", "input"}}``, ``{"toolResult": {"toolUseId", "content": [...]}}`` or
 ``{"reasoningContent": {"reasoningText": {"text", "signature"}}}``. Image bytes are base64 text
-in kwargs (they travel as JSON); the provider worker decodes them before calling boto3.
+in kwargs (they travel as JSON); the provider adapter decodes them before calling boto3.
 """
 
 from __future__ import annotations

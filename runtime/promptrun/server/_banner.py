@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from promptrun.actors.providers import SANDBOX_KEY, TABLE
+from promptrun.pipeline import SANDBOX_KEY, TABLE
 
 __all__ = ["SANDBOXED", "Banner", "client_url", "sandbox_env"]
 

@@ -24,11 +24,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun.server._http import ApiError, error_response, json_response, read_body
-from promptrun.server._state import FAULTS, KEYRING
+from promptrun.server._state import KEYRING
 from promptrun.server.openapi import Operation
 from promptrun.wire._limits import Name
 
 __all__ = [
+    "FAULTS",
     "FAULTS_PATH",
     "MAX_RULES",
     "OPERATIONS",
@@ -99,6 +100,9 @@ class FaultInjector:
 
     def has_rules(self) -> bool:
         return any(faults.rules for faults in self.workspaces.values())
+
+
+FAULTS = web.AppKey("promptrun_faults", FaultInjector)
 
 
 async def _rule_for(request: web.Request, injector: FaultInjector) -> FaultRule | None:

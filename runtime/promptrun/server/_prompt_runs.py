@@ -1,43 +1,53 @@
 """Prompts run by the server itself: workflow prompt nodes and the dashboard's playground.
 
-One path for both, built from the client's run pipeline (:mod:`promptrun._run`): the version
-comes from this server's registry, is rendered in a render thread under the server's
-rendering budget, and is called through a provider worker with **the server's own
-environment** (never a client's key); the request is stored like any logged request.
+Both go through the run pipeline (:mod:`promptrun.pipeline`), the one behind a client's
+``run()``, with the server's own ends:
 
-Where a provider call goes (:func:`provider_route`): when the server runs its sandbox and has
-neither credentials nor a base URL for a provider in its environment, that provider's SDK is
-pointed at the server's own ``/sandbox`` with placeholder credentials, so prompts run
-offline out of the box; otherwise the environment decides (the real provider, or the base
-URL it names).
+- the template is this server's registry's (:class:`StoreTemplates`: fetched from the store,
+  or the version the caller already holds, as the playground does); one with placeholders is
+  rendered here, and all rendering runs in a render thread under the server's budget;
+- providers are called with **the server's own environment**, never a client's key
+  (:func:`provider_route` says where each goes, in words a person can check): when the server
+  runs its sandbox and has neither credentials nor a base URL for a provider, that provider's
+  SDK is pointed at the server's own ``/sandbox`` with placeholder credentials, so prompts run
+  offline out of the box;
+- the record is stored in the workspace like any logged request before the run returns
+  (:class:`StoreSink`), however the run ends.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import msgspec
 from aiohttp import web
 
-from promptrun import _run
 from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerValidationError
 from promptrun._render_threads import run_rendering
-from promptrun.actors.providers import TABLE, ProviderWorker
-from promptrun.actors.shipper import dump_provider_object
 from promptrun.blueprint._budget import metered
-from promptrun.server._records import track_row
-from promptrun.server.store.base import TemplateVersion
+from promptrun.pipeline import (
+    TABLE,
+    Logged,
+    LogOptions,
+    Pipeline,
+    PreparedRun,
+    PromptRef,
+    ProviderClients,
+    ProviderRoutes,
+    Renderer,
+    Template,
+    needs_server_rendering,
+)
+from promptrun.server._records import run_row
 from promptrun.wire.ingest import TrackRecord
-from promptrun.wire.tracking import TrackRequestBody
 
 if TYPE_CHECKING:
-    from promptrun.server.store.base import Store
+    from promptrun.server.store.base import Store, TemplateVersion
 
 __all__ = [
     "PROMPTS",
@@ -45,15 +55,15 @@ __all__ = [
     "PromptRunError",
     "PromptRunner",
     "ProviderRoute",
+    "StoreSink",
+    "StoreTemplates",
     "StreamEnd",
     "provider_route",
     "sandbox_origin",
 ]
 
-_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
-_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
-
-GetWorker = Callable[[str, "str | None", bool], Awaitable[ProviderWorker]]
+log = logging.getLogger("promptrun.server")
+T = TypeVar("T")
 
 
 def sandbox_origin(request: web.Request, sandbox: bool) -> str | None:
@@ -103,13 +113,114 @@ def provider_route(provider: str, origin: str | None) -> ProviderRoute:
     )
 
 
+def provider_routes(origin: str | None) -> ProviderRoutes:
+    """The pipeline's routes: the providers that go to this server's sandbox."""
+    urls = {
+        name: route.sandbox_url
+        for name in TABLE
+        if (route := provider_route(name, origin)).sandbox_url is not None
+    }
+    return ProviderRoutes(urls, frozenset(urls))
+
+
+def _metered(budget: bp.RenderBudget, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` under ``budget`` (in a render thread)."""
+    with metered(budget):
+        return work(*args)
+
+
+def _renderer(budget: bp.RenderBudget) -> Renderer:
+    async def render(work: Callable[[], PreparedRun]) -> PreparedRun:
+        return await run_rendering(_metered, budget, work)
+
+    return render
+
+
+class StoreTemplates:
+    """Templates from this server's store, for one workspace."""
+
+    def __init__(self, store: Store, workspace: int, budget: bp.RenderBudget) -> None:
+        self._store = store
+        self._workspace = workspace
+        self._budget = budget
+
+    async def template(self, ref: PromptRef, variables: dict[str, Any]) -> Template:
+        """The stored version ``ref`` names (the store's NotFoundError if there is none)."""
+        stored = await self._store.get_version(
+            self._workspace, ref.name, version=ref.version, label=ref.label
+        )
+        return await self.of(stored, variables, provider=ref.provider, model=ref.model)
+
+    async def of(
+        self,
+        stored: TemplateVersion,
+        variables: Mapping[str, Any],
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Template:
+        """``stored`` as the registry answers it for a run (``provider`` and ``model`` as
+        ``run()`` takes them); a version without a model runs only with a provider picked."""
+        where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
+        stored_model = stored.metadata.get("model")
+        if not isinstance(stored_model, dict) or not stored_model.get("provider"):
+            if not provider:
+                raise PromptLayerValidationError(
+                    f"{where} has no metadata.model: publish it with a model, or pick a provider"
+                )
+            stored_model = {}  # the provider's default model and parameters
+        resolved = bp.resolve_model(stored_model, provider, model)
+        prompt_template = stored.prompt_template
+        rendered = needs_server_rendering(prompt_template)
+        if rendered:
+            try:
+                prompt_template = await run_rendering(
+                    _metered, self._budget, bp.render_prompt_template, prompt_template,
+                    dict(variables),
+                )  # fmt: skip
+            except bp.RenderBudgetError as exc:
+                raise exc.naming(where) from None
+        body = {
+            "id": stored.template_id,
+            "version": stored.number,
+            "prompt_name": stored.prompt_name,
+            "prompt_template": prompt_template,
+            "metadata": {**stored.metadata, "model": resolved},
+            "llm_kwargs": bp.build_llm_kwargs(prompt_template, resolved),
+            "provider_base_url": None,
+        }
+        return Template(body, rendered=rendered)
+
+
+class StoreSink:
+    """Records are stored in the workspace before the run returns.
+
+    ``failed`` is the stored id of the last failed (or cut short) run's record.
+    """
+
+    def __init__(self, store: Store, workspace: int) -> None:
+        self._store = store
+        self._workspace = workspace
+        self.failed: int | None = None
+
+    async def log(self, record: TrackRecord) -> Logged:
+        return Logged(await self._store.insert_request(self._workspace, run_row(record)))
+
+    async def log_failure(self, record: TrackRecord) -> None:
+        try:
+            self.failed = await self._store.insert_request(self._workspace, run_row(record))
+        except Exception:
+            log.exception("storing the record of failed run %s failed", record.client_request_id)
+
+
 @dataclass(frozen=True, slots=True)
 class PromptCall:
-    """A version rendered and planned, with the worker that calls it and where it goes."""
+    """A version rendered and planned, the pipeline that runs it, and where it goes."""
 
-    prepared: _run.PreparedRun
-    worker: ProviderWorker
+    prepared: PreparedRun
     route: ProviderRoute
+    pipeline: Pipeline
+    sink: StoreSink
 
 
 class PromptRunError(Exception):
@@ -130,60 +241,18 @@ class StreamEnd:
     response: Any
 
 
-def _prepare(
-    stored: TemplateVersion,
-    model: dict[str, Any],
-    variables: dict[str, Any],
-    parameter_overrides: dict[str, Any] | None,
-    routes: dict[str, str],
-    budget: bp.RenderBudget,
-) -> _run.PreparedRun:
-    """Render a version and plan its call (in a render thread, under budget)."""
-    with metered(budget):
-        prompt_template = stored.prompt_template
-        rendered_by_server = _run.needs_server_rendering(prompt_template)
-        if rendered_by_server:
-            prompt_template = bp.render_prompt_template(prompt_template, variables)
-        template = {
-            "id": stored.template_id,
-            "version": stored.number,
-            "prompt_name": stored.prompt_name,
-            "prompt_template": prompt_template,
-            "metadata": {**stored.metadata, "model": model},
-            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
-            "provider_base_url": None,
-        }
-        return _run.prepare(
-            stored.prompt_name,
-            template,
-            variables,
-            parameter_overrides,
-            routes,
-            rendered_by_server=rendered_by_server,
-        )
-
-
-class _Collected:
-    """A record sink for :func:`promptrun._run.stream` that keeps records to store."""
-
-    def __init__(self) -> None:
-        self.records: list[TrackRecord] = []
-
-    def submit(self, record: TrackRecord) -> None:
-        self.records.append(record)
-
-
 class PromptRunner:
     """Runs registry prompts on the server: prepare, then call or stream; stores each run."""
 
-    def __init__(self, store: Store, get_worker: GetWorker, budget: bp.RenderBudget) -> None:
+    def __init__(self, store: Store, providers: ProviderClients, budget: bp.RenderBudget) -> None:
         self.store = store
-        self._worker = get_worker
+        self.providers = providers
         self.budget = budget
 
     async def prepare(
         self,
-        stored: TemplateVersion,
+        workspace: int,
+        template: PromptRef | TemplateVersion,
         variables: Mapping[str, Any],
         *,
         origin: str | None,
@@ -191,103 +260,53 @@ class PromptRunner:
         model: str | None = None,
         parameter_overrides: dict[str, Any] | None = None,
     ) -> PromptCall:
-        """Render ``stored`` with ``variables`` and plan the call (provider and model
-        overrides as ``run()`` takes them); raises a RenderBudgetError naming the version
-        past the budget, a PromptLayerValidationError for a version that cannot run."""
-        where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
-        model_meta = stored.metadata.get("model")
-        if not isinstance(model_meta, dict) or not model_meta.get("provider"):
-            if not provider:
-                raise PromptLayerValidationError(
-                    f"{where} has no metadata.model: publish it with a model, or pick a provider"
-                )
-            model_meta = {}  # the provider's default model and parameters
-        resolved = bp.resolve_model(model_meta, provider, model)
-        routes = {
-            name: route.sandbox_url
-            for name in TABLE
-            if (route := provider_route(name, origin)).sandbox_url is not None
-        }
-        try:
-            prepared = await run_rendering(
-                _prepare, stored, resolved, dict(variables), parameter_overrides, routes,
-                self.budget,
-            )  # fmt: skip
-        except bp.RenderBudgetError as exc:
-            raise exc.naming(where) from None
-        chosen = prepared.plan.provider
-        route = provider_route(chosen, origin)
-        sandboxed = route.sandbox_url is not None and route.sandbox_url == prepared.base_url
-        worker = await self._worker(chosen, prepared.base_url, sandboxed)
-        return PromptCall(prepared, worker, route)
-
-    async def store_record(self, workspace: int, record: TrackRecord) -> int:
-        """Store a run's record as a logged request; returns its id."""
-        decoded = _TRACK_BODY.decode(_RECORD_ENCODER.encode(record.body))
-        row, _ = track_row(decoded, client_request_id=record.client_request_id)
-        return await self.store.insert_request(workspace, row)
-
-    async def _failed(
-        self, workspace: int, call: PromptCall, log: _run.RunLog, started: float, exc: Exception
-    ) -> int:
-        record = log.record(
-            _run.new_request_id(), call.prepared, call.prepared.plan.llm_kwargs, started, None,
-            status="ERROR", error_type=_run.error_type_of(exc), error_message=str(exc),
-        )  # fmt: skip
-        return await self.store_record(workspace, record)
-
-    async def call(self, workspace: int, call: PromptCall, log: _run.RunLog) -> tuple[Any, int]:
-        """One non-streaming call: ``(the SDK's response, the stored request's id)``. A
-        failed call is stored too, and its exception raised."""
-        started = time.time()
-        try:
-            response = await call.worker.call(call.prepared.plan)
-        except Exception as exc:
-            await self._failed(workspace, call, log, started, exc)
-            raise
-        record = log.record(
-            _run.new_request_id(), call.prepared, call.prepared.plan.llm_kwargs, started, response
+        """Fetch (a :class:`PromptRef`) or take (a stored version) the template, render it
+        with ``variables`` and plan the call; raises the store's NotFoundError, a
+        RenderBudgetError naming the version past the budget, or a PromptLayerValidationError
+        for a version that cannot run."""
+        templates = StoreTemplates(self.store, workspace, self.budget)
+        sink = StoreSink(self.store, workspace)
+        pipeline = Pipeline(
+            templates, self.providers, sink, provider_routes(origin), render=_renderer(self.budget)
         )
-        return response, await self.store_record(workspace, record)
+        given = dict(variables)
+        if isinstance(template, PromptRef):
+            ref = template
+            found = await pipeline.template(ref, given)
+        else:
+            ref = PromptRef(template.prompt_name, template.number, None, provider, model)
+            found = await templates.of(template, given, provider=provider, model=model)
+        prepared = await pipeline.render(ref, found, given, parameter_overrides)
+        return PromptCall(prepared, provider_route(prepared.plan.provider, origin), pipeline, sink)
+
+    async def call(self, call: PromptCall, options: LogOptions) -> tuple[dict[str, Any], int]:
+        """One non-streaming call: ``(the answer message, the stored request's id)``. A
+        failed call is stored too, and its exception raised."""
+        result = await call.pipeline.run(call.prepared, options)
+        return result["prompt_blueprint"]["prompt_template"]["messages"][-1], result["request_id"]
 
     async def stream(
-        self, workspace: int, call: PromptCall, log: _run.RunLog
+        self, call: PromptCall, options: LogOptions
     ) -> AsyncIterator[dict[str, Any] | StreamEnd]:
         """The answer as it arrives: the answer message so far per chunk, then a
         :class:`StreamEnd`. However it ends (done, failed, closed early) the run is stored;
         a failure raises :class:`PromptRunError` carrying the stored request's id."""
-        started = time.time()
         try:
-            provider_stream = await call.worker.open_stream(call.prepared.plan)
+            items = await call.pipeline.stream(call.prepared, options)
         except Exception as exc:
-            request_id = await self._failed(workspace, call, log, started, exc)
-            raise PromptRunError(str(exc), request_id) from exc
-        sink = _Collected()
-        items = _run.stream(provider_stream, sink, call.prepared, log, started)
-        stored: int | None = None
+            raise PromptRunError(str(exc), call.sink.failed) from exc
         try:
             async for item in items:
                 message = item["prompt_blueprint"]["prompt_template"]["messages"][-1]
                 if item["request_id"] is None:
                     yield message
-                    continue
-                stored = await self._store_all(workspace, sink)
-                assert stored is not None  # the final item follows its record
-                yield StreamEnd(message, stored, item["raw_response"])
+                else:
+                    yield StreamEnd(message, item["request_id"], item["raw_response"])
         except Exception as exc:
-            with anyio.CancelScope(shield=True):
-                stored = await self._store_all(workspace, sink)
-            raise PromptRunError(str(exc), stored) from exc
+            raise PromptRunError(str(exc), call.sink.failed) from exc
         finally:
             with anyio.CancelScope(shield=True):
                 await items.aclose()  # a stream stopped early logs what had arrived
-                await self._store_all(workspace, sink)
-
-    async def _store_all(self, workspace: int, sink: _Collected) -> int | None:
-        last = None
-        while sink.records:
-            last = await self.store_record(workspace, sink.records.pop(0))
-        return last
 
 
 PROMPTS = web.AppKey("promptrun_prompt_runner", PromptRunner)

@@ -13,11 +13,14 @@ import msgspec
 
 from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerValidationError
+from promptrun.pipeline import encode_record
 from promptrun.server._http import ApiError
-from promptrun.server.store.base import RequestRow, TrackCall, TrackEndpoint
+from promptrun.server.store.base import RequestRow, TrackCall
 from promptrun.wire._limits import MAX_TOKENS
+from promptrun.wire.ingest import TrackRecord
 from promptrun.wire.tracking import (
     LogRequestBody,
+    TrackEndpoint,
     TrackGroupBody,
     TrackMetadataBody,
     TrackPromptBody,
@@ -26,7 +29,7 @@ from promptrun.wire.tracking import (
     epoch_seconds,
 )
 
-__all__ = ["TRACK_BODIES", "TrackBody", "log_row", "track_call", "track_row"]
+__all__ = ["TRACK_BODIES", "TrackBody", "log_row", "run_row", "track_call", "track_row"]
 
 log = logging.getLogger("promptrun.server")
 
@@ -39,6 +42,7 @@ TRACK_BODIES: dict[TrackEndpoint, type[TrackBody]] = {
 }
 
 _encode = msgspec.json.encode
+_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
 
 # kwargs that carry the conversation or the call's plumbing; the rest are model parameters.
 _NOT_PARAMETERS = frozenset(
@@ -133,6 +137,13 @@ def track_row(
         span_id=body.span_id.lower() if body.span_id else None,
     )
     return row, blueprint
+
+
+def run_row(record: TrackRecord) -> RequestRow:
+    """The row for a run's record from this server's own pipeline (its response is the
+    provider SDK's object, so it goes through JSON once, as a client's record would)."""
+    body = _TRACK_BODY.decode(encode_record(record.body))
+    return track_row(body, client_request_id=record.client_request_id)[0]
 
 
 def log_row(

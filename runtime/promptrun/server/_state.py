@@ -13,11 +13,10 @@ from promptrun.server.store.base import SigninPolicy
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 
 if TYPE_CHECKING:
-    from promptrun.server._faults import FaultInjector
     from promptrun.server.auth import KeyRing
     from promptrun.server.store.base import Store
 
-__all__ = ["CONFIG", "FAULTS", "KEYRING", "STORE", "ServerConfig", "render_budget"]
+__all__ = ["CONFIG", "KEYRING", "STORE", "ServerConfig", "render_budget"]
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -71,7 +70,6 @@ class ServerConfig:
 CONFIG = web.AppKey("promptrun_config", ServerConfig)
 STORE: web.AppKey[Store] = web.AppKey("promptrun_store")
 KEYRING: web.AppKey[KeyRing] = web.AppKey("promptrun_keyring")
-FAULTS: web.AppKey[FaultInjector] = web.AppKey("promptrun_faults")
 
 
 def render_budget(config: ServerConfig) -> RenderBudget:

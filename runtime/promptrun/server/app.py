@@ -33,7 +33,7 @@ from promptrun.server._connections import (
     connection_middleware,
 )
 from promptrun.server._http import ApiError, shaped_error
-from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
+from promptrun.server._state import CONFIG, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
 from promptrun.server.routes import (
@@ -179,7 +179,7 @@ def create_app(config: ServerConfig) -> web.Application:
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))
     if config.fault_injection:
-        app[FAULTS] = _faults.FaultInjector()
+        app[_faults.FAULTS] = _faults.FaultInjector()
         app.add_routes(_faults.routes)
         api.operations.extend(_faults.OPERATIONS)
     if config.sandbox:

@@ -18,7 +18,7 @@ __all__ = ["RunningServer", "running_server", "sandbox_path"]
 
 
 def _sandbox_paths() -> dict[str, str]:
-    from promptrun.actors.providers import TABLE
+    from promptrun.pipeline import TABLE
 
     paths = {name: info.sandbox_path for name, info in TABLE.items()}
     paths["azure"] = paths["openai.azure"]

@@ -11,9 +11,6 @@ A record whose ``client_request_id`` the workspace already has is not stored aga
 never duplicates anything. A record the server cannot accept gets status ``rejected`` with the
 reason; the rest of the batch is still stored.
 
-``POST /promptrun/v1/ingest/status`` takes ``{"client_request_ids": [...]}`` and answers
-``{"stored": {client_request_id: request_id, ...}}`` for the ids the workspace has: how a client
-learns that the server has a record.
 """
 
 from __future__ import annotations
@@ -22,19 +19,17 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from promptrun.wire._limits import Name
+from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = [
     "INFO_PATH",
     "INGEST_PATH",
-    "INGEST_STATUS_PATH",
     "MAX_BATCH",
     "IngestBatch",
     "IngestResponse",
     "IngestResult",
-    "IngestStatusRequest",
-    "IngestStatusResponse",
     "LogRecord",
+    "Record",
     "ServerInfo",
     "TrackCallRecord",
     "TrackRecord",
@@ -42,7 +37,6 @@ __all__ = [
 
 INFO_PATH = "/promptrun/v1/info"
 INGEST_PATH = "/promptrun/v1/ingest"
-INGEST_STATUS_PATH = "/promptrun/v1/ingest/status"
 
 
 class TrackRecord(
@@ -72,15 +66,16 @@ class TrackCallRecord(
     """
 
     client_request_id: str
-    endpoint: Literal["metadata", "score", "prompt", "group"]
+    endpoint: TrackEndpoint
     body: dict[str, Any]
 
 
 Record = TrackRecord | LogRecord | TrackCallRecord
+"""Anything a client ships: a run, a manual log, a ``track.*`` call."""
 
 
 MAX_BATCH = 10_000
-"""Records in one ingest batch, and client ids in one status question."""
+"""Records in one ingest batch."""
 
 
 class IngestBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -96,14 +91,6 @@ class IngestResult(msgspec.Struct, omit_defaults=True, kw_only=True):
 
 class IngestResponse(msgspec.Struct):
     results: list[IngestResult]
-
-
-class IngestStatusRequest(msgspec.Struct, forbid_unknown_fields=True):
-    client_request_ids: Annotated[list[Name], msgspec.Meta(max_length=MAX_BATCH)]
-
-
-class IngestStatusResponse(msgspec.Struct):
-    stored: dict[str, int]
 
 
 class ServerInfo(msgspec.Struct, omit_defaults=True, kw_only=True):

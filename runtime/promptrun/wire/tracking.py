@@ -11,7 +11,7 @@ client chose for its record (str).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -29,11 +29,13 @@ from promptrun.wire._limits import (
 )
 
 __all__ = [
+    "TRACK_PATHS",
     "CreateGroupBody",
     "LogRequestBody",
     "RequestRef",
     "Score",
     "Timestamp",
+    "TrackEndpoint",
     "TrackGroupBody",
     "TrackMetadataBody",
     "TrackPromptBody",
@@ -42,6 +44,16 @@ __all__ = [
     "epoch_seconds",
     "time_problem",
 ]
+
+TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
+"""What a ``track.*`` call attaches to a logged request."""
+TRACK_PATHS: dict[TrackEndpoint, str] = {
+    "metadata": "/library-track-metadata",
+    "score": "/library-track-score",
+    "prompt": "/library-track-prompt",
+    "group": "/track-group",
+}
+"""The PromptLayer endpoint of each ``track.*`` call."""
 
 Timestamp = (
     Annotated[float, msgspec.Meta(description="epoch seconds (time.time()), 1970 to 2100")]

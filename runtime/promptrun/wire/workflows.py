@@ -10,7 +10,7 @@ a 400); answers may grow.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -112,10 +112,14 @@ class RunStarted(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class WorkflowCompletion(msgspec.Struct, kw_only=True):
-    """The JSON string inside a ``SET_WORKFLOW_COMPLETE`` publication's ``data``."""
+    """The JSON string inside a ``SET_WORKFLOW_COMPLETE`` publication's ``data``.
+
+    ``result_code`` is ``"OK"`` (``final_output`` holds the result) or ``"EXCEEDS_SIZE_LIMIT"``
+    (fetch it from ``/workflow-version-execution-results``); other values are tolerated.
+    """
 
     workflow_version_execution_id: int
-    result_code: Literal["OK", "EXCEEDS_SIZE_LIMIT"] | None
+    result_code: str | None = None
     final_output: Any = None
 
 

@@ -24,14 +24,12 @@ and the interpreter runs exactly the code object that was checked.
 
 from __future__ import annotations
 
-import ast
 import marshal
 import os
 import sys
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from types import CodeType
 from typing import Any, Literal
 
 import anyio
@@ -45,6 +43,7 @@ from promptrun.workflows._code_process import (
     run_unsandboxed,
     scratch_folder,
 )
+from promptrun.workflows._compile import compile_node_code
 from promptrun.workflows._seccomp import seccomp_filter
 from promptrun.workflows._slots import SlotPool
 from promptrun.workflows.nodes._base import NodeError
@@ -54,13 +53,11 @@ __all__ = [
     "CodeNodeSettings",
     "CodeSandbox",
     "SandboxStatus",
-    "compile_node_code",
     "default_slots",
     "local_sandbox",
 ]
 
 MiB = 1024 * 1024
-_FILENAME = "<code node>"
 _LOCAL: RunVar[dict[str | None, CodeSandbox]] = RunVar("promptrun_local_code_sandboxes")
 INSTALL_HINT = (
     "install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`; "
@@ -128,31 +125,6 @@ class SandboxStatus:
     @property
     def sandboxed(self) -> bool:
         return self.mode == "bwrap"
-
-
-def compile_node_code(source: str, parameters: list[str]) -> CodeType:
-    """Compile ``source`` as the body of ``def __node__(<parameters>)``; raises SyntaxError."""
-    tree = ast.parse(source, filename=_FILENAME, mode="exec")
-    args = ast.arguments(
-        posonlyargs=[],
-        args=[],
-        vararg=None,
-        kwonlyargs=[ast.arg(arg=name) for name in parameters],
-        kw_defaults=[None for _ in parameters],
-        kwarg=None,
-        defaults=[],
-    )
-    function = ast.FunctionDef(
-        name="__node__",
-        args=args,
-        body=tree.body or [ast.Pass()],
-        decorator_list=[],
-        returns=None,
-        type_comment=None,
-    )
-    module = ast.Module(body=[function], type_ignores=[])
-    ast.fix_missing_locations(module)
-    return compile(module, _FILENAME, "exec")
 
 
 def local_sandbox() -> CodeSandbox:

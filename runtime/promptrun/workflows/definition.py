@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun.workflows._compile import check_expression, compile_node_code
 
 __all__ = [
     "NODE_TYPES",
@@ -179,6 +180,10 @@ class WorkflowSpec:
                 out[node.name] = (frozenset(node.config.if_true), frozenset(node.config.if_false))
         return out
 
+    def has(self, kind: type[NodeConfig]) -> bool:
+        """Whether any node is of this kind (``spec.has(CodeConfig)``)."""
+        return any(isinstance(node.config, kind) for node in self.nodes.values())
+
     def to_builtins(self) -> Any:
         return msgspec.to_builtins(self.definition)
 
@@ -296,8 +301,6 @@ def _check_config(
             raise DefinitionError(f"{where}: give version or label, not both")
     elif isinstance(config, CodeConfig):
         _check_timeout(where, config.timeout)
-        from promptrun.workflows._code_sandbox import compile_node_code
-
         try:
             compile_node_code(config.code, list(node.inputs))
         except SyntaxError as exc:
@@ -305,8 +308,6 @@ def _check_config(
                 f"{where}: the code does not compile: {exc.msg} (line {exc.lineno})"
             ) from None
     elif isinstance(config, ConditionalConfig):
-        from promptrun.workflows.nodes.conditional import check_expression
-
         problem = check_expression(config.expression)
         if problem:
             raise DefinitionError(f"{where}: the expression does not parse: {problem}")

@@ -1,7 +1,7 @@
 """Run a workflow: ready nodes run concurrently in one anyio task group.
 
 One engine serves both hosts: the server (provider calls with the server's own keys, requests
-logged in its store) and a client's local execution (provider workers with the client's keys,
+logged in its store) and a client's local execution (provider clients with the client's keys,
 Python callables as tools). The host supplies a :class:`~promptrun.workflows.nodes.NodeServices`.
 
 :class:`WorkflowRun` holds the results from the start, so whatever ends a run (success, a

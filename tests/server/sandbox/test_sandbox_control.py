@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import aiohttp
 import anthropic
+import httpx2
 import openai
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.test_utils import TestServer
+from google import genai
+from google.genai import types as genai_types
 from openai import AsyncOpenAI
 
 from promptrun.server.sandbox import SandboxSettings, create_sandbox_app
@@ -34,48 +38,120 @@ async def client(sandbox: Sandbox) -> AsyncIterator[AsyncOpenAI]:
         yield client
 
 
-async def _timed_chat(client: AsyncOpenAI, **extra: Any) -> float:
-    started = time.perf_counter()
-    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **extra)
-    return time.perf_counter() - started
+async def _chat(client: AsyncOpenAI, **extra: Any) -> Any:
+    return await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **extra)
+
+
+async def _still_waiting(slow: Awaitable[Any], quick: Callable[[], Awaitable[Any]]) -> bool:
+    """Whether ``slow`` is still waiting for its answer once ``quick()`` has had its own."""
+    task = asyncio.ensure_future(slow)
+    try:
+        await quick()
+        return not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 async def test_latency_setting_delays_every_response(sandbox: Sandbox, client: AsyncOpenAI) -> None:
-    await _timed_chat(client)  # connection set up outside the measurement
-    await sandbox.control(latency_ms=150)
+    await sandbox.control(latency_ms=60_000)
+    no_wait = {"x-sandbox-latency-ms": "0"}
 
-    assert await _timed_chat(client) >= 0.15
-    assert (await sandbox.snapshot())["settings"]["latency_ms"] == 150
+    assert await _still_waiting(_chat(client), lambda: _chat(client, extra_headers=no_wait))
+    assert (await sandbox.snapshot())["settings"]["latency_ms"] == 60_000
 
 
 async def test_latency_header_overrides_the_setting_for_one_request(
     sandbox: Sandbox, client: AsyncOpenAI
 ) -> None:
-    elapsed = await _timed_chat(client, extra_headers={"x-sandbox-latency-ms": "120"})
+    slow = _chat(client, extra_headers={"x-sandbox-latency-ms": "60000"})
 
-    assert elapsed >= 0.12
+    assert await _still_waiting(slow, lambda: _chat(client))  # the setting (0) is unchanged
     assert (await sandbox.snapshot())["settings"]["latency_ms"] == 0
 
 
 async def test_chunk_settings_shape_and_pace_a_stream(
     sandbox: Sandbox, client: AsyncOpenAI
 ) -> None:
-    await sandbox.control(chunks=3, chunk_delay_ms=60)
-
-    started = time.perf_counter()
+    await sandbox.control(chunks=3, chunk_delay_ms=10_000)
     stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    pieces = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
-    elapsed = time.perf_counter() - started
+    pieces = (c.choices[0].delta.content async for c in stream if c.choices[0].delta.content)
+    await anext(pieces)  # the first piece comes at once, the next after the delay
+    assert await _still_waiting(anext(pieces), lambda: _chat(client))
+    await stream.close()
     await sandbox.control(chunk_delay_ms=0)
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    three = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
     stream = await client.chat.completions.create(
         model="gpt-4o", messages=MESSAGES, stream=True, extra_headers={"x-sandbox-chunks": "6"}
     )
-    more = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
+    six = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
 
-    assert len(pieces) == 3
-    assert elapsed >= 0.12  # two delays between three pieces
-    assert len(more) == 6
-    assert "".join(more) == "".join(pieces)
+    assert len(three) == 3
+    assert len(six) == 6
+    assert "".join(six) == "".join(three)
+
+
+def _openai(aiohttp: bool) -> Callable[[Sandbox], AbstractAsyncContextManager[AsyncIterator[str]]]:
+    @contextlib.asynccontextmanager
+    async def texts(sandbox: Sandbox) -> AsyncIterator[AsyncIterator[str]]:
+        http = openai.DefaultAioHttpClient() if aiohttp else None
+        async with AsyncOpenAI(
+            base_url=f"{sandbox.url}/openai/v1", api_key="k", max_retries=0, http_client=http
+        ) as sdk:
+            stream = await sdk.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True
+            )
+            yield (c.choices[0].delta.content async for c in stream if c.choices[0].delta.content)
+
+    return texts
+
+
+@contextlib.asynccontextmanager
+async def _anthropic(sandbox: Sandbox) -> AsyncIterator[AsyncIterator[str]]:
+    async with anthropic.AsyncAnthropic(
+        base_url=f"{sandbox.url}/anthropic", api_key="k", max_retries=0,
+        http_client=anthropic.DefaultAioHttpClient(),
+    ) as sdk:  # fmt: skip
+        stream = await sdk.messages.create(
+            model="claude", max_tokens=5, messages=MESSAGES, stream=True
+        )
+        yield (e.delta.text async for e in stream if e.type == "content_block_delta")
+
+
+@contextlib.asynccontextmanager
+async def _google(sandbox: Sandbox) -> AsyncIterator[AsyncIterator[str]]:
+    options = genai_types.HttpOptions(base_url=f"{sandbox.url}/google")
+    async with genai.Client(api_key="k", http_options=options).aio as sdk:
+        stream = await sdk.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
+        yield (chunk.text async for chunk in stream if chunk.text)
+
+
+@pytest.mark.parametrize(
+    ("open_stream", "errors"),
+    [
+        pytest.param(_openai(aiohttp=False), (openai.APIConnectionError,), id="openai"),
+        pytest.param(_openai(aiohttp=True), (openai.APIConnectionError,), id="openai-aiohttp"),
+        pytest.param(
+            _anthropic, (anthropic.APIConnectionError, httpx2.TransportError), id="anthropic"
+        ),
+        pytest.param(_google, (aiohttp.ClientPayloadError,), id="google"),
+    ],
+)
+async def test_a_stream_cut_midway_raises_in_the_sdk_iterator_after_what_arrived(
+    sandbox: Sandbox,
+    open_stream: Callable[[Sandbox], AbstractAsyncContextManager[AsyncIterator[str]]],
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    await sandbox.control(fail=[{"cut_after_chunks": 2}])
+    received: list[str] = []
+    async with open_stream(sandbox) as texts:
+        with pytest.raises(errors):
+            async for text in texts:
+                received.append(text)
+
+    assert len(received) == 2
 
 
 async def test_queued_failures_are_shown_then_consumed_in_order_with_repeats(

@@ -24,10 +24,9 @@ import anyio
 from aiohttp import web
 from multidict import MultiMapping
 
-from promptrun import _run
 from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerError
-from promptrun.actors.providers import PROVIDERS
+from promptrun.pipeline import PROVIDERS, LogOptions
 from promptrun.server._prompt_runs import (
     PROMPTS,
     PromptRunError,
@@ -228,7 +227,7 @@ async def _events(
         return
     try:
         call = await runner.prepare(
-            version, variables, origin=origin, provider=provider, model=model
+            session.workspace, version, variables, origin=origin, provider=provider, model=model
         )
     except PromptLayerError as exc:
         yield "error", {"message": getattr(exc, "message", str(exc)), "request_id": None}
@@ -245,9 +244,8 @@ async def _events(
     )
     started = time.monotonic()
     shown = ""
-    log = _run.RunLog([TAG], None, None)
     try:
-        async for item in runner.stream(session.workspace, call, log):
+        async for item in runner.stream(call, LogOptions(tags=[TAG])):
             if isinstance(item, StreamEnd):
                 yield (
                     "done",

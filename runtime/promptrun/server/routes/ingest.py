@@ -19,11 +19,8 @@ from promptrun.wire._limits import MAX_NAME
 from promptrun.wire.ingest import (
     INFO_PATH,
     INGEST_PATH,
-    INGEST_STATUS_PATH,
     IngestBatch,
     IngestResponse,
-    IngestStatusRequest,
-    IngestStatusResponse,
     LogRecord,
     ServerInfo,
     TrackCallRecord,
@@ -33,12 +30,11 @@ from promptrun.wire.tracking import LogRequestBody, TrackRequestBody
 
 __all__ = ["FEATURES", "OPERATIONS", "routes"]
 
-FEATURES = ["ingest", "ingest-status", "client-request-ids"]
+FEATURES = ["ingest", "client-request-ids"]
 
 routes = web.RouteTableDef()
 
 _BATCH = msgspec.json.Decoder(IngestBatch)
-_STATUS = msgspec.json.Decoder(IngestStatusRequest)
 # As a dict: ServerInfo omits defaults, and "server": "promptrun" is the point of the answer.
 _INFO = msgspec.json.encode(
     msgspec.structs.asdict(ServerInfo(version=__version__, features=FEATURES))
@@ -80,14 +76,6 @@ async def ingest(request: web.Request) -> web.Response:
     return json_response(IngestResponse(results))
 
 
-@routes.post(INGEST_STATUS_PATH)
-async def ingest_status(request: web.Request) -> web.Response:
-    workspace = await request.app[KEYRING].workspace(request)
-    body = await read_body(request, _STATUS)
-    stored = await request.app[STORE].stored_ids(workspace, body.client_request_ids)
-    return json_response(IngestStatusResponse(stored))
-
-
 OPERATIONS = [
     Operation(
         method="GET", path=INFO_PATH, summary="What this server is and which features it has",
@@ -98,9 +86,5 @@ OPERATIONS = [
         tag="promptrun", request=IngestBatch, response=IngestResponse,
         description="One result per record, in order: stored, duplicate (by client id) or "
         "rejected (with the reason; the rest of the batch is still stored).",
-    ),
-    Operation(
-        method="POST", path=INGEST_STATUS_PATH, summary="Which client ids the server has",
-        tag="promptrun", request=IngestStatusRequest, response=IngestStatusResponse,
     ),
 ]  # fmt: skip

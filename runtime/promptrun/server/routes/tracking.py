@@ -17,8 +17,13 @@ from promptrun.server._responses import GroupCreated, LoggedRequest, Success, Tr
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server.auth import authorized_body
 from promptrun.server.openapi import Operation
-from promptrun.server.store.base import TrackEndpoint
-from promptrun.wire.tracking import CreateGroupBody, LogRequestBody, TrackRequestBody
+from promptrun.wire.tracking import (
+    TRACK_PATHS,
+    CreateGroupBody,
+    LogRequestBody,
+    TrackEndpoint,
+    TrackRequestBody,
+)
 
 __all__ = ["OPERATIONS", "routes"]
 
@@ -67,11 +72,7 @@ def _track_handler(endpoint: TrackEndpoint) -> Handler:
     return handler
 
 
-_TRACK_PATHS: dict[TrackEndpoint, str] = {
-    endpoint: "/track-group" if endpoint == "group" else f"/library-track-{endpoint}"
-    for endpoint in TRACK_BODIES
-}
-for _endpoint, _path in _TRACK_PATHS.items():
+for _endpoint, _path in TRACK_PATHS.items():
     routes.post(_path)(_track_handler(_endpoint))
 
 
@@ -98,7 +99,7 @@ OPERATIONS = [
             method="POST", path=path, tag="logging", summary=f"track.{endpoint}: on a request",
             request=TRACK_BODIES[endpoint], response=Success, errors=(404,),
         )
-        for endpoint, path in _TRACK_PATHS.items()
+        for endpoint, path in TRACK_PATHS.items()
     ),
     Operation(
         method="POST", path="/create-group", tag="logging", summary="A new request group",

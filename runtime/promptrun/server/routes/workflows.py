@@ -23,10 +23,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from promptrun.server._executions import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server._http import ApiError, json_response, query_int, read_body
 from promptrun.server._prompt_runs import PROMPTS, sandbox_origin
 from promptrun.server._state import CONFIG, KEYRING, render_budget
-from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import NewWorkflowVersion, Store, WorkflowStore
 from promptrun.server.ws import CHANNEL, HUB, Hub, WsSettings

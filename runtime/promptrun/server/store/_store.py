@@ -284,9 +284,6 @@ class SQLStore:
     ) -> list[IngestResult]:
         return await self._write(requests.ingest, workspace, items, time.time())
 
-    async def stored_ids(self, workspace: int, client_ids: Sequence[str]) -> dict[str, int]:
-        return await self._read(requests.stored_ids, workspace, client_ids)
-
     async def list_requests(
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None
     ) -> tuple[list[dict[str, Any]], int]:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from promptrun.wire.ingest import IngestResult
+from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = [
     "ApiKey",
@@ -50,14 +51,12 @@ __all__ = [
     "TemplateVersion",
     "TraceQuery",
     "TrackCall",
-    "TrackEndpoint",
     "UnstorableText",
     "VersionInfo",
     "WorkflowStore",
     "WorkflowVersion",
 ]
 
-TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
 # Where a relay hands publications from other server processes: (workspace, channel, data).
 Deliver = Callable[[int, str, dict[str, Any]], object]
 
@@ -706,8 +705,6 @@ class Store(WorkflowStore, Protocol):
         self, workspace: int, items: Sequence[RequestRow | TrackCall | Rejected]
     ) -> list[IngestResult]:
         """Store a batch in order, idempotently by client id; one result per item."""
-
-    async def stored_ids(self, workspace: int, client_ids: Sequence[str]) -> dict[str, int]: ...
 
     async def list_requests(
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None

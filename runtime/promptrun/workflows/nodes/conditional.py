@@ -9,44 +9,13 @@ and the node's value.
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from promptrun.workflows._compile import compiled_expression
 from promptrun.workflows.definition import ConditionalConfig
 from promptrun.workflows.nodes._base import NodeContext, NodeError, NodeOutcome
 
-if TYPE_CHECKING:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-__all__ = ["check_expression", "evaluate", "run_conditional"]
-
-
-@functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    # jinja2 is imported when the first conditional is checked or run, never at import time.
-    from jinja2 import StrictUndefined
-
-    from promptrun.blueprint._sandbox import LimitedSandbox
-
-    return LimitedSandbox(undefined=StrictUndefined, autoescape=False)
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled(expression: str) -> Any:
-    return _environment().compile_expression(expression, undefined_to_none=False)
-
-
-def check_expression(expression: str) -> str | None:
-    """Why ``expression`` does not parse, or None when it does."""
-    from jinja2 import TemplateSyntaxError
-
-    if not expression.strip():
-        return "the expression is empty"
-    try:
-        _compiled(expression)
-    except TemplateSyntaxError as exc:
-        return exc.message or str(exc)
-    return None
+__all__ = ["evaluate", "run_conditional"]
 
 
 def evaluate(expression: str, variables: dict[str, Any]) -> bool:
@@ -58,7 +27,7 @@ def evaluate(expression: str, variables: dict[str, Any]) -> bool:
 
     try:
         with metered(None):
-            value = _compiled(expression)(**variables)
+            value = compiled_expression(expression)(**variables)
             return bool(value)
     except RenderBudgetError as exc:
         raise NodeError(

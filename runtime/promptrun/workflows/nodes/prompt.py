@@ -16,16 +16,9 @@ import msgspec
 from promptrun.workflows.definition import PromptTemplateConfig
 from promptrun.workflows.nodes._base import NodeContext, NodeError, NodeOutcome, NodeServices
 
-__all__ = ["import_provider_sdks", "message_text", "run_prompt"]
+__all__ = ["message_text", "run_prompt"]
 
 logger = logging.getLogger("promptlayer")
-
-
-async def import_provider_sdks() -> None:
-    """Import the provider SDKs before any node runs (see actors.providers for why)."""
-    from promptrun.actors.providers import import_provider_sdks as ensure
-
-    await ensure()
 
 
 def message_text(message: Any) -> str:

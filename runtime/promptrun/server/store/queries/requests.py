@@ -46,7 +46,6 @@ __all__ = [
     "ingest",
     "insert_request",
     "list_requests",
-    "stored_ids",
     "summary",
     "track",
 ]
@@ -349,22 +348,6 @@ def ingest(
         elif isinstance(item, TrackCall):
             results.append((yield from _track_in_batch(d, workspace, item, now)))
     return results
-
-
-def stored_ids(d: Dialect, workspace: int, client_ids: Sequence[str]) -> Op[dict[str, int]]:
-    """Which of these client ids (records or track calls) the workspace has, with server ids."""
-    wanted = sorted({c for c in client_ids if d.text_ok(c)})
-    if not wanted:
-        return {}
-    calls = yield from fetch(
-        "SELECT client_call_id, request_id FROM track_calls "
-        f"WHERE workspace_id = $1 AND client_call_id {d.any_of('$2', 'text')}",
-        workspace,
-        d.array(wanted),
-    )
-    stored = {r[0]: r[1] for r in calls}
-    stored.update((yield from _request_ids(d, workspace, wanted)))
-    return stored
 
 
 # reading the log
