@@ -100,7 +100,7 @@ class CountingProcessor(SpanProcessor):
             _CountingExporter(exporter, self.stats),
             # One more than our own bound: the batch processor never drops on its own.
             max_queue_size=max_queue_size + 1,
-            max_export_batch_size=min(max_export_batch_size, max_queue_size),
+            max_export_batch_size=min(max_export_batch_size, max_queue_size + 1),
             schedule_delay_millis=schedule_delay_millis,
         )
 

@@ -118,13 +118,15 @@ class ClientTracing:
         """
         done = threading.Event()
         answer: list[bool] = []
+        failed = self.processor.stats.failed
 
         def export() -> None:
             answer.append(self.processor.force_flush())
             done.set()
 
         threading.Thread(target=export, name="promptrun-span-flush", daemon=True).start()
-        return done.wait(timeout) and answer[0] and not self.processor.stats.queued
+        stats = self.processor.stats
+        return done.wait(timeout) and answer[0] and not stats.queued and stats.failed == failed
 
     def carry(self, call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """``call`` with the calling thread's trace context, wherever it is awaited."""
