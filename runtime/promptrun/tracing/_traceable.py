@@ -17,9 +17,10 @@ With tracing off the decorator returns the function itself: no wrapper, no cost.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -44,6 +45,29 @@ def fit(value: Any) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _recorded(span: trace.Span) -> Iterator[None]:
+    """Record an exception on ``span`` (not a generator's close) and let it propagate."""
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, GeneratorExit):
+            record_error(span, exc)
+        raise
+
+
+@contextlib.contextmanager
+def _current(span: trace.Span) -> Iterator[None]:
+    """``span`` current for a call, recording its exception, ended after it."""
+    with (
+        trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ),
+        _recorded(span),
+    ):
+        yield
+
+
 def traceable(
     tracer: trace.Tracer, attributes: Mapping[str, Any] | None, name: str | None
 ) -> Callable[[F], F]:
@@ -66,20 +90,17 @@ def traceable(
                 gen = func(*args, **kwargs)
                 count, sent = 0, None
                 try:
-                    while True:
-                        token = otel_context.attach(ctx)
-                        try:
-                            item = await gen.asend(sent)
-                        except StopAsyncIteration:
-                            break
-                        finally:
-                            otel_context.detach(token)
-                        count += 1
-                        sent = yield item
-                except BaseException as exc:
-                    if not isinstance(exc, GeneratorExit):
-                        record_error(span, exc)
-                    raise
+                    with _recorded(span):
+                        while True:
+                            token = otel_context.attach(ctx)
+                            try:
+                                item = await gen.asend(sent)
+                            except StopAsyncIteration:
+                                break
+                            finally:
+                                otel_context.detach(token)
+                            count += 1
+                            sent = yield item
                 finally:
                     token = otel_context.attach(ctx)
                     try:
@@ -100,21 +121,18 @@ def traceable(
                 gen = func(*args, **kwargs)
                 count, sent, value = 0, None, None
                 try:
-                    while True:
-                        token = otel_context.attach(ctx)
-                        try:
-                            item = gen.send(sent)
-                        except StopIteration as stop:
-                            value = stop.value
-                            break
-                        finally:
-                            otel_context.detach(token)
-                        count += 1
-                        sent = yield item
-                except BaseException as exc:
-                    if not isinstance(exc, GeneratorExit):
-                        record_error(span, exc)
-                    raise
+                    with _recorded(span):
+                        while True:
+                            token = otel_context.attach(ctx)
+                            try:
+                                item = gen.send(sent)
+                            except StopIteration as stop:
+                                value = stop.value
+                                break
+                            finally:
+                                otel_context.detach(token)
+                            count += 1
+                            sent = yield item
                 finally:
                     token = otel_context.attach(ctx)
                     try:
@@ -132,14 +150,8 @@ def traceable(
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 span = start(args, kwargs)
-                with trace.use_span(
-                    span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-                ):
-                    try:
-                        result = await func(*args, **kwargs)
-                    except BaseException as exc:
-                        record_error(span, exc)
-                        raise
+                with _current(span):
+                    result = await func(*args, **kwargs)
                     span.set_attribute("function_output", fit(result))
                     return result
 
@@ -148,14 +160,8 @@ def traceable(
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             span = start(args, kwargs)
-            with trace.use_span(
-                span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-            ):
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as exc:
-                    record_error(span, exc)
-                    raise
+            with _current(span):
+                result = func(*args, **kwargs)
                 span.set_attribute("function_output", fit(result))
                 return result
 

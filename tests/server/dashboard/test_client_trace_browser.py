@@ -7,28 +7,19 @@ from __future__ import annotations
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from promptrun import AsyncPromptLayer
-from promptrun.testing import RunningServer, running_server
+from promptrun.testing import RunningServer
 
 from ..._clients import example
 from ...tracing.test_client_traces import VARS, WORKFLOW
 from .conftest import screenshot
 from .test_browser import sign_in
-from .test_trace_browser import TEMPLATE
+from .test_trace_browser import TEMPLATE, served
 
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
-    with running_server() as server:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox")
-        monkeypatch.setenv("OPENAI_BASE_URL", server.sandbox_url("openai"))
-        yield server
+__all__ = ["served"]  # the fixture
 
 
 async def traced_flow(served: RunningServer, spool: Path) -> str:
