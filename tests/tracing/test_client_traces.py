@@ -288,3 +288,29 @@ def test_threads_started_with_the_context_copied_nest_under_the_traced_function(
     trace = asyncio.run(trace_named(probe, "spawner"))
     spans = {s["name"]: s for s in trace["spans"]}
     assert spans["worker"]["parent_span_id"] == spans["spawner"]["span_id"]
+
+
+def test_a_sync_stream_inside_a_traced_function_is_its_child_to_the_last_chunk(
+    provider_env: RunningServer, probe: Probe, tmp_path: Any
+) -> None:
+    asyncio.run(probe.publish("greet"))
+    with PromptLayer(
+        api_key=provider_env.api_key,
+        base_url=provider_env.base_url,
+        enable_tracing=True,
+        spool_dir=tmp_path / "spool",
+    ) as pl:
+
+        @pl.traceable(name="sync stream")
+        def stream_it() -> Any:
+            return [item for item in pl.run("greet", input_variables=VARS, stream=True)][-1]
+
+        request_id = stream_it()["request_id"]
+        assert pl.flush(30)
+    trace = asyncio.run(trace_named(probe, "sync stream"))
+    spans = {s["name"]: s for s in trace["spans"]}
+    assert spans["PromptLayer Run"]["parent_span_id"] == spans["sync stream"]["span_id"]
+    assert spans["chat gpt-4o-mini"]["parent_span_id"] == spans["PromptLayer Run"]["span_id"]
+    assert spans["chat gpt-4o-mini"]["attributes"]["gen_ai.usage.output_tokens"] > 0
+    record = asyncio.run(probe.request(request_id))
+    assert record["span_id"] == spans["PromptLayer Run"]["span_id"]
