@@ -39,11 +39,11 @@ def cpu():
 
 async def main():
     async with AsyncPromptLayer(enable_tracing=mode != "off", cache_ttl_seconds=300) as pl:
-        @pl.traceable(name="handle")
-        async def handle():
+        async def one():
             return await pl.run("greet", input_variables=variables)
 
-        one = handle if mode == "on+traceable" else (lambda: pl.run("greet", input_variables=variables))
+        if mode == "on+traceable":
+            one = pl.traceable(name="handle")(one)
         sem = asyncio.Semaphore(concurrency)
 
         async def limited():
@@ -67,17 +67,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--base-src",
+        type=Path,
+        help="another checkout's runtime/ folder: adds 'base-off', tracing off on that code",
+    )
     args = parser.parse_args()
+    modes = (("base-off",) if args.base_src else ()) + MODES
     with tempfile.TemporaryDirectory() as tmp:
         server = BenchServer(Path(tmp), provider_latency_ms=0, api_latency_ms=0, chunks=4)
         server.start()
         try:
-            results: dict[str, list[float]] = {mode: [] for mode in MODES}
+            results: dict[str, list[float]] = {mode: [] for mode in modes}
             for repeat in range(args.repeats):
-                for mode in MODES:
+                for mode in modes:
                     env = server.worker_env(Path(tmp) / f"spool-{mode}-{repeat}")
+                    if mode == "base-off":
+                        env["PYTHONPATH"] = str(args.base_src.resolve())
                     out = subprocess.run(
-                        [sys.executable, "-c", WORKER, mode, str(args.runs),
+                        [sys.executable, "-c", WORKER, mode.removeprefix("base-"), str(args.runs),
                          str(args.concurrency), json.dumps(INPUT_VARIABLES)],
                         env=env, capture_output=True, text=True, check=True, timeout=600,
                     )  # fmt: skip
@@ -88,10 +96,10 @@ def main() -> None:
                     results[mode].append(answer["cpu_us_per_run"])
         finally:
             server.stop()
-    off = statistics.median(results["off"])
+    off = statistics.median(results["off"])  # the reference, this checkout with tracing off
     print(f"client CPU per run(), {args.runs} runs at concurrency {args.concurrency}, "
           f"median of {args.repeats}:")  # fmt: skip
-    for mode in MODES:
+    for mode in modes:
         median = statistics.median(results[mode])
         extra = "" if mode == "off" else f"  (+{median - off:.0f} us, {median / off - 1:+.0%})"
         runs = ", ".join(f"{x:.0f}" for x in results[mode])
