@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile bench-otlp clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile bench-otlp bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ bench-scaleout: venv deps
 # OpenTelemetry spans a second through POST /v1/traces (OTLP protobuf, 512-span exports).
 bench-otlp: venv
 	$(BIN)/python benchmarks/otlp_ingest.py
+
+bench-tracing: venv
+	$(BIN)/python benchmarks/tracing_cpu.py
 
 # A code node's start-up cost in its sandbox (and unsandboxed, for comparison).
 bench-code: venv

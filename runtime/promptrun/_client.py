@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from promptrun._boundary import public
 from promptrun._config import ClientConfig
@@ -53,8 +55,12 @@ from promptrun.pipeline import (
     needs_server_rendering,
     new_request_id,
 )
+from promptrun.tracing import F, start_tracing, traceable
 from promptrun.wire.ingest import TrackCallRecord
 from promptrun.wire.tracking import TRACK_PATHS, TrackEndpoint
+
+if TYPE_CHECKING:
+    from promptrun.tracing._setup import ClientTracing
 
 __all__ = ["AsyncPromptLayer"]
 
@@ -130,10 +136,13 @@ class AsyncPromptLayer:
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
         )
-        if enable_tracing or tracer_provider is not None or tracing_providers is not None:
+        self._tracing: ClientTracing | None = None
+        if enable_tracing:
+            self._tracing = start_tracing(self._config, tracer_provider, tracing_providers)
+        elif tracer_provider is not None or tracing_providers is not None:
             logger.warning(
-                "promptrun does not export OpenTelemetry traces; enable_tracing, "
-                "tracer_provider and tracing_providers are ignored"
+                "tracer_provider and tracing_providers are used with enable_tracing=True "
+                "only; without it they are ignored"
             )
         self._runtime: Runtime | None = None
         self._starting: asyncio.Future[Runtime] | None = None
@@ -178,7 +187,7 @@ class AsyncPromptLayer:
         # runtime here. The old one shipped or spooled whatever it had when its loop ended.
         starting = self._starting = loop.create_future()
         try:
-            rt = await start_runtime(self._config)
+            rt = await start_runtime(self._config, self._tracing)
         except BaseException as exc:
             self._starting = None
             starting.set_exception(exc)
@@ -223,6 +232,8 @@ class AsyncPromptLayer:
             deadline = time.monotonic() + self._config.shutdown_timeout
             await asyncio.to_thread(rt.finish_elsewhere, deadline)
         self._final_stats = rt.shipper.snapshot()
+        if self._tracing is not None:  # export the spans too, within the same bound
+            await asyncio.to_thread(self._tracing.flush, self._config.shutdown_timeout)
 
     def __del__(self) -> None:
         # Never closed: ship what it holds (in its loop if that still runs, else from a
@@ -240,20 +251,36 @@ class AsyncPromptLayer:
         background). A record the server refused is counted in ``stats()["failed"]``.
         """
         rt = await self._runtime_here()
-        return await rt.shipper.flush(timeout)
+        started = time.monotonic()
+        shipped = await rt.shipper.flush(timeout)
+        if self._tracing is None:
+            return shipped
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        exported = await asyncio.to_thread(self._tracing.flush, 30.0 if left is None else left)
+        return shipped and exported
 
     def stats(self) -> dict[str, int]:
         """Counters of the background logging: queued, shipped, spooled, replayed, dropped,
-        failed, and what is waiting now: pending (of which in_memory)."""
+        failed, and what is waiting now: pending (of which in_memory). With tracing on, also
+        the spans': spans_exported, spans_pending, spans_dropped, spans_failed and
+        span_export_failures."""
         rt = self._runtime
-        if rt is not None:
-            return rt.shipper.snapshot()
-        return dict(self._final_stats)
+        counts = rt.shipper.snapshot() if rt is not None else dict(self._final_stats)
+        if self._tracing is not None:
+            counts.update(self._tracing.stats())
+        return counts
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
         if self._runtime is not None:
             self._runtime.templates.invalidate(name)
+
+    def traceable(
+        self, attributes: dict[str, Any] | None = None, name: str | None = None
+    ) -> Callable[[F], F]:
+        """A decorator: with ``enable_tracing=True`` each call of the function is a span
+        (see :mod:`promptrun.tracing._traceable`); with tracing off, the function as it is."""
+        return traceable(self._tracing, attributes, name)
 
     # -- helpers -------------------------------------------------------------------------
     async def _or_warn(self, context: str, default: T, call: Callable[[], Awaitable[T]]) -> T:
@@ -362,9 +389,29 @@ class AsyncPromptLayer:
                 f"run(): provider {provider!r} is not supported; use one of "
                 f"{', '.join(PROVIDERS)} (any OpenAI-compatible server works as 'openai')"
             )
+        ref = PromptRef(prompt_name, prompt_version, prompt_release_label, provider, model)
+        run = functools.partial(
+            self._run, ref, input_variables, model_parameter_overrides, tags, metadata, group_id,
+            stream,
+        )  # fmt: skip
+        if self._tracing is None:
+            return await run()
+        return await self._tracing.run(
+            prompt_name, prompt_version, prompt_release_label, metadata, run
+        )
+
+    async def _run(
+        self,
+        ref: PromptRef,
+        input_variables: dict[str, Any] | None,
+        model_parameter_overrides: dict[str, Any] | None,
+        tags: list[str] | None,
+        metadata: dict[str, str] | None,
+        group_id: int | None,
+        stream: bool,
+    ) -> Any:
         rt = await self._runtime_here()
         pipeline = rt.pipeline
-        ref = PromptRef(prompt_name, prompt_version, prompt_release_label, provider, model)
         variables = dict(input_variables) if input_variables else {}
         try:
             template = await pipeline.template(ref, variables)
@@ -447,20 +494,26 @@ class AsyncPromptLayer:
         """
         from promptrun._run_workflow import run_workflow
 
-        return await run_workflow(
-            self,
-            workflow_id_or_name if workflow_id_or_name is not None else workflow_name,
-            input_variables,
-            metadata,
-            workflow_label_name,
-            workflow_version,
-            return_all_outputs,
-            timeout,
-            execution=execution,
-            tools=tools,
-            definition=definition,
-            allow_unsandboxed_code=allow_unsandboxed_code,
-        )
+        ref = workflow_id_or_name if workflow_id_or_name is not None else workflow_name
+        if self._tracing is None:
+            span: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        else:
+            span = self._tracing.workflow(str(ref if ref is not None else "local"), execution)
+        with span:
+            return await run_workflow(
+                self,
+                ref,
+                input_variables,
+                metadata,
+                workflow_label_name,
+                workflow_version,
+                return_all_outputs,
+                timeout,
+                execution=execution,
+                tools=tools,
+                definition=definition,
+                allow_unsandboxed_code=allow_unsandboxed_code,
+            )
 
     # -- log_request ---------------------------------------------------------------------
     @public

@@ -43,10 +43,17 @@ class RegistryTemplates:
         self._transport = transport
 
     async def template(self, ref: PromptRef, variables: dict[str, Any]) -> Template:
-        body = await self.cache.get(ref)
+        return (await self.template_and_outcome(ref, variables))[0]
+
+    async def template_and_outcome(
+        self, ref: PromptRef, variables: dict[str, Any]
+    ) -> tuple[Template, str]:
+        """The template, and how the cache answered (``rendered``: fetched rendered)."""
+        body, outcome = await self.cache.lookup(ref)
         if needs_server_rendering(body.get("prompt_template", {})):
-            return Template(await self.fetch(ref, {"input_variables": variables}), rendered=True)
-        return Template(body)
+            rendered = await self.fetch(ref, {"input_variables": variables})
+            return Template(rendered, rendered=True), "rendered"
+        return Template(body), outcome
 
     async def fetch(self, ref: PromptRef, extra: dict[str, Any]) -> dict[str, Any]:
         """A fetch the cache cannot serve: rendered by the registry, or with metadata filters."""

@@ -164,6 +164,8 @@ async def run_local_workflow(
         await _check_code_sandbox(name, allow_unsandboxed_code)
     services = _LocalServices(rt, tools, allow_unsandboxed_code=allow_unsandboxed_code)
     run = WorkflowRun(spec, values, services)
+    if rt.tracing is not None:
+        run.observe = rt.tracing.node  # a span per node
     run.metadata.update(
         {str(k): str(v) for k, v in metadata.items()}
         | {"workflow_version_execution_id": run.execution_id, "workflow_name": name}

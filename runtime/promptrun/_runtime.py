@@ -52,10 +52,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
@@ -69,6 +71,9 @@ from promptrun._template_cache import TemplateCache
 from promptrun.actors.shipper import LogShipper
 from promptrun.pipeline import Pipeline, ProviderClients, ProviderRoutes
 
+if TYPE_CHECKING:
+    from promptrun.tracing._setup import ClientTracing
+
 __all__ = ["Runtime", "open_runtime", "start_runtime"]
 
 logger = logging.getLogger("promptlayer")
@@ -79,7 +84,7 @@ _RESTART_FIRST, _RESTART_MAX = 0.25, 30.0
 class Runtime:
     """The running side of one client, bound to one event loop (see the module's policy)."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, tracing: ClientTracing | None = None) -> None:
         self.config = config
         self.transport = ApiTransport(config.base_url, config.api_key, config.http_timeout)
         self.templates = TemplateCache(
@@ -107,6 +112,12 @@ class Runtime:
         self.pipeline = Pipeline(
             self.registry, self.providers, sink, ProviderRoutes(config.provider_base_urls)
         )
+        self.tracing = tracing
+        if tracing is not None:  # spans at the pipeline's stages, and per shipped batch
+            from promptrun.tracing._pipeline import traced_pipeline
+
+            self.pipeline = traced_pipeline(self.pipeline, self.registry, tracing.tracer)
+            self.shipper.batch_span = tracing.batch_span
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         #: What ended the runtime's task group, when something did (a bug).
@@ -278,14 +289,16 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(config: ClientConfig) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    config: ClientConfig, tracing: ClientTracing | None = None
+) -> AsyncIterator[Runtime]:
     """A runtime for the running loop, from start to its shipping shutdown.
 
     Start-up errors (the session, the shipper) are raised here. On the way out, however the
     body ended (done, an error, a cancellation), the shutdown ships within
     ``config.shutdown_timeout`` and leaves the rest in the spool.
     """
-    rt = Runtime(config)
+    rt = Runtime(config, tracing)
     rt.loop = asyncio.get_running_loop()
     _lifetime.register(rt)
     deadline: float | None = None
@@ -312,22 +325,32 @@ async def open_runtime(config: ClientConfig) -> AsyncIterator[Runtime]:
         await rt._finish(deadline)
 
 
-async def start_runtime(config: ClientConfig) -> Runtime:
+async def start_runtime(config: ClientConfig, tracing: ClientTracing | None = None) -> Runtime:
     """:func:`open_runtime` in a task of its own in the running loop; returns once it is
     ready. The runtime lives until ``aclose()`` (or its loop ends)."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[Runtime] = loop.create_future()
     stop = anyio.Event()
-    task = loop.create_task(_host(config, ready, stop), name="promptrun-runtime")
+    # With tracing, the runtime's tasks (the shipper, template fetches) start from no trace:
+    # never under the span of the call that happened to start the runtime.
+    context = None if tracing is None else contextvars.Context()
+    task = loop.create_task(
+        _host(config, tracing, ready, stop), name="promptrun-runtime", context=context
+    )
     rt = await asyncio.shield(ready)
     rt._task = task
     return rt
 
 
-async def _host(config: ClientConfig, ready: asyncio.Future[Runtime], stop: anyio.Event) -> None:
+async def _host(
+    config: ClientConfig,
+    tracing: ClientTracing | None,
+    ready: asyncio.Future[Runtime],
+    stop: anyio.Event,
+) -> None:
     rt: Runtime | None = None
     try:
-        async with open_runtime(config) as rt:
+        async with open_runtime(config, tracing) as rt:
             rt._stop = stop
             ready.set_result(rt)
             await stop.wait()

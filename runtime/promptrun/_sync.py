@@ -38,6 +38,7 @@ from promptrun._types import (
     WorkflowNodeResult,
 )
 from promptrun.pipeline import new_request_id
+from promptrun.tracing import F
 from promptrun.wire.ingest import TrackCallRecord
 from promptrun.wire.tracking import TrackEndpoint
 
@@ -128,7 +129,11 @@ class PromptLayer:
         return self._aclient
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        return get_portal().call(functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        tracing = self._aclient._tracing
+        if tracing is not None:  # the caller's trace continues on the portal thread
+            return get_portal().call(tracing.carry(call))
+        return get_portal().call(call)
 
     def _submit(self, record: Any) -> None:
         """Hand a record to the shipper without waiting for the portal."""
@@ -176,6 +181,13 @@ class PromptLayer:
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
         self._call(self._async_client().invalidate, name)  # runs in the loop thread
+
+    def traceable(
+        self, attributes: dict[str, Any] | None = None, name: str | None = None
+    ) -> Callable[[F], F]:
+        """A decorator: each call a span, with ``enable_tracing=True`` (see
+        :meth:`AsyncPromptLayer.traceable`); spans of ``run()`` inside are its children."""
+        return self._aclient.traceable(attributes, name)
 
     # -- the spec's surface ----------------------------------------------------------------
     @overload

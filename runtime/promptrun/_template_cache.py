@@ -40,11 +40,12 @@ from promptrun._http import ApiTransport
 from promptrun._retry import CALLER_POLICY, NO_RETRY_POLICY, call_with_retries
 from promptrun.pipeline import PromptRef
 
-__all__ = ["CacheRefresh", "TemplateCache", "registry_params"]
+__all__ = ["CacheOutcome", "CacheRefresh", "TemplateCache", "registry_params"]
 
 logger = logging.getLogger("promptlayer")
 
 CacheRefresh = Literal["wait", "background"]
+CacheOutcome = Literal["hit", "miss", "expired", "stale", "refreshing"]
 
 _BACKOFF_MAX = 30.0
 
@@ -111,25 +112,31 @@ class TemplateCache:
     # -- the caller's side -------------------------------------------------------------
     async def get(self, key: PromptRef) -> dict[str, Any]:
         """The unrendered template for ``key``; callers must not mutate it."""
+        return (await self.lookup(key))[0]
+
+    async def lookup(self, key: PromptRef) -> tuple[dict[str, Any], CacheOutcome]:
+        """:meth:`get`, and how the cache answered: ``hit`` (within the TTL), ``miss`` (not
+        cached), ``expired`` (fetched again; if the registry failed, served stale), ``stale`` (served past its TTL after the
+        registry failed) or ``refreshing`` (served while a background refresh runs)."""
         entry = self._entries.get(key)
         if entry is None:
             logger.debug("template %r: not in the cache, fetching it", key.name)
-            return await self._wait_for_fetch(key)
+            return await self._wait_for_fetch(key), "miss"
         now = self.clock()
         age = now - entry.fetched_at
         if age < self._ttl:
             self._entries.move_to_end(key)
             logger.debug("template %r: served from the cache (%.1f s old)", key.name, age)
-            return entry.value
+            return entry.value, "hit"
         if now < entry.retry_at:
             logger.debug("template %r: the registry failed recently, serving it stale", key.name)
-            return entry.value
+            return entry.value, "stale"
         if self._refresh == "background" and age < self._ttl + self._max_stale:
             logger.debug("template %r: expired, served while it is refreshed", key.name)
             self._start_fetch(key)
-            return entry.value
+            return entry.value, "refreshing"
         logger.debug("template %r: expired %.1f s ago, fetching it", key.name, age - self._ttl)
-        return await self._wait_for_fetch(key)
+        return await self._wait_for_fetch(key), "expired"
 
     def invalidate(self, name: str | None = None) -> None:
         # Fetches under way finish for those already waiting, but are not stored, and later

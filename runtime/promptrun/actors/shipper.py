@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -144,6 +145,8 @@ class LogShipper:
         self._halting = False
         self._busy: anyio.Event | None = None  # a batch is in flight (in the actor's loop)
         self.taken_over = False
+        #: With tracing on: a context manager giving each shipped batch its span.
+        self.batch_span: Callable[[int, str], AbstractContextManager[Any]] | None = None
 
     # -- intake (the caller's side; never blocks on the network) -----------------------
     def submit(self, record: Record) -> None:
@@ -501,6 +504,18 @@ class LogShipper:
                     self._memory_inflight = 0
 
     async def _ship(
+        self, transport: ApiTransport, batch: list[bytes], settle: Callable[[Outcome], None]
+    ) -> None:
+        if self.batch_span is None:
+            await self._ship_batch(transport, batch, settle)
+            return
+        with self.batch_span(len(batch), self._mode or "unknown") as span:
+            shipped, failed = self.stats.shipped, self.stats.failed
+            await self._ship_batch(transport, batch, settle)
+            span.set_attribute("promptrun.log.shipped", self.stats.shipped - shipped)
+            span.set_attribute("promptrun.log.failed", self.stats.failed - failed)
+
+    async def _ship_batch(
         self, transport: ApiTransport, batch: list[bytes], settle: Callable[[Outcome], None]
     ) -> None:
         started = time.perf_counter()

@@ -18,11 +18,13 @@ status, a value or an error, and its timing. Each node's result:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +125,13 @@ def _follow(value: Any, ref: Ref) -> Any:
     return value
 
 
+NodeObserver = Callable[[NodeSpec, NodeResult], AbstractContextManager[object]]
+
+
+def _unobserved(node: NodeSpec, result: NodeResult) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
 class WorkflowRun:
     """One execution of a spec; :meth:`execute` runs it, :attr:`nodes` has the results."""
 
@@ -151,6 +160,8 @@ class WorkflowRun:
         self.finished_at: float | None = None
         self.timed_out = False
         self._tg: TaskGroup | None = None
+        #: Surrounds each node's run, and sees its result when it settles (a tracing span).
+        self.observe: NodeObserver = _unobserved
 
     @property
     def status(self) -> str:
@@ -233,21 +244,24 @@ class WorkflowRun:
 
     async def _run(self, node: NodeSpec) -> None:
         result = self.nodes[node.name]
-        try:
-            outcome = await run_node(self._context(node), self.services)
-        except NodeError as exc:
-            result.error_message = f"node {node.name!r} failed: {exc.message}"
-            result.raw_error_message = exc.raw
-            self._settle(result, self.schedule.fail(node.name), Status.FAILED)
-        except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}"
-            result.error_message = f"node {node.name!r} failed: {text}"
-            result.raw_error_message = str(exc)
-            self._settle(result, self.schedule.fail(node.name), Status.FAILED)
-        else:
-            result.value = outcome.value
-            result.request_id = outcome.request_id
-            self._settle(result, self.schedule.succeed(node.name, outcome.branch), Status.SUCCESS)
+        with self.observe(node, result):
+            try:
+                outcome = await run_node(self._context(node), self.services)
+            except NodeError as exc:
+                result.error_message = f"node {node.name!r} failed: {exc.message}"
+                result.raw_error_message = exc.raw
+                self._settle(result, self.schedule.fail(node.name), Status.FAILED)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                result.error_message = f"node {node.name!r} failed: {text}"
+                result.raw_error_message = str(exc)
+                self._settle(result, self.schedule.fail(node.name), Status.FAILED)
+            else:
+                result.value = outcome.value
+                result.request_id = outcome.request_id
+                self._settle(
+                    result, self.schedule.succeed(node.name, outcome.branch), Status.SUCCESS
+                )
         self._launch()
 
     def _settle(self, result: NodeResult, settled: list[Settled], status: Status) -> None:
