@@ -38,25 +38,39 @@ MODELS = {
 }
 TAGS = ("prod", "beta", "eval", "batch", "vip", "canary")
 PROMPTS = tuple(f"prompt-{n}" for n in range(20))
-_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "su", "do", "ra", "fi", "gu")
+# Words of random letters drawn with English letter frequencies: their trigrams are as varied
+# as real text's, so a trigram index meets what it would in production. (Words built from a
+# few syllables share a few hundred trigrams, each in most rows: every word looks common to a
+# trigram index, which no real log does.)
+_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
+_LETTER_WEIGHTS = (
+    12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8,
+    2.4, 2.4, 2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.15, 0.15, 0.1, 0.07,
+)  # fmt: skip
 
 
 def _vocabulary(size: int, rng: random.Random) -> list[str]:
     words: set[str] = set()
     while len(words) < size:
-        words.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words, key=lambda w: (rng.random(), w))
+        words.add("".join(rng.choices(_LETTERS, weights=_LETTER_WEIGHTS, k=rng.randint(3, 9))))
+    return sorted(sorted(words), key=lambda w: (rng.random(), w))  # sorted first: set order varies
+
+
+def _word_from(rank: int) -> str:
+    """The first word from ``rank`` on that is long enough not to hide inside other words."""
+    return next(w for w in VOCABULARY[rank:] if len(w) >= 6)
 
 
 _RNG = random.Random(7)
 VOCABULARY = _vocabulary(5000, _RNG)
 # Zipf-like: the word of rank r is drawn with weight 1/r.
 _CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
-# Search words by how often they appear: in most rows, some rows, few rows, none.
+# Search words by how often they appear: in nearly every row (95%), in 1.5% of rows, in
+# under 0.1%, in none.
 SEARCH_WORDS = {
     "common": VOCABULARY[0],
-    "uncommon": VOCABULARY[200],
-    "rare": VOCABULARY[4900],
+    "uncommon": _word_from(200),
+    "rare": _word_from(4900),
     "absent": "qqxqqz",
 }
 
