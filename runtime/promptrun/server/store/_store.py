@@ -17,12 +17,16 @@ from promptrun.server.store._cache import VersionCache, cache_key
 from promptrun.server.store.base import (
     Bucket,
     Deliver,
+    LogStats,
     ModelPrice,
     ModelUsage,
     NewVersion,
     NewWorkflowVersion,
     NodeRow,
+    PageRequest,
+    PromptMetrics,
     Rejected,
+    RequestPage,
     RequestQuery,
     RequestRow,
     StoreRelay,
@@ -32,7 +36,14 @@ from promptrun.server.store.base import (
     TrackCall,
     WorkflowVersion,
 )
-from promptrun.server.store.queries import dashboard, requests, templates, workflows
+from promptrun.server.store.queries import (
+    dashboard,
+    log_search,
+    requests,
+    rollups,
+    templates,
+    workflows,
+)
 from promptrun.server.store.queries import keys as key_queries
 from promptrun.server.store.queries._sql import Op
 from promptrun.server.store.queries.dialect import Dialect
@@ -88,7 +99,7 @@ class SQLStore:
     # lifetime and the processes sharing the database
 
     async def start(self) -> None:
-        await self.driver.start(migrate)
+        await self.driver.start(_set_up)
 
     async def close(self) -> None:
         await self.driver.close()
@@ -191,7 +202,11 @@ class SQLStore:
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None
     ) -> tuple[list[dict[str, Any]], int]:
         return await self._read(
-            requests.list_requests, workspace, limit=limit, offset=offset, prompt_name=prompt_name
+            log_search.list_requests,
+            workspace,
+            limit=limit,
+            offset=offset,
+            prompt_name=prompt_name,
         )
 
     async def get_request(self, workspace: int, ref: int | str) -> dict[str, Any]:
@@ -280,13 +295,6 @@ class SQLStore:
 
     # the dashboard's reads
 
-    async def search_requests(
-        self, workspace: int, query: RequestQuery, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        return await self._read(
-            dashboard.search_requests, workspace, query, limit=limit, offset=offset
-        )
-
     async def request_facets(self, workspace: int) -> dict[str, list[str]]:
         return await self._read(dashboard.request_facets, workspace)
 
@@ -310,3 +318,38 @@ class SQLStore:
 
     async def delete_model_price(self, workspace: int, model: str) -> None:
         await self._write(dashboard.delete_model_price, workspace, model)
+
+    # the request log at scale (storeperf)
+
+    async def request_page(
+        self,
+        workspace: int,
+        query: RequestQuery,
+        page: PageRequest,
+        *,
+        costs: Mapping[str, tuple[float, float]],
+        with_blueprints: bool = False,
+    ) -> RequestPage:
+        return await self._read(
+            log_search.request_page,
+            workspace,
+            query,
+            page,
+            costs=costs,
+            with_blueprints=with_blueprints,
+        )
+
+    async def request_stats(self, workspace: int, query: RequestQuery) -> LogStats:
+        return await self._read(log_search.request_stats, workspace, query)
+
+    async def prompt_metrics(
+        self, workspace: int, *, since: float, until: float | None
+    ) -> list[PromptMetrics]:
+        return await self._read(dashboard.prompt_metrics, workspace, since=since, until=until)
+
+
+def _set_up(d: Dialect) -> Op[int]:
+    """The start-up transaction: migrate, then fill what a migration left to fill."""
+    version = yield from migrate(d)
+    yield from rollups.backfill(d)
+    return version

@@ -2,7 +2,8 @@
 
 Writes run on the writer thread (``_sqlite_threads.WriterThread``): as many operations as are
 waiting, each in its own savepoint, share one committed transaction (group commit), and each
-one's caller hears back once that transaction has committed. Reads run on a few reader
+one's caller hears back once that transaction has committed. Between them it brings the text
+search index up to date (the dialect's ``catch_up``), a chunk at a time. Reads run on a few reader
 threads, each operation in one read transaction (one snapshot). The event loop never waits
 on the disk.
 """
@@ -28,6 +29,7 @@ __all__ = ["SQLiteDriver", "run"]
 
 T = TypeVar("T")
 _NUMBERED = re.compile(r"\$(\d+)")
+_CATCH_UP_CHUNK = 500  # requests indexed per idle transaction: some tens of milliseconds
 
 
 @lru_cache(maxsize=1024)
@@ -75,7 +77,7 @@ class SQLiteDriver:
 
     def __init__(self, path: Path, *, write_batch: int = 512, read_threads: int = 2) -> None:
         self.path = Path(path)
-        self._writer = WriterThread(self.path, max_batch=write_batch)
+        self._writer = WriterThread(self.path, max_batch=write_batch, idle=self._catch_up)
         self._readers = ReadPool(self.path, threads=read_threads)
         self._secrets: dict[str, bytes] = {}
 
@@ -111,6 +113,14 @@ class SQLiteDriver:
         for callback in after:
             callback()
         return value
+
+    def _catch_up(self, conn: sqlite3.Connection) -> bool:
+        return run(conn, self.dialect.catch_up(_CATCH_UP_CHUNK), [])
+
+    async def catch_up(self) -> None:
+        """Bring the text search index up to date now (tests, benchmarks)."""
+        while await self.write(lambda d: d.catch_up(_CATCH_UP_CHUNK * 20)):
+            pass
 
     async def shared_secret(self, name: str) -> bytes:
         # One process serves the file: a secret of its own, gone with it.
