@@ -115,11 +115,11 @@ def test_each_dialect_spells_the_search_its_own_way() -> None:
     query = RequestQuery(tag="t", text="50%_off", model="m")
     found = log_search._Filter(SQLITE, 1, query)
     assert found.args == [1, "m", "t", "%50!%!_off%", '"50%_off"']
-    where = found.where(text="set")
+    where = found.where(mode="set")
     assert "request_tags" in where and "requests_fts($5)" in where and "ESCAPE '!'" in where
     found = log_search._Filter(postgres, 1, query)
     assert found.args == [1, "m", "t", "%50\\%\\_off%"]
-    where = found.where(text="set")
+    where = found.where(mode="set")
     assert "tags @> jsonb_build_array($3::text)" in where and "ILIKE $4" in where
     # Under three characters SQLite's trigram index has nothing to look up: rows are read.
     assert log_search._Filter(SQLITE, 1, RequestQuery(text="of")).text_source() is None

@@ -4,11 +4,15 @@ and latency percentiles from the rollups, metadata filters, and rollups that fol
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from promptrun.server.auth import hash_key
+from promptrun.server.store import sqlite_store
 from promptrun.server.store.base import (
     PageRequest,
     RequestPage,
@@ -21,7 +25,7 @@ from promptrun.server.store.drivers.sqlite import SQLiteDriver
 from promptrun.server.store.queries.log_search import CAP
 
 from ._records import row, version
-from .conftest import Workspaces
+from .conftest import Workspaces, open_store
 
 pytestmark = pytest.mark.anyio
 T0 = 1_700_000_000.0  # 22:13:20 UTC: not on an hour
@@ -60,6 +64,29 @@ async def logged(store: Store, spaces: Workspaces) -> Store:
     await store.ingest(spaces.ws, log(30))
     await store.ingest(spaces.other, [row("theirs", blueprint=blueprint("Lovelace"))])
     return store
+
+
+@pytest.fixture
+async def held(make_store: tuple[str, object]) -> AsyncIterator[tuple[Store, int]]:
+    """A store (and its workspace) whose derived data waits to be asked for: on SQLite the
+    rollups, tag and metadata rows and text index are filled only by ``caught_up``."""
+    kind, target = make_store
+    store = (
+        sqlite_store(Path(str(target)), catch_up_after=None)
+        if kind == "sqlite"
+        else open_store(make_store)
+    )
+    await store.start()
+    await store.add_keys([("default", hash_key("k-default"))])
+    workspace = await store.workspace_for_key(hash_key("k-default"))
+    assert workspace is not None
+    yield store, workspace
+    await store.close()
+
+
+async def caught_up(store: Store) -> None:
+    if isinstance(store.driver, SQLiteDriver):  # PostgreSQL derives as it stores
+        await store.driver.catch_up()
 
 
 async def walk(
@@ -276,14 +303,90 @@ async def test_series_buckets_carry_latency_percentiles_in_hours_and_in_minutes(
     assert minutes[5].p99 == pytest.approx(log(30)[1].end_time - log(30)[1].start_time, rel=0.13)
 
 
-async def test_more_matches_than_the_cap_say_so_and_cost_sorts_fall_back_to_time(
-    store: Store, spaces: Workspaces
+async def test_every_read_is_the_same_before_and_after_derived_data_catches_up(
+    held: tuple[Store, int],
 ) -> None:
+    store, ws = held
+    await store.ingest(ws, log(30))
+    await store.publish(ws, version("greet"))
+    await store.track(
+        ws, TrackCall(endpoint="metadata", request_ref="r8", values={"user": "ada", "x": "y"})
+    )
+    await store.track(
+        ws, TrackCall(endpoint="prompt", request_ref="r4", values={"prompt_name": "greet"})
+    )
+    await store.track(ws, TrackCall(endpoint="score", request_ref="r5", values={"score": 7}))
+    queries = [
+        RequestQuery(),
+        RequestQuery(model="m1", status="SUCCESS"),
+        RequestQuery(tag="a"),
+        RequestQuery(tag="c", since=T0 + 1234.0),
+        RequestQuery(prompt_name="greet"),
+        RequestQuery(since=T0 + 1234.0, until=T0 + 4 * HOUR + 7.0),
+        RequestQuery(meta_key="user", meta_value="u0"),
+        RequestQuery(meta_key="user", meta_value="ada"),
+        RequestQuery(meta_key="x"),
+        RequestQuery(text="Lovelace", tag="c"),
+        RequestQuery(prompt_name="greet", tag="b"),
+    ]
+
+    async def answers() -> list[Any]:
+        found: list[Any] = []
+        for query in queries:
+            stats = await store.request_stats(ws, query)
+            page = await store.request_page(ws, query, PageRequest(limit=100), costs=COSTS)
+            found.append(
+                (
+                    [i["client_request_id"] for i in page.items],
+                    page.total,
+                    (stats.requests, stats.errors, stats.input_tokens, stats.mean_score),
+                    stats.p95,
+                )
+            )
+        start = T0 - T0 % HOUR
+        series = await store.request_series(ws, since=start, until=start + 6 * HOUR, bucket=HOUR)
+        metrics = await store.prompt_metrics(ws, since=T0, until=None)
+        found.append([(b.requests, b.errors, b.p50) for b in series])
+        found.append([(m.prompt_name, m.version, m.stats.requests) for m in metrics])
+        found.append(await store.request_facets(ws))
+        return found
+
+    before = await answers()
+    await caught_up(store)
+    assert await answers() == before
+    assert before[7][0] == ["r8"] and before[6][0] == [f"r{n}" for n in (28, 24, 20, 16, 12, 4, 0)]
+
+
+async def test_more_matches_than_the_cap_say_so_and_cost_sorts_fall_back_to_time(
+    held: tuple[Store, int],
+) -> None:
+    store, ws = held
     many = [
-        row(f"m{n}", start_time=T0 + n, end_time=T0 + n + 1, blueprint=blueprint(f"same {n}"))
+        row(
+            f"m{n}",
+            start_time=T0 + n,
+            end_time=T0 + n + 1,
+            blueprint=blueprint(f"same {n}"),
+            metadata='{"user": "x"}',
+            tags='["t1"]' if n % 2 else '["t2"]',
+        )
         for n in range(CAP + 5)
     ]
-    await store.ingest(spaces.ws, many)
+    await store.ingest(ws, many)
+    # Many matches: the list walks the time index testing each row (tags, metadata from the
+    # log itself while they are not derived yet, then from their own tables).
+    for _ in range(2):
+        for query, first in (
+            (RequestQuery(tag="t1"), [f"m{CAP + 3}", f"m{CAP + 1}", f"m{CAP - 1}"]),
+            (
+                RequestQuery(meta_key="user", meta_value="x"),
+                [f"m{CAP + 4}", f"m{CAP + 3}", f"m{CAP + 2}"],
+            ),
+        ):
+            page = await store.request_page(ws, query, PageRequest(limit=3), costs={})
+            assert [i["client_request_id"] for i in page.items] == first
+        await caught_up(store)
+    spaces = Workspaces(ws, ws)
     text = RequestQuery(text="same")
     page = await store.request_page(spaces.ws, text, PageRequest(sort="cost", limit=3), costs={})
     assert (page.total, page.total_exact, page.sort) == (CAP + 1, False, "time")

@@ -5,9 +5,10 @@ Writes are functions of a connection queued to the writer, which runs as many as
 does not undo the others. A write's future completes only after its transaction committed,
 so an acknowledged write is in the WAL and survives the process being killed.
 
-Work that may lag behind the writes (the text search index) is an ``idle`` function: the
-writer runs it, a chunk per transaction, whenever no write is waiting, and one chunk every
-``_IDLE_EVERY`` batches when writes never stop, so it keeps up under any load.
+Work that may lag behind the writes (the text search index) is an ``idle`` function of the
+connection and of whether writes are coming: the writer runs it, a chunk per transaction,
+once no write has come for ``quiet`` seconds, and every ``_IDLE_EVERY`` batches while writes
+keep coming (it then does something only if it has fallen too far behind).
 
 Readers use their own connections; in WAL mode they read the last committed state while a
 write batch is running.
@@ -39,7 +40,7 @@ _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 _BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's lock
-_IDLE_EVERY = 4  # under constant writes, one chunk of idle work per this many batches
+_IDLE_EVERY = 8  # under constant writes, idle work may run once per this many batches
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -110,11 +111,13 @@ class WriterThread:
         path: Path,
         *,
         max_batch: int = 512,
-        idle: Callable[[sqlite3.Connection], bool] | None = None,
+        idle: Callable[[sqlite3.Connection, bool], bool] | None = None,
+        quiet: float | None = 0.05,
     ) -> None:
         self._path = path
         self._max_batch = max_batch
         self._idle = idle
+        self._quiet = quiet
         self._idle_pending = idle is not None  # work may be left from before a restart
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="promptrun-db-writer", daemon=True)
@@ -167,10 +170,14 @@ class WriterThread:
     def _loop(self, conn: sqlite3.Connection) -> None:
         batches = 0
         while True:
-            if self._idle_pending and self._queue.empty():
-                self._run_idle(conn)
-                continue
-            first = self._queue.get()
+            if self._idle_pending and self._quiet is not None:
+                try:
+                    first = self._queue.get(timeout=self._quiet)
+                except queue.Empty:
+                    self._run_idle(conn, busy=False)
+                    continue
+            else:
+                first = self._queue.get()
             if first is None:
                 return
             batch = [first]
@@ -191,15 +198,16 @@ class WriterThread:
                 self._idle_pending = True  # what was just written may need it
                 batches += 1
                 if batches % _IDLE_EVERY == 0:
-                    self._run_idle(conn)
+                    self._run_idle(conn, busy=True)
 
-    def _run_idle(self, conn: sqlite3.Connection) -> None:
+    def _run_idle(self, conn: sqlite3.Connection, *, busy: bool) -> None:
         """One chunk of the idle work, in a transaction of its own."""
         assert self._idle is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            self._idle_pending = self._idle(conn)
+            more = self._idle(conn, busy)
             conn.execute("COMMIT")
+            self._idle_pending = more or busy
         except Exception:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

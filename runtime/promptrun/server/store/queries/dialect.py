@@ -16,8 +16,10 @@ differently:
   a GIN index; SQLite keeps all in ``requests``, its tags also in ``request_tags``, and its
   conversation text in an FTS5 trigram index that catches up after ingestion
   (``insert_requests``, ``requests_with_payload``, ``tag_rows``, ``tag_filter``,
-  ``tag_source``, ``save_tags``, ``copy_metadata_sql``, ``text_filter``, ``text_source``,
-  ``text_pattern``, ``text_phrase``, ``catch_up``, ``plan_each_query``, ``index_hint``);
+  ``tag_source``, ``save_tags``, ``metadata_filter``, ``copy_metadata_sql``, ``text_filter``,
+  ``text_source``, ``text_pattern``, ``text_phrase``, ``plan_each_query``, ``index_hint``);
+  SQLite fills what is derived from requests after ingestion (``defers``, ``derived_upto``,
+  ``catch_up``) where PostgreSQL writes it with them;
 - migrations: the ``schema_version`` table each has, and PostgreSQL's lock that makes
   processes starting together take turns (``lock_schema``).
 """
@@ -69,6 +71,12 @@ class Dialect(Protocol):
         stored: each row's new id, increasing in the rows' order, or None where skipped."""
 
     requests_with_payload: str  # FROM clause giving requests with ``body`` and ``blueprint``
+    fence: str  # ends a subquery the planner must not merge into the query around it
+    # Whether rollups, tag and metadata rows and the text index are filled after ingestion
+    # (catch_up) rather than with each request; derived_upto is SQL for the last request id
+    # they cover (the ones after it are read from the log itself).
+    defers: bool
+    derived_upto: str
 
     def greatest(self, a: str, b: str) -> str: ...
 
@@ -85,6 +93,10 @@ class Dialect(Protocol):
 
     def save_tags(self, where: str, *args: Any) -> Op[None]:
         """Keep the tags of the requests ``where`` selects where :meth:`tag_source` reads."""
+
+    def metadata_filter(self, row: str, key: str, value: str | None) -> str:
+        """SQL matching request ``row`` whose logged metadata has string ``key`` (equal to
+        ``value``), read from the row: for requests :meth:`catch_up` has not reached."""
 
     def copy_metadata_sql(self, where: str) -> str:
         """An INSERT copying the string metadata values of the requests ``where`` selects
@@ -111,9 +123,9 @@ class Dialect(Protocol):
         """SQL selecting ``id`` of the requests with ids from ``low`` to ``high`` whose
         conversation holds the text (a slice of :meth:`text_source`)."""
 
-    def catch_up(self, limit: int) -> Op[bool]:
-        """Bring up to ``limit`` requests into indexes kept after ingestion; whether more
-        wait."""
+    def catch_up(self, limit: int, *, lag: int = 0) -> Op[bool]:
+        """Bring up to ``limit`` requests into indexes kept after ingestion, if more than
+        ``lag`` wait for them; whether more wait."""
 
     def index_hint(self, index: str) -> str:
         """After ``FROM requests r``: walk ``index`` (SQLite's INDEXED BY; PostgreSQL plans)."""

@@ -41,8 +41,8 @@ from promptrun.server.store.queries.rollups import (
     Rollup,
     Sums,
     fold,
-    measure_sql,
-    raw_rows,
+    raw_sums,
+    rollup_sums_sql,
 )
 
 __all__ = [
@@ -127,28 +127,62 @@ class _Filter:
             return None
         return self.d.text_source("$1", self.phrase, self.pattern)
 
-    def meta(self) -> str | None:
-        if self.meta_key is None:
-            return None
+    def meta_row(self, row: str) -> str:
+        """SQL matching request ``row`` by the metadata filter, tested on that row."""
+        assert self.meta_key is not None
         value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
-        return (
-            "EXISTS (SELECT 1 FROM request_metadata m WHERE m.request_id = r.id "
+        stored = (
+            f"EXISTS (SELECT 1 FROM request_metadata m WHERE m.request_id = {row}.id "
             f"AND m.key = {self.meta_key}{value})"
         )
+        if not self.d.defers:
+            return stored
+        return f"({stored} OR ({row}.id > {self.d.derived_upto} AND {self._logged(row)}))"
 
-    def where(self, *, text: str = "row", time: bool = True) -> str:
-        """Every condition: the text as a per-row test (``row``), as membership of the text
-        index's matches (``set``), or left out (``none``)."""
+    def _logged(self, row: str) -> str:
+        """A request not caught up yet: its logged metadata, unless track.metadata set the
+        key since (request_metadata holds that one)."""
+        assert self.meta_key is not None
+        return (
+            f"{self.d.metadata_filter(row, self.meta_key, self.meta_value)} AND NOT EXISTS "
+            f"(SELECT 1 FROM request_metadata n WHERE n.request_id = {row}.id "
+            f"AND n.key = {self.meta_key})"
+        )
+
+    def meta_source(self) -> str:
+        """A FROM item ``s`` (column ``s.id``) of the requests the metadata filter matches,
+        from its index (and, not caught up yet, from the log)."""
+        assert self.meta_key is not None
+        value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
+        indexed = f"SELECT m.request_id AS id FROM request_metadata m WHERE m.key = {self.meta_key}{value}"
+        if not self.d.defers:
+            return f"({indexed}) s"
+        tail = (
+            f"SELECT u.id FROM requests u WHERE u.id > {self.d.derived_upto} "
+            f"AND u.workspace_id = $1 AND {self._logged('u')}"
+        )
+        return f"({indexed} UNION ALL {tail}) s"
+
+    def where(self, *, mode: str = "row", time: bool = True, text: bool = True) -> str:
+        """Every condition (the text's only if ``text``). Tags, metadata and text are tested
+        on each row (``row``: for walking an index in the list's order), or read from their
+        own indexes as sets of ids (``set``: for gathering few matches)."""
         parts = list(self.columns)
         if time:
             parts += self.time(self.query.since, self.query.until)
         if self.tag is not None:
-            parts.append(self.d.tag_filter(self.tag))
-        meta = self.meta()
-        if meta is not None:
-            parts.append(meta)
-        if self.text is not None and self.pattern is not None and text != "none":
-            source = self.text_source() if text == "set" else None
+            source = self.d.tag_source("$1", self.tag) if mode == "set" else None
+            if source is not None:
+                parts.append(f"r.id IN (SELECT s.id FROM {source})")
+            else:
+                parts.append(self.d.tag_filter(self.tag))
+        if self.meta_key is not None:
+            if mode == "set":
+                parts.append(f"r.id IN (SELECT s.id FROM {self.meta_source()})")
+            else:
+                parts.append(self.meta_row("r"))
+        if text and self.text is not None and self.pattern is not None:
+            source = self.text_source() if mode == "set" else None
             if source is not None:
                 parts.append(f"r.id IN (SELECT s.id FROM {source})")
             else:
@@ -208,15 +242,12 @@ def rollup_sums(
     found: list[tuple[tuple[Any, ...], Sums]] = []
     width = len(group) + (slots is not None)
 
-    def grouped(f: _Filter, time_column: str) -> tuple[str, str]:
-        keys = list(group)
+    def keys(f: _Filter, time_column: str) -> list[str]:
+        found = list(group)
         if slots is not None:
             start, step = f.add(float(slots[0])), f.add(float(slots[1]))
-            keys.insert(0, d.floor_int(f"({time_column} - {start}) / {step}"))
-        if not keys:
-            return "SELECT ", ""
-        names = ", ".join(keys)
-        return f"SELECT {names}, ", f" GROUP BY {names}"
+            found.insert(0, d.floor_int(f"({time_column} - {start}) / {step}"))
+        return found
 
     if whole is not None:
         f = _Filter(d, workspace, RequestQuery())
@@ -235,41 +266,67 @@ def rollup_sums(
             conditions.append(f"bucket >= {f.add(float(whole[0]))}")
         if whole[1] is not None:
             conditions.append(f"bucket < {f.add(float(whole[1]))}")
-        select, group_by = grouped(f, "bucket")
+        names = keys(f, "bucket")
+        grouped = f" GROUP BY {', '.join(names)}" if names else ""
         rows = yield from fetch(
             *f.bind(
-                f"{select}{measure_sql(d, raw=False)} FROM {rollup.table} "
-                f"WHERE {' AND '.join(conditions)}{group_by}"
+                f"SELECT {rollup_sums_sql(names)} FROM {rollup.table} "
+                f"WHERE {' AND '.join(conditions)}{grouped}"
             )
         )
         found += [(tuple(row[:width]), fold([row], width)) for row in rows]
-    for start, end in raw_spans:
+    # The log itself: the partial buckets (of the requests the rollups hold) and, where they
+    # are filled after ingestion, every request they do not hold yet.
+    spans: list[tuple[float | None, float | None, str]] = [(since, until, "")]
+    if whole is not None:
+        held = f"r.id <= {d.derived_upto}" if d.defers else ""
+        spans = [(start, end, held) for start, end in raw_spans]
+        if d.defers:
+            spans.append((since, until, f"r.id > {d.derived_upto}"))
+    for start, end, ids in spans:
         f = _Filter(d, workspace, query)
-        where = " AND ".join([f.where(time=False), *f.time(start, end)])
-        select, group_by = grouped(f, "start_time")
-        rows = yield from fetch(
-            *f.bind(f"{select}{measure_sql(d, raw=True)} FROM {raw_rows(d, where)} y{group_by}")
-        )
+        conditions = [f.where(time=False, mode="set"), *f.time(start, end)]
+        where = " AND ".join([*conditions, ids] if ids else conditions)
+        rows = yield from fetch(*f.bind(raw_sums(d, where, keys(f, "start_time"))))
         found += [(tuple(row[:width]), fold([row], width)) for row in rows]
     return found
 
 
-def _capped_count(d: Dialect, f: _Filter) -> Op[int]:
+_COLUMN_INDEX = {
+    "prompt_name": "requests_prompt",
+    "provider": "requests_provider",
+    "model": "requests_model",
+    "status": "requests_status",
+}
+
+
+def _narrowest(d: Dialect, workspace: int, query: RequestQuery) -> Op[str]:
+    """The index hint for the filter column with the fewest requests, when several filter
+    columns could lead (SQLite keeps no per-value statistics; the rollups count each)."""
+    given = [(c, getattr(query, c)) for c in _COLUMN_INDEX if getattr(query, c) is not None]
+    if len(given) < 2 or not d.index_hint("x"):
+        return ""
+    counts = []
+    for column, value in given:
+        alone = RequestQuery(**{column: value})
+        rollup = PROMPTS if column == "prompt_name" else HOURLY
+        parts = yield from rollup_sums(d, workspace, alone, rollup, ())
+        counts.append((sum(s["requests"] for _, s in parts), column))
+    return d.index_hint(_COLUMN_INDEX[min(counts)[1]])
+
+
+def _capped_count(d: Dialect, f: _Filter, hint: str = "") -> Op[int]:
     """How many requests match, counting no further than CAP + 1; the index that finds the
     matches without reading other rows drives the count."""
     limit = f"LIMIT {CAP + 1}"
     source = f.text_source()
     if source is not None:
         # CROSS JOIN: SQLite reads the index first (PostgreSQL plans as it likes).
-        driver = f"{source} CROSS JOIN requests r WHERE r.id = s.id AND {f.where(text='none')}"
+        driver = f"{source} CROSS JOIN requests r WHERE r.id = s.id AND {f.where(text=False)}"
     elif f.meta_key is not None:
-        value = "" if f.meta_value is None else f" AND m.value = {f.meta_value}"
-        driver = (
-            "request_metadata m CROSS JOIN requests r WHERE r.id = m.request_id "
-            f"AND m.key = {f.meta_key}{value} AND {f.where()}"
-        )
+        driver = f"{f.meta_source()} CROSS JOIN requests r WHERE r.id = s.id AND {f.where()}"
     else:
-        driver = f"requests r WHERE {f.where()}"
+        driver = f"requests r {hint} WHERE {f.where()}"
     count = yield from fetchval(*f.bind(f"SELECT count(*) FROM (SELECT 1 FROM {driver} {limit}) c"))
     return int(count)
 
@@ -283,7 +340,8 @@ def count_matches(d: Dialect, workspace: int, query: RequestQuery) -> Op[tuple[i
         parts = yield from rollup_sums(d, workspace, query, rollup, ())
         return sum(int(s["requests"]) for _, s in parts), True
     yield from d.plan_each_query()
-    count = yield from _capped_count(d, _Filter(d, workspace, query))
+    hint = yield from _narrowest(d, workspace, query)
+    count = yield from _capped_count(d, _Filter(d, workspace, query), hint)
     return min(count, CAP + 1), count <= CAP
 
 
@@ -351,15 +409,10 @@ def request_stats(d: Dialect, workspace: int, query: RequestQuery) -> Op[LogStat
         return stats_by_model(parts, source="rollups")
     yield from d.plan_each_query()
     f = _Filter(d, workspace, query)
-    count = yield from _capped_count(d, f)
+    count = yield from _capped_count(d, f, (yield from _narrowest(d, workspace, query)))
     if count > CAP:
         return LogStats(requests=CAP + 1, exact=False, source="count")
-    rows = yield from fetch(
-        *f.bind(
-            f"SELECT model, status, {measure_sql(d, raw=True)} "
-            f"FROM {raw_rows(d, f.where(text='set'))} y GROUP BY model, status"
-        )
-    )
+    rows = yield from fetch(*f.bind(raw_sums(d, f.where(mode="set"), ("model", "status"))))
     return stats_by_model([((row[0], row[1]), fold([row], 2)) for row in rows], source="rows")
 
 
@@ -427,19 +480,20 @@ def request_page(
     conditions = [] if cursor is None else [_keyset(f, key, cursor, forward=forward,
                                                     descending=page.descending)]  # fmt: skip
     limit = page.limit + 1
+    narrowest = yield from _narrowest(d, workspace, query)
     if few:
-        where = " AND ".join([f.where(text="set"), *conditions])
+        where = " AND ".join([f.where(mode="set"), *conditions])
         rows = yield from fetch(
             *f.bind(
                 f"SELECT {_COLUMNS}, {key} FROM requests r WHERE r.id IN "
-                f"(SELECT r.id FROM requests r WHERE {where}) "
+                f"(SELECT r.id FROM requests r {narrowest} WHERE {where}) "
                 f"{_order(key, ascending=ascending)} LIMIT {limit}"
             )
         )
     elif text_indexed:
         rows = yield from _text_window_walk(d, f, key, conditions, ascending, limit)
     else:
-        hint = d.index_hint(_SORT_INDEX[sort]) if sort in _SORT_INDEX else ""
+        hint = d.index_hint(_SORT_INDEX[sort]) if sort in _SORT_INDEX else narrowest
         where = " AND ".join([f.where(), *conditions])
         rows = yield from fetch(
             *f.bind(
@@ -488,7 +542,7 @@ def _text_window_walk(
     time is a narrow window of ids: ids grow with time)."""
     assert f.phrase is not None and f.pattern is not None
     found: list[Any] = []
-    base = f.where(text="none")
+    base = f.where(text=False)
     keyset = list(conditions)
     op = ">" if ascending else "<"
     low, high = f.add(None), f.add(None)  # placeholders, filled per window below

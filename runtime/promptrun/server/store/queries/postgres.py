@@ -104,6 +104,9 @@ class PostgresDialect:
         "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     )
     requests_with_payload = "requests JOIN request_payloads p ON p.request_id = requests.id"
+    defers = False  # rollups and indexes are written in the storing transaction
+    derived_upto = "9223372036854775807"
+    fence = " OFFSET 0"  # after a subquery: keep it whole (its columns computed once)
 
     def text_ok(self, *values: str | None) -> bool:
         return not any(value and "\x00" in value for value in values)
@@ -179,6 +182,9 @@ class PostgresDialect:
     def save_tags(self, where: str, *args: Any) -> Op[None]:
         return _nothing()  # tags is JSONB, indexed as it is
 
+    def metadata_filter(self, row: str, key: str, value: str | None) -> str:
+        return "false"  # every request's metadata is in request_metadata as it is stored
+
     def copy_metadata_sql(self, where: str) -> str:
         # JSONB refuses \u0000 even escaped: such metadata stays out of the filter's table.
         metadata = (
@@ -214,7 +220,7 @@ class PostgresDialect:
             f"AND r.search_text ILIKE {pattern}"
         )
 
-    def catch_up(self, limit: int) -> Op[bool]:
+    def catch_up(self, limit: int, *, lag: int = 0) -> Op[bool]:
         return _nothing_more()  # every index is written with the request
 
     def index_hint(self, index: str) -> str:

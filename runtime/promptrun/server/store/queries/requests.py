@@ -34,7 +34,7 @@ from promptrun.server.store.queries._sql import (
     savepoint,
 )
 from promptrun.server.store.queries.dialect import Dialect
-from promptrun.server.store.queries.rollups import derive
+from promptrun.server.store.queries.rollups import derive, derive_facets, save_facets
 from promptrun.server.store.queries.templates import json_text, select_version
 from promptrun.wire.ingest import IngestResult
 
@@ -150,7 +150,10 @@ def store_rows(
         new_ids = yield from d.insert_requests(workspace, now, [rows[p] for p in to_insert])
         inserted = {p: i for p, i in zip(to_insert, new_ids, strict=True) if i is not None}
         if inserted:
-            yield from derive(d, f"r.id {d.any_of('$1', 'int8')}", d.array(inserted.values()))
+            if not d.defers:  # else the dialect's catch_up derives them after
+                new = f"r.id {d.any_of('$1', 'int8')}"
+                yield from derive(d, new, d.array(inserted.values()), facets=False)
+            yield from save_facets(d, workspace, [rows[p] for p in inserted])
         if any(rows[p].group_id is not None or rows[p].score is not None for p in inserted):
             stored = [(rows[p], request_id) for p, request_id in inserted.items()]
             yield from _children(d, stored, now)
@@ -303,10 +306,14 @@ def apply_track_call(
 
 def _moving(d: Dialect, request_id: int, update: Op[None], *, facets: bool = False) -> Op[None]:
     """Run ``update`` on a stored request, moving it between rollup rows (and, with
-    ``facets``, offering its new values in the filter menus)."""
-    yield from derive(d, "r.id = $1", request_id, sign=-1)
+    ``facets``, offering its new values in the filter menus). A request the rollups do not
+    hold yet (see ``Dialect.defers``) gets there as it is once they catch up."""
+    derived = f"r.id = $1 AND r.id <= {d.derived_upto}"
+    yield from derive(d, derived, request_id, sign=-1, rows=False, facets=False)
     yield from update
-    yield from derive(d, "r.id = $1", request_id, new=facets)
+    yield from derive(d, derived, request_id, rows=False, facets=False)
+    if facets:
+        yield from derive_facets(d, "r.id = $1", request_id)
 
 
 def track(d: Dialect, workspace: int, call: TrackCall, now: float) -> Op[int]:

@@ -19,9 +19,9 @@ them, and keeps what filters read beside the log: the filter menus' values
 
 Latency percentiles come from the histogram: 48 buckets whose edges grow by 2^(1/3) (26%)
 from 10 ms to 413 s, so a percentile read from it is within about 13% of the exact value
-(and never above the largest latency seen). The same sums over raw rows (:func:`raw_rows`,
-``measure_sql(raw=True)``) give the same shape: the parts of a time range that do not fill a
-whole bucket, and filters no rollup answers, read the log itself that way.
+(and never above the largest latency seen). The same sums over raw rows (:func:`raw_sums`)
+give the same shape: the parts of a time range that do not fill a whole bucket, and filters
+no rollup answers, read the log itself that way.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptrun.server.store.queries._sql import Op, Row, execute, fetch
+import msgspec
+
+from promptrun.server.store.base import RequestRow
+from promptrun.server.store.queries._sql import Op, Row, execute, executemany, fetch
 from promptrun.server.store.queries.dialect import Dialect
 
 __all__ = [
@@ -48,13 +51,17 @@ __all__ = [
     "backfill",
     "bin_of",
     "derive",
+    "derive_facets",
     "fold",
     "latency_bin_sql",
-    "measure_sql",
     "percentile",
     "raw_rows",
+    "raw_sums",
+    "rollup_sums_sql",
+    "save_facets",
 ]
 
+_decode = msgspec.json.decode
 # Histogram edges in seconds: bucket 0 is under 10 ms, bucket k is [EDGES[k-1], EDGES[k]),
 # the last is 413 s and over.
 EDGES: tuple[float, ...] = tuple(0.01 * 2 ** (k / 3) for k in range(47))
@@ -70,9 +77,19 @@ def bin_of(latency: float) -> int:
 
 
 def latency_bin_sql(latency: str) -> str:
-    """SQL for the histogram bucket of the expression ``latency`` (the edges of bin_of)."""
-    arms = " ".join(f"WHEN {latency} < {edge!r} THEN {k}" for k, edge in enumerate(EDGES))
-    return f"CASE {arms} ELSE {BINS - 1} END"
+    """SQL for the histogram bucket of the expression ``latency`` (the edges of bin_of): a
+    binary search, six comparisons, rather than a chain of forty-seven."""
+
+    def search(low: int, high: int) -> str:  # the bucket is one of low..high
+        if low == high:
+            return str(low)
+        middle = (low + high + 1) // 2  # bucket >= middle exactly when latency >= EDGES[middle - 1]
+        return (
+            f"CASE WHEN {latency} < {EDGES[middle - 1]!r} THEN {search(low, middle - 1)} "
+            f"ELSE {search(middle, high)} END"
+        )
+
+    return search(0, BINS - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +112,21 @@ PROMPTS = Rollup(
 TAGS = Rollup("request_tag_hourly", 3600, ("tag", "provider", "model", "status"), tags=True)
 ROLLUPS = (HOURLY, PROMPTS, TAGS)
 
-# (column, its value for one raw row, how rows merge). Raw rows and rollup rows sum alike.
+# (column, how rows merge, its value summed over the raw rows of one histogram bucket ``b``).
+# Raw rows are first grouped by their keys and histogram bucket (so a row's bucket is worked
+# out once, not once per histogram column), then the buckets are spread over h0..h47.
 _MEASURES: tuple[tuple[str, str, str], ...] = (
-    ("requests", "1", "count"),
-    ("input_tokens", "input_tokens", "sum"),
-    ("output_tokens", "output_tokens", "sum"),
-    ("logged_price", "CASE WHEN price > 0 THEN price ELSE 0 END", "sum"),
-    ("unpriced_input", "CASE WHEN price > 0 THEN 0 ELSE input_tokens END", "sum"),
-    ("unpriced_output", "CASE WHEN price > 0 THEN 0 ELSE output_tokens END", "sum"),
-    ("latency_sum", "lat", "sum"),
-    ("latency_max", "lat", "max"),
-    ("score_sum", "COALESCE(score, 0)", "sum"),
-    ("scored", "CASE WHEN score IS NULL THEN 0 ELSE 1 END", "count"),
-    *((name, f"CASE WHEN bin = {k} THEN 1 ELSE 0 END", "count") for k, name in enumerate(HIST)),
+    ("requests", "count", "COUNT(*)"),
+    ("input_tokens", "sum", "input_tokens"),
+    ("output_tokens", "sum", "output_tokens"),
+    ("logged_price", "sum", "CASE WHEN price > 0 THEN price ELSE 0 END"),
+    ("unpriced_input", "sum", "CASE WHEN price > 0 THEN 0 ELSE input_tokens END"),
+    ("unpriced_output", "sum", "CASE WHEN price > 0 THEN 0 ELSE output_tokens END"),
+    ("latency_sum", "sum", "lat"),
+    ("latency_max", "max", "lat"),
+    ("score_sum", "sum", "COALESCE(score, 0)"),
+    ("scored", "count", "COUNT(score)"),
+    *((name, "count", "") for name in HIST),
 )
 MEASURES = tuple(name for name, _, _ in _MEASURES)
 _FIRST_BIN = MEASURES.index(HIST[0])
@@ -131,25 +150,60 @@ def raw_rows(d: Dialect, where: str, *, grain: int | None = None, tags: bool = F
         columns.append(f"{tag} AS tag")
     if grain is not None:
         columns.append(f"{d.floor_int(f'r.start_time / {grain}')} * {grain} AS bucket")
-        where = f"({where}) AND {_SANE}"
-    inner = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}"
-    return f"(SELECT x.*, {latency_bin_sql('x.lat')} AS bin FROM ({inner}) x)"
+        # "+": not a condition to pick an index by (SQLite would walk all of start_time).
+        where = f"({where}) AND +r.start_time >= 0 AND +r.start_time < 100000000000"
+    inner = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}{d.fence}"
+    return f"(SELECT x.*, {latency_bin_sql('x.lat')} AS bin FROM ({inner}) x{d.fence})"
 
 
-def measure_sql(d: Dialect, *, raw: bool, sign: int = 1) -> str:
-    """The measures, added up: over :func:`raw_rows` (``raw``) or over rollup rows. ``sign``
-    ``-1`` negates the sums of raw rows (a maximum stays: it cannot be taken back)."""
-    parts = []
-    for name, value, merge in _MEASURES:
-        if not raw:
-            parts.append(f"{'MAX' if merge == 'max' else 'SUM'}({name})")
+def raw_sums(
+    d: Dialect,
+    where: str,
+    group: Sequence[str],
+    *,
+    grain: int | None = None,
+    tags: bool = False,
+    sign: int = 1,
+) -> str:
+    """A SELECT of ``group`` (columns of :func:`raw_rows`, or SQL over them) and every
+    measure, summed over the requests ``where`` selects, one row per group. ``sign`` -1
+    negates the sums (a maximum stays: it cannot be taken back)."""
+    keys = [f"{key} AS g{i}" for i, key in enumerate(group)]
+    names = [f"g{i}" for i in range(len(group))]
+    firsts = []
+    for name, merge, value in _MEASURES:
+        if name.startswith("h"):
+            continue
+        if merge == "count":
+            firsts.append(f"{value} AS {name}")
         elif merge == "max":
-            parts.append("0" if sign < 0 else f"MAX({value})")
-        elif merge == "count":
-            parts.append(f"SUM({value}) * {sign}" if sign != 1 else f"SUM({value})")
+            firsts.append(f"MAX({value}) AS {name}")
         else:  # a float total: never "integer overflow", whatever a row holds
-            parts.append(f"{d.total(value)} * {sign}" if sign != 1 else d.total(value))
-    return ", ".join(parts)
+            firsts.append(f"{d.total(value)} AS {name}")
+    by_bin = ", ".join([*names, "bin"])
+    first = (
+        f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags)} y "
+        f"GROUP BY {', '.join([*(str(i + 1) for i in range(len(group))), str(len(group) + 1)])}"
+    )
+    seconds = []
+    for name, merge, _ in _MEASURES:
+        if name.startswith("h"):
+            total = f"SUM(CASE WHEN bin = {name[1:]} THEN requests ELSE 0 END)"
+        elif merge == "max":
+            seconds.append("0" if sign < 0 else f"MAX({name})")
+            continue
+        else:
+            total = f"SUM({name})"
+        seconds.append(total if sign > 0 else f"{total} * {sign}")
+    grouped = f" GROUP BY {', '.join(names)}" if names else ""
+    del by_bin
+    return f"SELECT {', '.join([*names, *seconds])} FROM ({first}) z{grouped}"
+
+
+def rollup_sums_sql(group: Sequence[str]) -> str:
+    """The measures of rollup rows summed (after ``group``), as :func:`raw_sums` gives them."""
+    parts = [f"{'MAX' if merge == 'max' else 'SUM'}({name})" for name, merge, _ in _MEASURES]
+    return ", ".join([*group, *parts])
 
 
 def _upsert_sql(d: Dialect, rollup: Rollup, where: str, sign: int) -> str:
@@ -158,29 +212,66 @@ def _upsert_sql(d: Dialect, rollup: Rollup, where: str, sign: int) -> str:
         f"{name} = {d.greatest(f'{rollup.table}.{name}', f'excluded.{name}')}"
         if merge == "max"
         else f"{name} = {rollup.table}.{name} + excluded.{name}"
-        for name, _, merge in _MEASURES
+        for name, merge, _ in _MEASURES
     )
-    rows = raw_rows(d, where, grain=rollup.grain, tags=rollup.tags)
+    sums = raw_sums(
+        d,
+        where,
+        ("workspace_id", "bucket", *rollup.keys),
+        grain=rollup.grain,
+        tags=rollup.tags,
+        sign=sign,
+    )
     # Ordered, so concurrent writers (PostgreSQL) lock rows in one order: no deadlock.
     return (
         f"INSERT INTO {rollup.table} (workspace_id, bucket, {keys}, {', '.join(MEASURES)}) "
-        f"SELECT workspace_id, bucket, {keys}, {measure_sql(d, raw=True, sign=sign)} "
-        f"FROM {rows} y GROUP BY workspace_id, bucket, {keys} "
-        f"ORDER BY workspace_id, bucket, {keys} "
+        f"SELECT * FROM ({sums}) s WHERE true ORDER BY {', '.join(f'g{i}' for i in range(len(rollup.keys) + 2))} "
         f"ON CONFLICT (workspace_id, bucket, {keys}) DO UPDATE SET {merges}"
     )
 
 
-def derive(d: Dialect, where: str, *args: Any, sign: int = 1, new: bool = True) -> Op[None]:
+def derive(
+    d: Dialect, where: str, *args: Any, sign: int = 1, rows: bool = True, facets: bool = True
+) -> Op[None]:
     """Add the requests ``where`` selects (SQL over ``requests r``; parameters ``args``) to
-    every rollup, or take them away (``sign=-1``). ``new`` ones also get their filter-menu
-    values, string metadata and tag rows."""
+    every rollup, or take them away (``sign=-1``); added ones also get their string metadata
+    and tag rows (``rows``) and filter-menu values (``facets``)."""
     for rollup in ROLLUPS:
         yield from execute(_upsert_sql(d, rollup, where, sign), *args)
-    if sign > 0 and new:
-        yield from execute(_facets_sql(d, where), *args)
+    if sign > 0 and rows:
         yield from execute(d.copy_metadata_sql(where), *args)
         yield from d.save_tags(where, *args)
+    if sign > 0 and facets:
+        yield from derive_facets(d, where, *args)
+
+
+def derive_facets(d: Dialect, where: str, *args: Any) -> Op[None]:
+    """Offer the values of the requests ``where`` selects in the filter menus."""
+    yield from execute(_facets_sql(d, where), *args)
+
+
+def save_facets(d: Dialect, workspace: int, rows: Sequence[RequestRow]) -> Op[None]:
+    """The filter-menu values of new requests, from the rows themselves (a batch has few)."""
+    found: set[tuple[str, str]] = set()
+    for row in rows:
+        for kind, value in (
+            ("prompts", row.prompt_name),
+            ("providers", row.provider),
+            ("models", row.model),
+            ("statuses", row.status),
+        ):
+            if value:
+                found.add((kind, value))
+        if row.tags != "[]":
+            tags = _decode(row.tags)
+            for tag in tags if isinstance(tags, list) else ():
+                text = tag if isinstance(tag, str) else msgspec.json.encode(tag).decode()
+                found.add(("tags", text))
+    yield from executemany(
+        "INSERT INTO request_facets (workspace_id, kind, value) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        [(workspace, kind, value) for kind, value in sorted(found)],
+    )
 
 
 def backfill(d: Dialect) -> Op[None]:
@@ -236,7 +327,7 @@ def fold(rows: Sequence[Row], offset: int) -> Sums:
     """The measure columns of ``rows`` (from column ``offset`` on) added up."""
     sums = [0.0] * len(MEASURES)
     for row in rows:
-        for i, (_, _, merge) in enumerate(_MEASURES):
+        for i, (_, merge, _) in enumerate(_MEASURES):
             raw = row[offset + i]
             if raw is None or isinstance(raw, str | bytes):
                 continue

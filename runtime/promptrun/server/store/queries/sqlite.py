@@ -6,11 +6,14 @@ row in ``request_tags`` (by workspace, tag and time), for the tag filter.
 
 Text search reads ``requests_fts``, an FTS5 trigram index of each request's conversation text
 (the strings under ``text`` and ``content`` keys of its blueprint, as PostgreSQL's
-``search_text``), contentless: the text is not stored twice. Indexing costs more than storing
-a request, so it is not done as requests arrive: :meth:`catch_up` indexes them in chunks when
-the writer is idle (and every few batches under load), and ``search_index.indexed_upto`` says
-how far it got. A search reads the index up to there and the few newer requests themselves
-(``LIKE`` over the same text), so it finds every match whenever it runs.
+``search_text``), contentless: the text is not stored twice.
+
+What is derived from a request for the dashboard (the rollups, its tag and metadata rows, its
+text in the index) costs more than storing it, so it is not done as requests arrive, which
+would halve ingestion: :meth:`catch_up` does it in chunks when the writer has been quiet for
+a moment, or has fallen too far behind, and ``caught_up.upto`` says how far it got. Every
+read adds the few requests after that from the log itself (``derived_upto``), so what the
+dashboard shows is exact whenever it looks.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import msgspec
 
 from promptrun.server.store.base import RequestRow
 from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval
+from promptrun.server.store.queries.rollups import derive
 
 __all__ = ["SQLITE"]
 
@@ -57,7 +61,7 @@ def text_of(blueprint: str) -> str:
     return f"CASE WHEN json_valid({blueprint}) THEN COALESCE(({strings}), '') ELSE '' END"
 
 
-_UNINDEXED = "(SELECT indexed_upto FROM search_index)"
+_UPTO = "(SELECT upto FROM caught_up)"
 
 
 def _nothing() -> Op[None]:
@@ -70,6 +74,9 @@ class _SQLite:
     binary = ""
     schema_version_table = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
     requests_with_payload = "requests"
+    defers = True
+    derived_upto = _UPTO
+    fence = " LIMIT -1 OFFSET 0"  # after a subquery: keep it whole (its columns computed once)
 
     def text_ok(self, *values: str | None) -> bool:
         return True
@@ -132,14 +139,28 @@ class _SQLite:
 
     def tag_filter(self, placeholder: str) -> str:
         return (
-            "EXISTS (SELECT 1 FROM request_tags g WHERE g.request_id = r.id "
-            f"AND g.tag = {placeholder})"
+            "(EXISTS (SELECT 1 FROM request_tags g WHERE g.request_id = r.id "
+            f"AND g.tag = {placeholder}) OR (r.id > {_UPTO} AND {self._tagged('r', placeholder)}))"
         )
 
     def tag_source(self, workspace: str, placeholder: str) -> str | None:
         return (
             "(SELECT g.request_id AS id FROM request_tags g "
-            f"WHERE g.workspace_id = {workspace} AND g.tag = {placeholder}) s"
+            f"WHERE g.workspace_id = {workspace} AND g.tag = {placeholder} UNION ALL "
+            f"SELECT u.id FROM requests u WHERE u.id > {_UPTO} AND u.workspace_id = {workspace} "
+            f"AND {self._tagged('u', placeholder)}) s"
+        )
+
+    def _tagged(self, row: str, placeholder: str) -> str:
+        rows, tag = self.tag_rows(row)
+        return f"EXISTS (SELECT 1 FROM {rows} WHERE {tag} = {placeholder})"
+
+    def metadata_filter(self, row: str, key: str, value: str | None) -> str:
+        metadata = _json_of(f"{row}.metadata", "object", "{}")
+        equal = "" if value is None else f" AND j.value = {value}"
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({metadata}) j "
+            f"WHERE j.key = {key} AND j.type = 'text'{equal})"
         )
 
     def save_tags(self, where: str, *args: Any) -> Op[None]:
@@ -176,7 +197,7 @@ class _SQLite:
     def text_source(self, workspace: str, phrase: str, pattern: str) -> str | None:
         return (
             f"(SELECT f.rowid AS id FROM requests_fts({phrase}) f UNION ALL "
-            f"SELECT u.id FROM requests u WHERE u.id > {_UNINDEXED} "
+            f"SELECT u.id FROM requests u WHERE u.id > {_UPTO} "
             f"AND u.workspace_id = {workspace} "
             f"AND {text_of('u.blueprint')} LIKE {pattern} ESCAPE '!') s"
         )
@@ -186,11 +207,15 @@ class _SQLite:
             f"SELECT f.rowid AS id FROM requests_fts({phrase}) f "
             f"WHERE f.rowid BETWEEN {low} AND {high} UNION ALL "
             f"SELECT u.id FROM requests u WHERE u.id BETWEEN {low} AND {high} "
-            f"AND u.id > {_UNINDEXED} AND {text_of('u.blueprint')} LIKE {pattern} ESCAPE '!'"
+            f"AND u.id > {_UPTO} AND {text_of('u.blueprint')} LIKE {pattern} ESCAPE '!'"
         )
 
-    def catch_up(self, limit: int) -> Op[bool]:
-        done = yield from fetchval("SELECT indexed_upto FROM search_index")
+    def catch_up(self, limit: int, *, lag: int = 0) -> Op[bool]:
+        done = yield from fetchval("SELECT upto FROM caught_up")
+        if lag:
+            newest = yield from fetchval("SELECT COALESCE(MAX(id), 0) FROM requests")
+            if newest - done <= lag:
+                return False
         last = yield from fetchval(
             "SELECT max(id) FROM (SELECT id FROM requests WHERE id > $1 ORDER BY id LIMIT $2)",
             done,
@@ -198,13 +223,14 @@ class _SQLite:
         )
         if last is None:
             return False
+        yield from derive(self, "r.id > $1 AND r.id <= $2", done, last)
         yield from execute(
             "INSERT INTO requests_fts (rowid, search_text) "
             f"SELECT id, {text_of('blueprint')} FROM requests WHERE id > $1 AND id <= $2",
             done,
             last,
         )
-        yield from execute("UPDATE search_index SET indexed_upto = $1", last)
+        yield from execute("UPDATE caught_up SET upto = $1", last)
         more = yield from fetchval("SELECT EXISTS (SELECT 1 FROM requests WHERE id > $1)", last)
         return bool(more)
 

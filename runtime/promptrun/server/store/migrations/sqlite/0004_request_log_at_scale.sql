@@ -1,8 +1,10 @@
 -- The request log at a million requests and more (storeperf).
 --
 -- Rollups (see queries/rollups.py) sum the log per hour or day, so the overview, totals and
--- latency percentiles read a few thousand rows rather than the log. The store's start-up
--- transaction fills them from the requests logged before (up to rollup_backfill.upto).
+-- latency percentiles read a few thousand rows rather than the log. On SQLite they, the tag
+-- and metadata rows and the text search index are filled after ingestion, up to
+-- caught_up.upto (queries/sqlite.py, catch_up): from 0, so the requests logged before are
+-- added in the background once the server runs.
 CREATE TABLE request_hourly (
     workspace_id INTEGER NOT NULL,
     bucket REAL NOT NULL,
@@ -96,8 +98,7 @@ CREATE TABLE request_tag_hourly (
 CREATE INDEX request_prompt_daily_prompt
     ON request_prompt_daily (workspace_id, prompt_name, prompt_version, bucket);
 CREATE INDEX request_tag_hourly_tag ON request_tag_hourly (workspace_id, tag, bucket);
-CREATE TABLE rollup_backfill (upto INTEGER NOT NULL);
-INSERT INTO rollup_backfill SELECT COALESCE(MAX(id), 0) FROM requests;
+CREATE TABLE rollup_backfill (upto INTEGER NOT NULL);  -- PostgreSQL's way; empty here
 -- The filter menus' values; every string metadata value (track.metadata's and those logged
 -- with the request) by key and value, for the metadata filter.
 CREATE TABLE request_facets (
@@ -107,6 +108,14 @@ CREATE TABLE request_facets (
     PRIMARY KEY (workspace_id, kind, value)
 ) WITHOUT ROWID;
 CREATE INDEX request_metadata_value ON request_metadata (key, value);
+INSERT INTO request_facets (workspace_id, kind, value)
+SELECT workspace_id, 'prompts', prompt_name FROM requests WHERE prompt_name <> ''
+UNION SELECT workspace_id, 'providers', provider FROM requests WHERE provider <> ''
+UNION SELECT workspace_id, 'models', model FROM requests WHERE model <> ''
+UNION SELECT workspace_id, 'statuses', status FROM requests WHERE status <> ''
+UNION SELECT r.workspace_id, 'tags', CAST(t.value AS TEXT) FROM requests r, json_each(
+    CASE WHEN json_valid(r.tags) THEN CASE WHEN json_type(r.tags) = 'array'
+    THEN r.tags ELSE '[]' END ELSE '[]' END) t;
 -- Tags one per row, by workspace, tag and time: the tag filter walks them newest first.
 CREATE TABLE request_tags (
     request_id INTEGER NOT NULL REFERENCES requests(id),
@@ -126,8 +135,8 @@ CREATE INDEX requests_provider ON requests (workspace_id, provider, start_time);
 CREATE INDEX requests_latency ON requests (workspace_id, (end_time - start_time));
 CREATE INDEX requests_tokens ON requests (workspace_id, (input_tokens + output_tokens));
 -- Text search: an FTS5 trigram index of each request's conversation text (contentless: the
--- text is in the blueprint already), filled after ingestion up to search_index.indexed_upto.
+-- text is in the blueprint already).
 CREATE VIRTUAL TABLE requests_fts
     USING fts5(search_text, content='', tokenize='trigram', detail='full');
-CREATE TABLE search_index (indexed_upto INTEGER NOT NULL);
-INSERT INTO search_index VALUES (0);
+CREATE TABLE caught_up (upto INTEGER NOT NULL);
+INSERT INTO caught_up VALUES (0);
