@@ -9,7 +9,7 @@ import pytest
 
 from promptrun.server.store.base import NotFoundError, RequestQuery
 from promptrun.server.store.drivers.sqlite import run
-from promptrun.server.store.queries import keys, log_search
+from promptrun.server.store.queries import keys, log_filter
 from promptrun.server.store.queries._sql import (
     Done,
     Op,
@@ -113,16 +113,16 @@ def test_migration_files_split_into_statements_with_comments_kept() -> None:
 def test_each_dialect_spells_the_search_its_own_way() -> None:
     postgres = PostgresDialect()
     query = RequestQuery(tag="t", text="50%_off", model="m")
-    found = log_search._Filter(SQLITE, 1, query)
+    found = log_filter.Filter(SQLITE, 1, query)
     assert found.args == [1, "m", "t", "%50!%!_off%", '"50%_off"']
-    where = found.where(mode="set")
+    where = found.where(sets=frozenset({"tag", "text"}))
     assert "request_tags" in where and "requests_fts($5)" in where and "ESCAPE '!'" in where
-    found = log_search._Filter(postgres, 1, query)
+    found = log_filter.Filter(postgres, 1, query)
     assert found.args == [1, "m", "t", "%50\\%\\_off%"]
-    where = found.where(mode="set")
+    where = found.where(sets=frozenset({"tag", "text"}))
     assert "tags @> jsonb_build_array($3::text)" in where and "ILIKE $4" in where
     # Under three characters SQLite's trigram index has nothing to look up: rows are read.
-    assert log_search._Filter(SQLITE, 1, RequestQuery(text="of")).text_source() is None
+    assert log_filter.Filter(SQLITE, 1, RequestQuery(text="of")).text_set() is None
 
 
 def test_sqlite_indexes_the_same_conversation_text_as_postgres_stores() -> None:

@@ -22,7 +22,7 @@ from promptrun.server.store.base import (
     TrackCall,
 )
 from promptrun.server.store.drivers.sqlite import SQLiteDriver
-from promptrun.server.store.queries.log_search import CAP
+from promptrun.server.store.queries.log_filter import CAP
 
 from ._records import row, version
 from .conftest import Workspaces, open_store

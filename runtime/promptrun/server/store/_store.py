@@ -343,9 +343,20 @@ class SQLStore:
         return await self._read(log_search.request_stats, workspace, query)
 
     async def prompt_metrics(
-        self, workspace: int, *, since: float, until: float | None
+        self,
+        workspace: int,
+        *,
+        since: float,
+        until: float | None,
+        prompt_name: str | None = None,
     ) -> list[PromptMetrics]:
-        return await self._read(dashboard.prompt_metrics, workspace, since=since, until=until)
+        return await self._read(
+            dashboard.prompt_metrics,
+            workspace,
+            since=since,
+            until=until,
+            prompt_name=prompt_name,
+        )
 
 
 def _set_up(d: Dialect) -> Op[int]:

@@ -571,7 +571,13 @@ class Store(WorkflowStore, Protocol):
         """Count, errors, tokens, latency percentiles and mean score of the matches."""
 
     async def prompt_metrics(
-        self, workspace: int, *, since: float, until: float | None
+        self,
+        workspace: int,
+        *,
+        since: float,
+        until: float | None,
+        prompt_name: str | None = None,
     ) -> list[PromptMetrics]:
-        """Per prompt and version, requests from the UTC day of ``since`` to ``until``
-        (whole days: the per-prompt rollup is daily), most requests first."""
+        """Per prompt version (of ``prompt_name``, or of every prompt), requests from the UTC
+        day of ``since`` to ``until`` (whole days: the per-prompt rollup is daily; None: now),
+        most requests first."""

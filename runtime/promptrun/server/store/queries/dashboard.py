@@ -19,8 +19,9 @@ from promptrun.server.store.base import (
 )
 from promptrun.server.store.queries._sql import Op, execute, fetch
 from promptrun.server.store.queries.dialect import Dialect
-from promptrun.server.store.queries.log_search import rollup_sums, stats_by_model
-from promptrun.server.store.queries.rollups import HOURLY, PROMPTS, Sums, fold
+from promptrun.server.store.queries.log_filter import rollup_sums
+from promptrun.server.store.queries.log_search import stats_by_model
+from promptrun.server.store.queries.rollups import BY_MODEL, BY_PROMPT, Sums, fold
 
 __all__ = [
     "delete_model_price",
@@ -46,7 +47,7 @@ def request_series(
         d,
         workspace,
         RequestQuery(since=since, until=until),
-        HOURLY,
+        BY_MODEL,
         ("status",),
         slots=(since, bucket),
     )
@@ -84,22 +85,24 @@ def usage_by_model(
 ) -> Op[list[ModelUsage]]:
     """Per model: requests, tokens, and what was logged with and without a price."""
     parts = yield from rollup_sums(
-        d, workspace, RequestQuery(since=since, until=until), HOURLY, ("model", "status")
+        d, workspace, RequestQuery(since=since, until=until), BY_MODEL, ("model", "status")
     )
     return stats_by_model(parts, source="rollups").usage
 
 
 def prompt_metrics(
-    d: Dialect, workspace: int, *, since: float, until: float | None
+    d: Dialect, workspace: int, *, since: float, until: float | None, prompt_name: str | None
 ) -> Op[list[PromptMetrics]]:
-    """Per prompt version, from the UTC day of ``since`` to ``until`` (None: now), most
-    requests first (the hundred busiest)."""
+    """Per prompt version (of ``prompt_name``, or of every prompt), from the UTC day of
+    ``since`` to ``until`` (None: now), most requests first (the hundred busiest)."""
+    if not d.text_ok(prompt_name):
+        return []
     day = math.floor(since / _DAY) * _DAY
     parts = yield from rollup_sums(
         d,
         workspace,
-        RequestQuery(since=day, until=until),
-        PROMPTS,
+        RequestQuery(since=day, until=until, prompt_name=prompt_name),
+        BY_PROMPT,
         ("prompt_name", "prompt_version", "model", "status"),
     )
     by_version: dict[tuple[str, int], list[tuple[tuple[Any, ...], Sums]]] = {}

@@ -77,6 +77,7 @@ class Dialect(Protocol):
     # they cover (the ones after it are read from the log itself).
     defers: bool
     derived_upto: str
+    by_id: str  # after ``requests r``: read rows by id range only (SQLite's NOT INDEXED)
 
     def greatest(self, a: str, b: str) -> str: ...
 

@@ -1,14 +1,15 @@
 """Rollups: the request log summed per time bucket, kept up to date as requests are stored.
 
-Three tables, each keyed by workspace, bucket (its start, epoch seconds) and a few columns;
+Five tables, each keyed by workspace, bucket (its start, epoch seconds) and a few columns;
 a row holds what the dashboard adds up (requests, tokens, logged prices and the tokens of
 requests logged without one, latency sum and maximum, scores) and a latency histogram:
 
-- ``request_hourly``: hour, provider, model, status: the overview, and every filter made only
-  of provider, model, status and a time range;
+- ``request_daily`` and ``request_hourly``: day or hour, provider, model, status: the
+  overview, and every filter made only of provider, model, status and a time range;
 - ``request_prompt_daily``: day, prompt name and version, provider, model, status: per-prompt
   and per-version metrics, and filters by prompt;
-- ``request_tag_hourly``: hour, tag, provider, model, status: filters by tag.
+- ``request_tag_daily`` and ``request_tag_hourly``: day or hour, tag, provider, model,
+  status: filters by tag.
 
 :func:`derive` adds the requests it selects to every rollup (or, ``sign=-1``, takes them
 away: ``track.prompt`` and ``track.score`` move a request between rows) with one ``INSERT
@@ -40,12 +41,17 @@ from promptrun.server.store.queries.dialect import Dialect
 
 __all__ = [
     "BINS",
+    "BY_MODEL",
+    "BY_PROMPT",
+    "BY_TAG",
+    "DAILY",
     "EDGES",
     "HOURLY",
     "MEASURES",
     "PROMPTS",
     "ROLLUPS",
     "TAGS",
+    "TAGS_DAILY",
     "Rollup",
     "Sums",
     "backfill",
@@ -103,14 +109,18 @@ class Rollup:
     tags: bool = False  # one row per tag of each request
 
 
-HOURLY = Rollup("request_hourly", 3600, ("provider", "model", "status"))
-PROMPTS = Rollup(
-    "request_prompt_daily",
-    86400,
-    ("prompt_name", "prompt_version", "provider", "model", "status"),
-)
-TAGS = Rollup("request_tag_hourly", 3600, ("tag", "provider", "model", "status"), tags=True)
-ROLLUPS = (HOURLY, PROMPTS, TAGS)
+_MODEL = ("provider", "model", "status")
+DAILY = Rollup("request_daily", 86400, _MODEL)
+HOURLY = Rollup("request_hourly", 3600, _MODEL)
+PROMPTS = Rollup("request_prompt_daily", 86400, ("prompt_name", "prompt_version", *_MODEL))
+TAGS_DAILY = Rollup("request_tag_daily", 86400, ("tag", *_MODEL), tags=True)
+TAGS = Rollup("request_tag_hourly", 3600, ("tag", *_MODEL), tags=True)
+ROLLUPS = (DAILY, HOURLY, PROMPTS, TAGS_DAILY, TAGS)
+# Which rollups answer a filter, coarsest first: whole days from the daily one, whole hours
+# of the days left from the hourly one, and the rest from the log.
+BY_MODEL = (DAILY, HOURLY)
+BY_PROMPT = (PROMPTS,)
+BY_TAG = (TAGS_DAILY, TAGS)
 
 # (column, how rows merge, its value summed over the raw rows of one histogram bucket ``b``).
 # Raw rows are first grouped by their keys and histogram bucket (so a row's bucket is worked
@@ -132,10 +142,13 @@ MEASURES = tuple(name for name, _, _ in _MEASURES)
 _FIRST_BIN = MEASURES.index(HIST[0])
 
 
-def raw_rows(d: Dialect, where: str, *, grain: int | None = None, tags: bool = False) -> str:
+def raw_rows(
+    d: Dialect, where: str, *, grain: int | None = None, tags: bool = False, hint: str = ""
+) -> str:
     """A subquery: the requests ``where`` selects (SQL over ``requests r``), with the columns
     rollups are keyed and summed by, their latency ``lat``, histogram ``bin`` and, given a
-    ``grain``, their ``bucket`` (rows without a sane start time are left out then)."""
+    ``grain``, their ``bucket`` (rows without a sane start time are left out then).
+    ``hint`` follows ``requests r`` (an index hint)."""
     latency = "CASE WHEN r.end_time > r.start_time THEN r.end_time - r.start_time ELSE 0 END"
     columns = [
         "r.workspace_id", "r.start_time", "r.provider", "r.model", "r.status",
@@ -143,7 +156,7 @@ def raw_rows(d: Dialect, where: str, *, grain: int | None = None, tags: bool = F
         "COALESCE(r.prompt_version, 0) AS prompt_version",
         "r.input_tokens", "r.output_tokens", "r.price", "r.score", f"{latency} AS lat",
     ]  # fmt: skip
-    source = "requests r"
+    source = f"requests r {hint}"
     if tags:
         rows, tag = d.tag_rows("r")
         source += f" CROSS JOIN {rows}"
@@ -164,6 +177,7 @@ def raw_sums(
     grain: int | None = None,
     tags: bool = False,
     sign: int = 1,
+    hint: str = "",
 ) -> str:
     """A SELECT of ``group`` (columns of :func:`raw_rows`, or SQL over them) and every
     measure, summed over the requests ``where`` selects, one row per group. ``sign`` -1
@@ -182,7 +196,7 @@ def raw_sums(
             firsts.append(f"{d.total(value)} AS {name}")
     by_bin = ", ".join([*names, "bin"])
     first = (
-        f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags)} y "
+        f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags, hint=hint)} y "
         f"GROUP BY {', '.join([*(str(i + 1) for i in range(len(group))), str(len(group) + 1)])}"
     )
     seconds = []

@@ -74,6 +74,7 @@ class _SQLite:
     binary = ""
     schema_version_table = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
     requests_with_payload = "requests"
+    by_id = "NOT INDEXED"  # after "requests r": read by id (the rowid range), no other index
     defers = True
     derived_upto = _UPTO
     fence = " LIMIT -1 OFFSET 0"  # after a subquery: keep it whole (its columns computed once)

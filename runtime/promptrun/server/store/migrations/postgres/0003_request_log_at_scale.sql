@@ -3,6 +3,35 @@
 -- Rollups (see queries/rollups.py) sum the log per hour or day, so the overview, totals and
 -- latency percentiles read a few thousand rows rather than the log. The store's start-up
 -- transaction fills them from the requests logged before (up to rollup_backfill.upto).
+CREATE TABLE request_daily (
+    workspace_id BIGINT NOT NULL,
+    bucket DOUBLE PRECISION NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requests BIGINT NOT NULL, input_tokens DOUBLE PRECISION NOT NULL,
+    output_tokens DOUBLE PRECISION NOT NULL, logged_price DOUBLE PRECISION NOT NULL,
+    unpriced_input DOUBLE PRECISION NOT NULL,
+    unpriced_output DOUBLE PRECISION NOT NULL, latency_sum DOUBLE PRECISION NOT NULL,
+    latency_max DOUBLE PRECISION NOT NULL, score_sum DOUBLE PRECISION NOT NULL,
+    scored BIGINT NOT NULL, h0 BIGINT NOT NULL, h1 BIGINT NOT NULL,
+    h2 BIGINT NOT NULL, h3 BIGINT NOT NULL, h4 BIGINT NOT NULL, h5 BIGINT NOT NULL,
+    h6 BIGINT NOT NULL, h7 BIGINT NOT NULL, h8 BIGINT NOT NULL, h9 BIGINT NOT NULL,
+    h10 BIGINT NOT NULL, h11 BIGINT NOT NULL, h12 BIGINT NOT NULL,
+    h13 BIGINT NOT NULL, h14 BIGINT NOT NULL, h15 BIGINT NOT NULL,
+    h16 BIGINT NOT NULL, h17 BIGINT NOT NULL, h18 BIGINT NOT NULL,
+    h19 BIGINT NOT NULL, h20 BIGINT NOT NULL, h21 BIGINT NOT NULL,
+    h22 BIGINT NOT NULL, h23 BIGINT NOT NULL, h24 BIGINT NOT NULL,
+    h25 BIGINT NOT NULL, h26 BIGINT NOT NULL, h27 BIGINT NOT NULL,
+    h28 BIGINT NOT NULL, h29 BIGINT NOT NULL, h30 BIGINT NOT NULL,
+    h31 BIGINT NOT NULL, h32 BIGINT NOT NULL, h33 BIGINT NOT NULL,
+    h34 BIGINT NOT NULL, h35 BIGINT NOT NULL, h36 BIGINT NOT NULL,
+    h37 BIGINT NOT NULL, h38 BIGINT NOT NULL, h39 BIGINT NOT NULL,
+    h40 BIGINT NOT NULL, h41 BIGINT NOT NULL, h42 BIGINT NOT NULL,
+    h43 BIGINT NOT NULL, h44 BIGINT NOT NULL, h45 BIGINT NOT NULL,
+    h46 BIGINT NOT NULL, h47 BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, bucket, provider, model, status)
+);
 CREATE TABLE request_hourly (
     workspace_id BIGINT NOT NULL,
     bucket DOUBLE PRECISION NOT NULL,
@@ -63,6 +92,36 @@ CREATE TABLE request_prompt_daily (
     h46 BIGINT NOT NULL, h47 BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, bucket, prompt_name, prompt_version, provider, model, status)
 );
+CREATE TABLE request_tag_daily (
+    workspace_id BIGINT NOT NULL,
+    bucket DOUBLE PRECISION NOT NULL,
+    tag TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requests BIGINT NOT NULL, input_tokens DOUBLE PRECISION NOT NULL,
+    output_tokens DOUBLE PRECISION NOT NULL, logged_price DOUBLE PRECISION NOT NULL,
+    unpriced_input DOUBLE PRECISION NOT NULL,
+    unpriced_output DOUBLE PRECISION NOT NULL, latency_sum DOUBLE PRECISION NOT NULL,
+    latency_max DOUBLE PRECISION NOT NULL, score_sum DOUBLE PRECISION NOT NULL,
+    scored BIGINT NOT NULL, h0 BIGINT NOT NULL, h1 BIGINT NOT NULL,
+    h2 BIGINT NOT NULL, h3 BIGINT NOT NULL, h4 BIGINT NOT NULL, h5 BIGINT NOT NULL,
+    h6 BIGINT NOT NULL, h7 BIGINT NOT NULL, h8 BIGINT NOT NULL, h9 BIGINT NOT NULL,
+    h10 BIGINT NOT NULL, h11 BIGINT NOT NULL, h12 BIGINT NOT NULL,
+    h13 BIGINT NOT NULL, h14 BIGINT NOT NULL, h15 BIGINT NOT NULL,
+    h16 BIGINT NOT NULL, h17 BIGINT NOT NULL, h18 BIGINT NOT NULL,
+    h19 BIGINT NOT NULL, h20 BIGINT NOT NULL, h21 BIGINT NOT NULL,
+    h22 BIGINT NOT NULL, h23 BIGINT NOT NULL, h24 BIGINT NOT NULL,
+    h25 BIGINT NOT NULL, h26 BIGINT NOT NULL, h27 BIGINT NOT NULL,
+    h28 BIGINT NOT NULL, h29 BIGINT NOT NULL, h30 BIGINT NOT NULL,
+    h31 BIGINT NOT NULL, h32 BIGINT NOT NULL, h33 BIGINT NOT NULL,
+    h34 BIGINT NOT NULL, h35 BIGINT NOT NULL, h36 BIGINT NOT NULL,
+    h37 BIGINT NOT NULL, h38 BIGINT NOT NULL, h39 BIGINT NOT NULL,
+    h40 BIGINT NOT NULL, h41 BIGINT NOT NULL, h42 BIGINT NOT NULL,
+    h43 BIGINT NOT NULL, h44 BIGINT NOT NULL, h45 BIGINT NOT NULL,
+    h46 BIGINT NOT NULL, h47 BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, bucket, tag, provider, model, status)
+);
 CREATE TABLE request_tag_hourly (
     workspace_id BIGINT NOT NULL,
     bucket DOUBLE PRECISION NOT NULL,
@@ -95,6 +154,7 @@ CREATE TABLE request_tag_hourly (
 );
 CREATE INDEX request_prompt_daily_prompt
     ON request_prompt_daily (workspace_id, prompt_name, prompt_version, bucket);
+CREATE INDEX request_tag_daily_tag ON request_tag_daily (workspace_id, tag, bucket);
 CREATE INDEX request_tag_hourly_tag ON request_tag_hourly (workspace_id, tag, bucket);
 CREATE TABLE rollup_backfill (upto BIGINT NOT NULL);
 INSERT INTO rollup_backfill SELECT COALESCE(MAX(id), 0) FROM requests;
@@ -108,8 +168,7 @@ DROP INDEX requests_provider;
 DROP INDEX requests_model;
 DROP INDEX requests_status;
 DROP INDEX requests_start_time;
-CREATE INDEX requests_prompt
-    ON requests (workspace_id, prompt_name, prompt_version, start_time, id);
+CREATE INDEX requests_prompt ON requests (workspace_id, prompt_name, start_time, id);
 CREATE INDEX requests_provider ON requests (workspace_id, provider, start_time, id);
 CREATE INDEX requests_model ON requests (workspace_id, model, start_time, id);
 CREATE INDEX requests_status ON requests (workspace_id, status, start_time, id);
