@@ -1,8 +1,9 @@
 """The dashboard: server-rendered pages over the server's own store, under ``/dashboard``.
 
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
-charts, the request log (filters, search, one request in full), the prompt registry (versions,
-diffs, publishing), workflow executions, and the price table that turns tokens into cost.
+charts and latency percentiles, the request log (filters, search, sorting, totals, export,
+one request in full, metrics by prompt and version), the prompt registry (versions, diffs,
+publishing), workflow executions, and the price table that turns tokens into cost.
 Works offline: no CDN, no external fonts, charts are inline SVG.
 """
 
@@ -12,10 +13,12 @@ from aiohttp import web
 
 from promptrun.server.dashboard import (
     _pages_auth,
+    _pages_metrics,
     _pages_overview,
     _pages_registry,
     _pages_requests,
     _pages_workflows,
+    _request_export,
 )
 from promptrun.server.dashboard._sessions import SessionStore
 from promptrun.server.dashboard._web import (
@@ -42,6 +45,8 @@ def add_dashboard(app: web.Application) -> None:
     for module in (
         _pages_auth,
         _pages_overview,
+        _request_export,  # before _pages_requests: /requests/{ref} would take its paths
+        _pages_metrics,
         _pages_requests,
         _pages_registry,
         _pages_workflows,

@@ -7,6 +7,7 @@ from aiohttp import web
 from promptrun.server._http import json_response, query_int
 from promptrun.server._responses import RequestDetail, RequestList
 from promptrun.server._state import KEYRING, STORE
+from promptrun.server.dashboard._prices import PriceTable, request_cost
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import NotFoundError
 from promptrun.wire._limits import MAX_ID
@@ -18,13 +19,21 @@ routes = web.RouteTableDef()
 
 @routes.get("/promptrun/v1/requests")
 async def list_requests(request: web.Request) -> web.Response:
-    """Newest first: ``{"items": [summary, ...], "total": n}``; filter with ``prompt_name``."""
+    """Newest first: ``{"items": [summary, ...], "total": n}``; filter with ``prompt_name``.
+
+    Each summary carries ``cost`` as the dashboard shows it (the logged price, else the
+    tokens priced from the workspace's price table, ``cost_estimated``).
+    """
     workspace = await request.app[KEYRING].workspace(request)
     limit = query_int(request, "limit", 50, low=1, high=1000)
     offset = query_int(request, "offset", 0, low=0, high=MAX_ID)
-    items, total = await request.app[STORE].list_requests(
+    store = request.app[STORE]
+    items, total = await store.list_requests(
         workspace, limit=limit, offset=offset, prompt_name=request.query.get("prompt_name")
     )
+    prices = PriceTable(await store.model_prices(workspace))
+    for item in items:
+        item["cost"], item["cost_estimated"] = request_cost(prices, item)
     return json_response({"items": items, "total": total})
 
 
