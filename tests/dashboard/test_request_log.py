@@ -246,3 +246,13 @@ async def test_the_api_list_carries_the_cost_the_dashboard_shows(both: Visitor) 
     costs = [(i["cost"], i["cost_estimated"]) for i in listing["items"]]
     assert costs == [(None, True), (pytest.approx(0.00035), True), (0.25, False)]
     assert listing["total"] == 3
+
+
+async def test_a_forged_page_position_is_refused_or_harmless_never_a_crash(both: Visitor) -> None:
+    await ingest(both, [{}, {}])
+    for cursor in ("sx'--~5", "i99999999999999~5", "b00ff~5", "n~5", "fnan~5", "finf~5"):
+        for side in ("after", "before"):
+            status, page = await both.get(f"/dashboard/requests?{side}={cursor}&sort=tokens")
+            assert status in (200, 404), (cursor, status)
+            if status == 404:
+                assert "start again from its first page" in page

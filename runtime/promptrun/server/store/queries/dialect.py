@@ -72,6 +72,7 @@ class Dialect(Protocol):
 
     requests_with_payload: str  # FROM clause giving requests with ``body`` and ``blueprint``
     fence: str  # ends a subquery the planner must not merge into the query around it
+    typed: bool  # parameters must be of their column's type (PostgreSQL), not anything
     # Whether rollups, tag and metadata rows and the text index are filled after ingestion
     # (catch_up) rather than with each request; derived_upto is SQL for the last request id
     # they cover (the ones after it are read from the log itself).

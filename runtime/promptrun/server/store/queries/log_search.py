@@ -25,6 +25,7 @@ from promptrun.server.store.base import (
     Cursor,
     LogStats,
     ModelUsage,
+    NotFoundError,
     PageRequest,
     RequestPage,
     RequestQuery,
@@ -61,6 +62,7 @@ SORT_KEYS = {
     "tokens": "(r.input_tokens + r.output_tokens)",
 }
 _SORT_INDEX = {"latency": "requests_latency", "tokens": "requests_tokens"}
+_KEY_TYPES = {"time": float, "latency": float, "cost": float, "tokens": int}
 _COLUMNS = ", ".join(f"r.{name}" for name in SUMMARY_NAMES)
 
 
@@ -173,6 +175,18 @@ def _after(f: Filter, key: str, cursor: Cursor, *, ascending: bool) -> str:
     return f"({key}, r.id) {'>' if ascending else '<'} ({f.add(cursor.key)}, {f.add(cursor.id)})"
 
 
+def _typed(d: Dialect, sort: str, cursor: Cursor | None) -> Cursor | None:
+    """The cursor with its key as the sort key's type where columns have one (PostgreSQL);
+    a key that is not one is no position of this list (a forged or garbled address)."""
+    if cursor is None or not d.typed:
+        return cursor
+    key, kind = cursor.key, _KEY_TYPES[sort]
+    number = isinstance(key, int | float) and not isinstance(key, bool)
+    if not number or (kind is int and not float(key).is_integer()):
+        raise NotFoundError("no such page of this list; start again from its first page")
+    return Cursor(kind(key), cursor.id)
+
+
 def request_page(
     d: Dialect,
     workspace: int,
@@ -201,7 +215,7 @@ def request_page(
     f = Filter(d, workspace, query)
     key = _cost_key(f, costs) if sort == "cost" else SORT_KEYS[sort]
     forward = page.before is None  # "before": the page in front of a row, read backwards
-    cursor = page.after if forward else page.before
+    cursor = _typed(d, sort, page.after if forward else page.before)
     ascending = page.descending != forward
     keyset = [] if cursor is None else [_after(f, key, cursor, ascending=ascending)]
     limit = page.limit + 1

@@ -105,6 +105,7 @@ class PostgresDialect:
     )
     requests_with_payload = "requests JOIN request_payloads p ON p.request_id = requests.id"
     by_id = ""  # after "requests r": read by id (the rowid range), no other index
+    typed = True  # a parameter must be of its column's type
     defers = False  # rollups and indexes are written in the storing transaction
     derived_upto = "9223372036854775807"
     fence = " OFFSET 0"  # after a subquery: keep it whole (its columns computed once)

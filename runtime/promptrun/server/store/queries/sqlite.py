@@ -62,6 +62,11 @@ def text_of(blueprint: str) -> str:
 
 
 _UPTO = "(SELECT upto FROM caught_up)"
+# json_each over request r's tags, when they are a JSON array (spelled out: see _json_of).
+_TAGS_OF_R = (
+    "json_each(CASE WHEN json_valid(r.tags) THEN CASE WHEN json_type(r.tags) = 'array' "
+    "THEN r.tags ELSE '[]' END ELSE '[]' END) t"
+)
 
 
 def _nothing() -> Op[None]:
@@ -75,6 +80,7 @@ class _SQLite:
     schema_version_table = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
     requests_with_payload = "requests"
     by_id = "NOT INDEXED"  # after "requests r": read by id (the rowid range), no other index
+    typed = False  # a column holds what it was given (rows written around the server)
     defers = True
     derived_upto = _UPTO
     fence = " LIMIT -1 OFFSET 0"  # after a subquery: keep it whole (its columns computed once)
@@ -141,7 +147,8 @@ class _SQLite:
     def tag_filter(self, placeholder: str) -> str:
         return (
             "(EXISTS (SELECT 1 FROM request_tags g WHERE g.request_id = r.id "
-            f"AND g.tag = {placeholder}) OR (r.id > {_UPTO} AND {self._tagged('r', placeholder)}))"
+            f"AND g.tag = {placeholder}) OR (r.id > {_UPTO} AND EXISTS (SELECT 1 FROM "
+            f"{_TAGS_OF_R} WHERE CAST(t.value AS TEXT) = {placeholder})))"
         )
 
     def tag_source(self, workspace: str, placeholder: str) -> str | None:
