@@ -295,6 +295,7 @@ def backfill(d: Dialect) -> Op[None]:
     for (upto,) in pending:
         if upto:
             yield from derive(d, "r.id <= $1", upto)
+            yield from execute("ANALYZE request_metadata")  # many rows new to the planner
     if pending:
         yield from execute("DELETE FROM rollup_backfill")
 
