@@ -28,9 +28,9 @@ no rollup answers, read the log itself that way.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -338,19 +338,35 @@ class Sums:
         return percentile(self.hist, q, largest=self["latency_max"])
 
 
+_MAX_AT = MEASURES.index("latency_max")
+
+
+def _number(value: Any) -> float:
+    """A sum PostgreSQL gives as a Decimal, as a float; NaN, infinities and what is not a
+    number at all (rows written around the server) as 0."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if number - number == 0 else 0.0
+    return 0.0
+
+
 def fold(rows: Sequence[Row], offset: int) -> Sums:
-    """The measure columns of ``rows`` (from column ``offset`` on) added up."""
-    sums = [0.0] * len(MEASURES)
-    for row in rows:
-        for i, (_, merge, _) in enumerate(_MEASURES):
-            raw = row[offset + i]
-            if raw is None or isinstance(raw, str | bytes):
-                continue
-            value = float(raw)
-            if not math.isfinite(value):
-                continue
-            sums[i] = max(sums[i], value) if merge == "max" else sums[i] + value
-    return Sums(tuple(sums))
+    """The measure columns of ``rows`` (from column ``offset`` on) added up; what is not a
+    finite number (rows written around the server) counts as nothing."""
+    width = len(MEASURES)
+    clean = [
+        tuple(
+            v if (v.__class__ is int or v.__class__ is float) and v - v == 0 else _number(v)
+            for v in row[offset : offset + width]
+        )
+        for row in rows
+    ]
+    if len(clean) == 1:
+        return Sums(clean[0])
+    if not clean:
+        return Sums((0,) * width)
+    columns = zip(*clean, strict=True)
+    return Sums(tuple(max(c) if i == _MAX_AT else sum(c) for i, c in enumerate(columns)))
 
 
 def percentile(hist: Sequence[int], q: float, *, largest: float) -> float | None:
