@@ -14,6 +14,7 @@ import pytest
 from promptrun.server.auth import hash_key
 from promptrun.server.store import sqlite_store
 from promptrun.server.store.base import (
+    Cursor,
     PageRequest,
     RequestPage,
     RequestQuery,
@@ -141,6 +142,34 @@ async def test_pages_follow_one_another_in_every_sort_without_gaps_or_repeats(
     )
     assert back.items == pages[1].items
     assert back.before == pages[1].before and back.after == pages[1].after
+
+
+@pytest.mark.parametrize("sort", ["time", "latency", "tokens", "cost"])
+@pytest.mark.parametrize("descending", [True, False])
+async def test_matches_no_rollup_counts_page_in_every_sort_and_keep_their_count(
+    logged: Store, spaces: Workspaces, sort: SortKey, descending: bool
+) -> None:
+    # A text search: counted and paged from its matches (one read), not from the rollups.
+    query = RequestQuery(text="lovelace")
+    found, pages = await walk(logged, spaces.ws, query, sort, descending, 7)
+    assert found == expected_order(sort, descending)
+    assert all(p.total == 30 and p.total_exact and p.notice is None for p in pages)
+    back = await logged.request_page(
+        spaces.ws,
+        query,
+        PageRequest(sort=sort, descending=descending, limit=7, before=pages[2].before),
+        costs=COSTS,
+    )
+    assert back.items == pages[1].items and back.total == 30
+    # Past the last match: an empty page that still says how many match.
+    end = -(10**12) if descending else 10**12
+    past = await logged.request_page(
+        spaces.ws,
+        query,
+        PageRequest(sort=sort, descending=descending, limit=7, after=Cursor(end, 0)),
+        costs=COSTS,
+    )
+    assert past.items == [] and past.total == 30 and past.total_exact
 
 
 async def test_a_filtered_list_pages_through_its_matches_only(

@@ -41,6 +41,7 @@ __all__ = [
     "Sets",
     "capped_count",
     "column_hint",
+    "driver",
     "matchable",
     "narrowest",
     "rollup_sums",
@@ -150,10 +151,12 @@ class Filter:
             f"AND n.key = {self.meta_key})"
         )
 
-    def where(self, *, sets: Sets = frozenset(), time: bool = True, text: bool = True) -> str:
-        """Every condition (the text's only if ``text``); tags, metadata and text are read as
-        sets of ids when named in ``sets`` (and the dialect has such a set), else tested on
-        each row."""
+    def where(
+        self, *, sets: Sets = frozenset(), time: bool = True, text: bool = True, skip: str = ""
+    ) -> str:
+        """Every condition (the text's only if ``text``; none of ``skip``, a set read as the
+        rows' source); tags, metadata and text are read as sets of ids when named in ``sets``
+        (and the dialect has such a set), else tested on each row."""
         parts = list(self.columns)
         if time:
             parts += self.time(self.query.since, self.query.until)
@@ -162,7 +165,7 @@ class Filter:
             ("meta", self._meta_row),
             ("text", self._text_row),
         ):
-            if name == "text" and not text:
+            if (name == "text" and not text) or name == skip:
                 continue
             if getattr(self, name if name != "meta" else "meta_key") is None:
                 continue
@@ -336,16 +339,24 @@ def column_hint(d: Dialect, workspace: int, query: RequestQuery) -> Op[str]:
     return d.index_hint(_COLUMN_INDEX[min(counts)[1]])
 
 
-def capped_count(d: Dialect, f: Filter, sets: Sets, hint: str = "") -> Op[int]:
-    """How many requests match, counting no further than CAP + 1: the set named in ``sets``
-    (if any) drives the count, every other condition is tested on its rows."""
-    limit = f"LIMIT {CAP + 1}"
-    driver = f"requests r {hint} WHERE {f.where()}"
+def driver(f: Filter, sets: Sets, hint: str = "") -> tuple[str, str]:
+    """FROM and WHERE reading the filter's matches: the set named in ``sets`` (if any) first,
+    every other condition tested on its rows; else the requests through an index."""
     for name in sets:
         source = f.set_of(name)
         if source is not None:
             # CROSS JOIN: SQLite reads the set first (PostgreSQL plans as it likes).
-            rest = f.where(text=name != "text")
-            driver = f"{source} CROSS JOIN requests r WHERE r.id = s.id AND {rest}"
-    count = yield from fetchval(*f.bind(f"SELECT count(*) FROM (SELECT 1 FROM {driver} {limit}) c"))
+            return (
+                f"{source} CROSS JOIN requests r",
+                f"r.id = s.id AND {f.where(skip=name)}",
+            )
+    return f"requests r {hint}", f.where()
+
+
+def capped_count(d: Dialect, f: Filter, sets: Sets, hint: str = "") -> Op[int]:
+    """How many requests match, counting no further than CAP + 1."""
+    source, where = driver(f, sets, hint)
+    count = yield from fetchval(
+        *f.bind(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT {CAP + 1}) c")
+    )
     return int(count)

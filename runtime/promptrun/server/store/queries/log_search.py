@@ -37,6 +37,7 @@ from promptrun.server.store.queries.log_filter import (
     Filter,
     capped_count,
     column_hint,
+    driver,
     matchable,
     narrowest,
     rollup_sums,
@@ -140,10 +141,14 @@ def request_stats(d: Dialect, workspace: int, query: RequestQuery) -> Op[LogStat
     sets = yield from narrowest(d, workspace, query)
     hint = "" if sets else (yield from column_hint(d, workspace, query))
     f = Filter(d, workspace, query)
-    if (yield from capped_count(d, f, sets, hint)) > CAP:
+    source, where = driver(f, sets, hint)
+    # One read of at most CAP + 1 matches: the sums, and whether there were more.
+    sums = raw_sums(d, where, ("model", "status"), source=source, limit=CAP + 1)
+    rows = yield from fetch(*f.bind(sums))
+    parts = [((row[0], row[1]), fold([row], 2)) for row in rows]
+    if sum(int(p["requests"]) for _, p in parts) > CAP:
         return LogStats(requests=CAP + 1, exact=False, source="count")
-    rows = yield from fetch(*f.bind(raw_sums(d, f.where(sets=sets), ("model", "status"))))
-    return stats_by_model([((row[0], row[1]), fold([row], 2)) for row in rows], source="rows")
+    return stats_by_model(parts, source="rows")
 
 
 # -- a page --------------------------------------------------------------------------------------
@@ -201,29 +206,54 @@ def request_page(
     if not matchable(d, query):
         return RequestPage(items=[], after=None, before=None, sort=page.sort)
     yield from d.plan_each_query()
-    count, exact = yield from count_matches(d, workspace, query)
+    sets = yield from narrowest(d, workspace, query)
+    hint = "" if sets else (yield from column_hint(d, workspace, query))
+    f = Filter(d, workspace, query)
+    sort = page.sort
+    key = _cost_key(f, costs) if sort == "cost" else SORT_KEYS[sort]
+    forward = page.before is None  # "before": the page in front of a row, read backwards
+    ascending = page.descending != forward
+    gathered: list[Any] | None = None  # the page's (id, count) rows, when read with the count
+    if rollups_for(query) is not None:
+        count, exact = yield from count_matches(d, workspace, query)
+    else:
+        # No rollup counts these: one read of at most CAP + 1 matches counts them and, when
+        # that is all of them, picks the page among them in the order asked.
+        cursor = _typed(d, sort, page.after if forward else page.before)
+        keyset = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
+        source, where = driver(f, sets, hint)
+        direction = "ASC" if ascending else "DESC"
+        gathered = yield from fetch(
+            *f.bind(
+                "SELECT w.id, w.n FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n FROM "
+                f"(SELECT r.id, {key} AS k, {keyset} AS ok FROM {source} WHERE {where} "
+                f"LIMIT {CAP + 1}) m) w WHERE w.ok "
+                f"ORDER BY w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
+            )
+        )
+        if gathered:
+            count = int(gathered[0][1])
+        else:  # nothing after the cursor: count without it
+            count = yield from capped_count(d, f, sets, hint)
+        count, exact = min(count, CAP + 1), count <= CAP
     few = exact and count <= CAP
-    sort, notice = page.sort, None
-    text_indexed = Filter(d, workspace, query).text_set() is not None
+    notice = None
+    text_indexed = f.text_set() is not None
     if not few and (sort == "cost" or (sort != "time" and text_indexed)):
         what = "cost" if sort == "cost" else f"{sort} with a text search"
         notice = (
             f"Sorting by {what} needs filters that match at most {CAP:,} requests; "
             "these match more, so the list is sorted by time. Narrow the filters to sort it."
         )
-        sort = "time"
-    f = Filter(d, workspace, query)
-    key = _cost_key(f, costs) if sort == "cost" else SORT_KEYS[sort]
-    forward = page.before is None  # "before": the page in front of a row, read backwards
+        sort, key = "time", SORT_KEYS["time"]
     cursor = _typed(d, sort, page.after if forward else page.before)
-    ascending = page.descending != forward
     keyset = [] if cursor is None else [_after(f, key, cursor, ascending=ascending)]
     limit = page.limit + 1
-    sets = yield from narrowest(d, workspace, query)
-    hint = "" if sets else (yield from column_hint(d, workspace, query))
-    # Newest first through columns only: the narrowest column's index is in time order, so
-    # walking it finds a page sooner than gathering every match, however few they are.
-    if few and not (sort == "time" and not sets):
+    if few and gathered is not None:
+        rows = yield from _rows_of(d, f, [row[0] for row in gathered], key)
+    elif few and not (sort == "time" and not sets):
+        # Newest first through columns only is walked below: the narrowest column's index is
+        # in time order, which finds a page sooner than gathering every match.
         where = " AND ".join([f.where(sets=sets), *keyset])
         rows = yield from fetch(
             *f.bind(
@@ -232,7 +262,7 @@ def request_page(
                 f"{_order(key, ascending=ascending)} LIMIT {limit}"
             )
         )
-    elif text_indexed:
+    elif text_indexed and not few:
         rows = yield from _text_window_walk(d, f, key, keyset, ascending, limit)
     else:
         if sort in _SORT_INDEX:
@@ -251,11 +281,8 @@ def request_page(
     items = [summary(row[:-1]) for row in rows]
     if with_blueprints and items:
         yield from _add_blueprints(d, items)
-    first, last = (
-        (Cursor(rows[0][-1], rows[0][0]), Cursor(rows[-1][-1], rows[-1][0]))
-        if rows
-        else (None, None)
-    )
+    first = Cursor(rows[0][-1], rows[0][0]) if rows else None
+    last = Cursor(rows[-1][-1], rows[-1][0]) if rows else None
     return RequestPage(
         items=items,
         after=last if (more if forward else rows) else None,
@@ -265,6 +292,18 @@ def request_page(
         total=count,
         total_exact=exact,
     )
+
+
+def _rows_of(d: Dialect, f: Filter, ids: list[int], key: str) -> Op[list[Any]]:
+    """The summaries (and sort key: ``f``'s parameters) of these requests, in this order."""
+    if not ids:
+        return []
+    listed = f.add(d.array(ids))
+    found = yield from fetch(
+        *f.bind(f"SELECT {_COLUMNS}, {key} FROM requests r WHERE r.id {d.any_of(listed, 'int8')}")
+    )
+    order = {request_id: n for n, request_id in enumerate(ids)}
+    return sorted(found, key=lambda row: order[row[0]])
 
 
 def _add_blueprints(d: Dialect, items: list[dict[str, Any]]) -> Op[None]:
@@ -304,15 +343,7 @@ def _text_window_walk(
         if len(found) >= limit or len(window) < _WINDOW:
             break
         keyset = [_after(f, key, Cursor(window[-1][1], window[-1][0]), ascending=ascending)]
-    chosen = found[:limit]
-    if not chosen:
-        return []
-    rows = yield from fetch(
-        f"SELECT {_COLUMNS}, {key} FROM requests r WHERE r.id {d.any_of('$1', 'int8')}",
-        d.array(chosen),
-    )
-    order = {request_id: n for n, request_id in enumerate(chosen)}
-    return sorted(rows, key=lambda row: order[row[0]])
+    return (yield from _rows_of(d, f, found[:limit], key))
 
 
 def list_requests(

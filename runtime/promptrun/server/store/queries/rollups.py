@@ -143,12 +143,20 @@ _FIRST_BIN = MEASURES.index(HIST[0])
 
 
 def raw_rows(
-    d: Dialect, where: str, *, grain: int | None = None, tags: bool = False, hint: str = ""
+    d: Dialect,
+    where: str,
+    *,
+    grain: int | None = None,
+    tags: bool = False,
+    hint: str = "",
+    source: str = "",
+    limit: int | None = None,
 ) -> str:
     """A subquery: the requests ``where`` selects (SQL over ``requests r``), with the columns
     rollups are keyed and summed by, their latency ``lat``, histogram ``bin`` and, given a
     ``grain``, their ``bucket`` (rows without a sane start time are left out then).
-    ``hint`` follows ``requests r`` (an index hint)."""
+    ``hint`` follows ``requests r`` (an index hint); ``source`` replaces ``requests r`` (a
+    set of ids joined to it, read first); ``limit`` stops after that many requests."""
     latency = "CASE WHEN r.end_time > r.start_time THEN r.end_time - r.start_time ELSE 0 END"
     columns = [
         "r.workspace_id", "r.start_time", "r.provider", "r.model", "r.status",
@@ -156,7 +164,7 @@ def raw_rows(
         "COALESCE(r.prompt_version, 0) AS prompt_version",
         "r.input_tokens", "r.output_tokens", "r.price", "r.score", f"{latency} AS lat",
     ]  # fmt: skip
-    source = f"requests r {hint}"
+    source = source or f"requests r {hint}"
     if tags:
         rows, tag = d.tag_rows("r")
         source += f" CROSS JOIN {rows}"
@@ -165,7 +173,8 @@ def raw_rows(
         columns.append(f"{d.floor_int(f'r.start_time / {grain}')} * {grain} AS bucket")
         # "+": not a condition to pick an index by (SQLite would walk all of start_time).
         where = f"({where}) AND +r.start_time >= 0 AND +r.start_time < 100000000000"
-    inner = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}{d.fence}"
+    end = d.fence if limit is None else f" LIMIT {int(limit)}"  # a LIMIT fences as well
+    inner = f"SELECT {', '.join(columns)} FROM {source} WHERE {where}{end}"
     return f"(SELECT x.*, {latency_bin_sql('x.lat')} AS bin FROM ({inner}) x{d.fence})"
 
 
@@ -178,6 +187,8 @@ def raw_sums(
     tags: bool = False,
     sign: int = 1,
     hint: str = "",
+    source: str = "",
+    limit: int | None = None,
 ) -> str:
     """A SELECT of ``group`` (columns of :func:`raw_rows`, or SQL over them) and every
     measure, summed over the requests ``where`` selects, one row per group. ``sign`` -1
@@ -196,7 +207,7 @@ def raw_sums(
             firsts.append(f"{d.total(value)} AS {name}")
     by_bin = ", ".join([*names, "bin"])
     first = (
-        f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags, hint=hint)} y "
+        f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags, hint=hint, source=source, limit=limit)} y "
         f"GROUP BY {', '.join([*(str(i + 1) for i in range(len(group))), str(len(group) + 1)])}"
     )
     seconds = []
