@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile clean
+.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile bench-otlp clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-hostile: venv
 # Several server processes on PostgreSQL, and the dashboard at a million requests (~10 min).
 bench-scaleout: venv deps
 	$(BIN)/python benchmarks/scaleout.py
+
+# OpenTelemetry spans a second through POST /v1/traces (OTLP protobuf, 512-span exports).
+bench-otlp: venv
+	$(BIN)/python benchmarks/otlp_ingest.py
 
 # A code node's start-up cost in its sandbox (and unsandboxed, for comparison).
 bench-code: venv

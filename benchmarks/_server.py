@@ -18,7 +18,9 @@ from promptrun.testing import ServerProcess
 __all__ = ["API_PATHS", "BenchServer"]
 
 API_PATHS = ("/prompt-templates", "/track-request", "/log-request", "/promptrun/v1/ingest")
-_TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "templates" / "greet.json"
+_TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "runtime/promptrun/examples/templates/greet.json"
+)
 INPUT_VARIABLES = {"name": "Ada", "topic": "the analytical engine"}
 _TICKS = os.sysconf("SC_CLK_TCK")
 

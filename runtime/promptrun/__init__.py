@@ -18,10 +18,21 @@ from promptrun._errors import (
 )
 from promptrun._errors import PromptLayerValidationError as PromptLayerValidationError
 from promptrun._sync import PromptLayer as PromptLayer
+from promptrun._types import GetTemplateResult as GetTemplateResult
+from promptrun._types import LogRequestResult as LogRequestResult
+from promptrun._types import PromptBlueprint as PromptBlueprint
+from promptrun._types import PublishResult as PublishResult
+from promptrun._types import RunResult as RunResult
+from promptrun._types import StreamItem as StreamItem
+from promptrun._types import TemplateListItem as TemplateListItem
+from promptrun._types import WorkflowNodeResult as WorkflowNodeResult
 from promptrun._version import __version__ as __version__
 
 __all__ = [
     "AsyncPromptLayer",
+    "GetTemplateResult",
+    "LogRequestResult",
+    "PromptBlueprint",
     "PromptLayer",
     "PromptLayerAPIConnectionError",
     "PromptLayerAPIError",
@@ -37,5 +48,10 @@ __all__ = [
     "PromptLayerRateLimitError",
     "PromptLayerUnprocessableEntityError",
     "PromptLayerValidationError",
+    "PublishResult",
+    "RunResult",
+    "StreamItem",
+    "TemplateListItem",
+    "WorkflowNodeResult",
     "__version__",
 ]

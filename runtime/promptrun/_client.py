@@ -6,13 +6,14 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast, overload
 from urllib.parse import quote
 
 from promptrun import _run
+from promptrun._boundary import public
 from promptrun._config import ClientConfig
 from promptrun._errors import (
     PromptLayerError,
@@ -31,12 +32,22 @@ from promptrun._track import (
     prompt_body,
     score_body,
 )
+from promptrun._types import (
+    GetTemplateResult,
+    LogRequestResult,
+    PublishResult,
+    RunResult,
+    StreamItem,
+    TemplateListItem,
+    WorkflowNodeResult,
+)
 from promptrun._validate import (
     check_dict,
     check_int,
     check_str,
     check_str_list,
 )
+from promptrun._workflow_registry import AsyncWorkflows
 from promptrun.actors.providers import PROVIDERS
 from promptrun.actors.shipper import ShipperStats
 from promptrun.actors.templates import TemplateKey
@@ -124,10 +135,11 @@ class AsyncPromptLayer:
         self._runtime: Runtime | None = None
         self._starting: asyncio.Future[Runtime] | None = None
         self._closed = False
-        self._final_stats = ShipperStats()
+        self._final_stats = ShipperStats().as_dict()
         self.templates = AsyncTemplates(self)
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
+        self.workflows = AsyncWorkflows(self)
 
     # -- settings, read-only -------------------------------------------------------------
     @property
@@ -191,30 +203,44 @@ class AsyncPromptLayer:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Ship what is queued (within ``shutdown_timeout``), spool the rest, stop."""
+        """Ship what was logged (within ``shutdown_timeout``); the rest waits in the spool."""
         self._closed = True
         rt, self._runtime = self._runtime, None
-        if rt is not None:
-            self._final_stats = rt.shipper.stats
-        if rt is not None and rt.loop is not None and not rt.loop.is_closed():
+        if rt is None:
+            return
+        if rt.is_usable_here():
             await rt.aclose()
+        elif not rt.finished.is_set():
+            # Its loop is gone or is another one: finish it from a thread, without blocking.
+            deadline = time.monotonic() + self._config.shutdown_timeout
+            await asyncio.to_thread(rt.finish_elsewhere, deadline)
+        self._final_stats = rt.shipper.snapshot()
 
+    def __del__(self) -> None:
+        # Never closed: ship what it holds (in its loop if that still runs, else from a
+        # thread); interpreter exit is covered by promptrun._lifetime.
+        rt = getattr(self, "_runtime", None)
+        if rt is not None:
+            rt.abandon()
+
+    @public
     async def flush(self, timeout: float | None = None) -> bool:
-        """Ship everything logged so far, spooled records included.
+        """Ship everything logged so far, and what waits in the spool.
 
-        Returns True when all of it is on the server; False when ``timeout`` (seconds) ran out
-        first or the server could not be reached, in which case the rest stays in the spool.
+        Keeps trying, with backoff, until all of it is on the server (True) or ``timeout``
+        seconds have passed (False; the rest stays in the spool and keeps being retried in the
+        background). A record the server refused is counted in ``stats()["failed"]``.
         """
         rt = await self._rt()
         return await rt.shipper.flush(timeout)
 
     def stats(self) -> dict[str, int]:
         """Counters of the background logging: queued, shipped, spooled, replayed, dropped,
-        failed."""
+        failed, and what is waiting now: pending (of which in_memory)."""
         rt = self._runtime
         if rt is not None:
-            return rt.shipper.stats.as_dict()
-        return self._final_stats.as_dict()
+            return rt.shipper.snapshot()
+        return dict(self._final_stats)
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
@@ -261,6 +287,53 @@ class AsyncPromptLayer:
         return answer.get("request_id"), answer.get("prompt_blueprint")
 
     # -- run -----------------------------------------------------------------------------
+    @overload
+    async def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: Literal[False] = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> RunResult: ...
+    @overload
+    async def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        *,
+        stream: Literal[True],
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[StreamItem]: ...
+    @overload
+    async def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: bool = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> RunResult | AsyncIterator[StreamItem]: ...
+    @public
     async def run(
         self,
         prompt_name: str,
@@ -277,9 +350,11 @@ class AsyncPromptLayer:
     ) -> Any:
         """Fetch a registry prompt, run it on its provider, log it; return the result.
 
-        Returns ``{"request_id", "raw_response", "prompt_blueprint"}``; with ``stream=True`` an
-        async iterator of such items, ``request_id`` set on the last one. ``raw_response`` is
-        the provider SDK's own object. The log ships in the background.
+        Returns ``{"request_id", "raw_response", "prompt_blueprint"}`` (a :class:`RunResult`);
+        with ``stream=True`` an async iterator of such items (:class:`StreamItem`),
+        ``request_id`` set on the last one. ``raw_response`` is the provider SDK's own object.
+        The log ships in the background. With ``throw_on_error=False`` a PromptLayer-side
+        failure other than a missing template returns ``None`` (with a warning).
         """
         where = "run()"
         check_str(where, "prompt_name", prompt_name)
@@ -349,6 +424,41 @@ class AsyncPromptLayer:
             raise
         return _run.stream(provider_stream, rt.shipper, prepared, log, started, inline)
 
+    @overload
+    async def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        *,
+        return_all_outputs: Literal[True],
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+        allow_unsandboxed_code: bool = False,
+    ) -> dict[str, WorkflowNodeResult]: ...
+    @overload
+    async def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        return_all_outputs: bool = False,
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        *,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+        allow_unsandboxed_code: bool = False,
+    ) -> Any: ...
+    @public
     async def run_workflow(
         self,
         workflow_id_or_name: int | str | None = None,
@@ -407,6 +517,7 @@ class AsyncPromptLayer:
         return answer
 
     # -- log_request ---------------------------------------------------------------------
+    @public
     async def log_request(
         self,
         provider: str,
@@ -432,7 +543,7 @@ class AsyncPromptLayer:
         status: str = "SUCCESS",
         error_type: str | None = None,
         error_message: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> LogRequestResult:
         """Log a request you made yourself; returns at once.
 
         Returns ``{"id", "request_id", "prompt_version"}`` like the PromptLayer API, with the
@@ -449,15 +560,16 @@ class AsyncPromptLayer:
         )  # fmt: skip
         rt = await self._rt()
         if self._config.inline_logging:
-            return await self._soft(
+            answer = await self._soft(
                 "logging the request",
                 None,
                 lambda: self._post(
                     "/log-request", record.body, "logging the request", expect=(200, 201)
                 ),
             )
+            return cast(LogRequestResult, answer)
         rt.shipper.submit(record)
-        return logged(record)
+        return cast(LogRequestResult, logged(record))
 
     # -- the actors' plumbing for the managers ----------------------------------------------
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
@@ -490,7 +602,10 @@ class AsyncTemplates:
     def __init__(self, client: AsyncPromptLayer) -> None:
         self._c = client
 
-    async def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> Any:
+    @public
+    async def get(
+        self, prompt_name: str, params: dict[str, Any] | None = None
+    ) -> GetTemplateResult:
         """One template version, as the registry stores it (rendered with
         ``params["input_variables"]`` when given). ``None`` with throw_on_error=False when it
         cannot be fetched."""
@@ -502,11 +617,12 @@ class AsyncTemplates:
             raise PromptLayerValidationError(
                 f"templates.get(): unknown params {sorted(unknown)}; use {sorted(_TEMPLATE_PARAMS)}"
             )
-        return await self._c._soft(
+        found = await self._c._soft(
             f"fetching prompt template {prompt_name!r}",
             None,
             lambda: self._get(prompt_name, params),
         )
+        return cast(GetTemplateResult, found)
 
     async def _get(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         c = self._c
@@ -540,7 +656,10 @@ class AsyncTemplates:
             return await c._fetch(key, {"input_variables": variables})
         return copy.deepcopy(template)
 
-    async def all(self, page: int = 1, per_page: int = 30, label: str | None = None) -> Any:
+    @public
+    async def all(
+        self, page: int = 1, per_page: int = 30, label: str | None = None
+    ) -> list[TemplateListItem]:
         """One page of the registry's templates (``[]`` on failure with throw_on_error=False)."""
         check_int("templates.all()", "page", page, lo=1)
         check_int("templates.all()", "per_page", per_page, lo=1)
@@ -560,9 +679,12 @@ class AsyncTemplates:
             answer = await call_with_retries(CALLER_POLICY, "listing prompt templates", once)
             return answer.get("items", []) if isinstance(answer, dict) else []
 
-        return await self._c._soft("listing prompt templates", [], call)
+        return cast(
+            list[TemplateListItem], await self._c._soft("listing prompt templates", [], call)
+        )
 
-    async def publish(self, body: dict[str, Any]) -> Any:
+    @public
+    async def publish(self, body: dict[str, Any]) -> PublishResult:
         """Publish a new version: ``{"prompt_name", "prompt_template", "commit_message"?,
         "metadata"?, "tags"?, "release_labels"?}``. Drops that name from the cache."""
         check_dict("templates.publish()", "body", body, optional=False)
@@ -596,7 +718,8 @@ class AsyncTemplates:
             self._c.invalidate(name)
             return answer
 
-        return await self._c._soft(f"publishing prompt template {name!r}", None, call)
+        published = await self._c._soft(f"publishing prompt template {name!r}", None, call)
+        return cast(PublishResult, published)
 
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
@@ -619,12 +742,15 @@ class AsyncTrack:
     def __init__(self, client: AsyncPromptLayer) -> None:
         self._c = client
 
+    @public
     async def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
         return await self._c._track("metadata", metadata_body(request_id, metadata))
 
+    @public
     async def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
         return await self._c._track("score", score_body(request_id, score, score_name))
 
+    @public
     async def prompt(
         self,
         request_id: int | str,
@@ -636,6 +762,7 @@ class AsyncTrack:
         body = prompt_body(request_id, prompt_name, prompt_input_variables, version, label)
         return await self._c._track("prompt", body)
 
+    @public
     async def group(self, request_id: int | str, group_id: int) -> bool:
         return await self._c._track("group", group_body(request_id, group_id))
 
@@ -646,7 +773,8 @@ class AsyncGroup:
     def __init__(self, client: AsyncPromptLayer) -> None:
         self._c = client
 
-    async def create(self) -> Any:
+    @public
+    async def create(self) -> int:
         """Create a group; returns its id (``False`` on failure with throw_on_error=False)."""
 
         async def call() -> Any:
@@ -655,4 +783,4 @@ class AsyncGroup:
             )
             return answer.get("id") if isinstance(answer, dict) else None
 
-        return await self._c._soft("creating a group", False, call)
+        return cast(int, await self._c._soft("creating a group", False, call))

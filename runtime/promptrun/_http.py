@@ -56,13 +56,16 @@ class ApiTransport:
         """The pooled session (None before ``open`` and after ``close``), e.g. for websockets."""
         return self._session
 
-    async def open(self) -> None:
+    async def open(self, *, resolver: Any = None) -> None:
+        """Create the session in the running loop (``resolver``: aiohttp's, by default)."""
         # aiohttp costs ~135 ms to import: paid when a client starts, not at `import promptrun`.
         import aiohttp
 
         self._aiohttp = aiohttp
         self._timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0))
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=100, keepalive_timeout=30)
+        connector = aiohttp.TCPConnector(
+            limit=100, limit_per_host=100, keepalive_timeout=30, resolver=resolver
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,

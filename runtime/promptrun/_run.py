@@ -13,9 +13,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -34,6 +34,7 @@ from promptrun.wire.ingest import TrackRecord
 
 __all__ = [
     "PreparedRun",
+    "RecordSink",
     "RunLog",
     "debug_call",
     "execute",
@@ -249,6 +250,12 @@ def error_type_of(exc: BaseException) -> str:
     return "UNKNOWN_ERROR"
 
 
+class RecordSink(Protocol):
+    """Where a stream's log record goes: the client's shipper, or the server's store."""
+
+    def submit(self, record: TrackRecord) -> None: ...
+
+
 Inline = Callable[[TrackRecord], Awaitable[tuple[Any, Any] | None]]
 """Ships a record at once and answers (server request id, server blueprint), or None."""
 
@@ -304,12 +311,12 @@ async def execute(
 
 async def stream(
     provider_stream: Any,
-    shipper: LogShipper,
+    shipper: RecordSink,
     prepared: PreparedRun,
     log: RunLog,
     started: float,
     inline: Inline | None = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Yield one item per provider chunk, then a final item carrying ``request_id``.
 
     Each item's ``prompt_blueprint`` holds everything received so far in its last message. The

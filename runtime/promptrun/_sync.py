@@ -10,26 +10,34 @@ sync iterator drains.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import functools
 import logging
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast, overload
 
 import anyio
 
+from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
 from promptrun._logreq import build_log_record, logged
 from promptrun._portal import fork_generation, get_portal
 from promptrun._run import new_request_id
 from promptrun._track import TRACK_BODIES, TrackEndpoint
+from promptrun._types import (
+    GetTemplateResult,
+    LogRequestResult,
+    PublishResult,
+    RunResult,
+    StreamItem,
+    TemplateListItem,
+    WorkflowNodeResult,
+)
 from promptrun.wire.ingest import TrackCallRecord
 
 __all__ = ["PromptLayer"]
@@ -37,7 +45,6 @@ __all__ = ["PromptLayer"]
 logger = logging.getLogger("promptlayer")
 T = TypeVar("T")
 
-_live: weakref.WeakSet[PromptLayer] = weakref.WeakSet()
 _END = object()
 
 
@@ -45,8 +52,9 @@ class PromptLayer:
     """Run registry prompts and log requests from sync code: scripts, threads, notebooks.
 
     Same arguments, methods and results as :class:`~promptrun.AsyncPromptLayer`. Safe to share
-    between threads. Use it with ``with`` or call :meth:`close`; at process exit, pending logs
-    are shipped within ``shutdown_timeout`` seconds and whatever is left is spooled to disk.
+    between threads. Use it with ``with`` or call :meth:`close`; without either, pending logs
+    are shipped at process exit (or when the client is garbage-collected) within
+    ``shutdown_timeout`` seconds, and whatever is left waits in the spool for the next client.
     """
 
     def __init__(
@@ -96,7 +104,7 @@ class PromptLayer:
         self.templates = Templates(self)
         self.track = Track(self)
         self.group = Group(self)
-        _live.add(self)
+        self.workflows = Workflows(self)
 
     @property
     def api_key(self) -> str:
@@ -151,11 +159,11 @@ class PromptLayer:
         if self._closed:
             return
         self._closed = True
-        _live.discard(self)
         client = self._client()
         if client._runtime is not None:
             self._call(client.aclose)
 
+    @public
     def flush(self, timeout: float | None = None) -> bool:
         """Ship everything logged so far; True when all of it is on the server."""
         return bool(self._call(self._client().flush, timeout))
@@ -169,6 +177,53 @@ class PromptLayer:
         self._call(self._client().invalidate, name)  # runs in the loop thread
 
     # -- the spec's surface ----------------------------------------------------------------
+    @overload
+    def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: Literal[False] = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> RunResult: ...
+    @overload
+    def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        *,
+        stream: Literal[True],
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Iterator[StreamItem]: ...
+    @overload
+    def run(
+        self,
+        prompt_name: str,
+        prompt_version: int | None = None,
+        prompt_release_label: str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        model_parameter_overrides: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        group_id: int | None = None,
+        stream: bool = False,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> RunResult | Iterator[StreamItem]: ...
+    @public
     def run(
         self,
         prompt_name: str,
@@ -199,6 +254,41 @@ class PromptLayer:
         started = self._call(_open_stream, self._client().run, args, pipe)
         return SyncStream(pipe) if started else None
 
+    @overload
+    def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        *,
+        return_all_outputs: Literal[True],
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+        allow_unsandboxed_code: bool = False,
+    ) -> dict[str, WorkflowNodeResult]: ...
+    @overload
+    def run_workflow(
+        self,
+        workflow_id_or_name: int | str | None = None,
+        input_variables: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_label_name: str | None = None,
+        workflow_version: int | None = None,
+        return_all_outputs: bool = False,
+        workflow_name: str | None = None,
+        timeout: float | None = 3600,
+        *,
+        execution: Literal["server", "local"] = "server",
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        definition: Any = None,
+        allow_unsandboxed_code: bool = False,
+    ) -> Any: ...
+    @public
     def run_workflow(
         self,
         workflow_id_or_name: int | str | None = None,
@@ -232,6 +322,7 @@ class PromptLayer:
             allow_unsandboxed_code=allow_unsandboxed_code,
         )
 
+    @public
     def log_request(
         self,
         provider: str,
@@ -257,7 +348,7 @@ class PromptLayer:
         status: str = "SUCCESS",
         error_type: str | None = None,
         error_message: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> LogRequestResult:
         """Log a request you made yourself; returns at once (see AsyncPromptLayer.log_request)."""
         args = (
             provider, model, input, output, request_start_time, request_end_time, parameters,
@@ -267,10 +358,10 @@ class PromptLayer:
         )  # fmt: skip
         client = self._client()
         if client._config.inline_logging:
-            return self._call(client.log_request, *args)  # type: ignore[no-any-return]
+            return cast(LogRequestResult, self._call(client.log_request, *args))
         record = build_log_record(*args)
         self._submit(record)
-        return logged(record)
+        return cast(LogRequestResult, logged(record))
 
 
 class _Pipe:
@@ -388,17 +479,34 @@ class Templates:
     def __init__(self, client: PromptLayer) -> None:
         self._c = client
 
-    def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> Any:
-        return self._c._call(self._c._client().templates.get, prompt_name, params)
+    @public
+    def get(self, prompt_name: str, params: dict[str, Any] | None = None) -> GetTemplateResult:
+        found = self._c._call(self._c._client().templates.get, prompt_name, params)
+        return cast(GetTemplateResult, found)
 
-    def all(self, page: int = 1, per_page: int = 30, label: str | None = None) -> Any:
-        return self._c._call(self._c._client().templates.all, page, per_page, label)
+    @public
+    def all(
+        self, page: int = 1, per_page: int = 30, label: str | None = None
+    ) -> list[TemplateListItem]:
+        listed = self._c._call(self._c._client().templates.all, page, per_page, label)
+        return cast(list[TemplateListItem], listed)
 
-    def publish(self, body: dict[str, Any]) -> Any:
-        return self._c._call(self._c._client().templates.publish, body)
+    @public
+    def publish(self, body: dict[str, Any]) -> PublishResult:
+        return cast(PublishResult, self._c._call(self._c._client().templates.publish, body))
 
     def invalidate(self, name: str | None = None) -> None:
         self._c.invalidate(name)
+
+
+class Workflows:
+    """``client.workflows`` (sync): see AsyncWorkflows."""
+
+    def __init__(self, client: PromptLayer) -> None:
+        self._c = client
+
+    def publish(self, body: dict[str, Any]) -> Any:
+        return self._c._call(self._c._client().workflows.publish, body)
 
 
 class Track:
@@ -418,12 +526,15 @@ class Track:
         )
         return True
 
+    @public
     def metadata(self, request_id: int | str, metadata: dict[str, str]) -> bool:
         return self._forward("metadata", request_id, metadata)
 
+    @public
     def score(self, request_id: int | str, score: int, score_name: str | None = None) -> bool:
         return self._forward("score", request_id, score, score_name)
 
+    @public
     def prompt(
         self,
         request_id: int | str,
@@ -436,6 +547,7 @@ class Track:
             "prompt", request_id, prompt_name, prompt_input_variables, version, label
         )
 
+    @public
     def group(self, request_id: int | str, group_id: int) -> bool:
         return self._forward("group", request_id, group_id)
 
@@ -446,14 +558,6 @@ class Group:
     def __init__(self, client: PromptLayer) -> None:
         self._c = client
 
-    def create(self) -> Any:
-        return self._c._call(self._c._client().group.create)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for client in list(_live):
-        try:
-            client.close()
-        except Exception as exc:  # pragma: no cover - exit must go on
-            logger.warning("promptrun could not close a client at exit: %s", exc)
+    @public
+    def create(self) -> int:
+        return cast(int, self._c._call(self._c._client().group.create))

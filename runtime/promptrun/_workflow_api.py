@@ -4,7 +4,8 @@ Server execution speaks the protocol the peer SDK speaks, with our own websocket
 runtime's aiohttp session: resolve a name to an id (``GET /workflows/{name}``), get a token
 for a fresh channel, connect and subscribe (Centrifugo JSON protocol, answering the server's
 pings), start the run (``POST /workflows/{id}/run``), and wait for ``SET_WORKFLOW_COMPLETE``
-(fetching a result too large to push). If the websocket drops, the result is polled instead.
+(fetching a result too large to push). If the websocket drops, the result is polled instead,
+through up to 30 s of the server being unreachable (a restart).
 On a timeout or a cancellation the server is asked to cancel the execution.
 
 Local execution runs the same engine in the client's runtime: see
@@ -46,6 +47,7 @@ logger = logging.getLogger("promptlayer")
 _NODE_KEYS = frozenset({"status", "value", "error_message", "raw_error_message", "is_output_node"})
 _COMPLETE = "SET_WORKFLOW_COMPLETE"
 _POLL_INTERVAL = 0.5
+_POLL_OUTAGE = 30.0  # seconds a server may stay unreachable while its result is polled
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -152,6 +154,7 @@ async def run_workflow(
     tools: Mapping[str, Callable[..., Any]] | None = None,
     definition: Any = None,
     allow_unsandboxed_code: bool = False,
+    on_execution: Callable[[int], object] | None = None,
 ) -> Any:
     """Run a workflow and return its final output node's value (or every node's result).
 
@@ -167,7 +170,8 @@ async def run_workflow(
     "error_message", "raw_error_message", "is_output_node"}}``. Raises
     ``PromptLayerAPITimeoutError`` after ``timeout`` seconds, ``PromptLayerNotFoundError``
     when the workflow has no output node, ``PromptLayerAPIError`` when no output node
-    succeeded.
+    succeeded. ``on_execution`` is called with the server's execution id as soon as the run
+    has one (the CLI shows it, and polls the execution for progress).
     """
     _check(
         workflow_id_or_name, input_variables, metadata, workflow_label_name, workflow_version,
@@ -191,7 +195,7 @@ async def run_workflow(
                     allow_unsandboxed_code=allow_unsandboxed_code,
                 )
             else:
-                results = await _ServerRun(rt.transport).run(
+                results = await _ServerRun(rt.transport, on_execution).run(
                     workflow_id_or_name if workflow_id_or_name is not None else "",
                     dict(input_variables or {}),
                     dict(metadata or {}),
@@ -217,8 +221,11 @@ def _ws_url(base_url: str) -> str:
 class _ServerRun:
     """One run on the server, over the websocket of the runtime's session."""
 
-    def __init__(self, transport: ApiTransport) -> None:
+    def __init__(
+        self, transport: ApiTransport, on_execution: Callable[[int], object] | None = None
+    ) -> None:
         self._t = transport
+        self._on_execution = on_execution
         self._pushes: list[dict[str, Any]] = []
 
     async def _call(self, method: str, path: str, context: str, **kwargs: Any) -> Any:
@@ -284,6 +291,8 @@ class _ServerRun:
                 expect=(201,),
             )
             execution_id = int(started["workflow_version_execution_id"])
+            if self._on_execution is not None:
+                self._on_execution(execution_id)
             if started.get("warning"):
                 logger.warning("%s", started["warning"])
             completion = await self._completion(ws, execution_id)
@@ -378,11 +387,21 @@ class _ServerRun:
 
     async def _poll(self, execution_id: int, return_all_outputs: bool) -> Any:
         logger.warning("the workflow websocket closed early; polling execution %s", execution_id)
+        unreachable_since: float | None = None
         while True:
             try:
                 return await self._results(execution_id, return_all_outputs)
             except PromptLayerConflictError:  # still running
-                await anyio.sleep(_POLL_INTERVAL)
+                unreachable_since = None
+            except PromptLayerAPIConnectionError:
+                # The server may be restarting (it closed the websocket on its way down): a
+                # restarted server, or another one behind the same address, answers with the
+                # result, or with the failure of an execution whose server died.
+                now = anyio.current_time()
+                unreachable_since = unreachable_since if unreachable_since is not None else now
+                if now - unreachable_since > _POLL_OUTAGE:
+                    raise
+            await anyio.sleep(_POLL_INTERVAL)
 
     async def _cancel(self, execution_id: int) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):

@@ -1,7 +1,8 @@
 """The ``promptrun`` command (also ``python -m promptrun``).
 
 Subcommands: ``serve`` runs the local PromptLayer-compatible server (and its dashboard);
-``run``, ``templates``, ``logs`` and ``workflows`` talk to any PromptLayer-compatible server
+``keys`` manages its API keys (through it, or on its database with ``--db``);
+``run``, ``templates``, ``logs``, ``workflows`` and ``traces`` talk to a PromptLayer-compatible server
 (``--base-url``/``PROMPTLAYER_BASE_URL``, ``--api-key``/``PROMPTLAYER_API_KEY``). Each
 subcommand imports what it needs when it runs, so ``promptrun --help`` stays quick.
 
@@ -17,38 +18,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from promptrun._cli._common import Commands, Parser, number, whole_number
+
 __all__ = ["main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+# Option types: usage errors name the option and say what was expected
+# (`--port: expected a whole number from 0 to 65535, got 70000`).
+_positive_int = whole_number(1)
+_port = whole_number(0, 65535)
+_non_negative_float = number(0)
+_positive_float = number(0, above=True)
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0 picks a free one), not {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
-    return value
-
-
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(commands: Commands) -> None:
     serve = commands.add_parser(
         "serve",
         help="run a local PromptLayer-compatible server (SQLite or PostgreSQL)",
@@ -61,13 +44,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
+    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free one")
     serve.add_argument(
         "--db",
-        default="promptrun.db",
         metavar="PATH|URL",
         help="a SQLite file, or postgresql://USER@HOST/DB: one PostgreSQL database can be "
-        "served by several promptrun serve processes at once",
+        "served by several promptrun serve processes at once (default: promptrun.db in your "
+        "data folder, $XDG_DATA_HOME/promptrun or ~/.local/share/promptrun; on macOS "
+        "~/Library/Application Support/promptrun)",
     )
     serve.add_argument(
         "--db-connections",
@@ -149,6 +133,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default 16000000)",
     )
     serve.add_argument(
+        "--max-pending-spans",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="OpenTelemetry spans received on /v1/traces and not yet stored, at most "
+        "(default 100000); past it exporters are told to retry (429 for one workspace "
+        "holding half of it, 503 for the server)",
+    )
+    serve.add_argument(
         "--tool-url",
         action="append",
         default=[],
@@ -156,6 +149,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="let workflow tool nodes call this origin (scheme://host[:port][/path], "
         "repeatable), whatever its addresses; '*' allows any host whose addresses are all "
         "public. By default tool nodes call nothing",
+    )
+    serve.add_argument(
+        "--execution-lease",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a running workflow execution's lease, renewed every third of it: if its server "
+        "process dies, another process on the database (or this one, restarted) marks it "
+        "failed once the lease ends (default 30)",
     )
     code = serve.add_argument_group(
         "code nodes",
@@ -232,11 +234,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    postgres = is_postgres_url(args.db)
+    postgres = args.db is not None and is_postgres_url(args.db)
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        db_path=Path("promptrun.db" if postgres else args.db),
+        db_path=_db_path(args.db, postgres),
         database_url=args.db if postgres else None,
         db_connections=args.db_connections,
         api_keys=tuple(keys),
@@ -259,33 +261,73 @@ def _serve(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         render_timeout=args.render_timeout,
         render_max_chars=args.render_max_chars,
+        max_pending_spans=args.max_pending_spans,
+        execution_lease=args.execution_lease,
     )
     return run_server(config)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from promptrun._cli import _logs, _prompt_run, _templates, _workflows
+def _db_path(given: str | None, postgres: bool) -> Path:
+    from promptrun._cli._common import EXIT_USAGE, CliError
+    from promptrun.server._datadir import DB_NAME, default_db
 
-    parser = argparse.ArgumentParser(
+    if postgres:
+        return Path(DB_NAME)  # unused: the database is the URL
+    if given is not None:
+        return Path(given)
+    if Path(DB_NAME).is_file():  # where earlier versions kept it
+        print(
+            f"promptrun serve: note: ./{DB_NAME} here is not used: the database now lives in "
+            f"your data folder; pass --db {DB_NAME} to serve this one",
+            file=sys.stderr,
+        )
+    try:
+        return default_db()
+    except OSError as exc:
+        raise CliError(
+            f"cannot make the data folder for the database ({exc}); pass --db PATH", EXIT_USAGE
+        ) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from promptrun._cli import (
+        _keys,
+        _logs,
+        _prompt_run,
+        _quickstart,
+        _templates,
+        _traces,
+        _workflows,
+    )
+    from promptrun._version import __version__
+
+    parser = Parser(
         prog="promptrun",
         description="Run registry prompts and log them; serve the API and a dashboard locally.",
         epilog=(
+            "Start here: `promptrun serve`, paste the export lines it prints into another "
+            "terminal, then `promptrun quickstart`. "
             "Exit status: 0 done, 1 the server or provider failed, 2 bad usage. "
             "`promptrun COMMAND --help` tells more."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"promptrun {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_serve(commands)
+    _quickstart.add_parser(commands)
     _prompt_run.add_parser(commands)
     _templates.add_parser(commands)
     _logs.add_parser(commands)
     _workflows.add_parser(commands)
+    _traces.add_parser(commands)
+    _keys.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit status."""
     from promptrun._cli._common import CliError
+    from promptrun._cli._output import clean
     from promptrun._errors import PromptLayerError
 
     parser = _parser()
@@ -298,10 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = run(args)
     except CliError as exc:
-        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        print(f"{where}: error: {clean(exc.message)}", file=sys.stderr)
         return exc.status
     except PromptLayerError as exc:
-        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        print(f"{where}: error: {clean(exc.message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

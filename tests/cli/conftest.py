@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -55,3 +57,29 @@ def cli(cli_env: dict[str, str], tmp_path: Path) -> Cli:
         )
 
     return run
+
+
+def on_a_terminal(
+    args: list[str], env: dict[str, str], which: Literal["stdout", "stderr"] = "stdout"
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run ``promptrun ARGS`` with ``which`` on a pseudo-terminal (the other one piped): the
+    finished process and what the terminal showed."""
+    leader, follower = pty.openpty()
+    try:
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, which: follower}
+        done = subprocess.run(
+            [sys.executable, "-m", "promptrun", *args], env=env, timeout=60, **streams
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the other end is closed and everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    return done, shown.decode()

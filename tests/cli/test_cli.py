@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import secrets
 import signal
 import subprocess
@@ -18,7 +16,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Cli
+from .conftest import Cli, on_a_terminal
 
 REPO = Path(__file__).parents[2]
 
@@ -40,17 +38,24 @@ def body(name: str, text: str = "Say hello to {name}.", **extra: Any) -> dict[st
     }
 
 
-def push(cli: Cli, tmp_path: Path, *bodies: dict[str, Any]) -> None:
+def push(cli: Cli, tmp_path: Path, *bodies: dict[str, Any]) -> list[str]:
+    """Push the bodies; the lines it printed, each without its dashboard link."""
     path = tmp_path / f"{secrets.token_hex(4)}.json"
     path.write_text(json.dumps(list(bodies)))
     done = cli("templates", "push", str(path))
     assert done.returncode == 0, done.stderr
+    return said(done.stdout)
+
+
+def said(stdout: str) -> list[str]:
+    """Printed lines without the dashboard link that ends them."""
+    return [line.split("  http")[0] for line in stdout.splitlines()]
 
 
 def test_help_names_every_command(cli: Cli) -> None:
     done = cli("--help")
     assert done.returncode == 0
-    for command in ("serve", "run", "templates", "logs", "workflows"):
+    for command in ("serve", "run", "templates", "logs", "workflows", "traces"):
         assert command in done.stdout
     assert cli("templates", "push", "--help").returncode == 0
 
@@ -78,7 +83,7 @@ def test_push_publishes_json_and_yaml_files_found_in_a_folder(cli: Cli, tmp_path
     (folder / "notes.txt").write_text("not a template")
     done = cli("templates", "push", str(folder))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [  # in path order: nested/two.yaml, one.json
+    assert said(done.stdout) == [  # in path order: nested/two.yaml, one.json
         f"pushed {names[1]} v1",
         f"pushed {names[2]} v1",
         f"pushed {names[0]} v1 [prod]",
@@ -101,7 +106,7 @@ def test_a_bad_file_is_reported_the_rest_still_pushed_and_the_exit_is_1(
     (tmp_path / "d.json").write_text(json.dumps(bad_role))
     done = cli("templates", "push", *(str(tmp_path / f"{n}.json") for n in "abcd"))
     assert done.returncode == 1
-    assert done.stdout.strip() == f"pushed {good} v1"
+    assert said(done.stdout) == [f"pushed {good} v1"]
     assert "a.json: not valid JSON" in done.stderr
     assert "b.json: prompt_name is missing" in done.stderr
     assert "d.json" in done.stderr and "role" in done.stderr
@@ -136,7 +141,7 @@ def test_a_pulled_version_pushes_back_as_the_same_template(cli: Cli, tmp_path: P
     done = cli("templates", "pull", name, "--version", "1", "-o", str(saved))
     assert done.returncode == 0, done.stderr
     assert f"wrote {name} v1" in done.stderr
-    assert cli("templates", "push", str(saved)).stdout.strip() == f"pushed {name} v3"
+    assert said(cli("templates", "push", str(saved)).stdout) == [f"pushed {name} v3"]
     third = json.loads(cli("templates", "show", name, "--json").stdout)
     first = json.loads(cli("templates", "show", name, "--version", "1", "--json").stdout)
     assert third["version"] == 3
@@ -239,11 +244,15 @@ def test_logs_prints_the_newest_requests_oldest_first(cli: Cli, tmp_path: Path) 
     push(cli, tmp_path, body(name))
     for who in ("first", "second", "third"):
         assert cli("run", name, "--var", f"name={who}").returncode == 0
-    lines = cli("logs", "--prompt", name, "--limit", "2").stdout.splitlines()
+    header, *lines = cli("logs", "--prompt", name, "--limit", "2").stdout.splitlines()
+    assert header.split() == ["ID", "TIME", "(UTC)", "PROMPT", "MODEL", "STATUS", "TOKENS",
+                              "COST", "LATENCY"]  # fmt: skip
     assert len(lines) == 2
     ids = [int(line.split()[0].lstrip("#")) for line in lines]
     assert ids == sorted(ids)
-    assert all(f"{name} v1  openai/gpt-4o-mini  SUCCESS" in line for line in lines)
+    assert all(line.split()[3:7] == [name, "v1", "openai/gpt-4o-mini", "SUCCESS"] for line in lines)
+    # The columns line up: the last one is right-aligned, so every line ends at one column.
+    assert len({len(line) for line in [header, *lines]}) == 1
 
 
 def test_logs_follow_prints_requests_as_they_arrive_until_interrupted(
@@ -278,26 +287,9 @@ def test_push_shows_progress_on_a_terminal_and_nothing_in_a_pipe(
     piped = cli("templates", "push", str(path))
     assert piped.returncode == 0 and piped.stderr == ""
     path.write_text(json.dumps([body(unique("p")) for _ in range(3)]))
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "promptrun", "templates", "push", str(path)],
-            env=cli_env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60,
-        )  # fmt: skip
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
+    done, shown = on_a_terminal(["templates", "push", str(path)], cli_env, "stderr")
     assert done.returncode == 0
-    assert b"[3/3] pushing" in shown
+    assert "[3/3] pushing" in shown
     assert len(done.stdout.splitlines()) == 3
 
 

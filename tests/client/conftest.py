@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +17,8 @@ import pytest
 import stamina
 
 from promptrun import AsyncPromptLayer
+from promptrun.examples import TEMPLATES
 from promptrun.testing import RunningServer, running_server
-
-EXAMPLES = Path(__file__).parents[2] / "examples" / "templates"
 
 
 @pytest.fixture(autouse=True)
@@ -56,8 +60,32 @@ def make_client(provider_env: RunningServer, tmp_path: Path) -> Callable[..., As
     return make
 
 
+def start_then_kill_9(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """Run ``code`` in a new interpreter until it prints a line of ids, then kill -9 it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    ids = proc.stdout.readline().split()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    return ids
+
+
+def spooled(folder: Path) -> list[bytes]:
+    """The records a spool folder still holds (read as an outsider would: the file format)."""
+    records: list[bytes] = []
+    for path in sorted(folder.rglob("*.seg")):
+        data = path.read_bytes()
+        header = data[: data.index(b"\n")]
+        acked = int(header.rsplit(b"=", 1)[1])
+        records += [line for line in data[acked:].split(b"\n") if line]
+    return records
+
+
 def example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((TEMPLATES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 class Probe:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import anyio
 import pytest
 
-from .conftest import Factory, Probe
+from .conftest import Factory, Probe, spooled, start_then_kill_9
 
 pytestmark = pytest.mark.anyio
 
@@ -37,9 +33,10 @@ async def test_a_full_spool_drops_its_oldest_records_counted_and_warned(
             await pl.flush(timeout=1)
     stats = pl.stats()
     assert stats["dropped"] > 0
-    kept = sum(len(p.read_bytes().splitlines()) for p in spool.glob("*.jsonl"))
+    kept = len(spooled(spool))
     assert kept + stats["dropped"] == 200  # every record is on disk or counted as dropped
-    assert sum(p.stat().st_size for p in spool.glob("*.jsonl")) <= 8192 * 1.25
+    assert stats["pending"] == kept
+    assert sum(p.stat().st_size for p in spool.glob("*.seg")) <= 8192 * 1.25
     assert any("dropped the" in r.getMessage() for r in caplog.records)
 
 
@@ -53,17 +50,6 @@ async def test_closing_with_records_not_shipped_logs_the_counters(
         r for r in caplog.records if "closed with log records not shipped" in r.getMessage()
     ]
     assert "'spooled': 1" in closing.getMessage()
-
-
-def _start_then_kill_9(code: str) -> list[str]:
-    """Run ``code`` until it prints its ids, then kill -9 it."""
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    ids = proc.stdout.readline().split()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    return ids
 
 
 async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
@@ -87,9 +73,9 @@ async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(
         asyncio.run(main())
         """
     )
-    ids = await anyio.to_thread.run_sync(_start_then_kill_9, code)
+    ids = await anyio.to_thread.run_sync(start_then_kill_9, code)
     assert len(ids) == 30
-    assert list(spool.glob("*.jsonl*"))
+    assert len(spooled(spool)) == 30
     await probe.clear_faults()
     async with make_client(spool_dir=spool) as pl:
         assert await pl.flush(timeout=10)

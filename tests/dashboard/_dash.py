@@ -64,6 +64,13 @@ class Visitor:
             assert response.status < 300, answer
             return answer
 
+    async def api_list(self, *, key: str = KEY) -> list[dict[str, Any]]:
+        """The workspace's keys through the API (revoked ones too)."""
+        path = "/promptrun/v1/keys?include_revoked=true"
+        async with self.client.get(path, headers={"X-API-KEY": key}) as response:
+            assert response.status == 200, await response.text()
+            return list((await response.json())["items"])
+
     async def publish(self, name: str, text: str, **extra: Any) -> Any:
         version = {
             "prompt_template": chat(text),

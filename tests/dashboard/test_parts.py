@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +21,8 @@ from promptrun.server.dashboard._format import duration, usd
 from promptrun.server.dashboard._messages import conversation_of
 from promptrun.server.dashboard._prices import PriceTable, request_cost
 from promptrun.server.dashboard._sessions import SessionStore, tokens_match
-from promptrun.server.store.base import ModelPrice
+from promptrun.server.store import sqlite_store
+from promptrun.server.store.base import KeyGrant, ModelPrice, NewKey
 
 
 def test_a_dated_model_snapshot_costs_what_its_family_costs() -> None:
@@ -181,29 +185,38 @@ def test_an_image_given_as_a_data_url_is_named_not_dumped() -> None:
     assert talk.sent[0].parts[0].text == "data:image/png;base64,…"
 
 
-def test_a_session_expires_after_its_lifetime_and_ends_at_sign_out() -> None:
-    now = [1000.0]
-    store = SessionStore(ttl=60, clock=lambda: now[0])
-    session = store.create(7, "default")
-    assert store.get(session.id) is session
-    now[0] += 59
-    assert store.get(session.id) is session
-    now[0] += 2
-    assert store.get(session.id) is None
-    again = store.create(7, "default")
-    store.end(again.id)
-    assert store.get(again.id) is None
-    assert store.get(None) is None and store.get("made-up") is None
+@pytest.mark.anyio
+async def test_a_session_expires_after_its_lifetime_and_ends_at_sign_out(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path / "s.db")
+    await store.start()
+    try:
+        (key,) = await store.register_keys([NewKey(key_hash="d", workspace="ws", name="k")])
+        grant = KeyGrant(key.id, key.workspace, key.role)
+        sessions = SessionStore(store, lifetime=60)
+        session = await sessions.create(grant, "ws")
+        assert 59 < session.expires_at - time.time() <= 60
+        found = await sessions.get(session.id)
+        assert found is not None
+        assert (found.workspace, found.role, found.csrf_token) == (
+            key.workspace, "admin", session.csrf_token,
+        )  # fmt: skip
+        await sessions.end(session.id)
+        assert await sessions.get(session.id) is None
+        gone = await SessionStore(store, lifetime=-1).create(grant, "ws")
+        assert await sessions.get(gone.id) is None
+        assert await sessions.get(None) is None and await sessions.get("made-up") is None
+        assert await sessions.get("x" * 10_000) is None
+        a, b = await sessions.create(grant, "ws"), await sessions.create(grant, "ws")
+        assert len({a.id, b.id, a.csrf_token, b.csrf_token}) == 4
+        assert len(a.id) >= 40
+    finally:
+        await store.close()
 
 
-def test_session_ids_and_csrf_tokens_are_unguessable_and_distinct() -> None:
-    store = SessionStore()
-    a, b = store.create(1, "x"), store.create(1, "x")
-    assert len({a.id, b.id, a.csrf_token, b.csrf_token}) == 4
-    assert len(a.id) >= 40
-    assert tokens_match(a.csrf_token, a.csrf_token)
-    assert not tokens_match(b.csrf_token, a.csrf_token)
-    assert not tokens_match(None, a.csrf_token) and not tokens_match("", a.csrf_token)
+def test_tokens_match_only_the_same_token() -> None:
+    assert tokens_match("abc", "abc")
+    assert not tokens_match("abd", "abc")
+    assert not tokens_match(None, "abc") and not tokens_match("", "abc")
 
 
 def test_money_and_durations_read_naturally() -> None:

@@ -168,10 +168,13 @@ async def test_publishing_one_template_from_two_stores_at_once_numbers_every_ver
     try:
         await one.add_keys([("default", hash_key("k"))])
         workspace = await workspace_of(one)
-        new = NewVersion(prompt_name="t", prompt_template={"type": "chat", "messages": []},
-                         metadata={}, release_labels=["prod"])  # fmt: skip
+
+        def new(n: int) -> NewVersion:  # different content: an identical one is unchanged
+            return NewVersion(prompt_name="t", prompt_template={"type": "chat", "messages": []},
+                              metadata={"n": n}, release_labels=["prod"])  # fmt: skip
+
         published = await asyncio.gather(
-            *(store.publish(workspace, new) for _ in range(10) for store in (one, two))
+            *((one, two)[n % 2].publish(workspace, new(n)) for n in range(20))
         )
         assert sorted(v.number for v in published) == list(range(1, 21))
         latest = await two.get_version(workspace, "t", label="prod")

@@ -24,13 +24,24 @@ __all__ = [
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
+# A key's last use (and the hint filled in with it) is bookkeeping the server writes a moment
+# after a request, whatever the request did: snapshots leave it out.
+_KEY_COLUMNS = "id, key_hash, hash_kind, workspace_id, name, role, source, created_at, revoked_at"
+_SNAPSHOT = {"api_keys": f"SELECT {_KEY_COLUMNS} FROM api_keys"}
+
 # How to find one workspace's rows in each table (``?`` is its id). A table missing here
 # fails the isolation test by name: add the new table (workflows, dashboard, ...) with the
 # query that selects one workspace's rows.
 WORKSPACE_ROWS: dict[str, str] = {
     "schema_version": "SELECT * FROM schema_version WHERE ? IS NOT NULL",
     "workspaces": "SELECT * FROM workspaces WHERE id = ?",
-    "api_keys": "SELECT * FROM api_keys WHERE workspace_id = ?",
+    "api_keys": f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE workspace_id = ?",
+    "dashboard_sessions": "SELECT s.* FROM dashboard_sessions s "
+    "JOIN api_keys k ON k.id = s.key_id WHERE k.workspace_id = ?",
+    # Not a workspace's: failed sign-ins by client address and key tried, and the server's
+    # secrets (the key HMAC's, the websocket tokens').
+    "signin_failures": "SELECT * FROM signin_failures WHERE ? IS NULL",
+    "server_secrets": "SELECT * FROM server_secrets WHERE ? IS NULL",
     "prompt_templates": "SELECT * FROM prompt_templates WHERE workspace_id = ?",
     "prompt_versions": "SELECT v.* FROM prompt_versions v "
     "JOIN prompt_templates t ON t.id = v.template_id WHERE t.workspace_id = ?",
@@ -54,6 +65,8 @@ WORKSPACE_ROWS: dict[str, str] = {
     "workflow_executions": "SELECT * FROM workflow_executions WHERE workspace_id = ?",
     "workflow_node_results": "SELECT n.* FROM workflow_node_results n "
     "JOIN workflow_executions e ON e.id = n.execution_id WHERE e.workspace_id = ?",
+    "spans": "SELECT * FROM spans WHERE workspace_id = ?",
+    "traces": "SELECT * FROM traces WHERE workspace_id = ?",
     # The request log's rollups and what filters read beside it, each by workspace.
     "request_daily": "SELECT * FROM request_daily WHERE workspace_id = ?",
     "request_hourly": "SELECT * FROM request_hourly WHERE workspace_id = ?",
@@ -123,7 +136,10 @@ def snapshot(db_path: Path) -> Snapshot:
             )
         ]
         # Table names come from sqlite_master itself, not from any input.
-        return {name: conn.execute(f'SELECT * FROM "{name}"').fetchall() for name in names}
+        return {
+            name: conn.execute(_SNAPSHOT.get(name, f'SELECT * FROM "{name}"')).fetchall()
+            for name in names
+        }
 
 
 def workspace_rows(db_path: Path, workspace_id: int) -> Snapshot:

@@ -25,6 +25,20 @@ class Seeded:
     request_id: int
     client_request_id: str
     group_id: int
+    trace_id: str
+
+
+def otlp_json(trace_id: str, span_id: str = "00f067aa0ba902b7") -> dict[str, Any]:
+    """An OTLP/JSON export of one span."""
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": "seeded span",
+        "kind": 1,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+    }
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
 
 
 def publish_body(name: str, labels: list[str] | None = None) -> dict[str, Any]:
@@ -49,12 +63,17 @@ def seed(http: Http, *, prefix: str = "sec") -> Seeded:
     client_id = f"{prefix}-client-{next(_ids)}"
     record = {"type": "log", "client_request_id": client_id, "body": log_body()}
     http.ok("POST", "/promptrun/v1/ingest", {"records": [record]})
-    return Seeded(name, published["id"], request_id, client_id, group_id)
+    trace_id = f"{next(_ids) + 1:032x}"
+    http.ok("POST", "/v1/traces", otlp_json(trace_id))
+    return Seeded(name, published["id"], request_id, client_id, group_id, trace_id)
 
 
 def path_for(path: str, seeded: Seeded) -> str:
     """The router's path with its parameters filled from ``seeded``."""
     filled = path.replace("{name}", seeded.template).replace("{ref}", str(seeded.request_id))
+    filled = filled.replace("{trace_id}", seeded.trace_id)
+    for template in ("{identifier}", "{prompt_id}"):
+        filled = filled.replace(template, seeded.template)
     return re.sub(r"\{\w+\}", "1", filled)
 
 
@@ -78,11 +97,15 @@ def valid_body(method: str, path: str, seeded: Seeded) -> Any:
         },
         ("POST", "/promptrun/v1/ingest/status"): {"client_request_ids": [seeded.client_request_id]},
         ("POST", "/promptrun/v1/_faults"): {"rules": []},
+        ("POST", "/v1/traces"): otlp_json(seeded.trace_id),
+        ("POST", "/promptrun/v1/keys"): {"name": f"{seeded.template}-key"},
         ("POST", "/rest/workflows"): {
             "workflow_name": f"{seeded.template}-flow",
             "definition": {"input_variables": [], "nodes": [VALUE_NODE]},
             "release_labels": ["prod"],
         },
+        ("POST", "/prompts/{prompt_id}/label"): {"name": "prod", "prompt_version_number": 1},
+        ("PATCH", "/prompt-labels/{id}"): {"prompt_version_number": 1},
         ("POST", "/workflows/{ref}/run"): {
             "input_variables": {},
             "metadata": None,

@@ -191,6 +191,9 @@ def test_names_and_client_ids_from_another_workspace_find_nothing(
     assert b.ok("GET", "/promptrun/v1/workflow-executions")["total"] == 0
     status = b.ok("POST", "/promptrun/v1/ingest/status", {"client_request_ids": [client_id]})
     assert status == {"stored": {}}
+    assert b.call("GET", f"/promptrun/v1/traces/{seeded_a.trace_id}").status == 404
+    their_traces = {t["trace_id"] for t in b.ok("GET", "/promptrun/v1/traces?limit=1000")["items"]}
+    assert seeded_a.trace_id not in their_traces
     # Lists show only the caller's own things.
     templates = b.ok("GET", "/prompt-templates?per_page=1000")
     assert name not in {t["prompt_name"] for t in templates["items"]}

@@ -104,3 +104,16 @@ async def test_a_bad_page_size_for_requests_is_a_400(api: Api) -> None:
     status, answer = await api.call("GET", "/promptrun/v1/requests?limit=abc")
     assert status == 400
     assert "limit" in answer["message"]
+
+
+async def test_a_body_that_cannot_be_decompressed_is_a_400_saying_so(seeded: Api) -> None:
+    before = await snapshot(seeded)
+    status, answer = await seeded.call(
+        "POST",
+        "/track-request",
+        data=b"this is not gzip",
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert status == 400
+    assert "the request body cannot be read" in answer["message"]
+    assert await snapshot(seeded) == before

@@ -52,10 +52,16 @@ def test_a_generated_key_is_printed_once_and_keeps_working_after_a_restart(
         key = proc.api_key
         assert key.startswith("pl_")
         assert len(key) == 3 + 48
-        assert proc.output().count(key) == 1
+        # Once in "generated API key ...", once in the export line that goes with it.
+        assert proc.output().count(key) == 2
+        assert f"export PROMPTLAYER_BASE_URL={proc.base_url} PROMPTLAYER_API_KEY={key}" in (
+            proc.output()
+        )
         assert get(proc, "/prompt-templates", key)[0] == 200
         proc.restart()
         assert proc.output().count("generated API key") == 1
+        assert proc.output().count(key) == 2
+        assert "use the key printed when this database was first served" in proc.output()
         assert get(proc, "/prompt-templates", key)[0] == 200
     assert key not in (tmp_path / "p.db").read_bytes().decode("latin-1")
 

@@ -24,7 +24,7 @@ async def test_publish_creates_version_one_and_answers_201_with_its_identity(api
 
 async def test_publishing_again_appends_a_version_and_moves_the_label(api: Api) -> None:
     first = await api.publish(labels=["prod"])
-    second = await api.publish(labels=["prod"])
+    second = await api.publish(metadata={**OPENAI_MODEL, "v": 2}, labels=["prod"])
     assert second["version_number"] == 2
     assert second["id"] == first["id"]
     _, v1 = await api.fetch(version=1)
@@ -158,7 +158,7 @@ async def test_names_with_slashes_and_spaces_round_trip(api: Api) -> None:
 async def test_list_pages_through_templates_at_their_latest_version(api: Api) -> None:
     for name in ("a", "b", "c"):
         await api.publish(name)
-    await api.publish("b")
+    await api.publish("b", metadata={**OPENAI_MODEL, "v": 2})
     page = await api.ok("GET", "/prompt-templates?page=1&per_page=2")
     assert [i["prompt_name"] for i in page["items"]] == ["a", "b"]
     assert page["items"][1]["version"] == 2
@@ -172,7 +172,7 @@ async def test_list_pages_through_templates_at_their_latest_version(api: Api) ->
 
 async def test_list_with_a_label_shows_only_labelled_templates_at_that_version(api: Api) -> None:
     await api.publish("a", labels=["prod"])
-    await api.publish("a")
+    await api.publish("a", metadata={**OPENAI_MODEL, "v": 2})
     await api.publish("b")
     page = await api.ok("GET", "/prompt-templates?label=prod")
     assert [(i["prompt_name"], i["version"]) for i in page["items"]] == [("a", 1)]
@@ -246,6 +246,6 @@ async def test_a_template_without_a_model_comes_back_without_kwargs(api: Api) ->
 async def test_a_cached_fetch_sees_a_new_publish_at_once(api: Api) -> None:
     await api.publish(labels=["prod"])
     assert (await api.fetch(label="prod"))[1]["version"] == 1
-    await api.publish(labels=["prod"])
+    await api.publish(metadata={**OPENAI_MODEL, "v": 2}, labels=["prod"])
     assert (await api.fetch(label="prod"))[1]["version"] == 2
     assert (await api.fetch())[1]["version"] == 2

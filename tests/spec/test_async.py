@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import openai.types.chat
-import pytest
 
 from promptrun import AsyncPromptLayer
 
@@ -97,7 +96,6 @@ def test_async_streaming_example_prints_raw_chunks_and_the_response_built_so_far
     assert "value2" in built[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 1: in progress in another branch (delivery)")
 def test_async_streaming_example_has_its_run_on_the_server_when_the_script_ends(
     spec_env: SpecServer,
 ) -> None:

@@ -41,7 +41,7 @@ def drive(op: Op[Any], answers: dict[str, Any]) -> tuple[Any, list[str]]:
 def test_an_operation_yields_its_queries_and_returns_what_it_made_of_the_rows() -> None:
     value, sent = drive(keys.workspace_for_key(SQLITE, "h"), {"api_keys": 7})
     assert value == 7
-    assert sent == ["SELECT workspace_id FROM api_keys WHERE key_hash = $1"]
+    assert sent == ["SELECT workspace_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"]
 
 
 def test_a_failing_part_in_a_savepoint_rolls_back_to_it_and_raises() -> None:

@@ -20,7 +20,7 @@ async def test_publishing_numbers_versions_and_moves_labels(
     first = await store.publish(
         spaces.ws, version(commit_message="one", tags=["a"], release_labels=["prod", "beta"])
     )
-    second = await store.publish(spaces.ws, version(release_labels=["prod"]))
+    second = await store.publish(spaces.ws, version(metadata={"n": 2}, release_labels=["prod"]))
     assert (first.number, second.number) == (1, 2)
     assert first.release_labels == ["beta", "prod"]
     assert second.release_labels == ["prod"]
@@ -31,7 +31,7 @@ async def test_publishing_numbers_versions_and_moves_labels(
     assert (await store.get_version(spaces.ws, "greet", version=1)).commit_message == "one"
     latest = await store.get_version(spaces.ws, "greet")
     assert (latest.number, latest.release_labels) == (2, ["prod"])
-    third = await store.publish(spaces.ws, version(tags=["b"]))
+    third = await store.publish(spaces.ws, version(metadata={"n": 3}, tags=["b"]))
     assert third.tags == ["b"]
 
 
@@ -40,7 +40,7 @@ async def test_a_fetch_sees_a_publish_made_after_it_was_answered(
 ) -> None:
     await store.publish(spaces.ws, version(release_labels=["prod"]))
     assert (await store.get_version(spaces.ws, "greet", label="prod")).number == 1
-    await store.publish(spaces.ws, version(release_labels=["prod"]))
+    await store.publish(spaces.ws, version(metadata={"n": 2}, release_labels=["prod"]))
     assert (await store.get_version(spaces.ws, "greet", label="prod")).number == 2
     assert (await store.get_version(spaces.ws, "greet")).number == 2
 
@@ -48,7 +48,9 @@ async def test_a_fetch_sees_a_publish_made_after_it_was_answered(
 async def test_publishing_one_template_at_once_numbers_every_version(
     store: Store, spaces: Workspaces
 ) -> None:
-    published = await asyncio.gather(*(store.publish(spaces.ws, version()) for _ in range(10)))
+    published = await asyncio.gather(
+        *(store.publish(spaces.ws, version(metadata={"n": n})) for n in range(10))
+    )
     assert sorted(v.number for v in published) == list(range(1, 11))
 
 
@@ -87,7 +89,7 @@ async def test_templates_list_oldest_first_at_their_latest_version_or_a_label(
 ) -> None:
     for name in ("b", "a", "c"):
         await store.publish(spaces.ws, version(name, release_labels=["prod"]))
-    await store.publish(spaces.ws, version("a"))
+    await store.publish(spaces.ws, version("a", metadata={"n": 2}))
     await store.publish(spaces.other, version("mine"))
     items, total = await store.list_templates(spaces.ws, page=1, per_page=2, label=None)
     assert total == 3

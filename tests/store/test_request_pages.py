@@ -289,7 +289,7 @@ async def test_track_prompt_and_score_move_a_request_in_the_rollups(
     logged: Store, spaces: Workspaces
 ) -> None:
     await logged.publish(spaces.ws, version("greet"))
-    await logged.publish(spaces.ws, version("greet"))
+    await logged.publish(spaces.ws, version("greet", metadata={"edit": 2}))  # new content
     for ref in ("r1", "r2"):
         await logged.track(
             spaces.ws,

@@ -16,7 +16,7 @@ import pytest
 
 from promptrun import PromptLayer, PromptLayerNotFoundError
 
-from ..client.conftest import Probe
+from ..client.conftest import Probe, spooled
 
 VARS = {"name": "Ada", "topic": "engines"}
 
@@ -199,6 +199,7 @@ def test_publish_invalidates_the_cache_so_the_next_run_sees_the_new_version(
     assert pl.templates.get("greet")["version"] == 1
     body = example("greet")
     body["commit_message"] = "v2"
+    body["metadata"] = {**body.get("metadata", {}), "revision": 2}  # new content, new version
     published = pl.templates.publish(body)
     assert published["version_number"] == 2
     assert pl.templates.get("greet")["version"] == 2
@@ -233,8 +234,7 @@ def test_exit_ships_within_its_deadline_and_spools_the_rest_for_the_next_run(
     took = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
     assert took < 15  # the 20 s stall did not hold the exit
-    spool = list(Path(env["PROMPTRUN_SPOOL_DIR"]).rglob("*.jsonl*"))
-    assert spool, "the unshipped records were not spooled"
+    assert spooled(Path(env["PROMPTRUN_SPOOL_DIR"])), "the unshipped records were not spooled"
     anyio.run(probe.clear_faults)
     proc = run_script(
         """

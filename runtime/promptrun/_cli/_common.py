@@ -1,4 +1,5 @@
-"""What the subcommands share: connection options, exit codes, ``--var`` parsing, output."""
+"""What the subcommands share: the parser, option types, connection options, exit codes,
+``--var`` parsing, output."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 if TYPE_CHECKING:
     from promptrun._http import ApiTransport
@@ -18,12 +19,16 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CliError",
+    "Commands",
+    "Parser",
     "Progress",
     "add_connection",
     "connection",
+    "number",
     "open_api",
     "parse_pairs",
     "print_json",
+    "whole_number",
 ]
 
 EXIT_OK = 0
@@ -38,6 +43,87 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Says each option's default in ``--help``, unless its help already does or there is
+    none worth saying (off, empty, unset)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or default == []
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` with usage errors that name the option first (``--limit: expected a whole
+    number, got 'abc'``) and defaults shown in ``--help``; subcommands' parsers are made of the
+    same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+#: What ``add_subparsers()`` of a :class:`Parser` gives: each subcommand module's
+#: ``add_parser(commands)`` adds its parser there. (A string: argparse's class is generic
+#: only to type checkers.)
+Commands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def whole_number(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """An option type: an integer, within ``low..high`` when given."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {_bounds(low, high)}, got {value}")
+        return value
+
+    return parse
+
+
+def number(
+    low: float | None = None, *, above: bool = False, what: str = "a number"
+) -> Callable[[str], float]:
+    """An option type: a finite number, at least ``low`` (``above``: more than ``low``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if low is not None and (value <= low if above else value < low):
+            bound = f"more than {low:g}" if above else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def _bounds(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"a whole number from {low} to {high}"
+    if low is not None:
+        return f"a whole number of at least {low}"
+    return f"a whole number of at most {high}"
 
 
 def add_inputs(parser: argparse.ArgumentParser, what: str, versioned: str) -> None:
@@ -56,18 +142,28 @@ def add_inputs(parser: argparse.ArgumentParser, what: str, versioned: str) -> No
         help=f"{what} metadata (repeatable)",
     )  # fmt: skip
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help=f"this {versioned} version")
+    which.add_argument(
+        "--version", type=whole_number(1), metavar="N", help=f"this {versioned} version"
+    )
     which.add_argument("--label", metavar="LABEL", help="the version this release label is on")
 
 
-def add_connection(parser: argparse.ArgumentParser) -> None:
+def add_connection(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
+    """``--base-url`` and ``--api-key``. ``inherited``: on a subcommand of a command that has
+    them too, where given only after the subcommand's name they must not reset what was given
+    before it (``promptrun logs --api-key K show 1``)."""
+    default = argparse.SUPPRESS if inherited else None
     group = parser.add_argument_group("server")
     group.add_argument(
         "--base-url",
         metavar="URL",
+        default=default,
         help="PromptLayer-compatible API (default: $PROMPTLAYER_BASE_URL, else the hosted API)",
     )
-    group.add_argument("--api-key", metavar="KEY", help="API key (default: $PROMPTLAYER_API_KEY)")
+    group.add_argument(
+        "--api-key", metavar="KEY", default=default,
+        help="API key (default: $PROMPTLAYER_API_KEY)",
+    )  # fmt: skip
 
 
 def connection(args: argparse.Namespace) -> tuple[str, str]:

@@ -11,17 +11,20 @@ from promptrun._cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Commands,
     add_connection,
     add_inputs,
     connection,
+    open_api,
     parse_pairs,
     print_json,
 )
+from promptrun._cli._output import clean, cost_text, dashboard_url, request_ref
 
 __all__ = ["add_parser", "answer_text"]
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: Commands) -> None:
     parser = commands.add_parser(
         "run",
         help="run a registry prompt on its provider and log it",
@@ -96,38 +99,69 @@ async def _execute(args: argparse.Namespace) -> int:
                 model=args.model,
             )
             if args.stream:
-                result = await _print_stream(result, as_json=args.json)
+                shown, last = await _print_stream(result, as_json=args.json)
+                final = {"request_id": last.get("request_id"), "text": shown,
+                         "prompt_blueprint": last.get("prompt_blueprint")}  # fmt: skip
             else:
-                _print_result(result, as_json=args.json)
-            if not await client.flush(timeout=10):
-                print(
-                    "promptrun run: the log could not be shipped yet; it waits in the spool",
-                    file=sys.stderr,
-                )
+                blueprint = result.get("prompt_blueprint")
+                final = {
+                    "request_id": result.get("request_id"),
+                    "text": answer_text(blueprint),
+                    "prompt_blueprint": blueprint,
+                    "raw_response": _raw(result.get("raw_response")),
+                }
+                if not args.json:
+                    print(clean(str(final["text"])), flush=True)
+            shipped = await client.flush(timeout=10)
     except PromptLayerValidationError as exc:
         raise CliError(exc.message, EXIT_USAGE) from None
     except PromptLayerError as exc:
         raise CliError(exc.message, EXIT_FAILURE) from None
+    url = dashboard_url(base_url, f"/requests/{final['request_id']}")
+    # Only promptrun serve has a dashboard, and the read API that gives the id and the cost.
+    logged = await _logged(args, final["request_id"]) if shipped and url else {}
+    if logged.get("id") is not None:
+        url = dashboard_url(base_url, f"/requests/{logged['id']}")
+    if args.json:
+        print_json({**final, "id": logged.get("id"), "cost": logged.get("cost"),
+                    "dashboard_url": url})  # fmt: skip
+    else:
+        print(clean(_request_line(final["request_id"], logged, url)), file=sys.stderr)
+    if not shipped:
+        print(
+            "promptrun run: the log could not be shipped yet; it waits in the spool",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
-def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
-    blueprint = result.get("prompt_blueprint")
-    if as_json:
-        print_json(
-            {
-                "request_id": result.get("request_id"),
-                "text": answer_text(blueprint),
-                "prompt_blueprint": blueprint,
-                "raw_response": _raw(result.get("raw_response")),
-            }
-        )
-        return
-    print(answer_text(blueprint))
-    print(f"request {result.get('request_id')}", file=sys.stderr)
+async def _logged(args: argparse.Namespace, request_id: Any) -> dict[str, Any]:
+    """The logged request as the server stores it (its id, its cost), if it can say."""
+    from promptrun._errors import PromptLayerError
+
+    try:
+        async with open_api(args, timeout=5) as api:
+            found: dict[str, Any] = await api.request(
+                "GET", f"/promptrun/v1/requests/{request_ref(str(request_id))}",
+                context="reading the logged request",
+            )  # fmt: skip
+    except PromptLayerError:  # a server without promptrun's read API (the hosted one)
+        return {}
+    return found
 
 
-async def _print_stream(chunks: Any, *, as_json: bool) -> dict[str, Any]:
+def _request_line(request_id: Any, logged: dict[str, Any], url: str | None) -> str:
+    """``request req_... (#155, ~$0.000019): URL`` for stderr."""
+    about = []
+    if logged.get("id") is not None:
+        about.append(f"#{logged['id']}")
+    if logged:
+        about.append(cost_text(logged.get("cost"), bool(logged.get("cost_estimated"))))
+    line = f"request {request_id}" + (f" ({', '.join(about)})" if about else "")
+    return line + (f": {url}" if url and logged else "")
+
+
+async def _print_stream(chunks: Any, *, as_json: bool) -> tuple[str, dict[str, Any]]:
     shown = ""
     last: dict[str, Any] = {}
     async for chunk in chunks:
@@ -141,20 +175,12 @@ async def _print_stream(chunks: Any, *, as_json: bool) -> dict[str, Any]:
         if as_json:
             print_json({"delta": delta})
         else:
-            sys.stdout.write(delta)
+            sys.stdout.write(clean(delta))
             sys.stdout.flush()
-    if as_json:
-        print_json(
-            {
-                "request_id": last.get("request_id"),
-                "text": shown,
-                "prompt_blueprint": last.get("prompt_blueprint"),
-            }
-        )
-    else:
+    if not as_json:
         sys.stdout.write("\n")
-        print(f"request {last.get('request_id')}", file=sys.stderr)
-    return last
+        sys.stdout.flush()
+    return shown, last
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -1,9 +1,8 @@
 """``promptrun templates push | pull | list | show``: the prompt registry from the shell.
 
-Files are publish bodies, as ``templates.publish()`` takes them: ``prompt_name``,
-``prompt_template``, and optionally ``commit_message``, ``metadata``, ``tags`` and
-``release_labels``. JSON always; YAML when PyYAML is installed. A file may hold one body or a
-list of them (YAML: also several documents).
+Files are publish bodies (see :mod:`promptrun._cli._push`, which pushes them idempotently).
+``pull`` writes a version as such a file, leaving its release labels out unless asked
+(``--with-labels``), so pull, edit, push never moves ``prod`` by itself.
 """
 
 from __future__ import annotations
@@ -21,20 +20,20 @@ from promptrun._cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    Progress,
+    Commands,
     add_connection,
+    connection,
     open_api,
     print_json,
+    whole_number,
 )
+from promptrun._cli._output import Column, Table, clean, dashboard_url, message_lines
+from promptrun._cli._push import NO_YAML, YAML_SUFFIXES, push_command
 
-__all__ = ["add_parser", "load_bodies", "wire_body"]
-
-_SUFFIXES = (".json", ".yaml", ".yml")
-_YAML = (".yaml", ".yml")
-_NO_YAML = "YAML needs PyYAML, which is not installed (pip install pyyaml); or use JSON"
+__all__ = ["add_parser"]
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: Commands) -> None:
     parser = commands.add_parser(
         "templates",
         help="push, pull, list and show prompt templates",
@@ -46,15 +45,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "push",
         help="publish templates from JSON or YAML files",
         description=(
-            "Publish each file (or each .json/.yaml/.yml file under a folder) as a new version. "
-            "A file holds a publish body or a list of them: prompt_name, prompt_template, and "
-            "optionally commit_message, metadata, tags, release_labels."
+            "Publish each file (or each .json/.yaml/.yml file under a folder) as a new version, "
+            "unless it equals the latest version (then it says 'unchanged'). A file holds a "
+            "publish body or a list of them: prompt_name, prompt_template, and optionally "
+            "commit_message, metadata, tags, release_labels."
         ),
+        epilog="example: promptrun templates push prompts/  (or --examples: the shipped ones)",
     )
-    push.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    push.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
+    push.add_argument(
+        "--examples",
+        action="store_true",
+        help="push the example templates shipped with promptrun (greet, haiku, summarize)",
+    )
+    push.add_argument(
+        "--force", action="store_true", help="publish a new version even when unchanged"
+    )
     push.add_argument("--json", action="store_true", help="print one JSON result per template")
     add_connection(push)
-    push.set_defaults(run=_sync(_push), command_name="templates push")
+    push.set_defaults(run=_sync(push_command), command_name="templates push")
 
     pull = sub.add_parser(
         "pull",
@@ -66,6 +75,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pull.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
     pull.add_argument(
         "--format", choices=("json", "yaml"), help="default: from the file's suffix, else json"
+    )
+    pull.add_argument(
+        "--with-labels",
+        action="store_true",
+        help="keep the version's release labels in the file (pushing it then moves them)",
     )
     add_connection(pull)
     pull.set_defaults(run=_sync(_pull), command_name="templates pull")
@@ -83,6 +97,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_connection(show)
     show.set_defaults(run=_sync(_show), command_name="templates show")
 
+    from promptrun._cli._labels import add_label_parser
+
+    add_label_parser(sub)
     parser.set_defaults(run=lambda args: _usage(parser))
 
 
@@ -93,7 +110,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _add_which(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help="this version (default: latest)")
+    which.add_argument(
+        "--version", type=whole_number(1), metavar="N", help="this version (default: latest)"
+    )
     which.add_argument("--label", help="the version this release label is on")
 
 
@@ -103,150 +122,6 @@ def _sync(command: Any) -> Any:
         return status
 
     return run
-
-
-# -- push ------------------------------------------------------------------------------------
-
-
-def _files(paths: list[str]) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise CliError(f"no such file or folder: {raw}", EXIT_USAGE)
-    if not found:
-        raise CliError("no .json, .yaml or .yml files in " + ", ".join(paths), EXIT_USAGE)
-    return found
-
-
-def load_bodies(path: Path) -> list[dict[str, Any]]:
-    """The publish bodies in one file; ValueError says what is wrong with it."""
-    text = path.read_text(encoding="utf-8")
-    documents: list[Any]
-    if path.suffix in _YAML:
-        try:
-            import yaml
-        except ImportError:
-            raise ValueError(_NO_YAML) from None
-        try:
-            documents = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            raise ValueError(f"not valid YAML: {exc}") from None
-    else:
-        try:
-            documents = [json.loads(text)]
-        except ValueError as exc:
-            raise ValueError(f"not valid JSON: {exc}") from None
-    bodies: list[dict[str, Any]] = []
-    for document in documents:
-        for body in document if isinstance(document, list) else [document]:
-            if not isinstance(body, dict):
-                raise ValueError(
-                    "each template must be an object with prompt_name and prompt_template"
-                )
-            bodies.append(body)
-    if not bodies:
-        raise ValueError("the file holds no template")
-    return bodies
-
-
-def wire_body(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A file's body as ``POST /rest/prompt-templates`` takes it, and the template's name.
-
-    The flat form of ``templates.publish()`` is converted; the API's own nested form
-    (``prompt_template`` + ``prompt_version``) is sent as it is.
-    """
-    if isinstance(body.get("prompt_version"), dict) and isinstance(
-        body.get("prompt_template"), dict
-    ):
-        name = body["prompt_template"].get("prompt_name")
-        if not isinstance(name, str) or not name:
-            raise ValueError("prompt_template.prompt_name is missing")
-        return name, body
-    name = body.get("prompt_name")
-    if not isinstance(name, str) or not name:
-        raise ValueError("prompt_name is missing")
-    if not isinstance(body.get("prompt_template"), dict):
-        raise ValueError(f"{name}: prompt_template must be an object")
-    unknown = set(body) - {
-        "prompt_name", "prompt_template", "commit_message", "metadata", "tags",
-        "release_labels", "folder_id",
-    }  # fmt: skip
-    if unknown:
-        raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
-    template_part = {k: body[k] for k in ("prompt_name", "tags", "folder_id") if k in body}
-    version_part = {
-        k: body[k] for k in ("prompt_template", "commit_message", "metadata") if k in body
-    }
-    wire: dict[str, Any] = {"prompt_template": template_part, "prompt_version": version_part}
-    if body.get("release_labels") is not None:
-        wire["release_labels"] = body["release_labels"]
-    return name, wire
-
-
-async def _push(args: argparse.Namespace) -> int:
-    from promptrun._errors import PromptLayerError
-
-    files = _files(args.paths)
-    work: list[tuple[Path, Any]] = []
-    failed = 0
-    for path in files:
-        try:
-            work.extend((path, wire_body(body)) for body in load_bodies(path))
-        except (ValueError, OSError) as exc:
-            failed += 1
-            _report(args, {"file": str(path), "error": str(exc)}, f"{path}: {exc}", error=True)
-    progress = Progress(len(work))
-    async with open_api(args) as api:
-        for done, (path, (name, wire)) in enumerate(work, 1):
-            progress.step(done, f"pushing {name} ({path.name})")
-            try:
-                stored = await api.request(
-                    "POST", "/rest/prompt-templates", body=wire,
-                    context=f"publishing {name!r}", expect=(200, 201),
-                )  # fmt: skip
-            except PromptLayerError as exc:
-                failed += 1
-                progress.clear()
-                _report(args, {"file": str(path), "prompt_name": name, "error": exc.message},
-                        f"{path}: {exc.message}", error=True)  # fmt: skip
-                continue
-            progress.clear()
-            number = stored.get("version_number")
-            labels = stored.get("release_labels") or []
-            line = f"pushed {name} v{number}" + (f" [{', '.join(labels)}]" if labels else "")
-            _report(
-                args,
-                {
-                    "file": str(path),
-                    "prompt_name": name,
-                    "version": number,
-                    "release_labels": labels,
-                },
-                line,
-            )
-    progress.clear()
-    if failed:
-        print(f"promptrun templates push: {failed} failed", file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_OK
-
-
-def _report(
-    args: argparse.Namespace, data: dict[str, Any], line: str, *, error: bool = False
-) -> None:
-    if args.json:
-        print_json(data)
-    elif error:
-        print(f"promptrun templates push: error: {line}", file=sys.stderr)
-    else:
-        print(line, flush=True)
 
 
 # -- pull, show, list ------------------------------------------------------------------------
@@ -268,14 +143,14 @@ async def _fetch(args: argparse.Namespace) -> dict[str, Any]:
     return fetched
 
 
-def _publish_body(fetched: dict[str, Any]) -> dict[str, Any]:
+def _publish_body(fetched: dict[str, Any], with_labels: bool) -> dict[str, Any]:
     body = {
         "prompt_name": fetched.get("prompt_name"),
         "prompt_template": fetched.get("prompt_template"),
         "metadata": fetched.get("metadata") or {},
         "commit_message": fetched.get("commit_message"),
         "tags": fetched.get("tags") or [],
-        "release_labels": fetched.get("release_labels") or [],
+        "release_labels": (fetched.get("release_labels") or []) if with_labels else None,
     }
     return {k: v for k, v in body.items() if v is not None}
 
@@ -285,15 +160,15 @@ def _dump(body: dict[str, Any], fmt: str) -> str:
         try:
             import yaml
         except ImportError:
-            raise CliError(_NO_YAML, EXIT_FAILURE) from None
+            raise CliError(NO_YAML, EXIT_FAILURE) from None
         return str(yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
 async def _pull(args: argparse.Namespace) -> int:
-    fmt = args.format or ("yaml" if args.output and args.output.suffix in _YAML else "json")
+    fmt = args.format or ("yaml" if args.output and args.output.suffix in YAML_SUFFIXES else "json")
     fetched = await _fetch(args)
-    text = _dump(_publish_body(fetched), fmt)
+    text = _dump(_publish_body(fetched, args.with_labels), fmt)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -312,24 +187,20 @@ async def _show(args: argparse.Namespace) -> int:
         return EXIT_OK
     model = (fetched.get("metadata") or {}).get("model") or {}
     labels = ", ".join(fetched.get("release_labels") or []) or "-"
-    print(f"{fetched.get('prompt_name')} v{fetched.get('version')}  labels: {labels}")
+    print(clean(f"{fetched.get('prompt_name')} v{fetched.get('version')}  labels: {labels}"))
     if fetched.get("commit_message"):
-        print(f"commit: {fetched['commit_message']}")
+        print(clean(f"commit: {fetched['commit_message']}"))
     if model:
-        print(
-            f"model: {model.get('provider')}/{model.get('name')}  {json.dumps(model.get('parameters') or {})}"
-        )
-    template = fetched.get("prompt_template") or {}
-    for message in template.get("messages") or [
-        {"role": "prompt", "content": template.get("content")}
-    ]:
-        texts = [
-            p.get("text", "")
-            for p in message.get("content") or ()
-            if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        print(f"\n[{message.get('role')}]")
-        print("\n".join(texts))
+        parameters = json.dumps(model.get("parameters") or {})
+        print(clean(f"model: {model.get('provider')}/{model.get('name')}  {parameters}"))
+    base_url, _ = connection(args)
+    url = dashboard_url(
+        base_url, "/prompt", {"name": fetched.get("prompt_name"), "version": fetched.get("version")}
+    )
+    if url:
+        print(f"dashboard: {clean(url)}")
+    for line in message_lines(fetched.get("prompt_template")):
+        print(f"\n{line}" if line.startswith("[") else line)
     return EXIT_OK
 
 
@@ -358,8 +229,19 @@ async def _list(args: argparse.Namespace) -> int:
     if not items:
         print("no templates", file=sys.stderr)
         return EXIT_OK
-    width = max(len(str(item.get("prompt_name"))) for item in items)
-    for item in items:
-        labels = ",".join(item.get("release_labels") or []) or "-"
-        print(f"{item.get('prompt_name')!s:<{width}}  v{item.get('version')!s:<4} {labels}")
+    table = Table((Column("NAME"), Column("VERSION", right=True), Column("MODEL"),
+                   Column("LABELS"), Column("COMMIT")))  # fmt: skip
+    table.print([_list_row(item) for item in items])
     return EXIT_OK
+
+
+def _list_row(item: dict[str, Any]) -> list[str]:
+    model = (item.get("metadata") or {}).get("model") or {}
+    commit = str(item.get("commit_message") or "").splitlines()
+    return [
+        str(item.get("prompt_name")),
+        f"v{item.get('version')}",
+        f"{model.get('provider')}/{model.get('name')}" if model else "-",
+        ",".join(item.get("release_labels") or []) or "-",
+        (commit[0][:60] if commit else "") or "-",
+    ]

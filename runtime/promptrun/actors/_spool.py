@@ -1,104 +1,222 @@
-"""The on-disk spool: log records that could not be shipped yet, kept until they are.
+"""The spool: a write-ahead journal of log records, one folder per server and API key.
 
-One folder per server and API key. Each process appends to its own segment file
-(``<time>-<pid>-<rand>.jsonl``, one encoded record a line, exactly as it goes on the wire).
-Replay claims a whole segment by renaming it (``.claimed-<pid>``), so two processes sharing the
-folder never ship the same segment; a claim left by a dead process, or by a runtime of this
-process that died mid-replay, is taken over. The folder is bounded: past ``max_bytes`` the
-oldest segments go, and every record that goes is counted and warned about.
+Every record is appended here (one ``pwrite``, no ``fsync``: the kernel keeps it across a
+kill of the process) before ``run()`` or ``log_request()`` returns. The shipper reads records
+back in order, ships them, and moves the segment's acknowledged offset past them; a segment
+is deleted once everything in it is acknowledged.
+
+A segment is ``<time_ns>-<pid>-<random>.seg``: a header line holding the acknowledged byte
+offset, then one encoded record a line, exactly as it goes on the wire. It belongs to whoever
+holds an exclusive ``flock`` on it: the process writing it, or one that adopted it after its
+owner died (the kernel drops a dead process's locks, kill -9 included). Nobody else reads,
+ships or deletes it, so processes sharing the folder never take each other's records. A new
+segment is locked before it gets its ``.seg`` name, so it is never seen unowned.
+
+Writers may be any thread (the sync client appends from its callers' threads); the shipper
+side (``take``, ``settle``, ``adopt_orphans``, ``release``) is used by one task at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import logging
 import os
 import secrets
+import threading
 import time
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from promptrun.wire.ingest import LogRecord, TrackCallRecord, TrackRecord
 
-__all__ = ["Spool"]
+__all__ = ["LATE_FOLDERS", "Segment", "Spool", "Taken"]
 
 logger = logging.getLogger("promptlayer")
 
-# Segments this process is replaying right now; a claim of ours not in here was left behind
-# by a runtime that died mid-replay (a finished event loop) and may be taken over.
-_ACTIVE_CLAIMS: set[str] = set()
-
+_MAGIC = b"promptrun-spool/1 acked="
+_HEADER = _MAGIC + b"%012d\n"
+HEADER_LEN = len(_HEADER % 0)
+_SUFFIX = ".seg"
+_STALE_TMP_S = 60.0
 _check = msgspec.json.Decoder(TrackRecord | LogRecord | TrackCallRecord)
+_journals: weakref.WeakSet[Spool] = weakref.WeakSet()
+# Folders that got records after their spool was released: the exit hook ships them.
+LATE_FOLDERS: set[Path] = set()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass(eq=False, slots=True)
+class Segment:
+    """One segment file this process holds the lock of."""
+
+    path: Path
+    fd: int
+    size: int  # end of the last whole record
+    acked: int  # everything before this offset is settled (shipped or given up)
+    read: int  # the shipper has taken everything before this offset
+    count: int  # whole records in the file (past the header)
+    done: int  # records before ``acked``
+    taken: int  # records before ``read``
+    sealed: bool = False  # no more appends
+    backlog: bool = False  # waited through an outage, or adopted: replayed, oldest first
+    adopted: bool = False  # written by another process or an earlier runtime
+    held: bool = False  # a track call at its head waits for the record it names
+    gone: bool = False  # deleted (settled, or dropped over the bound), or released
+    released: bool = False  # let go of, with what it holds, for the next owner
+    checked_to: int = 0  # adopted: lines before this offset were checked to decode
+
+    @property
+    def unread(self) -> int:
+        return self.count - self.taken
+
+    @property
+    def pending(self) -> int:
+        return self.count - self.done
+
+
+@dataclass(slots=True)
+class Taken:
+    """Records handed to the shipper: ``ends[i]`` is where record i ends in the file, and
+    ``lines[i]`` how many lines (records, and damaged lines skipped) lead up to it."""
+
+    records: list[bytes]
+    ends: list[int]
+    lines: list[int]
+    base_done: int = 0  # the segment's settled records when these were taken
 
 
 class Spool:
-    """Append encoded records to disk; hand back whole segments for replay."""
+    """Append encoded records durably; hand them back in order until they are settled."""
 
     def __init__(self, folder: Path, *, max_bytes: int) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
-        self._segment: Path | None = None
-        self._segment_pid = 0
-        # Segments rotate at a quarter of the bound, so dropping the oldest ones keeps the
-        # folder within 1.25 x max_bytes.
-        self._segment_limit = max(1024, min(max_bytes // 4, 8 * 1024 * 1024))
-        self.dropped = 0
+        # Segments rotate at a quarter of the bound (at most 4 MB), so dropping whole old
+        # segments keeps what this process spools within 1.25 x max_bytes.
+        self.segment_limit = max(1024, min(max_bytes // 4, 4 * 1024 * 1024))
+        self.segments: list[Segment] = []  # oldest first
+        self.live: Segment | None = None
+        self.dropped = 0  # records lost to the bound or to damage; the shipper reports them
+        self.appended = 0  # records taken by append()
+        self.released = False
+        self.late = False  # records were written after release(); they wait as orphans
+        self._lock = threading.Lock()
+        self._adopting = threading.Lock()
+        self._dropped_fds: list[int] = []  # of segments dropped by a writer, to close
+        _journals.add(self)
 
-    # -- writing -----------------------------------------------------------------------
-    def append(self, records: list[bytes]) -> int:
-        """Write records durably (one fsync per segment written); returns how many."""
-        if not records:
-            return 0
-        self.folder.mkdir(parents=True, exist_ok=True)
+    # -- writing (any thread) ----------------------------------------------------------
+    def append(self, data: bytes) -> None:
+        """Write one record after the others (one system call); raises OSError if it cannot."""
+        with self._lock:
+            seg = self.live
+            if seg is None or seg.size >= self.segment_limit:
+                if self.released:
+                    self._append_orphan([data, b"\n"])
+                    self.appended += 1
+                    return
+                seg = self._rotate()
+            self._write(seg, (data + b"\n",))
+            seg.count += 1
+            self.appended += 1
+
+    def append_many(self, records: list[bytes]) -> None:
+        """Write records in one system call per segment; raises OSError if it cannot."""
         i = 0
-        while i < len(records):
-            segment = self._current_segment()
-            room = self._segment_limit - _size(segment)
-            chunk: list[bytes] = []
-            while i < len(records) and (not chunk or room > 0):
-                chunk.append(records[i])
-                room -= len(records[i]) + 1
-                i += 1
-            with open(segment, "ab") as f:
-                f.write(b"\n".join(chunk) + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-        self._enforce_bound()
-        return len(records)
+        with self._lock:
+            if self.released:
+                self._append_orphan([p for r in records for p in (r, b"\n")])
+                return
+            while i < len(records):
+                seg = self.live
+                if seg is None or seg.size >= self.segment_limit:
+                    seg = self._rotate()
+                room = self.segment_limit - seg.size
+                parts: list[bytes] = []
+                n = 0
+                while i < len(records) and (not parts or room > 0):
+                    parts += (records[i], b"\n")
+                    room -= len(records[i]) + 1
+                    i += 1
+                    n += 1
+                self._write(seg, parts)
+                seg.count += n
 
-    def _current_segment(self) -> Path:
-        if (
-            self._segment is None
-            or self._segment_pid != os.getpid()  # after a fork: never the parent's file
-            or _size(self._segment) >= self._segment_limit
-        ):
-            name = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-            self._segment = self.folder / name
-            self._segment_pid = os.getpid()
-        return self._segment
+    def _write(self, seg: Segment, parts: tuple[bytes, ...] | list[bytes]) -> None:
+        want = sum(len(p) for p in parts)
+        try:
+            if len(parts) == 1:
+                written = os.pwrite(seg.fd, parts[0], seg.size)
+            else:
+                written = os.pwritev(seg.fd, parts, seg.size)
+        except OSError:
+            _truncate(seg)
+            raise
+        if written != want:  # a full disk part-way: take the torn piece back
+            _truncate(seg)
+            raise OSError(errno.ENOSPC, "short write to the spool (is the disk full?)")
+        seg.size += written
+
+    def _append_orphan(self, parts: list[bytes]) -> None:
+        # After release (records that came after the client closed): a segment of their own,
+        # let go of at once, for the next client or the exit hook to adopt.
+        self.late = True
+        LATE_FOLDERS.add(self.folder)
+        seg = self._create()
+        try:
+            self._write(seg, parts)
+        finally:
+            _close(seg.fd)
+
+    def _rotate(self) -> Segment:
+        old = self.live
+        if old is not None:
+            old.sealed = True
+            if old.acked >= old.size:  # all shipped already: no settle will come to delete it
+                self._forget(old, unlink=True, close=False)
+        self.live = None
+        seg = self._create()
+        self.live = seg
+        self.segments = [*self.segments, seg]
+        if old is not None:
+            self._enforce_bound()
+        return seg
+
+    def _create(self) -> Segment:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp = self.folder / f"{name}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.pwrite(fd, _HEADER % HEADER_LEN, 0)
+            path = self.folder / f"{name}{_SUFFIX}"
+            os.rename(tmp, path)  # locked before anyone can see it
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        return Segment(path, fd, HEADER_LEN, HEADER_LEN, HEADER_LEN, 0, 0, 0)
 
     def _enforce_bound(self) -> None:
-        segments = self._segments()
-        total = sum(size for _, size in segments)
-        for path, size in segments:
+        """Past ``max_bytes`` unsettled, the oldest segments go (counted, warned)."""
+        total = sum(s.size - s.acked for s in self.segments)
+        for seg in list(self.segments):
             if total <= self.max_bytes:
-                break
-            if path == self._segment:
+                return
+            if seg is self.live:
                 continue
-            lost = _count_lines(path)
-            path.unlink(missing_ok=True)
-            total -= size
+            total -= seg.size - seg.acked
+            # Records already taken are the shipper's to settle; the rest are lost.
+            lost = seg.count - seg.taken
             self.dropped += lost
+            # This may be a caller's thread: the shipper may be reading this file right now,
+            # so its descriptor is closed on the shipper's side (take, release).
+            self._forget(seg, unlink=True, close=False)
             logger.warning(
                 "promptrun spool %s is over its limit of %d bytes: dropped the %d oldest records",
                 self.folder,
@@ -106,86 +224,265 @@ class Spool:
                 lost,
             )
 
-    # -- replay ------------------------------------------------------------------------
-    def _segments(self) -> list[tuple[Path, int]]:
-        if not self.folder.is_dir():
-            return []
-        out = []
-        for p in sorted(self.folder.glob("*.jsonl")):
-            try:
-                out.append((p, p.stat().st_size))
-            except FileNotFoundError:
+    # -- the shipper's side (one task at a time) ----------------------------------------
+    def take(self, seg: Segment, max_records: int, max_bytes: int) -> Taken:
+        """Up to ``max_records`` whole records after ``seg.read``, in order.
+
+        Records in adopted segments that do not decode (a torn write, power-loss damage) are
+        skipped, counted in ``dropped``, and settled with the record before them.
+        """
+        self._close_dropped()
+        taken = Taken([], [], [])
+        start, end = seg.read, seg.size
+        if start >= end or seg.gone:
+            return taken
+        data = os.pread(seg.fd, min(end - start, max_bytes), start)
+        cut = data.rfind(b"\n")
+        while cut < 0 and len(data) < end - start:  # one record bigger than max_bytes
+            data += os.pread(seg.fd, min(end - start - len(data), 1 << 20), start + len(data))
+            cut = data.find(b"\n")
+        pos = start
+        lines = 0
+        for line in data[:cut].split(b"\n")[:max_records]:
+            pos += len(line) + 1
+            lines += 1
+            if seg.adopted and not _decodes(line):
+                if pos > seg.checked_to:  # counted once, however often it is read
+                    self.dropped += 1
+                    logger.warning("promptrun spool: skipped a damaged record in %s", seg.path)
+                    seg.checked_to = pos
+                if taken.records:  # settled together with the record before it
+                    taken.ends[-1], taken.lines[-1] = pos, lines
+                else:  # nothing before it: settled now
+                    seg.acked, seg.done, lines = pos, seg.done + 1, 0
                 continue
-        return out
+            seg.checked_to = max(seg.checked_to, pos)
+            taken.records.append(line)
+            taken.ends.append(pos)
+            taken.lines.append(lines)
+        seg.read = pos
+        seg.taken = seg.done + lines
+        taken.base_done = seg.done
+        if not taken.records and seg.acked > start:
+            self.settle(seg, seg.acked, seg.done)  # only damaged lines: record the progress
+        return taken
 
-    def has_records(self) -> bool:
-        if not self.folder.is_dir():
-            return False
-        self._reclaim_abandoned()
-        return any(True for _ in self.folder.glob("*.jsonl"))
-
-    def claim(self) -> tuple[Path, list[bytes]] | None:
-        """Take the oldest segment for replay; ``None`` when there is none."""
-        self._reclaim_abandoned()
-        for path, _ in self._segments():
-            if path == self._segment:
-                self._segment = None  # start a new one; this one is being replayed
-            claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
-            try:
-                os.rename(path, claimed)
-            except FileNotFoundError:
-                continue  # another process claimed it first
-            _ACTIVE_CLAIMS.add(str(claimed))
-            return claimed, _read(claimed)
-        return None
-
-    def release(self, claimed: Path, unshipped: list[bytes]) -> None:
-        """Done with a claimed segment: drop it, keeping what was not shipped."""
-        if unshipped:
-            self.append(unshipped)
-        claimed.unlink(missing_ok=True)
-        _ACTIVE_CLAIMS.discard(str(claimed))
-
-    def _reclaim_abandoned(self) -> None:
-        if not self.folder.is_dir():
+    def settle(self, seg: Segment, end: int, done: int) -> None:
+        """The ``done`` records before ``end`` are shipped or given up: note it in the header."""
+        seg.acked = end
+        seg.done = done
+        if seg.gone:
             return
-        for p in self.folder.glob("*.jsonl.claimed-*"):
-            pid = int(p.name.rsplit("-", 1)[1])
-            mine = pid == os.getpid()
-            if (mine and str(p) not in _ACTIVE_CLAIMS) or (not mine and not _pid_alive(pid)):
-                try:
-                    os.rename(p, p.with_name(p.name.split(".claimed-")[0]))
-                except FileNotFoundError:
-                    continue
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _count_lines(path: Path) -> int:
-    try:
-        with open(path, "rb") as f:
-            return sum(1 for line in f if line.strip())
-    except FileNotFoundError:
-        return 0
-
-
-def _read(path: Path) -> list[bytes]:
-    with open(path, "rb") as f:
-        data = f.read()
-    lines = []
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
+        if seg.sealed and seg.acked >= seg.size:
+            with self._lock:
+                self._forget(seg, unlink=True)
+            return
         try:
-            _check.decode(line)
-        except msgspec.DecodeError:
-            # A torn last line from a crash mid-write: nothing more can be recovered from it.
-            logger.warning("promptrun spool: skipped an unreadable line in %s", path.name)
-            continue
-        lines.append(line)
-    return lines
+            os.pwrite(seg.fd, b"%012d" % end, len(_MAGIC))
+        except OSError as exc:  # the records are shipped; a replay would only repeat them
+            logger.debug("promptrun spool: could not record progress in %s: %s", seg.path, exc)
+
+    def rewind(self, seg: Segment) -> None:
+        """Give back what was taken and not settled: it is taken again next time."""
+        if seg.gone and seg.taken > seg.done and not seg.released:
+            self.dropped += seg.taken - seg.done  # dropped over the bound while in flight
+        seg.read, seg.taken = seg.acked, seg.done
+
+    def seal_all(self) -> None:
+        """Everything written so far becomes backlog; new records start a fresh segment."""
+        with self._lock:
+            for seg in self.segments:
+                seg.sealed = seg.backlog = True
+            self.live = None
+            for seg in [s for s in self.segments if s.acked >= s.size]:
+                self._forget(seg, unlink=True)
+
+    def pending(self, *, adopted: bool = True) -> int:
+        return sum(s.pending for s in self.segments if adopted or not s.adopted)
+
+    def adopt_orphans(self, *, own_pid_only: bool = False) -> int:
+        """Take over segments whose owner is gone; returns how many records they hold."""
+        if self.released:
+            return 0
+        with self._adopting:
+            try:
+                names = sorted(os.listdir(self.folder))
+            except OSError:  # no folder yet, or it cannot be read: nothing to adopt
+                return 0
+            mine = {s.path.name for s in self.segments}
+            pid = f"-{os.getpid()}-"
+            found = 0
+            for name in names:
+                if name.endswith(".tmp"):
+                    _remove_stale_tmp(self.folder / name)
+                if not name.endswith(_SUFFIX) or name in mine:
+                    continue
+                if own_pid_only and pid not in name:
+                    continue
+                seg = _adopt(self.folder / name)
+                if seg is None:
+                    continue
+                with self._lock:
+                    if self._released():
+                        _close(seg.fd)
+                        return found
+                    # A new list, never one changed in place: the shipper reads without a lock.
+                    self.segments = sorted([*self.segments, seg], key=_by_name)
+                found += seg.pending
+                logger.debug("replaying %d spooled log records from %s", seg.pending, name)
+            return found
+
+    def release(self) -> None:
+        """Let go of every segment: settled ones are deleted, the rest wait for the next owner."""
+        with self._lock:
+            self.released = True
+            self.live = None
+            for seg in list(self.segments):
+                seg.released = True
+                self._forget(seg, unlink=seg.acked >= seg.size)
+        self._close_dropped()
+
+    def _forget(self, seg: Segment, *, unlink: bool, close: bool = True) -> None:
+        # Under self._lock. Unlink while still holding the lock, so nobody adopts it between.
+        if seg.gone:
+            return
+        seg.gone = True
+        if unlink:
+            seg.path.unlink(missing_ok=True)
+        if close:
+            _close(seg.fd)
+        else:
+            self._dropped_fds.append(seg.fd)
+        self.segments = [s for s in self.segments if s is not seg]
+        if seg is self.live:
+            self.live = None
+
+    def _close_dropped(self) -> None:
+        if self._dropped_fds:
+            with self._lock:
+                fds, self._dropped_fds = self._dropped_fds, []
+            for fd in fds:
+                _close(fd)
+
+    def _released(self) -> bool:
+        return self.released  # read again: another thread may have released it
+
+    def forget_after_fork(self) -> None:
+        # In a forked child: these open files and their locks are the parent's. Closing the
+        # child's copies lets the parent's locks end when the parent does.
+        for seg in self.segments:
+            _close(seg.fd)
+            seg.gone = True
+        self.segments = []
+        self.live = None
+        self.released = True
+        self._lock = threading.Lock()
+        self._adopting = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    for journal in list(_journals):
+        journal.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _by_name(seg: Segment) -> str:
+    return seg.path.name
+
+
+def _adopt(path: Path) -> Segment | None:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        _close(fd)  # a live process owns it
+        return None
+    try:
+        linked = os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        linked = False
+    if not linked:  # its owner finished it and deleted it after we opened it
+        _close(fd)
+        return None
+    try:
+        seg = _scan(path, fd)
+    except OSError as exc:
+        logger.warning("promptrun spool: could not read %s: %s", path, exc)
+        _close(fd)
+        return None
+    if seg.pending == 0:
+        path.unlink(missing_ok=True)
+        _close(fd)
+        return None
+    return seg
+
+
+def _scan(path: Path, fd: int) -> Segment:
+    """An orphan's state: its acknowledged offset, and its whole records after it."""
+    header = os.pread(fd, HEADER_LEN, 0)
+    acked = HEADER_LEN
+    if header.startswith(_MAGIC) and header.endswith(b"\n"):
+        # Damaged: replay it all (the server ignores what it already has).
+        with contextlib.suppress(ValueError):
+            acked = max(HEADER_LEN, int(header[len(_MAGIC) : -1]))
+    total = os.fstat(fd).st_size
+    acked = min(acked, total)
+    count = 0
+    end = acked
+    pos = acked
+    while pos < total:
+        chunk = os.pread(fd, min(total - pos, 1 << 20), pos)
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        last = chunk.rfind(b"\n")
+        if last >= 0:
+            end = pos + last + 1
+        pos += len(chunk)
+    if end < total:
+        # A last line cut short by a crash mid-write: not a record.
+        logger.warning("promptrun spool: skipped a torn last record in %s", path.name)
+    return Segment(path, fd, end, acked, acked, count, 0, 0, True, True, True)
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    # A segment whose creator died before naming it: it holds no records. One being created
+    # right now is not locked yet for a moment, so only old ones go.
+    try:
+        if time.time() - path.stat().st_mtime < _STALE_TMP_S:
+            return
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        _close(fd)
+
+
+def _truncate(seg: Segment) -> None:
+    try:
+        os.ftruncate(seg.fd, seg.size)
+    except OSError as exc:  # pragma: no cover - a torn tail is skipped on replay anyway
+        logger.debug("promptrun spool: could not truncate %s: %s", seg.path, exc)
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        _check.decode(line)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

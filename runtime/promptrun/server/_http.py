@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 
-__all__ = ["ApiError", "decode_body", "error_response", "json_response", "query_int", "read_body"]
+__all__ = [
+    "ApiError",
+    "ErrorShape",
+    "decode_body",
+    "error_response",
+    "errors_as",
+    "json_response",
+    "query_int",
+    "read_body",
+    "shaped_error",
+]
 
 T = TypeVar("T")
+H = TypeVar("H", bound=Callable[..., Any])
+# How an endpoint writes its errors, when not as {"success": false, "message": ...}:
+# (request, status, message, headers) -> response.
+ErrorShape = Callable[[web.Request, int, str, "dict[str, str] | None"], web.Response]
+_SHAPE = "__promptrun_error_shape__"
 
 _encode = msgspec.json.encode
 
@@ -35,6 +51,27 @@ def error_response(
     if headers:
         response.headers.update(headers)
     return response
+
+
+def errors_as(shape: ErrorShape) -> Callable[[H], H]:
+    """Mark a handler whose errors (its own and the middlewares') ``shape`` writes: an
+    endpoint with a protocol of its own, such as OTLP's ``google.rpc.Status``."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _SHAPE, shape)
+        return handler
+
+    return mark
+
+
+def shaped_error(
+    request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """The error answer in the shape the matched handler asked for (JSON by default)."""
+    shape: ErrorShape | None = getattr(request.match_info.handler, _SHAPE, None)
+    if shape is None:
+        return error_response(status, message, headers)
+    return shape(request, status, message, headers)
 
 
 async def read_body(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:

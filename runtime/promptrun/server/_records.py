@@ -130,6 +130,7 @@ def track_row(
         score=body.score,
         body=_json(msgspec.structs.replace(body, api_key=None)),
         blueprint=_json(blueprint),
+        span_id=body.span_id.lower() if body.span_id else None,
     )
     return row, blueprint
 

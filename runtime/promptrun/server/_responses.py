@@ -75,6 +75,7 @@ class Published(msgspec.Struct, kw_only=True):
     prompt_template: dict[str, Any]
     metadata: dict[str, Any]
     commit_message: str | None
+    unchanged: bool = False  # the latest version already held this: nothing was created
 
 
 class TrackedRequest(msgspec.Struct):
@@ -126,6 +127,11 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     error_message: str | None
     score: int | None
     created_at: float
+    span_id: str | None = None  # the trace span the request was made in (its client said)
+    #: ``price`` when it was logged with one, else the tokens at the workspace's price
+    #: table (``cost_estimated``); None for a model with no price.
+    cost: float | None
+    cost_estimated: bool
 
 
 class PricedRequestSummary(RequestSummary, kw_only=True):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from promptrun.blueprint import RenderBudget
+from promptrun.server.store.base import SigninPolicy
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 
 if TYPE_CHECKING:
@@ -58,6 +59,13 @@ class ServerConfig:
     # Rendering templates for callers: see promptrun.blueprint.RenderBudget.
     render_timeout: float = 1.0
     render_max_chars: int = 16_000_000
+    # OTLP spans received and not yet stored, at most (past it: 429/503 with Retry-After).
+    max_pending_spans: int = 100_000
+    # Seconds a workflow execution's lease lasts: how soon an execution whose process died
+    # is marked failed (by another process, or this one restarted).
+    execution_lease: float = 30.0
+    # Dashboard sign-in attempts per client address and per key tried.
+    signin_policy: SigninPolicy = field(default_factory=SigninPolicy)
 
 
 CONFIG = web.AppKey("promptrun_config", ServerConfig)

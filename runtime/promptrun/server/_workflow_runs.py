@@ -2,30 +2,27 @@
 
 :class:`WorkflowRuns` lives as long as the app. It owns a task group for the executions, the
 provider workers their prompt nodes call, and an HTTP session (with no credentials) for tool
-nodes. A prompt node runs like ``run()``: the template comes from this server's registry, the
-provider is called with **the server's own environment** (never a client's key), and the
-request is stored like any logged request, with metadata ``workflow_version_execution_id``,
-``workflow_node_name`` and ``workflow_name`` linking it to the execution.
-
-Sandbox fallback: when the server runs its sandbox and a provider has neither credentials nor
-a base URL in the environment (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``/
-``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``/``GOOGLE_GEMINI_BASE_URL``,
-... one pair per provider, as ``promptrun.actors.providers.TABLE`` lists them), that
-provider's SDK is pointed at the server's own ``/sandbox`` with placeholder credentials, so
-workflows run offline out of the box.
+nodes. A prompt node runs through the server's :class:`~promptrun.server._prompt_runs.PromptRunner`
+(as the dashboard's playground does): the template comes from this server's registry, the
+provider is called with **the server's own environment** (never a client's key, with the
+sandbox fallback described there), and the request is stored like any logged request, with
+metadata ``workflow_version_execution_id``, ``workflow_node_name`` and ``workflow_name``
+linking it to the execution.
 
 When an execution ends (however it ends: done, timed out, cancelled, server stopping) its
 node results are stored and ``SET_WORKFLOW_COMPLETE`` is published on the run's channel.
+While it runs, this process holds a lease on it (``_leases.py``): if the process dies, another
+one (or this one restarted) marks it failed and publishes that instead. Cancelling works from
+any process on the database: the request reaches the one running it through the relay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,14 +31,18 @@ from anyio.abc import TaskGroup
 
 from promptrun import _run
 from promptrun import blueprint as bp
-from promptrun._render_threads import run_rendering
-from promptrun.actors.providers import TABLE, ProviderWorker
+from promptrun._errors import PromptLayerValidationError
+from promptrun.actors.providers import ProviderWorker
 from promptrun.actors.shipper import dump_provider_object
-from promptrun.blueprint._budget import metered
-from promptrun.server._records import track_row
-from promptrun.server.store.base import NodeRow, NotFoundError, TemplateVersion, WorkflowVersion
+from promptrun.server._leases import ExecutionLeases
+from promptrun.server._prompt_runs import PromptRunner
+from promptrun.server.store.base import (
+    ExpiredExecution,
+    NodeRow,
+    NotFoundError,
+    WorkflowVersion,
+)
 from promptrun.server.ws import Hub
-from promptrun.wire.tracking import TrackRequestBody
 from promptrun.wire.workflows import COMPLETE_MESSAGE
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 from promptrun.workflows._destinations import DestinationRefused, ToolPolicy
@@ -61,11 +62,18 @@ if TYPE_CHECKING:
 
     from promptrun.server.store.base import Store
 
-__all__ = ["RunRequest", "WorkflowRuns", "WorkflowSettings", "completion_payload"]
+__all__ = [
+    "CANCEL_CHANNEL",
+    "RunRequest",
+    "WorkflowRuns",
+    "WorkflowSettings",
+    "completion_payload",
+]
 
 log = logging.getLogger("promptrun.server")
 
-_TRACK_BODY = msgspec.json.Decoder(TrackRequestBody)
+# How one process asks the others to cancel an execution (not a channel clients can use).
+CANCEL_CHANNEL = "promptrun:cancel"
 _RECORD_ENCODER = msgspec.json.Encoder(enc_hook=dump_provider_object)
 
 
@@ -86,6 +94,9 @@ class WorkflowSettings:
     code_nodes: CodeNodeSettings = field(default_factory=CodeNodeSettings)
     # What rendering one prompt node's template may take (it runs in a render thread).
     render_budget: bp.RenderBudget = bp.DEFAULT_BUDGET
+    # Seconds an execution's lease lasts (renewed every third of it): how soon another
+    # process, or this one restarted, marks it failed after its process died.
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,57 +150,12 @@ def _node_row(result: NodeResult) -> NodeRow:
     )
 
 
-def _prepare_prompt(
-    stored: TemplateVersion,
-    model: dict[str, Any],
-    config: PromptTemplateConfig,
-    inputs: dict[str, Any],
-    sandboxed: dict[str, str],
-    budget: bp.RenderBudget,
-) -> _run.PreparedRun:
-    """Render a prompt node's template and plan its call (in a render thread, under budget)."""
-    with metered(budget):
-        prompt_template = stored.prompt_template
-        rendered_by_server = _run.needs_server_rendering(prompt_template)
-        if rendered_by_server:
-            prompt_template = bp.render_prompt_template(prompt_template, inputs)
-        template = {
-            "id": stored.template_id,
-            "version": stored.number,
-            "prompt_name": stored.prompt_name,
-            "prompt_template": prompt_template,
-            "metadata": {**stored.metadata, "model": model},
-            "llm_kwargs": bp.build_llm_kwargs(prompt_template, model),
-            "provider_base_url": None,
-        }
-        return _run.prepare(
-            config.prompt_name,
-            template,
-            inputs,
-            config.model_parameter_overrides,
-            sandboxed,
-            rendered_by_server=rendered_by_server,
-        )
-
-
 class _Services:
     """What one execution's nodes need from the server."""
 
     def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
         self._runs = runs
         self._request = request
-
-    def _base_urls(self) -> dict[str, str]:
-        origin = self._request.origin
-        if origin is None:
-            return {}
-        out = {}
-        for provider, info in TABLE.items():
-            if not any(os.environ.get(k) for k in info.key_vars) and not os.environ.get(
-                info.base_var
-            ):
-                out[provider] = origin + info.sandbox_path
-        return out
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
         from promptrun.workflows.nodes.prompt import import_provider_sdks
@@ -201,59 +167,27 @@ class _Services:
         self, ctx: NodeContext, config: PromptTemplateConfig
     ) -> tuple[dict[str, Any], Any]:
         workspace = self._request.workspace
-        store = self._runs.store
+        prompts = self._runs.prompts
         try:
-            stored = await store.get_version(
+            stored = await prompts.store.get_version(
                 workspace, config.prompt_name, version=config.version, label=config.label
             )
+            call = await prompts.prepare(
+                stored, ctx.inputs, origin=self._request.origin,
+                parameter_overrides=config.model_parameter_overrides,
+            )  # fmt: skip
         except NotFoundError as exc:
             raise NodeError(exc.message, exc.message) from None
-        model_meta = stored.metadata.get("model")
-        if not isinstance(model_meta, dict) or not model_meta.get("provider"):
-            raise NodeError(
-                f"prompt template {config.prompt_name!r} (version {stored.number}) has no "
-                "metadata.model: publish it with a model",
-                None,
-            )
-        model = bp.resolve_model(model_meta, None, None)
-        sandboxed = self._base_urls()
-        try:
-            prepared = await run_rendering(
-                _prepare_prompt, stored, model, config, dict(ctx.inputs), sandboxed,
-                self._runs.settings.render_budget,
-            )  # fmt: skip
         except bp.RenderBudgetError as exc:
-            where = f"prompt template {stored.prompt_name!r} (version {stored.number})"
-            raise NodeError(exc.naming(where).message, exc.message) from None
-        provider = prepared.plan.provider
-        worker = await self._runs.worker(
-            provider,
-            prepared.base_url,
-            sandbox=provider in sandboxed and sandboxed[provider] == prepared.base_url,
-        )
+            raise NodeError(exc.message, exc.message) from None
+        except PromptLayerValidationError as exc:
+            raise NodeError(exc.message, None) from None
         log_meta = {**ctx.metadata, "workflow_node_name": ctx.node.name}
-        run_log = _run.RunLog(None, log_meta, None)
-        started = time.time()
-        try:
-            response = await worker.call(prepared.plan)
-        except Exception as exc:
-            record = run_log.record(
-                _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, None,
-                status="ERROR", error_type=_run.error_type_of(exc), error_message=str(exc),
-            )  # fmt: skip
-            await self._store_record(record.body, record.client_request_id)
-            raise
-        record = run_log.record(
-            _run.new_request_id(), prepared, prepared.plan.llm_kwargs, started, response
+        response, request_id = await prompts.call(
+            workspace, call, _run.RunLog(None, log_meta, None)
         )
-        request_id = await self._store_record(record.body, record.client_request_id)
-        message = bp.response_message(provider, prepared.plan.api_type, response)
-        return message, request_id
-
-    async def _store_record(self, body: dict[str, Any], client_id: str) -> int:
-        decoded = _TRACK_BODY.decode(_RECORD_ENCODER.encode(body))
-        row, _ = track_row(decoded, client_request_id=client_id)
-        return await self._runs.store.insert_request(self._request.workspace, row)
+        plan = call.prepared.plan
+        return bp.response_message(plan.provider, plan.api_type, response), request_id
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         from promptrun.workflows.nodes.tool import call_http_tool
@@ -296,14 +230,25 @@ class WorkflowRuns:
         self._worker_lock = anyio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
+        self._reasons: dict[tuple[int, int], str] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
         self.code = self.settings.code_nodes.sandbox()
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        self.leases = self._new_leases()
+        hub.on(CANCEL_CHANNEL, self._on_cancel)
+        self.prompts = PromptRunner(store, self._prompt_worker, self.settings.render_budget)
 
     # -- lifetime (an aiohttp cleanup_ctx) ------------------------------------------------
+    def _new_leases(self) -> ExecutionLeases:
+        return ExecutionLeases(
+            self.store, seconds=self.settings.lease_seconds, publish=self._publish_failure
+        )
+
     async def start(self) -> None:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        self.leases = self._new_leases()
+        self.prompts.budget = self.settings.render_budget
         self._ready = asyncio.Event()
         self._stop = anyio.Event()
         self._task = asyncio.get_running_loop().create_task(self._main(), name="workflow-runs")
@@ -315,6 +260,9 @@ class WorkflowRuns:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                # With no relay, one process serves the database (SQLite).
+                keep = partial(self.leases.run, single_process=self.hub.relay is None)
+                tg.start_soon(keep, self._running_ids, self._lease_lost)
                 self._ready.set()
                 await self._stop.wait()
                 tg.cancel_scope.cancel()
@@ -348,6 +296,11 @@ class WorkflowRuns:
                 self._workers[key] = worker
         return worker
 
+    async def _prompt_worker(
+        self, provider: str, base_url: str | None, sandbox: bool
+    ) -> ProviderWorker:
+        return await self.worker(provider, base_url, sandbox=sandbox)
+
     async def http(self) -> aiohttp.ClientSession:
         if self._session is None:
             # no default headers (tools get no keys); every address checked against the policy
@@ -377,18 +330,62 @@ class WorkflowRuns:
             input_variables=request.variables,
             metadata=request.metadata,
             return_all_outputs=request.return_all_outputs,
+            lease_owner=self.leases.owner,
+            lease_expires=self.leases.expires(),
+            channel=request.channel,
         )
         scope = anyio.CancelScope()
         self._scopes[(request.workspace, execution_id)] = scope
         self._tg.start_soon(self._execute, request, execution_id, scope)
         return execution_id
 
-    def cancel(self, workspace: int, execution_id: int) -> bool:
+    def cancel(
+        self, workspace: int, execution_id: int, reason: str = "cancelled on request"
+    ) -> bool:
+        """Stop an execution this process runs; whether it does."""
         scope = self._scopes.get((workspace, execution_id))
         if scope is None:
             return False
+        self._reasons.setdefault((workspace, execution_id), reason)
         scope.cancel()
         return True
+
+    def request_cancel(self, workspace: int, execution_id: int) -> bool:
+        """Stop a running execution wherever it runs: here, or (through the relay) in the
+        process on the same database that runs it. Whether the request went anywhere."""
+        if self.cancel(workspace, execution_id):
+            return True
+        if self.hub.relay is None:
+            return False
+        self.hub.publish(workspace, CANCEL_CHANNEL, {"execution": execution_id})
+        return True
+
+    def _on_cancel(self, workspace: int, data: dict[str, Any]) -> None:
+        execution_id = data.get("execution")
+        if isinstance(execution_id, int):
+            self.cancel(workspace, execution_id)
+
+    def _running_ids(self) -> set[int]:
+        return {execution_id for _, execution_id in self._scopes}
+
+    def _lease_lost(self, execution_id: int) -> None:
+        for workspace, running in list(self._scopes):
+            if running == execution_id:
+                log.warning(
+                    "workflow execution %s: another process found its lease expired and "
+                    "marked it failed; stopping it here",
+                    execution_id,
+                )
+                self.cancel(workspace, execution_id, "its lease expired")
+
+    def _publish_failure(
+        self, execution: ExpiredExecution, results: dict[str, dict[str, Any]]
+    ) -> None:
+        if execution.channel is not None:
+            payload = completion_payload(
+                execution.id, results, execution.return_all_outputs, self.settings.push_limit
+            )
+            self.hub.publish(execution.workspace, execution.channel, payload)
 
     async def _execute(
         self, request: RunRequest, execution_id: int, scope: anyio.CancelScope
@@ -412,7 +409,7 @@ class WorkflowRuns:
             with scope:
                 await run.execute(timeout)
             if scope.cancelled_caught:
-                error = "cancelled on request"
+                error = self._reasons.get((request.workspace, execution_id), "cancelled")
             elif run.timed_out:
                 error = f"timed out after {timeout:g} s"
         except Exception as exc:  # a bug: record it rather than lose the execution
@@ -420,6 +417,7 @@ class WorkflowRuns:
             error = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self._scopes.pop((request.workspace, execution_id), None)
+            self._reasons.pop((request.workspace, execution_id), None)
             with anyio.CancelScope(shield=True):
                 await self._finish(request, execution_id, run, error)
 
@@ -429,8 +427,9 @@ class WorkflowRuns:
         if error is None and self._stop is not None and self._stop.is_set():
             error = "the server stopped"
         status = run.status if error is None else "FAILED"
+        stored = True
         try:
-            await self.store.finish_workflow_execution(
+            stored = await self.store.finish_workflow_execution(
                 request.workspace,
                 execution_id,
                 status=status,
@@ -439,7 +438,8 @@ class WorkflowRuns:
             )
         except Exception:
             log.exception("storing workflow execution %s failed", execution_id)
-        if request.channel is not None:
+        # Not stored: another process marked it failed (its lease had expired) and pushed that.
+        if stored and request.channel is not None:
             payload = completion_payload(
                 execution_id, run.results(), request.return_all_outputs, self.settings.push_limit
             )

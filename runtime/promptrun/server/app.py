@@ -5,10 +5,11 @@ CLI, ``promptrun.testing`` for tests, ``aiohttp.test_utils.TestServer`` for unit
 store opens when the app starts and is flushed and closed when it stops.
 
 Every error leaves as JSON ``{"success": false, "message": ...}``: 400 for a body that is not
-JSON or does not fit the endpoint's schema, 401 for a missing or unknown key, 404 for what the
-workspace does not have, 413 for a body over ``max_body_bytes``, 422 for a template that cannot
-be rendered (or goes past the render budget), 503 when no render thread frees up in time;
-anything unexpected is logged and answered 500 without internals.
+JSON or does not fit the endpoint's schema, 401 for a missing, unknown or revoked key, 403
+for a member key managing keys, 404 for what the workspace does not have, 409 for revoking
+a workspace's last admin key, 413 for a body over ``max_body_bytes``, 422 for a template
+that cannot be rendered (or goes past the render budget), 503 when no render thread frees
+up in time; anything unexpected is logged and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from promptrun._errors import PromptLayerValidationError
 from promptrun._render_threads import RenderBusyError
@@ -30,11 +32,22 @@ from promptrun.server._connections import (
     ConnectionLimits,
     connection_middleware,
 )
-from promptrun.server._http import ApiError, error_response
+from promptrun.server._http import ApiError, shaped_error
 from promptrun.server._state import CONFIG, FAULTS, KEYRING, STORE, ServerConfig
 from promptrun.server.auth import KeyRing
 from promptrun.server.openapi import OPENAPI, ApiDescription
-from promptrun.server.routes import health, ingest, requests, templates, tracking, workflows
+from promptrun.server.routes import (
+    health,
+    ingest,
+    keys,
+    labels,
+    otlp,
+    requests,
+    templates,
+    traces,
+    tracking,
+    workflows,
+)
 from promptrun.server.store import postgres_store, sqlite_store
 from promptrun.server.store.base import NotFoundError, Store
 from promptrun.server.ws import HUB, TokenSigner
@@ -48,7 +61,8 @@ def _http_message(request: web.Request, exc: web.HTTPException) -> str:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         limit = request.app[CONFIG].max_body_bytes
         return (
-            f"request body too large: the limit is {limit} bytes; send less per request "
+            f"request body too large: the limit is {limit} bytes (after decompression); "
+            "send less per request "
             "(smaller batches) or start the server with a larger --max-body-bytes"
         )
     if isinstance(exc, web.HTTPNotFound):
@@ -61,29 +75,34 @@ def _http_message(request: web.Request, exc: web.HTTPException) -> str:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every failure into the JSON error shape with the right status."""
+    """Turn every failure into the JSON error shape (or the endpoint's own) with the right
+    status."""
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.headers)
+        return shaped_error(request, exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_response(exc.status, _http_message(request, exc), headers)
+        return shaped_error(request, exc.status, _http_message(request, exc), headers)
+    except RequestPayloadError as exc:  # a body that cannot be decompressed, or cut short
+        response = shaped_error(request, 400, f"the request body cannot be read: {exc}")
+        response.force_close()  # the rest of that body cannot be read either: no keep-alive
+        return response
     except msgspec.ValidationError as exc:
-        return error_response(400, f"invalid request body: {exc}")
+        return shaped_error(request, 400, f"invalid request body: {exc}")
     except msgspec.DecodeError as exc:
-        return error_response(400, f"request body is not valid JSON: {exc}")
+        return shaped_error(request, 400, f"request body is not valid JSON: {exc}")
     except NotFoundError as exc:
-        return error_response(404, exc.message)
+        return shaped_error(request, 404, exc.message)
     except RenderBusyError as exc:
-        return error_response(503, exc.message, {"Retry-After": "1"})
+        return shaped_error(request, 503, exc.message, {"Retry-After": "1"})
     except PromptLayerValidationError as exc:
-        return error_response(422, exc.message)
+        return shaped_error(request, 422, exc.message)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal server error; the server log has the details")
+        return shaped_error(request, 500, "internal server error; the server log has the details")
 
 
 @contextlib.asynccontextmanager
@@ -106,11 +125,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await store.start()
     try:
         await app[KEYRING].start()
-        if HUB not in app:
-            yield
-        else:
-            async with _shared_hub(app, store):
+        try:
+            if HUB not in app:
                 yield
+            else:
+                async with _shared_hub(app, store):
+                    yield
+        finally:
+            await app[KEYRING].close()
     finally:
         await store.close()
 
@@ -147,7 +169,12 @@ def create_app(config: ServerConfig) -> web.Application:
     app.cleanup_ctx.append(_lifetime)
     api = app[OPENAPI] = ApiDescription()
     workflows.setup_workflows(app, store)  # after the store's lifetime: closes first
-    for module in (health, openapi, templates, tracking, ingest, requests, workflows, ws):
+    otlp.setup_otlp(app, config.max_pending_spans)
+    modules = (
+        health, openapi, templates, labels, tracking, ingest, requests, workflows, ws, otlp,
+        traces, keys,
+    )  # fmt: skip
+    for module in modules:
         app.add_routes(module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -41,10 +41,15 @@ _REASONS = {
     200: "OK",
     201: "Created",
     400: "The body, a query parameter or a path parameter is not what the endpoint takes",
-    401: "A missing or unknown API key",
+    401: "A missing, unknown or revoked API key",
+    403: "A member key asked for what only an admin key of the workspace may do",
     404: "Something the workspace does not have",
+    409: "The request conflicts with the state of what it names",
     413: "The body is over the server's size limit (--max-body-bytes)",
+    415: "The body's Content-Type is not one the endpoint takes",
     422: "The template cannot be rendered with the input variables given",
+    429: "Too much from this workspace at once: retry after Retry-After seconds",
+    503: "The server is too busy: retry after Retry-After seconds",
 }
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
@@ -67,7 +72,9 @@ class Operation:
     parameters unless ``params`` describes them. ``request`` is the type the body decodes
     to, ``response`` the type of the success answer. ``errors`` are the 4xx statuses beyond
     those that follow from the rest (401 with ``auth``; 400 and 413 with a ``request``; 400
-    with parameters).
+    with parameters). ``error_schema`` replaces the usual error body (``ErrorBody``) and
+    ``other_content`` adds media types (and their schemas) that the request, the answer and
+    the errors may also come in.
     """
 
     method: str
@@ -82,6 +89,10 @@ class Operation:
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
     description: str = ""
+    error_schema: Any = None
+    other_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Other success statuses, each with what it means; the answer has the same shape.
+    also: tuple[tuple[int, str], ...] = ()
 
     def statuses(self) -> list[int]:
         found = set(self.errors)
@@ -127,13 +138,16 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
         types.append(op.response)
         if op.request is not None:
             types.append(op.request)
+        if op.error_schema is not None:
+            types.append(op.error_schema)
     schemas, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
     )
     by_type = dict(zip(types, schemas, strict=True))
-    error = by_type[ErrorBody]
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
+        error = by_type[op.error_schema or ErrorBody]
+        other = {kind: {"schema": schema} for kind, schema in op.other_content.items()}
         entry: dict[str, Any] = {
             "operationId": op.operation_id(),
             "summary": op.summary,
@@ -142,12 +156,19 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
             "responses": {
                 str(op.success): {
                     "description": _REASONS.get(op.success, "OK"),
-                    "content": _json_content(by_type[op.response]),
+                    "content": _json_content(by_type[op.response]) | other,
+                },
+                **{
+                    str(status): {
+                        "description": meaning,
+                        "content": _json_content(by_type[op.response]),
+                    }
+                    for status, meaning in op.also
                 },
                 **{
                     str(status): {
                         "description": _REASONS.get(status, "An error"),
-                        "content": _json_content(error),
+                        "content": _json_content(error) | other,
                     }
                     for status in op.statuses()
                 },
@@ -161,7 +182,7 @@ def build_spec(operations: Iterable[Operation]) -> dict[str, Any]:
         if op.request is not None:
             entry["requestBody"] = {
                 "required": op.request_required,
-                "content": _json_content(by_type[op.request]),
+                "content": _json_content(by_type[op.request]) | other,
             }
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {

@@ -8,6 +8,7 @@ answered write is on disk.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -15,8 +16,10 @@ from typing import TextIO
 
 from aiohttp import web
 
+from promptrun.server._banner import Banner, client_url
 from promptrun.server._connections import new_runner, start_site
-from promptrun.server._state import KEYRING, ServerConfig
+from promptrun.server._key_report import describe_keys
+from promptrun.server._state import CONFIG, KEYRING, ServerConfig
 from promptrun.server.app import create_app
 from promptrun.server.store._pg_url import redact
 from promptrun.server.store.base import StoreConfigError
@@ -50,6 +53,36 @@ async def _say_code_nodes(app: web.Application, out: TextIO, err: TextIO) -> Non
             _say(err, line)
 
 
+async def _say_ready(app: web.Application, base_url: str, out: TextIO, err: TextIO) -> None:
+    """The start-up lines: a new key, code nodes, where it listens, the dashboard, which key
+    to use, and the export lines for another terminal."""
+    config = app[CONFIG]
+    generated = app[KEYRING].generated
+    if generated is not None:
+        _say(
+            out,
+            f"generated API key {generated.key} (workspace {generated.workspace}); "
+            "it is not shown again",
+        )
+    lines, warnings = describe_keys(app[KEYRING].report, _database(config))
+    for line in lines:
+        _say(out, line)
+    for line in warnings:
+        _say(err, f"WARNING {line}")
+    await _say_code_nodes(app, out, err)
+    _say(out, f"listening on {base_url} (db {_database(config)})")
+    banner = Banner(
+        base_url=base_url,
+        generated_key=generated.key if generated is not None else None,
+        configured_keys=bool(config.api_keys),
+        sandbox=config.sandbox,
+    )
+    for line in banner.notes():
+        _say(out, line)
+    out.write("\n" + "\n".join(banner.exports()) + "\n\n")
+    out.flush()
+
+
 _UNSAFE_WARNING = (
     "WARNING " + "!" * 70,
     "WARNING: --unsafe-code-nodes: workflow code nodes run WITHOUT the sandbox.",
@@ -77,23 +110,22 @@ async def serve(
         _say(err, f"error: cannot start: {exc}")
         await runner.cleanup()
         return 1
-    host, port = runner.addresses[0][:2]
-    generated = app[KEYRING].generated
-    if generated is not None:
-        _say(
-            out,
-            f"generated API key {generated.key} (workspace {generated.workspace}); "
-            "it is not shown again",
-        )
     if note is not None:
         _say(err, f"note: {note}")
-    await _say_code_nodes(app, out, err)
-    _say(out, f"listening on http://{host}:{port} (db {_database(config)})")
+    if importlib.util.find_spec("opentelemetry.proto") is None:
+        _say(
+            err,
+            "note: /v1/traces takes OTLP/JSON only; for OTLP protobuf (what OpenTelemetry "
+            "SDKs send) pip install 'promptrun[otlp]'",
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Before saying it is ready, so that a Ctrl-C right after "listening on" stops it cleanly.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    host, port = runner.addresses[0][:2]
     try:
+        await _say_ready(app, client_url(host, port), out, err)
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -16,9 +16,9 @@ Several commands or replies may share a frame, one JSON object per line. A publi
 channel nobody has subscribed to yet waits (for :attr:`WsSettings.pending_ttl` seconds) and is
 delivered on subscribe: the peer subscribes without waiting for the ack and starts the run at
 once, so the result can be ready before the subscription is. Tokens are signed with a secret
-made at start, so with SQLite they do not survive a restart. On PostgreSQL every process on
-the database signs with one secret kept there, and a hub's :class:`Relay` carries each
-publication to the other processes, so a client may connect to any of them.
+kept in the database (the same for every process on it, and across restarts), and on
+PostgreSQL a hub's :class:`Relay` carries each publication to the other processes, so a
+client may connect to any of them.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -162,6 +163,15 @@ class Hub:
         self.relay: Relay | None = None
         self._subscribers: dict[tuple[int, str], set[_Connection]] = defaultdict(set)
         self._pending: dict[tuple[int, str], list[tuple[float, dict[str, Any]]]] = {}
+        self._handlers: dict[str, Callable[[int, dict[str, Any]], object]] = {}
+
+    def on(self, channel: str, handler: Callable[[int, dict[str, Any]], object]) -> None:
+        """Hand publications on ``channel`` (one no client can subscribe to) to ``handler``,
+        in this process and, through the relay, in every other: how one process asks
+        another to act (cancel an execution it runs)."""
+        if CHANNEL.match(channel):
+            raise ValueError(f"{channel!r} is a channel clients subscribe to")
+        self._handlers[channel] = handler
 
     def publish(self, workspace: int, channel: str, data: dict[str, Any]) -> int:
         """Deliver ``data`` on ``channel`` here and, through the relay, in other processes."""
@@ -171,6 +181,10 @@ class Hub:
 
     def deliver(self, workspace: int, channel: str, data: dict[str, Any]) -> int:
         """Deliver to this process's subscribers; kept for a later one when there is none."""
+        handler = self._handlers.get(channel)
+        if handler is not None:
+            handler(workspace, data)
+            return 0
         key = (workspace, channel)
         push = {"push": {"channel": channel, "pub": {"data": data}}}
         targets = self._subscribers.get(key)

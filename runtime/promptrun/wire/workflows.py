@@ -31,6 +31,7 @@ __all__ = [
     "WorkflowView",
     "WorkflowWrapper",
     "WsToken",
+    "publish_body_of",
 ]
 
 COMPLETE_MESSAGE = "SET_WORKFLOW_COMPLETE"
@@ -152,3 +153,37 @@ class ExecutionView(msgspec.Struct, kw_only=True):
 class ExecutionList(msgspec.Struct):
     items: list[ExecutionView]
     total: int
+
+
+def publish_body_of(
+    document: Any,
+    *,
+    name: str | None = None,
+    message: str | None = None,
+    labels: list[str] | None = None,
+    default_name: str | None = None,
+) -> dict[str, Any]:
+    """A ``POST /rest/workflows`` body from a file's or a form's JSON: a definition
+    (``{"nodes": [...]}``) or a whole publish body. ``name``, ``message`` and ``labels``
+    (added to the body's) win over the document's; ValueError says what does not fit."""
+    if not isinstance(document, dict):
+        raise ValueError("the JSON must be an object: a definition or a publish body")
+    if "definition" in document and "nodes" not in document:
+        body = dict(document)
+        unknown = set(body) - {"workflow_name", "definition", "commit_message", "release_labels"}
+        if unknown:
+            raise ValueError(f"unknown keys in the publish body: {sorted(unknown)}")
+    else:
+        body = {"definition": document}
+    chosen = name or body.get("workflow_name") or default_name
+    if not chosen:
+        raise ValueError("the workflow needs a name")
+    body["workflow_name"] = chosen
+    if message:
+        body["commit_message"] = message
+    if labels:
+        known = body.get("release_labels")
+        body["release_labels"] = list(
+            dict.fromkeys([*(known if isinstance(known, list) else []), *labels])
+        )
+    return body

@@ -22,7 +22,7 @@ import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, Process
 
-from promptrun.actors._spool import _pid_alive
+from promptrun._procs import pid_alive
 from promptrun.workflows._bootstrap import SOURCE
 from promptrun.workflows._bwrap import PythonImage, bwrap_command
 from promptrun.workflows._seccomp import seccomp_filter
@@ -91,7 +91,7 @@ def scratch_folder() -> str:
     root = os.path.join(tempfile.gettempdir(), f"promptrun-code-{os.getuid()}")
     os.makedirs(root, mode=0o700, exist_ok=True)
     for name in os.listdir(root):
-        if name.isdigit() and not _pid_alive(int(name)):
+        if name.isdigit() and not pid_alive(int(name)):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     mine = os.path.join(root, str(os.getpid()))
     os.makedirs(mine, mode=0o700, exist_ok=True)

@@ -17,7 +17,7 @@ from multidict import MultiMapping
 from promptrun.server.dashboard._web import DashboardError, whole_number
 from promptrun.server.store.base import Cursor, PageRequest, RequestQuery, SortKey
 
-__all__ = ["FIELDS", "SORTS", "LogAddress", "parse_address"]
+__all__ = ["FIELDS", "SORTS", "LogAddress", "form_time", "parse_address"]
 
 PAGE_SIZE = 50
 FIELDS = (
@@ -28,7 +28,7 @@ SORTS: tuple[SortKey, ...] = ("time", "latency", "tokens", "cost")
 _MAX_CURSOR = 2_000
 
 
-def _time(name: str, raw: str) -> float:
+def form_time(name: str, raw: str) -> float:
     """A datetime-local value (or any ISO 8601 time); without a zone it is UTC."""
     try:
         moment = datetime.fromisoformat(raw)
@@ -142,8 +142,8 @@ def parse_address(raw: MultiMapping[str]) -> LogAddress:
         provider=given["provider"] or None,
         model=given["model"] or None,
         status=given["status"] or None,
-        since=_time("since", given["since"]) if given["since"] else None,
-        until=_time("until", given["until"]) if given["until"] else None,
+        since=form_time("since", given["since"]) if given["since"] else None,
+        until=form_time("until", given["until"]) if given["until"] else None,
         text=given["q"] or None,
         meta_key=given["meta_key"] or None,
         meta_value=given["meta_value"] or None,

@@ -1,13 +1,13 @@
-"""Signing in with an API key and signing out."""
+"""Signing in with an API key (attempts limited, with backoff) and signing out."""
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from aiohttp import web
 
-from promptrun.server._state import STORE
-from promptrun.server.auth import hash_key
+from promptrun.server._state import CONFIG, KEYRING, STORE
 from promptrun.server.dashboard._sessions import COOKIE, LOGIN_COOKIE, tokens_match
 from promptrun.server.dashboard._web import (
     PREFIX,
@@ -66,7 +66,7 @@ def _signin_page(
 @routes.get("/signin")
 @public
 async def signin_form(request: web.Request) -> web.StreamResponse:
-    if request.config_dict[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
+    if await request.config_dict[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
     return _signin_page(request)
 
@@ -85,25 +85,48 @@ async def signin(request: web.Request) -> web.StreamResponse:
     key = key.strip() if isinstance(key, str) else ""
     if not key or len(key) > _MAX_KEY:
         return _signin_page(request, error="Enter an API key.", status=400)
-    workspace = await request.config_dict[STORE].workspace_for_key(hash_key(key))
-    if workspace is None:
+    keyring, store = request.config_dict[KEYRING], request.config_dict[STORE]
+    # Attempts are limited per client address and per key tried, across server processes;
+    # a blocked attempt is refused before its key is even looked at.
+    subjects = [f"ip:{request.remote or '?'}", f"key:{keyring.digest(key)[:32]}"]
+    wait = await store.signin_wait(subjects)
+    if wait > 0:
+        return _too_many(request, wait)
+    grant = await keyring.grant_for_key(key)
+    if grant is None:
+        wait = await store.signin_failed(subjects, request.config_dict[CONFIG].signin_policy)
+        later = f" Wait {math.ceil(wait)} s before trying again." if wait > 0 else ""
         return _signin_page(
             request,
-            error="Unknown API key. Use a key this server accepts (promptrun serve --api-key).",
+            error="Unknown API key, or a revoked one. Use a key this server accepts "
+            "(promptrun serve --api-key, or one made with promptrun keys create)." + later,
             status=401,
         )
-    name = await request.config_dict[STORE].workspace_name(workspace)
-    session = request.config_dict[SESSIONS].create(workspace, name)
+    name = await store.workspace_name(grant.workspace)
+    sessions = request.config_dict[SESSIONS]
+    session = await sessions.create(grant, name)
     target = form.get("next")
     response = web.HTTPSeeOther(_safe_next(target if isinstance(target, str) else None))
-    _cookie(response, request, COOKIE, session.id, int(request.config_dict[SESSIONS].ttl))
+    _cookie(response, request, COOKIE, session.id, int(sessions.lifetime))
     response.del_cookie(LOGIN_COOKIE, path=PREFIX)
     raise response
 
 
+def _too_many(request: web.Request, wait: float) -> web.Response:
+    seconds = math.ceil(wait)
+    response = _signin_page(
+        request,
+        error=f"Too many failed sign-ins from this address or with this key. Try again in "
+        f"{seconds} s.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 @routes.post("/signout")
 async def signout(request: web.Request) -> web.StreamResponse:
-    request.config_dict[SESSIONS].end(session_of(request).id)
+    await request.config_dict[SESSIONS].end(session_of(request).id)
     response = web.HTTPSeeOther(f"{PREFIX}/signin")
     response.del_cookie(COOKIE, path=PREFIX)
     raise response

@@ -88,6 +88,10 @@ async def template_page(request: web.Request) -> web.Response:
         messages=shown.sent,
         diff_from=older[0] if older else number,
         published=_number(request, "published"),
+        unchanged=_number(request, "unchanged"),
+        all_labels=sorted({label for v in detail.versions for label in v.labels}),
+        moved=request.query.get("moved", ""),
+        moved_from=_number(request, "from"),
     )
 
 
@@ -222,7 +226,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
             error=exc.message,
             status=400,
         )
+    outcome = "unchanged" if stored.unchanged else "published"
     query = urlencode(
-        {"name": stored.prompt_name, "version": stored.number, "published": stored.number}
+        {"name": stored.prompt_name, "version": stored.number, outcome: stored.number}
     )
     raise web.HTTPSeeOther(f"{PREFIX}/prompt?{query}")

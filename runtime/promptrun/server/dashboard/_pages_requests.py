@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from promptrun.server._state import STORE
-from promptrun.server.dashboard._log_query import SORTS, parse_address
+from promptrun.server.dashboard._log_query import SORTS, form_time, parse_address
 from promptrun.server.dashboard._messages import conversation_of
 from promptrun.server.dashboard._previews import preview
 from promptrun.server.dashboard._prices import (
@@ -26,7 +26,7 @@ from promptrun.server.dashboard._prices import (
 from promptrun.server.dashboard._web import render, session_of
 from promptrun.server.store.base import LogStats, PromptMetrics, Store
 
-__all__ = ["priced", "routes", "stats_view", "version_view"]
+__all__ = ["form_time", "priced", "routes", "stats_view", "version_view"]
 
 routes = web.RouteTableDef()
 _SERVER_ID = re.compile(r"#?(\d{1,18})")
@@ -143,10 +143,12 @@ async def request_detail(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
     item = await store.get_request(session.workspace, ref)
     prices = PriceTable(await store.model_prices(session.workspace))
+    span_id = item.get("span_id")
     return render(
         request,
         "request.html",
         nav="requests",
         item=priced(item, prices),
         conversation=conversation_of(item),
+        trace_id=await store.trace_of_span(session.workspace, span_id) if span_id else None,
     )

@@ -12,12 +12,14 @@ from aiohttp import web
 from promptrun.server._state import STORE
 from promptrun.server.dashboard._charts import timeline
 from promptrun.server.dashboard._format import duration
+from promptrun.server.dashboard._graph import workflow_graph
 from promptrun.server.dashboard._web import (
     DashboardError,
     render,
     session_of,
     whole_number,
 )
+from promptrun.server.store.base import NotFoundError
 
 __all__ = ["routes"]
 
@@ -88,6 +90,8 @@ async def workflow_page(request: web.Request) -> web.Response:
         nodes=nodes if isinstance(nodes, list) else [],
         executions=executions,
         total=total,
+        graph=workflow_graph(version.definition),
+        published=request.query.get("published", ""),
     )
 
 
@@ -118,9 +122,19 @@ async def execution_page(request: web.Request) -> web.Response:
         duration,
         width=1200,  # the chart spans the page, so its text stays at the page's size
     )
+    try:
+        version = await request.config_dict[STORE].get_workflow(
+            session.workspace, execution["workflow_name"], version=execution["version_number"]
+        )
+    except NotFoundError:
+        graph = None
+    else:
+        statuses = {str(node["name"]): str(node.get("status")) for node in nodes}
+        graph = workflow_graph(version.definition, statuses)
     return render(
         request,
         "workflow_execution.html",
+        graph=graph,
         nav="workflows",
         execution=execution,
         nodes=[{**node, "offset": _offset(node.get("started_at"), origin)} for node in nodes],

@@ -1,24 +1,32 @@
-"""Dashboard sessions: a random id in a cookie, mapped in memory to a workspace and a CSRF token.
+"""Dashboard sessions: a random id in a cookie, kept in the server's store.
 
-The API key itself is never kept: signing in resolves it to its workspace once. Sessions end
-at sign-out, after ``ttl`` seconds, or when the server restarts (sign in again).
+The API key itself is never kept: signing in resolves it to its key id, and the session
+follows that key (its workspace, its role, its revocation: revoking the key ends its
+sessions). The store holds the SHA-256 of the cookie, not the cookie, and every server
+process on the database reads the same sessions, so a load balancer needs no sticky
+sessions. A session ends at sign-out, after ``idle`` seconds without a page, or ``lifetime``
+seconds after sign-in, whichever comes first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from promptrun.server.store.base import KeyGrant, KeyRole, Store
 
 __all__ = ["COOKIE", "LOGIN_COOKIE", "Session", "SessionStore", "tokens_match"]
 
 COOKIE = "promptrun_session"
 # Carries the sign-in form's token before there is a session (double submit).
 LOGIN_COOKIE = "promptrun_signin"
-DEFAULT_TTL = 12 * 3600.0
-_MAX_SESSIONS = 10_000
+DEFAULT_IDLE = 2 * 3600.0
+DEFAULT_LIFETIME = 12 * 3600.0
+_TOUCH_EVERY = 60.0  # a session's use is written at most this often
+_MAX_ID = 256
 
 
 def tokens_match(given: str | None, expected: str) -> bool:
@@ -26,65 +34,69 @@ def tokens_match(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Session:
-    id: str
+    id: str  # the cookie's value
+    key_id: int
     workspace: int
     workspace_name: str
+    role: KeyRole
     csrf_token: str
     expires_at: float
 
 
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class SessionStore:
-    """Sessions by id, with a fixed lifetime from sign-in."""
+    """Sessions in the server's store, with an idle limit and a lifetime from sign-in."""
 
     def __init__(
-        self, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic
+        self, store: Store, *, idle: float = DEFAULT_IDLE, lifetime: float = DEFAULT_LIFETIME
     ) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._sessions: dict[str, Session] = {}
+        self._store = store
+        self.idle = idle
+        self.lifetime = lifetime
 
-    @property
-    def ttl(self) -> float:
-        """Seconds a session lasts from sign-in."""
-        return self._ttl
-
-    def create(self, workspace: int, workspace_name: str) -> Session:
-        """A new session for the workspace; the oldest ones go when the store is full."""
-        now = self._clock()
-        if len(self._sessions) >= _MAX_SESSIONS:
-            self._prune(now)
-        while len(self._sessions) >= _MAX_SESSIONS:
-            del self._sessions[next(iter(self._sessions))]
+    async def create(self, grant: KeyGrant, workspace_name: str) -> Session:
         session = Session(
             id=secrets.token_urlsafe(32),
-            workspace=workspace,
+            key_id=grant.key_id,
+            workspace=grant.workspace,
             workspace_name=workspace_name,
+            role=grant.role,
             csrf_token=secrets.token_urlsafe(32),
-            expires_at=now + self._ttl,
+            expires_at=time.time() + self.lifetime,
         )
-        self._sessions[session.id] = session
+        await self._store.create_session(
+            _id_hash(session.id),
+            grant.key_id,
+            session.csrf_token,
+            expires_at=session.expires_at,
+            idle=self.idle,
+        )
         return session
 
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session with that id, or None (unknown, expired or ended)."""
-        if not session_id:
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session with that id, or None (unknown, expired, ended or revoked)."""
+        if not session_id or len(session_id) > _MAX_ID:
             return None
-        session = self._sessions.get(session_id)
-        if session is None:
+        id_hash = _id_hash(session_id)
+        stored = await self._store.get_session(id_hash, idle=self.idle)
+        if stored is None:
             return None
-        if session.expires_at <= self._clock():
-            del self._sessions[session_id]
-            return None
-        return session
+        if time.time() - stored.seen_at >= _TOUCH_EVERY:
+            await self._store.touch_session(id_hash)
+        return Session(
+            id=session_id,
+            key_id=stored.key_id,
+            workspace=stored.workspace,
+            workspace_name=stored.workspace_name,
+            role=stored.role,
+            csrf_token=stored.csrf_token,
+            expires_at=stored.expires_at,
+        )
 
-    def end(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
-            del self._sessions[key]
+    async def end(self, session_id: str) -> None:
+        await self._store.end_session(_id_hash(session_id))

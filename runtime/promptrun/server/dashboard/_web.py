@@ -1,7 +1,8 @@
 """The dashboard's plumbing: app keys, page rendering, the session and CSRF guard, error pages.
 
 Every page is rendered by jinja2 with autoescaping on, and leaves with a Content-Security-Policy
-that allows only this response's own inline style and script (by nonce): a string that slipped
+that allows only this response's own inline style and script (by nonce), and requests to this
+server only (the playground streams its answers with ``fetch``): a string that slipped
 through as markup still could not run.
 """
 
@@ -118,7 +119,8 @@ def _secure(response: web.StreamResponse, nonce: str) -> None:
     response.headers.setdefault(
         "Content-Security-Policy",
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'",
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -139,7 +141,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPFound(f"{PREFIX}/")
     if getattr(request.match_info.handler, _PUBLIC, False):
         return await handler(request)
-    session = request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
+    session = await request.config_dict[SESSIONS].get(request.cookies.get(COOKIE))
     if session is None:
         target = f"{PREFIX}/signin"
         if request.method in ("GET", "HEAD"):
@@ -147,7 +149,14 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPSeeOther(target)
     request[_SESSION] = session
     if request.method == "POST":
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:
+            # multipart/form-data: the connection guard has already read the body, so
+            # aiohttp finds no parts; the dashboard's forms send urlencoded bodies.
+            raise DashboardError(
+                400, "This form could not be read. Send it from its dashboard page."
+            ) from None
         token = form.get("csrf_token")
         if not _same_origin(request) or not tokens_match(
             token if isinstance(token, str) else None, session.csrf_token

@@ -143,6 +143,8 @@ def _labels(body: PublishBody) -> list[str]:
 
 @routes.post("/rest/prompt-templates")
 async def publish_template(request: web.Request) -> web.Response:
+    """201 with the new version; 200 with ``unchanged: true`` and the latest version when
+    that version already holds this template and metadata and every label asked for."""
     workspace, body = await authorized_body(request, request.app[KEYRING], _PUBLISH_BODY)
     name = body.prompt_template.prompt_name
     if not name.strip() or len(name) > MAX_NAME:
@@ -176,8 +178,9 @@ async def publish_template(request: web.Request) -> web.Response:
             "prompt_template": stored.prompt_template,
             "metadata": stored.metadata,
             "commit_message": stored.commit_message,
+            "unchanged": stored.unchanged,
         },
-        status=201,
+        status=200 if stored.unchanged else 201,
     )
 
 
@@ -207,5 +210,7 @@ OPERATIONS = [
         method="POST", path="/rest/prompt-templates", success=201, tag="registry",
         summary="Publish a new version, creating the template if new",
         request=PublishBody, response=Published,
+        also=((200, "Unchanged: the latest version already holds this template and metadata "
+               "and every label asked for; nothing was created (unchanged: true)"),),
     ),
 ]  # fmt: skip

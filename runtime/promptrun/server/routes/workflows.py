@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server._http import ApiError, json_response, query_int, read_body
+from promptrun.server._prompt_runs import PROMPTS, sandbox_origin
 from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server._workflow_runs import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server.openapi import Operation, Param
@@ -43,12 +44,19 @@ from promptrun.wire.workflows import (
 from promptrun.workflows.definition import DefinitionError, parse_definition
 from promptrun.workflows.engine import WorkflowInputError, final_output, resolve_variables
 
-__all__ = ["OPERATIONS", "WORKFLOWS", "routes", "setup_workflows"]
+__all__ = [
+    "OPERATIONS",
+    "PUBLISH_BODY",
+    "WORKFLOWS",
+    "new_workflow_version",
+    "routes",
+    "setup_workflows",
+]
 
 WORKFLOWS = web.AppKey("promptrun_workflow_runs", WorkflowRuns)
 routes = web.RouteTableDef()
 
-_PUBLISH_BODY = msgspec.json.Decoder(PublishWorkflowBody)
+PUBLISH_BODY = msgspec.json.Decoder(PublishWorkflowBody)
 _RUN_BODY = msgspec.json.Decoder(RunWorkflowBody)
 _MAX_PAGE = 1_000_000_000
 _MAX_ID = 2**63 - 1
@@ -65,8 +73,10 @@ def setup_workflows(app: web.Application, store: Store) -> None:
         tool_urls=config.tool_urls,
         code_nodes=config.code_nodes,
         render_budget=render_budget(config),
+        lease_seconds=config.execution_lease,
     )
     runs = app[WORKFLOWS] = WorkflowRuns(store, hub, settings)
+    app[PROMPTS] = runs.prompts  # the dashboard's playground runs prompts the same way
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await runs.start()
@@ -118,10 +128,9 @@ async def get_workflow(request: web.Request) -> web.Response:
     return json_response({"success": True, "workflow": found.view()})
 
 
-@routes.post("/rest/workflows")
-async def publish_workflow(request: web.Request) -> web.Response:
-    workspace = await request.app[KEYRING].workspace(request)
-    body = await read_body(request, _PUBLISH_BODY)
+def new_workflow_version(body: PublishWorkflowBody) -> NewWorkflowVersion:
+    """What a publish body stores, checked: an ApiError says what is wrong, in the words the
+    API answers with (the dashboard's publish form shows the same)."""
     name = body.workflow_name
     if name != name.strip() or _BAD_NAME.search(name) or (name.isascii() and name.isdigit()):
         raise ApiError(
@@ -135,15 +144,19 @@ async def publish_workflow(request: web.Request) -> web.Response:
         spec = parse_definition(body.definition)
     except DefinitionError as exc:
         raise ApiError(400, exc.message) from None
-    stored = await _workflows(request).publish_workflow(
-        workspace,
-        NewWorkflowVersion(
-            name=name,
-            definition=spec.to_builtins(),
-            commit_message=body.commit_message,
-            release_labels=list(dict.fromkeys(body.release_labels)),
-        ),
+    return NewWorkflowVersion(
+        name=name,
+        definition=spec.to_builtins(),
+        commit_message=body.commit_message,
+        release_labels=list(dict.fromkeys(body.release_labels)),
     )
+
+
+@routes.post("/rest/workflows")
+async def publish_workflow(request: web.Request) -> web.Response:
+    workspace = await request.app[KEYRING].workspace(request)
+    new = new_workflow_version(await read_body(request, PUBLISH_BODY))
+    stored = await _workflows(request).publish_workflow(workspace, new)
     return json_response(
         {"success": True, "workflow": stored.view(), "version_number": stored.number}, status=201
     )
@@ -165,19 +178,6 @@ async def ws_token(request: web.Request) -> web.Response:
         {"token_details": {"token": token, "expires": expires, "capability": channel}},
         status=201,
     )
-
-
-def _origin(request: web.Request) -> str | None:
-    """This server's own address as the client reached it (for the sandbox fallback)."""
-    if not request.app[CONFIG].sandbox or request.transport is None:
-        return None
-    sockname = request.transport.get_extra_info("sockname")
-    if not isinstance(sockname, tuple) or len(sockname) < 2:
-        return None
-    host, port = str(sockname[0]), int(sockname[1])
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @routes.post("/workflows/{ref}/run")
@@ -218,7 +218,7 @@ async def run_workflow(request: web.Request) -> web.Response:
             metadata={str(k): str(v) for k, v in (body.metadata or {}).items()},
             return_all_outputs=bool(body.return_all_outputs),
             channel=channel,
-            origin=_origin(request),
+            origin=sandbox_origin(request, request.app[CONFIG].sandbox),
         )
     )
     answer: dict[str, Any] = {"workflow_version_execution_id": execution_id}
@@ -288,8 +288,11 @@ async def get_execution(request: web.Request) -> web.Response:
 async def cancel_execution(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     execution_id = _execution_id(request)
-    await _workflows(request).get_workflow_execution(workspace, execution_id)  # 404 if not ours
-    cancelled = request.app[WORKFLOWS].cancel(workspace, execution_id)
+    execution = await _workflows(request).get_workflow_execution(workspace, execution_id)
+    # Running here, or (PostgreSQL) in another process, which the request reaches.
+    cancelled = execution["status"] == "RUNNING" and request.app[WORKFLOWS].request_cancel(
+        workspace, execution_id
+    )
     return json_response({"success": True, "cancelled": cancelled})
 
 
@@ -367,7 +370,8 @@ OPERATIONS = [
     ),
     Operation(
         method="POST", path="/promptrun/v1/workflow-executions/{id}/cancel", tag="workflows",
-        summary="Cancel a running execution", response=_Cancelled, errors=(404,),
+        summary="Cancel a running execution, in whichever server process runs it",
+        response=_Cancelled, errors=(404,),
         params=(_ID,),
     ),
     Operation(

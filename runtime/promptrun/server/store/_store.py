@@ -9,17 +9,24 @@ With a driver that sees every write (SQLite), template versions are cached in me
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from promptrun.server.store._cache import VersionCache, cache_key
 from promptrun.server.store.base import (
+    ApiKey,
     Bucket,
+    DashboardSession,
     Deliver,
+    ExpiredExecution,
+    KeyGrant,
+    LabelMove,
     LogStats,
     ModelPrice,
     ModelUsage,
+    NewKey,
     NewVersion,
     NewWorkflowVersion,
     NodeRow,
@@ -29,19 +36,27 @@ from promptrun.server.store.base import (
     RequestPage,
     RequestQuery,
     RequestRow,
+    SigninPolicy,
+    SpanRow,
     StoreRelay,
     TemplateDetail,
+    TemplateLabels,
     TemplateSummary,
     TemplateVersion,
+    TraceQuery,
     TrackCall,
     WorkflowVersion,
 )
 from promptrun.server.store.queries import (
     dashboard,
+    labels,
+    leases,
     log_search,
     requests,
     rollups,
+    sessions,
     templates,
+    traces,
     workflows,
 )
 from promptrun.server.store.queries import keys as key_queries
@@ -70,8 +85,6 @@ class Driver(Protocol):
 
     async def write(self, make: Callable[[Dialect], Op[T]]) -> T:
         """Run the operation ``make`` builds (again, if the database asks for a retry)."""
-
-    async def shared_secret(self, name: str) -> bytes: ...
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None: ...
 
@@ -105,24 +118,84 @@ class SQLStore:
         await self.driver.close()
 
     async def shared_secret(self, name: str) -> bytes:
-        return await self.driver.shared_secret(name)
+        return await self._write(key_queries.shared_secret, name, secrets.token_bytes(32))
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
         return await self.driver.open_relay(deliver)
 
-    # keys and workspaces
+    # keys, dashboard sessions and sign-in limits, execution leases (subject: keys)
 
     async def workspace_for_key(self, key_hash: str) -> int | None:
         return await self._read(key_queries.workspace_for_key, key_hash)
 
+    async def grants_for(self, key_hashes: Sequence[str]) -> dict[str, KeyGrant]:
+        return await self._read(key_queries.grants_for, key_hashes)
+
     async def add_keys(self, keys: Sequence[tuple[str, str]]) -> None:
         await self._write(key_queries.add_keys, keys, time.time())
+
+    async def register_keys(self, keys: Sequence[NewKey]) -> list[ApiKey]:
+        return await self._write(key_queries.register_keys, keys, time.time())
+
+    async def list_keys(self, workspace: int | None, *, revoked: bool = False) -> list[ApiKey]:
+        return await self._read(key_queries.list_keys, workspace, revoked=revoked)
+
+    async def revoke_key(self, workspace: int | None, key_id: int) -> ApiKey:
+        return await self._write(key_queries.revoke_key, workspace, key_id, time.time())
+
+    async def touch_keys(self, used: Sequence[tuple[int, float, str]]) -> None:
+        await self._write(key_queries.touch_keys, used)
+
+    async def upgrade_key_hashes(self, rehash: Callable[[str], str]) -> int:
+        return await self._write(key_queries.upgrade_key_hashes, rehash)
 
     async def has_keys(self) -> bool:
         return await self._read(key_queries.has_keys)
 
     async def workspace_name(self, workspace: int) -> str:
         return await self._read(key_queries.workspace_name, workspace)
+
+    async def create_session(
+        self, id_hash: str, key_id: int, csrf_token: str, *, expires_at: float, idle: float
+    ) -> None:
+        await self._write(
+            sessions.create_session, id_hash, key_id, csrf_token,
+            now=time.time(), expires_at=expires_at, idle=idle,
+        )  # fmt: skip
+
+    async def get_session(self, id_hash: str, *, idle: float) -> DashboardSession | None:
+        return await self._read(sessions.get_session, id_hash, now=time.time(), idle=idle)
+
+    async def touch_session(self, id_hash: str) -> None:
+        await self._write(sessions.touch_session, id_hash, time.time())
+
+    async def end_session(self, id_hash: str) -> None:
+        await self._write(sessions.end_session, id_hash)
+
+    async def signin_wait(self, subjects: Sequence[str]) -> float:
+        return await self._read(sessions.signin_wait, subjects, time.time())
+
+    async def signin_failed(self, subjects: Sequence[str], policy: SigninPolicy) -> float:
+        return await self._write(sessions.signin_failed, subjects, policy, time.time())
+
+    async def renew_leases(self, owner: str, expires: float) -> list[int]:
+        return await self._write(leases.renew_leases, owner, expires)
+
+    async def expired_executions(self, now: float, *, limit: int = 100) -> list[ExpiredExecution]:
+        return await self._read(leases.expired_executions, now, limit=limit)
+
+    async def fail_expired_execution(
+        self,
+        execution: ExpiredExecution,
+        *,
+        expired_before: float,
+        message: str,
+        nodes: Sequence[NodeRow],
+    ) -> bool:
+        return await self._write(
+            leases.fail_expired_execution, execution,
+            expired_before=expired_before, message=message, nodes=nodes, now=time.time(),
+        )  # fmt: skip
 
     # the registry
 
@@ -178,6 +251,28 @@ class SQLStore:
 
     async def template_detail(self, workspace: int, name: str) -> TemplateDetail:
         return await self._read(templates.template_detail, workspace, name)
+
+    # release labels (the prompt lifecycle)
+
+    def _moved(self, workspace: int, move: LabelMove) -> LabelMove:
+        if self._cache is not None:
+            self._cache.invalidate((workspace, move.prompt_name))
+        return move
+
+    async def template_labels(self, workspace: int, ref: int | str) -> TemplateLabels:
+        return await self._read(labels.template_labels, workspace, ref)
+
+    async def set_label(self, workspace: int, ref: int | str, label: str, number: int) -> LabelMove:
+        move = await self._write(labels.set_label, workspace, ref, label, number, time.time())
+        return self._moved(workspace, move)
+
+    async def move_label(self, workspace: int, label_id: int, number: int) -> LabelMove:
+        return self._moved(
+            workspace, await self._write(labels.move_label, workspace, label_id, number)
+        )
+
+    async def delete_label(self, workspace: int, label_id: int) -> LabelMove:
+        return self._moved(workspace, await self._write(labels.delete_label, workspace, label_id))
 
     # the request log
 
@@ -242,6 +337,9 @@ class SQLStore:
         input_variables: dict[str, Any],
         metadata: dict[str, Any],
         return_all_outputs: bool,
+        lease_owner: str | None = None,
+        lease_expires: float | None = None,
+        channel: str | None = None,
     ) -> int:
         return await self._write(
             workflows.create_execution,
@@ -251,6 +349,9 @@ class SQLStore:
             metadata=metadata,
             return_all_outputs=return_all_outputs,
             now=time.time(),
+            lease_owner=lease_owner,
+            lease_expires=lease_expires,
+            channel=channel,
         )
 
     async def finish_workflow_execution(
@@ -261,8 +362,8 @@ class SQLStore:
         status: str,
         nodes: Sequence[NodeRow],
         error_message: str | None = None,
-    ) -> None:
-        await self._write(
+    ) -> bool:
+        return await self._write(
             workflows.finish_execution,
             workspace,
             execution_id,
@@ -357,6 +458,25 @@ class SQLStore:
             until=until,
             prompt_name=prompt_name,
         )
+
+    # traces (queries/traces.py)
+
+    async def insert_spans(self, workspace: int, spans: Sequence[SpanRow]) -> int:
+        return await self._write(traces.insert_spans, workspace, spans, time.time())
+
+    async def list_traces(
+        self, workspace: int, query: TraceQuery, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return await self._read(traces.list_traces, workspace, query, limit=limit, offset=offset)
+
+    async def get_trace(self, workspace: int, trace_id: str, *, max_spans: int) -> dict[str, Any]:
+        return await self._read(traces.get_trace, workspace, trace_id, max_spans=max_spans)
+
+    async def trace_facets(self, workspace: int) -> dict[str, list[str]]:
+        return await self._read(traces.trace_facets, workspace)
+
+    async def trace_of_span(self, workspace: int, span_id: str) -> str | None:
+        return await self._read(traces.trace_of_span, workspace, span_id)
 
 
 def _set_up(d: Dialect) -> Op[int]:

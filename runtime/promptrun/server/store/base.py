@@ -19,12 +19,20 @@ import msgspec
 from promptrun.wire.ingest import IngestResult
 
 __all__ = [
+    "ApiKey",
     "Bucket",
     "Cursor",
+    "DashboardSession",
     "Deliver",
+    "ExpiredExecution",
+    "KeyGrant",
+    "KeyRefused",
+    "KeyRole",
+    "LabelMove",
     "LogStats",
     "ModelPrice",
     "ModelUsage",
+    "NewKey",
     "NewVersion",
     "NewWorkflowVersion",
     "NodeRow",
@@ -35,13 +43,18 @@ __all__ = [
     "RequestPage",
     "RequestQuery",
     "RequestRow",
+    "SigninPolicy",
     "SortKey",
+    "SpanRow",
     "Store",
     "StoreConfigError",
     "StoreRelay",
     "TemplateDetail",
+    "TemplateLabel",
+    "TemplateLabels",
     "TemplateSummary",
     "TemplateVersion",
+    "TraceQuery",
     "TrackCall",
     "TrackEndpoint",
     "UnstorableText",
@@ -70,6 +83,14 @@ class StoreConfigError(RuntimeError):
     """The store cannot start as configured (for example a key claimed by two workspaces)."""
 
 
+class KeyRefused(ValueError):
+    """A key change that would leave a workspace unmanageable (revoking its last admin key)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class UnstorableText(msgspec.ValidationError):
     """A value the database cannot store as text (PostgreSQL: it holds a NUL character).
 
@@ -96,6 +117,8 @@ class TemplateVersion:
     metadata: dict[str, Any]
     commit_message: str | None
     release_labels: list[str]
+    #: Set by a publish that found the latest version identical and created nothing.
+    unchanged: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +132,38 @@ class NewVersion:
     tags: list[str] | None = None
     folder_id: int | None = None
     release_labels: list[str] = field(default_factory=list)
+
+
+# release labels (the prompt lifecycle): moved without publishing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateLabel:
+    """A release label and the version it is on."""
+
+    id: int
+    label: str
+    version_id: int
+    number: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateLabels:
+    template_id: int
+    prompt_name: str
+    labels: list[TemplateLabel]  # by name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelMove:
+    """A label put on a version, moved, or removed: where it is now, where it was before."""
+
+    template_id: int
+    prompt_name: str
+    label: TemplateLabel  # as it is now (when removed: as it was)
+    previous_number: int | None  # None: the label is new
+    removed: bool = False
 
 
 # the request log
@@ -143,6 +198,7 @@ class RequestRow:
     error_message: str | None = None
     score: int | None = None
     score_name: str | None = None
+    span_id: str | None = None  # the trace span the request was made in, as the client said
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,6 +438,145 @@ class TemplateDetail:
     versions: list[VersionInfo]  # newest first
 
 
+# traces (OpenTelemetry spans received on /v1/traces)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanRow:
+    """One span as stored: ids in lowercase hex, times in Unix nanoseconds, and
+    ``attributes``, ``events``, ``links`` and ``resource`` (the resource's attributes) as
+    encoded JSON. ``status_code`` is ``UNSET``, ``OK`` or ``ERROR``; ``kind`` is OTLP's
+    kind in lowercase (``internal``, ``server``, ``client``, ``producer``, ``consumer`` or
+    ``unspecified``)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    service_name: str
+    start_ns: int
+    end_ns: int
+    status_code: str
+    status_message: str | None
+    attributes: str
+    events: str
+    links: str
+    resource: str
+    scope_name: str
+    scope_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceQuery:
+    """Filters for the traces list; ``None`` means "any". ``service``, ``name`` and
+    ``status`` are the trace's root span's; times are epoch seconds (the trace's start) and
+    durations seconds; ``has_error``: some span of the trace has the status ``ERROR``.
+    ``after_id`` keeps only traces first seen after the one with that id (for following)."""
+
+    service: str | None = None
+    name: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    has_error: bool | None = None
+    after_id: int | None = None
+
+
+# keys, dashboard sessions, execution leases
+
+KeyRole = Literal["admin", "member"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    """An API key as listed: never the key itself, which is shown once when it is made.
+
+    ``hint`` is the key's last characters (empty for a short key, or one stored before keys
+    had hints and not used since); ``source`` says where it came from: ``api-key`` (given
+    to ``promptrun serve --api-key``), ``generated`` (made at a first start), ``created``
+    (``promptrun keys create``, the REST API or the dashboard) or ``migrated`` (stored by a
+    promptrun from before key management).
+    """
+
+    id: int
+    workspace: int
+    workspace_name: str
+    name: str
+    role: KeyRole
+    hint: str
+    source: str
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewKey:
+    """A key to store, by its digest. ``workspace`` is an id, or a name (made if new).
+
+    ``role`` None: admin when the workspace has no active admin key yet (its first key),
+    else member.
+    """
+
+    key_hash: str
+    workspace: int | str
+    name: str
+    role: KeyRole | None = None
+    hint: str = ""
+    source: str = "created"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What an active key may do: act in ``workspace``; manage its keys when admin."""
+
+    key_id: int
+    workspace: int
+    role: KeyRole
+    has_hint: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardSession:
+    """A signed-in dashboard session as stored, with its key's workspace and current role."""
+
+    key_id: int
+    workspace: int
+    workspace_name: str
+    role: KeyRole
+    csrf_token: str
+    seen_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigninPolicy:
+    """Failed sign-ins per subject (a client address, a key tried): ``free`` failures, then
+    a wait of ``first_wait``, twice that, four times ... seconds (at most ``max_wait``)
+    before the next attempt is taken; a subject's failures are forgotten ``window`` seconds
+    after its last one."""
+
+    free: int = 5
+    first_wait: float = 1.0
+    max_wait: float = 900.0
+    window: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiredExecution:
+    """A RUNNING workflow execution whose process stopped renewing its lease."""
+
+    id: int
+    workspace: int
+    channel: str | None
+    return_all_outputs: bool
+    definition: dict[str, Any]
+    lease_owner: str | None
+
+
 # the capabilities
 
 
@@ -426,7 +621,12 @@ class WorkflowStore(Protocol):
         input_variables: dict[str, Any],
         metadata: dict[str, Any],
         return_all_outputs: bool,
-    ) -> int: ...
+        lease_owner: str | None = None,
+        lease_expires: float | None = None,
+        channel: str | None = None,
+    ) -> int:
+        """A RUNNING execution; ``lease_owner`` (the running process) renews its lease, and
+        ``channel`` is where its result is pushed, also by whoever finds the lease expired."""
 
     async def finish_workflow_execution(
         self,
@@ -436,7 +636,9 @@ class WorkflowStore(Protocol):
         status: str,
         nodes: Sequence[NodeRow],
         error_message: str | None = None,
-    ) -> None: ...
+    ) -> bool:
+        """Store the result of a RUNNING execution; False if it had ended already (another
+        process found its lease expired and marked it failed)."""
 
     async def list_workflow_executions(
         self,
@@ -471,16 +673,77 @@ class Store(WorkflowStore, Protocol):
         """Start relaying websocket publications between the server processes on this
         database (PostgreSQL); None where one process serves the store (SQLite)."""
 
-    # keys and workspaces
+    # keys, dashboard sessions and sign-in limits, execution leases (subject: keys)
+    #
+    # A key is stored as a digest (the server's HMAC, see server/auth.py); ``workspace`` None
+    # on a key operation means every workspace (the operator's ``promptrun keys --db``).
 
-    async def workspace_for_key(self, key_hash: str) -> int | None: ...
+    async def workspace_for_key(self, key_hash: str) -> int | None:
+        """The workspace of an active key; None for an unknown or revoked one."""
+
+    async def grants_for(self, key_hashes: Sequence[str]) -> dict[str, KeyGrant]:
+        """The active keys among these digests, each with its workspace and role."""
 
     async def add_keys(self, keys: Sequence[tuple[str, str]]) -> None:
         """Register ``(workspace name, key hash)`` pairs, creating workspaces as needed."""
 
+    async def register_keys(self, keys: Sequence[NewKey]) -> list[ApiKey]:
+        """Store keys not stored yet (a key never moves to another workspace:
+        ``StoreConfigError``); each key's row, new or as it was (revoked ones stay revoked)."""
+
+    async def list_keys(self, workspace: int | None, *, revoked: bool = False) -> list[ApiKey]:
+        """By workspace, then id; revoked keys too with ``revoked``."""
+
+    async def revoke_key(self, workspace: int | None, key_id: int) -> ApiKey:
+        """Revoke a key and end its dashboard sessions. ``NotFoundError`` for a key the
+        workspace does not have; ``KeyRefused`` for the workspace's last active admin key."""
+
+    async def touch_keys(self, used: Sequence[tuple[int, float, str]]) -> None:
+        """Record ``(key id, last used at, hint)``; a hint fills only an empty one."""
+
+    async def upgrade_key_hashes(self, rehash: Callable[[str], str]) -> int:
+        """Replace each digest stored in an older format by ``rehash(digest)``; how many."""
+
     async def has_keys(self) -> bool: ...
 
     async def workspace_name(self, workspace: int) -> str: ...
+
+    async def create_session(
+        self, id_hash: str, key_id: int, csrf_token: str, *, expires_at: float, idle: float
+    ) -> None:
+        """A dashboard session (found later by ``id_hash``); expired ones are dropped."""
+
+    async def get_session(self, id_hash: str, *, idle: float) -> DashboardSession | None:
+        """The session if it is live: not past its expiry, used within ``idle`` seconds,
+        and its key not revoked."""
+
+    async def touch_session(self, id_hash: str) -> None:
+        """Record that the session was used now (its idle time starts again)."""
+
+    async def end_session(self, id_hash: str) -> None: ...
+
+    async def signin_wait(self, subjects: Sequence[str]) -> float:
+        """Seconds before these subjects may try to sign in again (0: now)."""
+
+    async def signin_failed(self, subjects: Sequence[str], policy: SigninPolicy) -> float:
+        """Count a failed sign-in against each subject; the wait it now imposes."""
+
+    async def renew_leases(self, owner: str, expires: float) -> list[int]:
+        """Extend the leases of ``owner``'s RUNNING executions; their ids."""
+
+    async def expired_executions(self, now: float, *, limit: int = 100) -> list[ExpiredExecution]:
+        """RUNNING executions whose lease ended before ``now`` (or that never had one)."""
+
+    async def fail_expired_execution(
+        self,
+        execution: ExpiredExecution,
+        *,
+        expired_before: float,
+        message: str,
+        nodes: Sequence[NodeRow],
+    ) -> bool:
+        """Mark it FAILED if it is still RUNNING and its lease still ended before
+        ``expired_before``; whether it was."""
 
     # the registry
 
@@ -507,6 +770,17 @@ class Store(WorkflowStore, Protocol):
 
     async def template_detail(self, workspace: int, name: str) -> TemplateDetail:
         """A template's versions, newest first, each with its commit message and labels."""
+
+    # release labels (the prompt lifecycle): a template is named by name or id (``ref``)
+
+    async def template_labels(self, workspace: int, ref: int | str) -> TemplateLabels: ...
+
+    async def set_label(self, workspace: int, ref: int | str, label: str, number: int) -> LabelMove:
+        """Put ``label`` on version ``number``, creating it or moving it from where it was."""
+
+    async def move_label(self, workspace: int, label_id: int, number: int) -> LabelMove: ...
+
+    async def delete_label(self, workspace: int, label_id: int) -> LabelMove: ...
 
     # the request log
 
@@ -581,3 +855,24 @@ class Store(WorkflowStore, Protocol):
         """Per prompt version (of ``prompt_name``, or of every prompt), requests from the UTC
         day of ``since`` to ``until`` (whole days: the per-prompt rollup is daily; None: now),
         most requests first."""
+
+    # traces (queries/traces.py)
+
+    async def insert_spans(self, workspace: int, spans: Sequence[SpanRow]) -> int:
+        """Store spans, idempotently by (trace id, span id); how many were new."""
+
+    async def list_traces(
+        self, workspace: int, query: TraceQuery, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Trace summaries, newest start first (first seen first with ``after_id``), and the
+        total matching."""
+
+    async def get_trace(self, workspace: int, trace_id: str, *, max_spans: int) -> dict[str, Any]:
+        """A trace's summary with its spans (by start time, at most ``max_spans``), each
+        with the id of the request logged in it, if any."""
+
+    async def trace_facets(self, workspace: int) -> dict[str, list[str]]:
+        """Services and root span names of recent traces, for filter menus."""
+
+    async def trace_of_span(self, workspace: int, span_id: str) -> str | None:
+        """The id of the trace holding this span, if it has arrived."""

@@ -10,7 +10,6 @@ snapshot). Websocket pushes cross processes through LISTEN/NOTIFY (``_pg_relay``
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar
 
@@ -144,16 +143,6 @@ class PostgresDriver:
                 callback()
             return value
         raise AssertionError("unreachable")
-
-    async def shared_secret(self, name: str) -> bytes:
-        """A random secret every process on this database shares (made by the first to ask)."""
-        await self.pool.execute(
-            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            name,
-            secrets.token_bytes(32),
-        )
-        value = await self.pool.fetchval("SELECT value FROM server_secrets WHERE name = $1", name)
-        return bytes(value)
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
         """Start relaying websocket publications between the processes on this database."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import sqlite3
 from collections.abc import Callable
 from functools import lru_cache
@@ -92,7 +91,6 @@ class SQLiteDriver:
             self.path, max_batch=write_batch, idle=self._catch_up, quiet=catch_up_after
         )
         self._readers = ReadPool(self.path, threads=read_threads)
-        self._secrets: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteDriver({str(self.path)!r})"
@@ -135,10 +133,6 @@ class SQLiteDriver:
         """Derive everything not derived yet, now (tests, benchmarks, bulk loads)."""
         while await self.write(lambda d: d.catch_up(chunk)):
             pass
-
-    async def shared_secret(self, name: str) -> bytes:
-        # One process serves the file: a secret of its own, gone with it.
-        return self._secrets.setdefault(name, secrets.token_bytes(32))
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
         return None

@@ -41,14 +41,14 @@ _TYPES = {
     "prompt_name": "text", "input_variables": "text", "tags": "text", "metadata": "text",
     "group_id": "int8", "start_time": "float8", "end_time": "float8", "input_tokens": "int8",
     "output_tokens": "int8", "price": "float8", "status": "text", "error_type": "text",
-    "error_message": "text", "score": "int8",
+    "error_message": "text", "score": "int8", "span_id": "text",
 }  # fmt: skip
 # RequestRow's fields kept in the log table (body and blueprint go to request_payloads).
 _LOG_COLUMNS = (
     "client_request_id", "kind", "provider", "model", "function_name", "api_type",
     "prompt_id", "prompt_version", "prompt_name", "input_variables", "tags", "metadata",
     "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
-    "error_type", "error_message", "score",
+    "error_type", "error_message", "score", "span_id",
 )  # fmt: skip
 _SELECTED = ", ".join(f"u.{c}::jsonb" if c == "tags" else f"u.{c}" for c in _LOG_COLUMNS)
 _INSERT = (

@@ -395,7 +395,7 @@ SUMMARY_NAMES = (
     "id", "client_request_id", "kind", "provider", "model", "function_name", "api_type",
     "prompt_id", "prompt_version", "prompt_name", "input_variables", "tags", "metadata",
     "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
-    "error_type", "error_message", "score", "created_at",
+    "error_type", "error_message", "score", "created_at", "span_id",
 )  # fmt: skip
 SUMMARY_COLUMNS = ", ".join(SUMMARY_NAMES)
 _JSON_COLUMNS = frozenset({"input_variables", "tags", "metadata"})

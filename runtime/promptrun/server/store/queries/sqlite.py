@@ -34,7 +34,7 @@ _COLUMNS = (
     "client_request_id", "kind", "provider", "model", "function_name", "api_type",
     "prompt_id", "prompt_version", "prompt_name", "input_variables", "tags", "metadata",
     "group_id", "start_time", "end_time", "input_tokens", "output_tokens", "price", "status",
-    "error_type", "error_message", "score", "body", "blueprint",
+    "error_type", "error_message", "score", "body", "blueprint", "span_id",
 )  # fmt: skip
 _ROW_MARKS = "(" + ", ".join("?" * (len(_COLUMNS) + 2)) + ")"
 _INSERT = f"INSERT INTO requests (workspace_id, {', '.join(_COLUMNS)}, created_at) VALUES "

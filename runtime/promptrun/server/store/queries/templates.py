@@ -17,6 +17,7 @@ transaction ends: two processes publishing one template at once get consecutive 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -163,8 +164,25 @@ def list_templates(
     return found, int(total)
 
 
+def _canonical(value: Any) -> bytes:
+    return msgspec.json.encode(value, order="sorted")
+
+
+def _same_content(latest: Row, new: NewVersion) -> bool:
+    """The latest version holds exactly this template and metadata (key order aside; ``1``
+    and ``1.0`` differ, as they do to a provider)."""
+    return _canonical(_decode(latest[2])) == _canonical(new.prompt_template) and _canonical(
+        _decode(latest[3])
+    ) == _canonical(new.metadata)
+
+
 def publish(d: Dialect, workspace: int, new: NewVersion, now: float) -> Op[TemplateVersion]:
-    """Append version N+1 (creating the template if new) and move the labels to it."""
+    """Append version N+1 (creating the template if new) and move the labels to it.
+
+    Idempotent: when the latest version already holds this template and metadata and already
+    has every label asked for, nothing is created and that version comes back marked
+    ``unchanged`` (its commit message stays; the template's tags are updated as always).
+    """
     d.check_text(new.prompt_name, new.commit_message, *new.release_labels)
     template = yield from fetchrow(
         "INSERT INTO prompt_templates (workspace_id, name, tags, folder_id, created_at) "
@@ -179,10 +197,19 @@ def publish(d: Dialect, workspace: int, new: NewVersion, now: float) -> Op[Templ
     )
     assert template is not None  # an upsert with RETURNING always has its row
     template_id = template[0]
-    number = yield from fetchval(
-        "SELECT COALESCE(MAX(number), 0) + 1 FROM prompt_versions WHERE template_id = $1",
+    latest = yield from fetchrow(
+        f"SELECT {_VERSION_COLUMNS} FROM prompt_versions v WHERE v.template_id = $1 "
+        "ORDER BY v.number DESC LIMIT 1",
         template_id,
     )
+    if latest is not None and _same_content(latest, new):
+        labelled = yield from fetch(
+            "SELECT label FROM release_labels WHERE version_id = $1", latest[0]
+        )
+        if set(new.release_labels) <= {r[0] for r in labelled}:
+            found = yield from _version(d, template, latest)
+            return dataclasses.replace(found, unchanged=True)
+    number = 1 if latest is None else int(latest[1]) + 1
     prompt_template = json_text(new.prompt_template)
     metadata = json_text(new.metadata)
     version_id = yield from fetchval(
@@ -197,9 +224,10 @@ def publish(d: Dialect, workspace: int, new: NewVersion, now: float) -> Op[Templ
         now,
     )
     yield from executemany(
-        "INSERT INTO release_labels (template_id, label, version_id) VALUES ($1, $2, $3) "
+        "INSERT INTO release_labels (template_id, label, version_id, created_at) "
+        "VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (template_id, label) DO UPDATE SET version_id = excluded.version_id",
-        [(template_id, label, version_id) for label in sorted(set(new.release_labels))],
+        [(template_id, label, version_id, now) for label in sorted(set(new.release_labels))],
     )
     row = (version_id, number, prompt_template, metadata, new.commit_message)
     return (yield from _version(d, template, row))

@@ -41,6 +41,7 @@ __all__ = [
     "list_workflows",
     "publish_workflow",
     "select_workflow",
+    "store_nodes",
 ]
 
 _decode = msgspec.json.decode
@@ -167,11 +168,15 @@ def create_execution(
     metadata: dict[str, Any],
     return_all_outputs: bool,
     now: float,
+    lease_owner: str | None = None,
+    lease_expires: float | None = None,
+    channel: str | None = None,
 ) -> Op[int]:
     execution_id = yield from fetchval(
         "INSERT INTO workflow_executions (workspace_id, workflow_id, version_id, status, "
-        "input_variables, metadata, return_all_outputs, started_at) "
-        "VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6, $7) RETURNING id",
+        "input_variables, metadata, return_all_outputs, started_at, lease_owner, "
+        "lease_expires, channel) "
+        "VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         workspace,
         version.workflow_id,
         version.version_id,
@@ -179,6 +184,9 @@ def create_execution(
         json_text(metadata),
         return_all_outputs,
         now,
+        lease_owner,
+        lease_expires,
+        channel,
     )
     return int(execution_id)
 
@@ -192,20 +200,34 @@ def finish_execution(
     nodes: Sequence[NodeRow],
     error_message: str | None,
     now: float,
-) -> Op[None]:
+) -> Op[bool]:
+    """Only a RUNNING execution: one whose lease expired may have been failed meanwhile."""
     updated = None
     if in_int64(execution_id):
         updated = yield from fetchval(
             "UPDATE workflow_executions SET status = $1, error_message = $2, finished_at = $3 "
-            "WHERE id = $4 AND workspace_id = $5 RETURNING id",
+            "WHERE id = $4 AND workspace_id = $5 AND status = 'RUNNING' RETURNING id",
             status,
             d.safe_text(error_message),
             now,
             execution_id,
             workspace,
         )
+        if updated is None:
+            ended = yield from fetchval(
+                "SELECT id FROM workflow_executions WHERE id = $1 AND workspace_id = $2",
+                execution_id,
+                workspace,
+            )
+            if ended is not None:
+                return False
     if updated is None:
         raise NotFoundError(f"workflow execution {execution_id} not found in this workspace")
+    yield from store_nodes(d, execution_id, nodes)
+    return True
+
+
+def store_nodes(d: Dialect, execution_id: int, nodes: Sequence[NodeRow]) -> Op[None]:
     safe = d.safe_text
     yield from executemany(
         "INSERT INTO workflow_node_results (execution_id, position, node_name, node_type, "
