@@ -88,7 +88,13 @@ def test_on_a_phone_the_request_list_fits_the_screen_as_cards(
         # Nothing wider than the screen: no sideways scrolling.
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         card = page.locator("#requests tbody tr").first
-        assert card.evaluate("e => getComputedStyle(e).display") == "block"
+        assert card.evaluate("e => getComputedStyle(e).display") == "grid"
+        # Numbers two to a line: Tokens and Latency share one.
+        tokens, latency = (
+            card.locator(f"td[data-label={name}]").bounding_box() for name in ("Tokens", "Latency")
+        )
+        assert tokens is not None and latency is not None
+        assert tokens["y"] == latency["y"] and tokens["x"] < latency["x"]
         assert "Report 59 says sales rose." in card.inner_text()
         label = card.locator("td[data-label=Input]").evaluate(
             "e => getComputedStyle(e, '::before').content"

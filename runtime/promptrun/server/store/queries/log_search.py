@@ -220,13 +220,13 @@ def request_page(
         # No rollup counts these: one read of at most CAP + 1 matches counts them and, when
         # that is all of them, picks the page among them in the order asked.
         cursor = _typed(d, sort, page.after if forward else page.before)
-        keyset = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
+        past = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
         source, where = driver(f, sets, hint)
         direction = "ASC" if ascending else "DESC"
         gathered = yield from fetch(
             *f.bind(
                 "SELECT w.id, w.n FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n FROM "
-                f"(SELECT r.id, {key} AS k, {keyset} AS ok FROM {source} WHERE {where} "
+                f"(SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
                 f"LIMIT {CAP + 1}) m) w WHERE w.ok "
                 f"ORDER BY w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
             )
