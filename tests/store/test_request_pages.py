@@ -146,11 +146,13 @@ async def test_pages_follow_one_another_in_every_sort_without_gaps_or_repeats(
 
 @pytest.mark.parametrize("sort", ["time", "latency", "tokens", "cost"])
 @pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize(
+    "query", [RequestQuery(text="lovelace"), RequestQuery(meta_key="user")], ids=["text", "meta"]
+)
 async def test_matches_no_rollup_counts_page_in_every_sort_and_keep_their_count(
-    logged: Store, spaces: Workspaces, sort: SortKey, descending: bool
+    logged: Store, spaces: Workspaces, sort: SortKey, descending: bool, query: RequestQuery
 ) -> None:
-    # A text search: counted and paged from its matches (one read), not from the rollups.
-    query = RequestQuery(text="lovelace")
+    # Every request matches; counted and paged from the matches, not from the rollups.
     found, pages = await walk(logged, spaces.ws, query, sort, descending, 7)
     assert found == expected_order(sort, descending)
     assert all(p.total == 30 and p.total_exact and p.notice is None for p in pages)

@@ -214,7 +214,9 @@ def request_page(
     forward = page.before is None  # "before": the page in front of a row, read backwards
     ascending = page.descending != forward
     gathered: list[Any] | None = None  # the page's (id, count) rows, when read with the count
-    if rollups_for(query) is not None:
+    if rollups_for(query) is not None or f.text_set() is not None:
+        # Counted apart: by the rollups, or through a text index that is not the row's own
+        # (SQLite), where many matches are usual and counting them costs less than sorting.
         count, exact = yield from count_matches(d, workspace, query)
     else:
         # No rollup counts these: one read of at most CAP + 1 matches counts them and, when
