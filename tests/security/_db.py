@@ -6,6 +6,7 @@ The server commits a write before it answers, so a snapshot taken after an answe
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -112,6 +113,21 @@ _CROSS_LINKS = {
 def _reader(db_path: Path) -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
         yield conn
+
+
+def settle(db_path: Path, *, within: float = 30.0) -> None:
+    """Wait until the server has derived its data (rollups, filter rows, the text index) for
+    every stored request: SQLite fills them a moment after writes pause."""
+    deadline = time.monotonic() + within
+    while True:
+        with _reader(db_path) as conn:
+            upto = conn.execute("SELECT COALESCE(MAX(upto), 0) FROM caught_up").fetchone()[0]
+            newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0]
+        if upto >= newest:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"derived data stuck at request {upto} of {newest}")
+        time.sleep(0.02)
 
 
 def tables(db_path: Path) -> list[str]:

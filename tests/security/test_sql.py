@@ -37,8 +37,9 @@ REVIEWED = {
 COMPOSED = {
     ("log_filter.py", "Filter._logged"), ("log_filter.py", "Filter.meta_row"),
     ("log_filter.py", "Filter.meta_set"), ("log_filter.py", "Filter.where"),
-    ("log_filter.py", "capped_count"), ("log_filter.py", "rollup_sums"),
-    ("log_search.py", "_order"), ("log_search.py", "_text_window_walk"),
+    ("log_filter.py", "capped_count"), ("log_filter.py", "driver"),
+    ("log_filter.py", "rollup_sums"), ("log_search.py", "_order"),
+    ("log_search.py", "_rows_of"), ("log_search.py", "_text_window_walk"),
     ("log_search.py", "request_page"), ("log_search.py", "request_stats"),
     ("rollups.py", "_facets_sql"), ("rollups.py", "_upsert_sql"), ("rollups.py", "derive"),
     ("rollups.py", "derive_facets"), ("rollups.py", "raw_rows"), ("rollups.py", "raw_sums"),
