@@ -1,8 +1,16 @@
-"""A million logged requests, made up and bulk-loaded (PostgreSQL with COPY; SQLite too).
+"""Millions of logged requests, made up and bulk-loaded (PostgreSQL with COPY; SQLite too).
 
 Rows look like what the server stores for a chat call: providers, models, prompts and their
-versions, tags, a few per cent errors, start times spread over 30 days, and a blueprint whose
-messages use a vocabulary with a Zipf-like spread, so a search word can be common or rare.
+versions, tags, a few per cent errors, start times spread over 30 days, a user in metadata
+(one of a thousand), a score on one in ten, a logged price on three in ten (the rest priced
+from tokens), and a blueprint whose messages use a vocabulary with a Zipf-like spread, so a
+search word can be common or rare.
+
+A load is what a bulk import would do: the rows go in with the log's secondary indexes
+dropped; the store fills the rollups, tag and metadata rows (and, on SQLite, the text search
+index) from them as it does for a database logged before they existed (PostgreSQL: in its
+start-up transaction, ``rollup_backfill``; SQLite: its catch-up, here run in one go); then
+the indexes are built again. Each step is timed.
 """
 
 from __future__ import annotations
@@ -38,25 +46,39 @@ MODELS = {
 }
 TAGS = ("prod", "beta", "eval", "batch", "vip", "canary")
 PROMPTS = tuple(f"prompt-{n}" for n in range(20))
-_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "su", "do", "ra", "fi", "gu")
+# Words of random letters drawn with English letter frequencies: their trigrams are as varied
+# as real text's, so a trigram index meets what it would in production. (Words built from a
+# few syllables share a few hundred trigrams, each in most rows: every word looks common to a
+# trigram index, which no real log does.)
+_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
+_LETTER_WEIGHTS = (
+    12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8,
+    2.4, 2.4, 2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.15, 0.15, 0.1, 0.07,
+)  # fmt: skip
 
 
 def _vocabulary(size: int, rng: random.Random) -> list[str]:
     words: set[str] = set()
     while len(words) < size:
-        words.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words, key=lambda w: (rng.random(), w))
+        words.add("".join(rng.choices(_LETTERS, weights=_LETTER_WEIGHTS, k=rng.randint(3, 9))))
+    return sorted(sorted(words), key=lambda w: (rng.random(), w))  # sorted first: set order varies
+
+
+def _word_from(rank: int) -> str:
+    """The first word from ``rank`` on that is long enough not to hide inside other words."""
+    return next(w for w in VOCABULARY[rank:] if len(w) >= 6)
 
 
 _RNG = random.Random(7)
 VOCABULARY = _vocabulary(5000, _RNG)
 # Zipf-like: the word of rank r is drawn with weight 1/r.
 _CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
-# Search words by how often they appear: in most rows, some rows, few rows, none.
+# Search words by how often they appear: in nearly every row (95%), in 1.5% of rows, in
+# under 0.1%, in none.
 SEARCH_WORDS = {
     "common": VOCABULARY[0],
-    "uncommon": VOCABULARY[200],
-    "rare": VOCABULARY[4900],
+    "uncommon": _word_from(200),
+    "rare": _word_from(4900),
     "absent": "qqxqqz",
 }
 
@@ -88,6 +110,8 @@ def rows(
         began = start + n * step
         ended = began + rng.uniform(0.2, 3.0)
         tokens_in, tokens_out = rng.randint(20, 2000), rng.randint(5, 800)
+        price = round(tokens_in * 1e-6 + tokens_out * 4e-6, 6) if rng.random() < 0.3 else 0.0
+        score = rng.randint(0, 100) if rng.random() < 0.1 else None
         question, answer = _sentence(rng, 8, 24), _sentence(rng, 6, 18)
         blueprint = encode(
             {
@@ -102,10 +126,10 @@ def rows(
             n, workspace, f"bulk-{n}", "track", provider, model, f"{provider}.chat",
             None, None, rng.randint(1, 3) if prompt else None, prompt,
             '{"topic": "engines"}' if prompt else None,
-            encode(rng.sample(TAGS, rng.randint(0, 2))).decode(), '{"user": "u1"}', None,
-            began, ended, tokens_in, tokens_out, round(tokens_in * 1e-6 + tokens_out * 4e-6, 6),
+            encode(rng.sample(TAGS, rng.randint(0, 2))).decode(), f'{{"user": "u{n % 1000}"}}',
+            None, began, ended, tokens_in, tokens_out, price,
             "ERROR" if failed else "SUCCESS", "ProviderError" if failed else None,
-            "upstream timeout" if failed else None, None,
+            "upstream timeout" if failed else None, score,
             '{"kwargs": {"model": "' + model + '"}}', blueprint, ended, f"{question}\n{answer}",
         )  # fmt: skip
 
@@ -115,28 +139,42 @@ def _chunks(source: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
-_INDEX = re.compile(r"CREATE INDEX (requests_\w+) ON [^;]+;")
+# Secondary indexes of the log and the tables beside it: dropped for a load, built after.
+_INDEX = re.compile(r"CREATE INDEX ((?:requests|request_tags|request_metadata)_\w+)\s+ON [^;]+;")
 
 
-async def load_postgres(url: str, count: int, workspace: int) -> float:
-    """COPY ``count`` rows into the (migrated, empty) ``requests`` table; seconds taken.
-
-    The table's secondary indexes are dropped for the load and built again after it, as one
-    would for a bulk import; then facets are filled and the table vacuumed and analysed.
-    """
-    import asyncpg
-
+def _indexes(dialect: str) -> dict[str, str]:
+    """Name -> CREATE INDEX statement, as the migrations leave them (the last one wins)."""
     from promptrun.server.store.queries.migrate import migrations
 
-    schema = "\n".join(statement for script in migrations("postgres") for statement in script)
-    indexes = _INDEX.findall(schema)
-    ddl = {m.group(1): m.group(0) for m in _INDEX.finditer(schema)}
+    schema = "\n".join(statement for script in migrations(dialect) for statement in script)
+    return {m.group(1): m.group(0) for m in _INDEX.finditer(schema)}
+
+
+async def _start_store(kind: str, target: str) -> float:
+    """Open the store once (its start-up fills the rollups from the loaded rows); seconds."""
+    from promptrun.server.store import postgres_store, sqlite_store
+
+    store = postgres_store(target) if kind == "postgres" else sqlite_store(Path(target))
+    began = time.perf_counter()
+    await store.start()
+    took = time.perf_counter() - began
+    await store.close()
+    return took
+
+
+async def load_postgres(url: str, count: int, workspace: int) -> dict[str, float]:
+    """COPY ``count`` rows into the (migrated, empty) request log; seconds per step."""
+    import asyncpg
+
+    ddl = _indexes("postgres")
+    timings: dict[str, float] = {}
     began = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SET maintenance_work_mem = '512MB'")
-        for name in indexes:
-            await conn.execute(f"DROP INDEX {name}")
+        for name in ddl:
+            await conn.execute(f"DROP INDEX IF EXISTS {name}")
         for chunk in _chunks(rows(count, workspace), 50_000):
             await conn.copy_records_to_table(
                 "requests",
@@ -148,30 +186,33 @@ async def load_postgres(url: str, count: int, workspace: int) -> float:
                 records=[(r[0], r[_PAYLOAD[0]], r[_PAYLOAD[1]]) for r in chunk],
                 columns=("request_id", "body", "blueprint"),
             )
-        for name in indexes:
-            await conn.execute(ddl[name])
         await conn.execute("SELECT setval('requests_id_seq', $1)", count)
-        await conn.execute(
-            "INSERT INTO request_facets (workspace_id, kind, value) "
-            "SELECT DISTINCT $1::int8, k, v FROM requests, LATERAL (VALUES "
-            "('providers', provider), ('models', model), ('statuses', status), "
-            "('prompts', prompt_name)) AS f(k, v) WHERE v IS NOT NULL "
-            "UNION SELECT $1, 'tags', jsonb_array_elements_text(tags) FROM requests "
-            "ON CONFLICT DO NOTHING",
-            workspace,
-        )
         await conn.execute("VACUUM ANALYZE requests")
+        await conn.execute("INSERT INTO rollup_backfill VALUES ($1)", count)
+        timings["rows"] = time.perf_counter() - began
+        timings["rollups"] = await _start_store("postgres", url)
+        began = time.perf_counter()
+        for statement in ddl.values():
+            await conn.execute(statement)
+        await conn.execute("VACUUM ANALYZE")
+        timings["indexes"] = time.perf_counter() - began
     finally:
         await conn.close()
-    return time.perf_counter() - began
+    return timings
 
 
-def load_sqlite(path: Path, count: int, workspace: int) -> float:
-    """Insert ``count`` rows into a (migrated, empty) SQLite database; seconds taken."""
+def load_sqlite(path: Path, count: int, workspace: int) -> dict[str, float]:
+    """Insert ``count`` rows into a (migrated, empty) SQLite database; seconds per step."""
+    import asyncio
+
+    ddl = _indexes("sqlite")
+    timings: dict[str, float] = {}
     began = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        for name in ddl:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
         conn.execute("BEGIN")
         marks = ", ".join("?" * len(COLUMNS))
         for chunk in _chunks(rows(count, workspace), 50_000):
@@ -180,7 +221,29 @@ def load_sqlite(path: Path, count: int, workspace: int) -> float:
                 [r[:-1] for r in chunk],
             )
         conn.execute("COMMIT")
+        timings["rows"] = time.perf_counter() - began
+        began = time.perf_counter()
+        asyncio.run(_catch_up_sqlite(path))
+        timings["rollups, tags, metadata, search index"] = time.perf_counter() - began
+        began = time.perf_counter()
+        for statement in ddl.values():
+            conn.execute(statement)
         conn.execute("ANALYZE")
+        timings["indexes"] = time.perf_counter() - began
     finally:
         conn.close()
-    return time.perf_counter() - began
+    return timings
+
+
+async def _catch_up_sqlite(path: Path) -> None:
+    """What the server does in the background after a migration, in one go."""
+    from promptrun.server.store import sqlite_store
+    from promptrun.server.store.drivers.sqlite import SQLiteDriver
+
+    store = sqlite_store(path)
+    await store.start()
+    try:
+        assert isinstance(store.driver, SQLiteDriver)
+        await store.driver.catch_up(chunk=250_000)
+    finally:
+        await store.close()

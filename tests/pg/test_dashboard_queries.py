@@ -11,7 +11,14 @@ import pytest
 
 from promptrun.server.auth import hash_key
 from promptrun.server.store import postgres_store, sqlite_store
-from promptrun.server.store.base import ModelPrice, NewVersion, RequestQuery, RequestRow, Store
+from promptrun.server.store.base import (
+    ModelPrice,
+    NewVersion,
+    PageRequest,
+    RequestQuery,
+    RequestRow,
+    Store,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -53,6 +60,7 @@ def log(count: int) -> list[RequestRow]:
                 input_tokens=rng.randint(1, 100),
                 output_tokens=rng.randint(1, 100),
                 price=rng.choice((0.0, 0.01)),
+                metadata=msgspec.json.encode({"user": rng.choice(("ada", "alan"))}).decode(),
             )
         )
     return rows
@@ -103,6 +111,8 @@ QUERIES = [
     RequestQuery(text="a_b"),
     RequestQuery(text="nowhere"),
     RequestQuery(model="no such model"),
+    RequestQuery(meta_key="user", meta_value="ada", prompt_name="greet"),
+    RequestQuery(since=1_700_003_030.0, tag="a", status="SUCCESS"),
 ]
 
 
@@ -112,8 +122,22 @@ async def test_every_filter_finds_the_same_requests_on_both_stores(
 ) -> None:
     answers = []
     for workspace, store in stores:
-        items, total = await store.search_requests(workspace, query, limit=20, offset=5)
-        answers.append(([i["client_request_id"] for i in items], total))
+        found = []
+        for sort in ("time", "latency", "tokens", "cost"):
+            page = await store.request_page(
+                workspace, query, PageRequest(sort=sort, limit=20), costs={"m1": (1.0, 2.0)}
+            )
+            following = await store.request_page(
+                workspace,
+                query,
+                PageRequest(sort=sort, limit=20, after=page.after),
+                costs={"m1": (1.0, 2.0)},
+            )
+            found.append([i["client_request_id"] for i in page.items + following.items])
+        stats = await store.request_stats(workspace, query)
+        answers.append(
+            (found, page.total, stats.requests, stats.errors, stats.input_tokens, stats.p95)
+        )
     assert answers[0] == answers[1]
     assert answers[0][1] > 0 or query.text == "nowhere" or query.model == "no such model"
 
@@ -135,7 +159,12 @@ async def test_facets_series_usage_and_templates_are_the_same_on_both_stores(
                 "facets": await dash.request_facets(workspace),
                 "series": [
                     (b.start, b.requests, b.errors, round(b.mean_latency, 9),
-                     round(b.max_latency, 9)) for b in series
+                     round(b.max_latency, 9), b.p50 and round(b.p50, 9)) for b in series
+                ],
+                "prompts": [
+                    (m.prompt_name, m.version, m.stats.requests, m.stats.errors)
+                    for m in await dash.prompt_metrics(workspace, since=1_700_000_000.0,
+                                                       until=None)
                 ],
                 "usage": sorted(
                     (u.model, u.requests, u.input_tokens, u.output_tokens,

@@ -6,6 +6,7 @@ The server commits a write before it answers, so a snapshot taken after an answe
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -67,6 +68,24 @@ WORKSPACE_ROWS: dict[str, str] = {
     "JOIN workflow_executions e ON e.id = n.execution_id WHERE e.workspace_id = ?",
     "spans": "SELECT * FROM spans WHERE workspace_id = ?",
     "traces": "SELECT * FROM traces WHERE workspace_id = ?",
+    # The request log's rollups and what filters read beside it, each by workspace.
+    "request_daily": "SELECT * FROM request_daily WHERE workspace_id = ?",
+    "request_hourly": "SELECT * FROM request_hourly WHERE workspace_id = ?",
+    "request_prompt_daily": "SELECT * FROM request_prompt_daily WHERE workspace_id = ?",
+    "request_tag_daily": "SELECT * FROM request_tag_daily WHERE workspace_id = ?",
+    "request_tag_hourly": "SELECT * FROM request_tag_hourly WHERE workspace_id = ?",
+    "request_facets": "SELECT * FROM request_facets WHERE workspace_id = ?",
+    "request_tags": "SELECT * FROM request_tags WHERE workspace_id = ?",
+    "requests_fts": "SELECT rowid FROM requests_fts "
+    "WHERE rowid IN (SELECT id FROM requests WHERE workspace_id = ?)",
+    # Shared indexes and markers: no workspace's rows (the search index's own tables, how
+    # far it has caught up, the rollups' one-time backfill).
+    "requests_fts_data": "SELECT * FROM requests_fts_data WHERE ? IS NULL",
+    "requests_fts_idx": "SELECT * FROM requests_fts_idx WHERE ? IS NULL",
+    "requests_fts_docsize": "SELECT * FROM requests_fts_docsize WHERE ? IS NULL",
+    "requests_fts_config": "SELECT * FROM requests_fts_config WHERE ? IS NULL",
+    "caught_up": "SELECT * FROM caught_up WHERE ? IS NULL",
+    "rollup_backfill": "SELECT * FROM rollup_backfill WHERE ? IS NULL",
 }
 
 # Rows that tie something of one workspace to something of another: each query counts them.
@@ -85,6 +104,8 @@ _CROSS_LINKS = {
     "node result naming another workspace's request": "SELECT COUNT(*) "
     "FROM workflow_node_results n JOIN workflow_executions e ON e.id = n.execution_id "
     "JOIN requests r ON r.id = n.request_id WHERE r.workspace_id != e.workspace_id",
+    "tag row of another workspace's request": "SELECT COUNT(*) FROM request_tags g "
+    "JOIN requests r ON r.id = g.request_id WHERE r.workspace_id != g.workspace_id",
 }
 
 
@@ -92,6 +113,21 @@ _CROSS_LINKS = {
 def _reader(db_path: Path) -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
         yield conn
+
+
+def settle(db_path: Path, *, within: float = 30.0) -> None:
+    """Wait until the server has derived its data (rollups, filter rows, the text index) for
+    every stored request: SQLite fills them a moment after writes pause."""
+    deadline = time.monotonic() + within
+    while True:
+        with _reader(db_path) as conn:
+            upto = conn.execute("SELECT COALESCE(MAX(upto), 0) FROM caught_up").fetchone()[0]
+            newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0]
+        if upto >= newest:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"derived data stuck at request {upto} of {newest}")
+        time.sleep(0.02)
 
 
 def tables(db_path: Path) -> list[str]:
@@ -153,10 +189,16 @@ def workspace_id(db_path: Path, name: str) -> int:
 def max_id(db_path: Path) -> int:
     """The largest rowid in any table: past it, no id of anything exists yet."""
     with _reader(db_path) as conn:
-        return max(
-            conn.execute(f'SELECT COALESCE(MAX(rowid), 0) FROM "{name}"').fetchone()[0]
-            for name in tables(db_path)
-        )
+        found = [0]
+        for name in tables(db_path):
+            try:
+                found.append(
+                    conn.execute(f'SELECT COALESCE(MAX(rowid), 0) FROM "{name}"').fetchone()[0]
+                )
+            except sqlite3.OperationalError as exc:  # WITHOUT ROWID: keyed by what it sums
+                if "no such column: rowid" not in str(exc):
+                    raise
+        return max(found)
 
 
 def owned_ids(db_path: Path, workspace_id: int) -> dict[str, set[int]]:

@@ -1,4 +1,4 @@
-"""The dashboard's reads on both stores: search, time series, usage, prices, filter menus.
+"""The dashboard's reads on both stores: filters, time series, usage, prices, filter menus.
 
 tests/pg/test_dashboard_queries.py checks that both answer every filter alike on a larger log.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptrun.server.store.base import ModelPrice, RequestQuery, Store, TrackCall
+from promptrun.server.store.base import ModelPrice, PageRequest, RequestQuery, Store, TrackCall
 
 from ._records import row, version
 from .conftest import Workspaces
@@ -36,9 +36,9 @@ async def logged(store: Store, spaces: Workspaces) -> Store:
 async def test_every_filter_narrows_the_search(logged: Store, spaces: Workspaces) -> None:
     async def found(**filters: object) -> list[str]:
         query = RequestQuery(**filters)  # type: ignore[arg-type]
-        items, total = await logged.search_requests(spaces.ws, query, limit=10, offset=0)
-        assert total == len(items)
-        return [i["client_request_id"] for i in items]
+        page = await logged.request_page(spaces.ws, query, PageRequest(limit=10), costs={})
+        assert page.total == len(page.items) and page.total_exact
+        return [i["client_request_id"] for i in page.items]
 
     assert await found() == ["r2", "r1", "r0"]
     assert await found(model="m1") == ["r1", "r0"]
@@ -52,8 +52,11 @@ async def test_every_filter_narrows_the_search(logged: Store, spaces: Workspaces
     assert await found(text="_c") == ["r2"]
     assert await found(text="nowhere") == []
     assert await found(model="m\x00") == []
-    items, total = await logged.search_requests(spaces.ws, RequestQuery(), limit=1, offset=1)
-    assert (total, [i["client_request_id"] for i in items]) == (3, ["r1"])
+    first = await logged.request_page(spaces.ws, RequestQuery(), PageRequest(limit=1), costs={})
+    second = await logged.request_page(
+        spaces.ws, RequestQuery(), PageRequest(limit=1, after=first.after), costs={}
+    )
+    assert (second.total, [i["client_request_id"] for i in second.items]) == (3, ["r1"])
 
 
 async def test_series_and_usage_add_up_the_log(logged: Store, spaces: Workspaces) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from promptrun.server.auth import hash_key
 from promptrun.server.store import postgres_store, sqlite_store
-from promptrun.server.store.base import Store, TrackCall
+from promptrun.server.store.base import PageRequest, RequestQuery, Store, TrackCall
 from promptrun.server.store.queries.migrate import migrations
 
 from ._records import row, version
@@ -30,8 +30,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def test_each_dialect_has_its_migrations_numbered_from_one() -> None:
     # Each file holds statements (migrations() itself refuses gaps in the numbering).
-    assert len(migrations("sqlite")) >= 6 and all(migrations("sqlite"))
-    assert len(migrations("postgres")) >= 5 and all(migrations("postgres"))
+    assert len(migrations("sqlite")) >= 7 and all(migrations("sqlite"))
+    assert len(migrations("postgres")) >= 6 and all(migrations("postgres"))
     assert any("request_payloads" in s for s in migrations("postgres")[0])
 
 
@@ -73,6 +73,18 @@ async def check_main_data(store: Store, *, workflows: bool) -> None:
         done = await store.get_workflow_execution(ws, executions[1]["id"])
         assert [(n["name"], n["value"]) for n in done["nodes"]] == [("a", "x")]
         assert [p.model for p in await store.model_prices(ws)] == ["gpt-4o-mini"]
+    # The rollups, filter menus, metadata filter and text search cover the old requests.
+    stats = await store.request_stats(ws, RequestQuery())
+    assert (stats.requests, stats.errors, stats.mean_score) == (3, 1, 80.0)
+    assert (await store.request_stats(ws, RequestQuery(prompt_name="greet"))).requests == 1
+    assert "greet" in (await store.request_facets(ws))["prompts"]
+    for query, found in (
+        (RequestQuery(meta_key="step", meta_value="2"), ["r2"]),
+        (RequestQuery(meta_key="user", meta_value="ada"), [None, "r2", "r1"]),
+        (RequestQuery(text="hello ADA", status="SUCCESS"), [None, "r1"]),
+    ):
+        page = await store.request_page(ws, query, PageRequest(), costs={})
+        assert [i["client_request_id"] for i in page.items] == found
     # And it keeps working: new rows go in after the old ones.
     new_id = await store.insert_request(ws, row("after-upgrade"))
     assert new_id > max(i["id"] for i in items)

@@ -9,7 +9,7 @@ import pytest
 
 from promptrun.server.store.base import NotFoundError, RequestQuery
 from promptrun.server.store.drivers.sqlite import run
-from promptrun.server.store.queries import dashboard, keys
+from promptrun.server.store.queries import keys, log_filter
 from promptrun.server.store.queries._sql import (
     Done,
     Op,
@@ -22,7 +22,7 @@ from promptrun.server.store.queries._sql import (
     split_script,
 )
 from promptrun.server.store.queries.postgres import PostgresDialect, search_text
-from promptrun.server.store.queries.sqlite import SQLITE
+from promptrun.server.store.queries.sqlite import SQLITE, text_of
 
 
 def drive(op: Op[Any], answers: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -113,12 +113,31 @@ def test_migration_files_split_into_statements_with_comments_kept() -> None:
 def test_each_dialect_spells_the_search_its_own_way() -> None:
     postgres = PostgresDialect()
     query = RequestQuery(tag="t", text="50%_off", model="m")
-    where, args = dashboard._where(SQLITE, 1, query)
-    assert args == [1, "m", "t", "%50!%!_off%"]
-    assert "json_each(" in where and "requests.tags" in where and "ESCAPE '!'" in where
-    where, args = dashboard._where(postgres, 1, query)
-    assert args == [1, "m", "t", "%50\\%\\_off%"]
+    found = log_filter.Filter(SQLITE, 1, query)
+    assert found.args == [1, "m", "t", "%50!%!_off%", '"50%_off"']
+    where = found.where(sets=frozenset({"tag", "text"}))
+    assert "request_tags" in where and "requests_fts($5)" in where and "ESCAPE '!'" in where
+    found = log_filter.Filter(postgres, 1, query)
+    assert found.args == [1, "m", "t", "%50\\%\\_off%"]
+    where = found.where(sets=frozenset({"tag", "text"}))
     assert "tags @> jsonb_build_array($3::text)" in where and "ILIKE $4" in where
+    # Under three characters SQLite's trigram index has nothing to look up: rows are read.
+    assert log_filter.Filter(SQLITE, 1, RequestQuery(text="of")).text_set() is None
+
+
+def test_sqlite_indexes_the_same_conversation_text_as_postgres_stores() -> None:
+    conn = sqlite3.connect(":memory:")
+    for blueprint in (
+        '{"messages": [{"role": "user", "content": "hi"}, {"text": "there"}]}',
+        '{"prompt_template": {"messages": [{"content": [{"type": "text", "text": "a"}, '
+        '{"type": "image_url", "image_url": {"url": "x"}}]}, {"content": "b", "text": 5}]}}',
+        '{"text": "only"}',
+        "[]",
+    ):
+        (indexed,) = conn.execute(f"SELECT {text_of('?1')}", (blueprint,)).fetchone()
+        assert indexed == search_text(blueprint)
+    for hostile in ("not json", "[" * 5000 + "]" * 5000, None, b"\xff"):
+        assert conn.execute(f"SELECT {text_of('?1')}", (hostile,)).fetchone() == ("",)
 
 
 def test_postgres_refuses_nul_in_text_and_indexes_only_the_conversation() -> None:

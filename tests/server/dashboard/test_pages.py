@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -243,15 +244,26 @@ async def test_a_bad_filter_value_says_what_is_wrong(signed_in: Visitor) -> None
     assert "is not a time" in page
 
 
-async def test_the_request_list_is_newest_first_in_pages_of_fifty(signed_in: Visitor) -> None:
+async def test_the_request_list_is_newest_first_in_pages_of_fifty_linked_older_and_newer(
+    signed_in: Visitor,
+) -> None:
     ids = [await signed_in.log(tags=[f"n{i}"]) for i in range(55)]
     _, first = await signed_in.get("/dashboard/requests")
     shown = [int(x) for x in re.findall(r'<a href="/dashboard/requests/(\d+)">', first)]
     assert shown == sorted(ids, reverse=True)[:50]
-    assert "page 1 of 2" in first
-    _, second = await signed_in.get("/dashboard/requests?page=2")
+    assert 'id="previous"' not in first and "55 requests." in first
+    older = re.search(r'<a id="next" href="([^"]+)">Older', first)
+    assert older is not None
+    _, second = await signed_in.get(html.unescape(older[1]))
     shown = [int(x) for x in re.findall(r'<a href="/dashboard/requests/(\d+)">', second)]
     assert shown == sorted(ids, reverse=True)[50:]
+    assert 'id="next"' not in second
+    newer = re.search(r'<a id="previous" href="([^"]+)">← Newer', second)
+    assert newer is not None
+    _, back = await signed_in.get(html.unescape(newer[1]))
+    assert re.findall(r'<a href="/dashboard/requests/(\d+)">', back) == re.findall(
+        r'<a href="/dashboard/requests/(\d+)">', first
+    )
 
 
 async def test_a_request_page_shows_everything_logged_about_it(signed_in: Visitor) -> None:
@@ -447,9 +459,17 @@ async def test_an_unknown_dashboard_page_is_an_html_404(signed_in: Visitor) -> N
 @pytest.mark.parametrize(
     "path",
     [
-        "/dashboard/requests?page=%C2%B2",
-        "/dashboard/requests?page=99999999999999999999",
+        "/dashboard/requests?after=%C2%B2",
+        "/dashboard/requests?after=f1.5~99999999999999999999",
+        "/dashboard/requests?before=x1~2",
+        "/dashboard/requests?after=f1~2&before=f1~3",
+        "/dashboard/requests?after=fnot-a-number~2",
+        "/dashboard/requests?sort=price",
+        "/dashboard/requests?order=up",
+        "/dashboard/requests?meta_value=x",
         "/dashboard/requests?version=-1",
+        "/dashboard/requests/prompts?range=1y",
+        "/dashboard/requests/export.csv?after=%00",
         "/dashboard/requests/%C2%B2",
         "/dashboard/requests/99999999999999999999",
         "/dashboard/prompts?page=0",

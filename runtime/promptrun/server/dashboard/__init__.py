@@ -1,7 +1,8 @@
 """The dashboard: server-rendered pages over the server's own store, under ``/dashboard``.
 
 Sign in with an API key; everything shown is that key's workspace. Pages: an overview with
-charts, the request log (filters, search, one request in full), the prompt registry (versions,
+charts and latency percentiles, the request log (filters, search, sorting, totals, export,
+one request in full, metrics by prompt and version), the prompt registry (versions,
 diffs, publishing, release labels moved with a diff to confirm), a playground that runs a
 version on the server's providers (streamed), workflows (published here, drawn as a graph)
 and their executions, traces (a span tree on a waterfall, linked to the requests logged in
@@ -18,6 +19,7 @@ from promptrun.server.dashboard import (
     _pages_auth,
     _pages_keys,
     _pages_labels,
+    _pages_metrics,
     _pages_overview,
     _pages_playground,
     _pages_registry,
@@ -25,6 +27,7 @@ from promptrun.server.dashboard import (
     _pages_traces,
     _pages_workflow_publish,
     _pages_workflows,
+    _request_export,
 )
 from promptrun.server.dashboard._sessions import SessionStore
 from promptrun.server.dashboard._web import (
@@ -52,6 +55,8 @@ def add_dashboard(app: web.Application) -> None:
         _pages_auth,
         _pages_keys,
         _pages_overview,
+        _request_export,  # before _pages_requests: /requests/{ref} would take its paths
+        _pages_metrics,
         _pages_requests,
         _pages_registry,
         _pages_labels,

@@ -12,7 +12,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FILTERS", "dollars", "duration", "number", "percent", "pretty_json", "usd", "when"]
+__all__ = [
+    "FILTERS",
+    "dollars",
+    "duration",
+    "number",
+    "percent",
+    "pretty_json",
+    "usd",
+    "when",
+    "when_input",
+]
 
 _DASH = "—"
 _HUGE = 1e15  # past this, digits stop meaning anything: scientific notation
@@ -38,6 +48,17 @@ def when(epoch: Any) -> str:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (ValueError, OverflowError, OSError):
         return f"{seconds:.6g} (not a time)"
+
+
+def when_input(epoch: Any) -> str:
+    """``2025-06-01T12:03``, as a datetime-local field takes it (UTC); empty when unknown."""
+    seconds = _finite(epoch)
+    if seconds is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M")
+    except (ValueError, OverflowError, OSError):
+        return ""
 
 
 def duration(seconds: Any) -> str:
@@ -112,6 +133,7 @@ def pretty_json(value: Any) -> str:
 
 FILTERS = {
     "when": when,
+    "when_input": when_input,
     "duration": duration,
     "usd": usd,
     "dollars": dollars,

@@ -12,9 +12,9 @@ from aiohttp import web
 from promptrun.server._state import STORE
 from promptrun.server.dashboard import _charts
 from promptrun.server.dashboard._format import duration, number, percent, usd
-from promptrun.server.dashboard._prices import PriceTable
+from promptrun.server.dashboard._prices import PriceTable, model_costs
 from promptrun.server.dashboard._web import PREFIX, DashboardError, render, session_of
-from promptrun.server.store.base import ModelPrice, ModelUsage, RequestQuery
+from promptrun.server.store.base import ModelPrice, PageRequest, RequestQuery
 
 __all__ = ["RANGES", "routes"]
 
@@ -31,21 +31,6 @@ _MAX_MODEL = 200
 _MAX_PRICE = 1_000_000.0
 
 
-def model_costs(
-    usage: list[ModelUsage], prices: PriceTable
-) -> tuple[list[tuple[str, float]], list[str]]:
-    """Cost per model (logged prices plus priced tokens), and the models the table cannot price."""
-    costs, unpriced = [], []
-    for row in usage:
-        extra = prices.cost(row.model, row.unpriced_input_tokens, row.unpriced_output_tokens)
-        if extra is None:
-            extra = 0.0
-            if row.unpriced_input_tokens or row.unpriced_output_tokens:
-                unpriced.append(row.model or "(no model)")
-        costs.append((row.model or "(no model)", row.logged_price + extra))
-    return costs, unpriced
-
-
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     session = session_of(request)
@@ -57,7 +42,8 @@ async def overview(request: web.Request) -> web.Response:
     until = math.ceil(time.time() / step) * step
     since = until - slots * step
     series = await queries.request_series(session.workspace, since=since, until=until, bucket=step)
-    usage = await queries.usage_by_model(session.workspace, since=since, until=until)
+    # One read of the rollups gives the totals, latency percentiles and cost by model.
+    stats = await queries.request_stats(session.workspace, RequestQuery(since=since, until=until))
     prices = PriceTable(await queries.model_prices(session.workspace))
 
     def label(slot: int) -> str:
@@ -69,8 +55,9 @@ async def overview(request: web.Request) -> web.Response:
     )
     latency_chart = _charts.time_lines(
         [
-            ("mean", "line-mean", [b.mean_latency if b.requests else None for b in series]),
-            ("max", "line-max", [b.max_latency if b.requests else None for b in series]),
+            ("p50", "line-mean", [b.p50 if b.requests else None for b in series]),
+            ("p95", "line-p95", [b.p95 if b.requests else None for b in series]),
+            ("p99", "line-max", [b.p99 if b.requests else None for b in series]),
         ],
         label,
         duration,
@@ -83,12 +70,11 @@ async def overview(request: web.Request) -> web.Response:
         percent,
         ceiling=min(1.0, _charts.nice_ceiling(peak_rate)) if peak_rate else 1.0,
     )
-    costs, unpriced = model_costs(usage, prices)
+    costs, unpriced = model_costs(stats.usage, prices)
     cost_chart = _charts.rank_bars(costs, usd)
-    total = sum(b.requests for b in series)
-    errors = sum(b.errors for b in series)
-    latencies = sum(b.mean_latency * b.requests for b in series)
-    recent, _ = await queries.search_requests(session.workspace, RequestQuery(), limit=5, offset=0)
+    recent = await queries.request_page(
+        session.workspace, RequestQuery(), PageRequest(limit=5), costs={}
+    )
     return render(
         request,
         "overview.html",
@@ -100,13 +86,11 @@ async def overview(request: web.Request) -> web.Response:
         errors_chart=errors_chart,
         cost_chart=cost_chart,
         unpriced=unpriced,
-        total=total,
-        errors=errors,
-        error_rate=errors / total if total else None,
-        mean_latency=latencies / total if total else None,
+        stats=stats,
+        error_rate=stats.errors / stats.requests if stats.requests else None,
         total_cost=sum(cost for _, cost in costs),
-        tokens=sum(u.input_tokens + u.output_tokens for u in usage),
-        recent=recent,
+        tokens=stats.input_tokens + stats.output_tokens,
+        recent=recent.items,
     )
 
 

@@ -1,98 +1,137 @@
-"""The request log: a filtered, paged list, newest first, and one request in full."""
+"""The request log: a filtered, sorted list with totals and percentiles, and one request in
+full.
+
+The list is paged by cursor (the sort key and id of the row a page ends at), so every page
+costs what the first does; a search that is exactly a client request id (or ``#`` and a
+server id) also offers that request.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from promptrun.server._state import STORE
+from promptrun.server.dashboard._log_query import SORTS, form_time, parse_address
 from promptrun.server.dashboard._messages import conversation_of
-from promptrun.server.dashboard._prices import PriceTable, request_cost
-from promptrun.server.dashboard._web import (
-    DashboardError,
-    render,
-    session_of,
-    whole_number,
+from promptrun.server.dashboard._previews import preview
+from promptrun.server.dashboard._prices import (
+    PriceTable,
+    model_costs,
+    request_cost,
+    token_prices,
 )
-from promptrun.server.store.base import RequestQuery
+from promptrun.server.dashboard._web import render, session_of
+from promptrun.server.store.base import LogStats, PromptMetrics, Store
 
-__all__ = ["form_time", "parse_filters", "routes"]
+__all__ = ["form_time", "priced", "routes", "stats_view", "version_view"]
 
 routes = web.RouteTableDef()
-PAGE_SIZE = 50
-_FIELDS = ("prompt", "version", "tag", "provider", "model", "status", "since", "until", "q")
+_SERVER_ID = re.compile(r"#?(\d{1,18})")
 
 
-def form_time(name: str, raw: str) -> float:
-    """A datetime-local value (or any ISO 8601 time); without a zone it is UTC."""
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise DashboardError(400, f"{name} {raw!r} is not a time like 2025-06-01T12:30") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def parse_filters(query: MultiMapping[str]) -> tuple[RequestQuery, dict[str, str], int]:
-    """The store query, the form's values as given, and the page number (from 1)."""
-    given = {name: query.get(name, "").strip() for name in _FIELDS}
-    version = whole_number(given["version"], "version") if given["version"] else None
-    page = whole_number(query.get("page", "1"), "page")
-    found = RequestQuery(
-        prompt_name=given["prompt"] or None,
-        prompt_version=version,
-        tag=given["tag"] or None,
-        provider=given["provider"] or None,
-        model=given["model"] or None,
-        status=given["status"] or None,
-        since=form_time("since", given["since"]) if given["since"] else None,
-        until=form_time("until", given["until"]) if given["until"] else None,
-        text=given["q"] or None,
-    )
-    return found, given, page
-
-
-def _row(item: dict[str, Any], prices: PriceTable) -> dict[str, Any]:
+def priced(item: dict[str, Any], prices: PriceTable) -> dict[str, Any]:
+    """A request summary with its cost (logged, else priced from the table: ``cost_estimated``)
+    and latency in seconds; tags that are not a JSON list shown as they are stored."""
     cost, estimated = request_cost(prices, item)
     start, end = item.get("request_start_time"), item.get("request_end_time")
     latency = (
         end - start if isinstance(start, float | int) and isinstance(end, float | int) else None
     )
     tags = item.get("tags")
-    if not isinstance(tags, list):  # tags that are not a JSON list show as they are stored
+    if not isinstance(tags, list):
         tags = [] if tags is None else [tags]
     return {**item, "tags": tags, "cost": cost, "cost_estimated": estimated, "latency": latency}
+
+
+def _row(item: dict[str, Any], prices: PriceTable) -> dict[str, Any]:
+    sent, received = preview(item)
+    return {**priced(item, prices), "input_preview": sent, "output_preview": received}
+
+
+def stats_view(stats: LogStats, prices: PriceTable) -> dict[str, Any]:
+    """What a page shows of totals: counts, tokens, cost, latency percentiles."""
+    costs, unpriced = model_costs(stats.usage, prices)
+    return {
+        "stats": stats,
+        "cost": sum(cost for _, cost in costs),
+        "unpriced": unpriced,
+        "error_rate": stats.errors / stats.requests if stats.requests else None,
+    }
+
+
+async def _named(store: Store, workspace: int, text: str | None) -> int | None:
+    """The request a search names exactly: its client request id, or # and its server id."""
+    if not text:
+        return None
+    found = await store.stored_ids(workspace, [text])
+    if text in found:
+        return found[text]
+    match = _SERVER_ID.fullmatch(text)
+    if match:
+        try:
+            return int((await store.get_request(workspace, int(match[1])))["id"])
+        except LookupError:
+            return None
+    return None
 
 
 @routes.get("/requests")
 async def request_list(request: web.Request) -> web.Response:
     session = session_of(request)
-    queries = request.config_dict[STORE]
-    found, given, page = parse_filters(request.query)
-    items, total = await queries.search_requests(
-        session.workspace, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    store = request.config_dict[STORE]
+    address = parse_address(request.query)
+    prices = PriceTable(await store.model_prices(session.workspace))
+    facets = await store.request_facets(session.workspace)
+    page = await store.request_page(
+        session.workspace,
+        address.query,
+        address.page,
+        costs=token_prices(prices, facets["models"]),
+        with_blueprints=True,
     )
-    prices = PriceTable(await queries.model_prices(session.workspace))
-    kept = {name: value for name, value in given.items() if value}
-    pages = max(1, -(-total // PAGE_SIZE))
+    stats = None
+    if page.total_exact:  # else counting stopped at the cap: there is nothing more to add up
+        stats = stats_view(await store.request_stats(session.workspace, address.query), prices)
+    versions = []
+    if address.query.prompt_name:
+        since = address.query.since if address.query.since is not None else 0.0
+        versions = [
+            version_view(m, prices)
+            for m in await store.prompt_metrics(
+                session.workspace,
+                since=since,
+                until=address.query.until,
+                prompt_name=address.query.prompt_name,
+            )
+        ]
     return render(
         request,
         "requests.html",
         nav="requests",
-        rows=[_row(item, prices) for item in items],
-        total=total,
+        rows=[_row(item, prices) for item in page.items],
         page=page,
-        pages=pages,
-        filters=given,
-        filtered=bool(kept),
-        facets=await queries.request_facets(session.workspace),
-        base_query=urlencode(kept),
+        links=address.pages(page.after, page.before),
+        address=address,
+        sort_links={sort: address.sort_link(sort) for sort in SORTS},
+        filters=address.given,
+        filtered=address.filtered,
+        facets=facets,
+        summary=stats,
+        versions=versions,
+        named=await _named(store, session.workspace, address.query.text),
+        export_query=address.link(),
     )
+
+
+def version_view(metrics: PromptMetrics, prices: PriceTable) -> dict[str, Any]:
+    return {
+        "prompt_name": metrics.prompt_name,
+        "version": metrics.version,
+        **stats_view(metrics.stats, prices),
+    }
 
 
 @routes.get("/requests/{ref}")
@@ -104,13 +143,12 @@ async def request_detail(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
     item = await store.get_request(session.workspace, ref)
     prices = PriceTable(await store.model_prices(session.workspace))
-    row = _row(item, prices)
     span_id = item.get("span_id")
     return render(
         request,
         "request.html",
         nav="requests",
-        item=row,
+        item=priced(item, prices),
         conversation=conversation_of(item),
         trace_id=await store.trace_of_span(session.workspace, span_id) if span_id else None,
     )

@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from promptrun.server.store.base import ModelPrice
+from promptrun.server.store.base import ModelPrice, ModelUsage
 
-__all__ = ["DEFAULT_PRICES", "PriceTable", "request_cost"]
+__all__ = [
+    "DEFAULT_PRICES",
+    "PriceTable",
+    "model_costs",
+    "request_cost",
+    "token_prices",
+    "total_cost",
+]
 
 # List prices at the time of writing; a workspace overrides any of them on the prices page.
 DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
@@ -102,3 +109,28 @@ def request_cost(table: PriceTable, item: Mapping[str, object]) -> tuple[float |
     if not isinstance(tokens_out, int):
         return None, False
     return table.cost(model, tokens_in, tokens_out), True
+
+
+def model_costs(
+    usage: Iterable[ModelUsage], prices: PriceTable
+) -> tuple[list[tuple[str, float]], list[str]]:
+    """Cost per model (logged prices plus priced tokens), and the models the table cannot
+    price that had requests logged without a price."""
+    costs, unpriced = [], []
+    for row in usage:
+        extra = prices.cost(row.model, row.unpriced_input_tokens, row.unpriced_output_tokens)
+        if extra is None:
+            extra = 0.0
+            if row.unpriced_input_tokens or row.unpriced_output_tokens:
+                unpriced.append(row.model or "(no model)")
+        costs.append((row.model or "(no model)", row.logged_price + extra))
+    return costs, unpriced
+
+
+def total_cost(usage: Iterable[ModelUsage], prices: PriceTable) -> float:
+    return sum(cost for _, cost in model_costs(usage, prices)[0])
+
+
+def token_prices(table: PriceTable, models: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """Per model, its price in force (per million tokens in and out), for sorting by cost."""
+    return {model: price for model in models if (price := table.price_of(model)) is not None}

@@ -31,12 +31,22 @@ def sqlite_store(
     write_batch: int = 512,
     read_threads: int = 2,
     cache_entries: int = 10_000,
+    catch_up_after: float | None = 0.05,
 ) -> Store:
-    """A store on the SQLite file at ``path`` (made on start if new); call ``start()`` first."""
+    """A store on the SQLite file at ``path`` (made on start if new); call ``start()`` first.
+
+    ``catch_up_after``: seconds without a write before what the dashboard derives from
+    requests is brought up to date (None: only when it lags far behind, or when asked).
+    """
     from promptrun.server.store._store import SQLStore
     from promptrun.server.store.drivers.sqlite import SQLiteDriver
 
-    driver = SQLiteDriver(Path(path), write_batch=write_batch, read_threads=read_threads)
+    driver = SQLiteDriver(
+        Path(path),
+        write_batch=write_batch,
+        read_threads=read_threads,
+        catch_up_after=catch_up_after,
+    )
     return SQLStore(driver, cache_entries=cache_entries)
 
 

@@ -23,13 +23,17 @@ from promptrun.server.store.base import (
     ExpiredExecution,
     KeyGrant,
     LabelMove,
+    LogStats,
     ModelPrice,
     ModelUsage,
     NewKey,
     NewVersion,
     NewWorkflowVersion,
     NodeRow,
+    PageRequest,
+    PromptMetrics,
     Rejected,
+    RequestPage,
     RequestQuery,
     RequestRow,
     SigninPolicy,
@@ -47,7 +51,9 @@ from promptrun.server.store.queries import (
     dashboard,
     labels,
     leases,
+    log_search,
     requests,
+    rollups,
     sessions,
     templates,
     traces,
@@ -106,7 +112,7 @@ class SQLStore:
     # lifetime and the processes sharing the database
 
     async def start(self) -> None:
-        await self.driver.start(migrate)
+        await self.driver.start(_set_up)
 
     async def close(self) -> None:
         await self.driver.close()
@@ -284,11 +290,18 @@ class SQLStore:
     ) -> list[IngestResult]:
         return await self._write(requests.ingest, workspace, items, time.time())
 
+    async def stored_ids(self, workspace: int, client_ids: Sequence[str]) -> dict[str, int]:
+        return await self._read(requests.stored_ids, workspace, client_ids)
+
     async def list_requests(
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None
     ) -> tuple[list[dict[str, Any]], int]:
         return await self._read(
-            requests.list_requests, workspace, limit=limit, offset=offset, prompt_name=prompt_name
+            log_search.list_requests,
+            workspace,
+            limit=limit,
+            offset=offset,
+            prompt_name=prompt_name,
         )
 
     async def get_request(self, workspace: int, ref: int | str) -> dict[str, Any]:
@@ -383,13 +396,6 @@ class SQLStore:
 
     # the dashboard's reads
 
-    async def search_requests(
-        self, workspace: int, query: RequestQuery, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        return await self._read(
-            dashboard.search_requests, workspace, query, limit=limit, offset=offset
-        )
-
     async def request_facets(self, workspace: int) -> dict[str, list[str]]:
         return await self._read(dashboard.request_facets, workspace)
 
@@ -414,6 +420,45 @@ class SQLStore:
     async def delete_model_price(self, workspace: int, model: str) -> None:
         await self._write(dashboard.delete_model_price, workspace, model)
 
+    # the request log at scale (storeperf)
+
+    async def request_page(
+        self,
+        workspace: int,
+        query: RequestQuery,
+        page: PageRequest,
+        *,
+        costs: Mapping[str, tuple[float, float]],
+        with_blueprints: bool = False,
+    ) -> RequestPage:
+        return await self._read(
+            log_search.request_page,
+            workspace,
+            query,
+            page,
+            costs=costs,
+            with_blueprints=with_blueprints,
+        )
+
+    async def request_stats(self, workspace: int, query: RequestQuery) -> LogStats:
+        return await self._read(log_search.request_stats, workspace, query)
+
+    async def prompt_metrics(
+        self,
+        workspace: int,
+        *,
+        since: float,
+        until: float | None,
+        prompt_name: str | None = None,
+    ) -> list[PromptMetrics]:
+        return await self._read(
+            dashboard.prompt_metrics,
+            workspace,
+            since=since,
+            until=until,
+            prompt_name=prompt_name,
+        )
+
     # traces (queries/traces.py)
 
     async def insert_spans(self, workspace: int, spans: Sequence[SpanRow]) -> int:
@@ -432,3 +477,10 @@ class SQLStore:
 
     async def trace_of_span(self, workspace: int, span_id: str) -> str | None:
         return await self._read(traces.trace_of_span, workspace, span_id)
+
+
+def _set_up(d: Dialect) -> Op[int]:
+    """The start-up transaction: migrate, then fill what a migration left to fill."""
+    version = yield from migrate(d)
+    yield from rollups.backfill(d)
+    return version

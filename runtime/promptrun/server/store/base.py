@@ -22,6 +22,7 @@ from promptrun.wire.tracking import TrackEndpoint
 __all__ = [
     "ApiKey",
     "Bucket",
+    "Cursor",
     "DashboardSession",
     "Deliver",
     "ExpiredExecution",
@@ -29,6 +30,7 @@ __all__ = [
     "KeyRefused",
     "KeyRole",
     "LabelMove",
+    "LogStats",
     "ModelPrice",
     "ModelUsage",
     "NewKey",
@@ -36,10 +38,14 @@ __all__ = [
     "NewWorkflowVersion",
     "NodeRow",
     "NotFoundError",
+    "PageRequest",
+    "PromptMetrics",
     "Rejected",
+    "RequestPage",
     "RequestQuery",
     "RequestRow",
     "SigninPolicy",
+    "SortKey",
     "SpanRow",
     "Store",
     "StoreConfigError",
@@ -274,7 +280,12 @@ class NodeRow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestQuery:
-    """Filters for the request log; ``None`` means "any". Times are epoch seconds."""
+    """Filters for the request log; ``None`` means "any". Times are epoch seconds.
+
+    ``text`` is a case-insensitive substring of the conversation (input and output);
+    ``meta_key`` matches requests with that metadata key (logged with the request or added by
+    ``track.metadata``), and with ``meta_value`` that exact value too.
+    """
 
     prompt_name: str | None = None
     prompt_version: int | None = None
@@ -285,17 +296,23 @@ class RequestQuery:
     since: float | None = None
     until: float | None = None
     text: str | None = None
+    meta_key: str | None = None
+    meta_value: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One time slice of the log: ``start`` is epoch seconds; latencies are seconds."""
+    """One time slice of the log: ``start`` is epoch seconds; latencies are seconds
+    (percentiles from the rollups' histograms: within about 13%; None with no requests)."""
 
     start: float
     requests: int
     errors: int
     mean_latency: float
     max_latency: float
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +336,78 @@ class ModelPrice:
     model: str
     input_per_million: float
     output_per_million: float
+
+
+# the request log at scale (storeperf): pages, totals, percentiles
+
+SortKey = Literal["time", "latency", "tokens", "cost"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of the request log starts or ends: the row's sort key (as stored) and id."""
+
+    key: Any
+    id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageRequest:
+    """Which page: ``after`` a row (the next page in the order) or ``before`` one (the page in
+    front of it); neither, the first. Descending time is newest first."""
+
+    sort: SortKey = "time"
+    descending: bool = True
+    after: Cursor | None = None
+    before: Cursor | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPage:
+    """Summaries as ``list_requests`` gives them; ``after``/``before`` are the cursors of the
+    next and the previous page (None at either end). ``sort`` is the order applied, which is
+    time when the one asked cannot be served fast (``notice`` says why). ``total`` is how
+    many match: exact, or with ``total_exact`` False, more than the count cap."""
+
+    items: list[dict[str, Any]]
+    after: Cursor | None
+    before: Cursor | None
+    sort: SortKey
+    notice: str | None = None
+    total: int = 0
+    total_exact: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogStats:
+    """The requests a filter matches, added up. With ``exact`` False there are more than
+    ``requests`` and nothing else is known (no rollup answers the filter and counting stopped
+    at the cap). ``usage`` is per model, for the price table; latencies are seconds,
+    percentiles from histograms (within about 13%). ``source``: rollups, rows or count."""
+
+    requests: int
+    exact: bool = True
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage: list[ModelUsage] = field(default_factory=list)
+    mean_latency: float | None = None
+    max_latency: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    mean_score: float | None = None
+    source: str = "rollups"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptMetrics:
+    """One prompt version's requests over a time range (``version`` 0: none recorded)."""
+
+    prompt_name: str
+    version: int
+    stats: LogStats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -706,6 +795,9 @@ class Store(WorkflowStore, Protocol):
     ) -> list[IngestResult]:
         """Store a batch in order, idempotently by client id; one result per item."""
 
+    async def stored_ids(self, workspace: int, client_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these client ids (records or track calls) the workspace holds, by server id."""
+
     async def list_requests(
         self, workspace: int, *, limit: int, offset: int, prompt_name: str | None
     ) -> tuple[list[dict[str, Any]], int]: ...
@@ -713,11 +805,6 @@ class Store(WorkflowStore, Protocol):
     async def get_request(self, workspace: int, ref: int | str) -> dict[str, Any]: ...
 
     # the dashboard's reads
-
-    async def search_requests(
-        self, workspace: int, query: RequestQuery, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Newest first, summaries as ``list_requests`` gives them, and the total matching."""
 
     async def request_facets(self, workspace: int) -> dict[str, list[str]]:
         """The values seen in the log, for filter menus: prompts, providers, models, statuses,
@@ -738,6 +825,36 @@ class Store(WorkflowStore, Protocol):
     async def set_model_price(self, workspace: int, price: ModelPrice) -> None: ...
 
     async def delete_model_price(self, workspace: int, model: str) -> None: ...
+
+    # the request log at scale (storeperf)
+
+    async def request_page(
+        self,
+        workspace: int,
+        query: RequestQuery,
+        page: PageRequest,
+        *,
+        costs: Mapping[str, tuple[float, float]],
+        with_blueprints: bool = False,
+    ) -> RequestPage:
+        """One page of the requests ``query`` matches, sorted as ``page`` asks (keyset
+        pagination). ``costs`` prices tokens per model (USD per million in and out) for the
+        cost sort; ``with_blueprints`` adds each one's decoded ``prompt_blueprint``."""
+
+    async def request_stats(self, workspace: int, query: RequestQuery) -> LogStats:
+        """Count, errors, tokens, latency percentiles and mean score of the matches."""
+
+    async def prompt_metrics(
+        self,
+        workspace: int,
+        *,
+        since: float,
+        until: float | None,
+        prompt_name: str | None = None,
+    ) -> list[PromptMetrics]:
+        """Per prompt version (of ``prompt_name``, or of every prompt), requests from the UTC
+        day of ``since`` to ``until`` (whole days: the per-prompt rollup is daily; None: now),
+        most requests first."""
 
     # traces (queries/traces.py)
 

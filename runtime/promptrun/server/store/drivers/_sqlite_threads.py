@@ -5,6 +5,11 @@ Writes are functions of a connection queued to the writer, which runs as many as
 does not undo the others. A write's future completes only after its transaction committed,
 so an acknowledged write is in the WAL and survives the process being killed.
 
+Work that may lag behind the writes (the text search index) is an ``idle`` function of the
+connection and of whether writes are coming: the writer runs it, a chunk per transaction,
+once no write has come for ``quiet`` seconds, and every ``_IDLE_EVERY`` batches while writes
+keep coming (it then does something only if it has fallen too far behind).
+
 Readers use their own connections; in WAL mode they read the last committed state while a
 write batch is running.
 """
@@ -35,6 +40,7 @@ _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 _BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's lock
+_IDLE_EVERY = 8  # under constant writes, idle work may run once per this many batches
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -100,9 +106,19 @@ def _deliver(outcomes: list[_Outcome]) -> None:
 class WriterThread:
     """The only writer: queued functions run in committed batches on one connection."""
 
-    def __init__(self, path: Path, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = 512,
+        idle: Callable[[sqlite3.Connection, bool], bool] | None = None,
+        quiet: float | None = 0.05,
+    ) -> None:
         self._path = path
         self._max_batch = max_batch
+        self._idle = idle
+        self._quiet = quiet
+        self._idle_pending = idle is not None  # work may be left from before a restart
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="promptrun-db-writer", daemon=True)
         self._ready = threading.Event()
@@ -152,8 +168,16 @@ class WriterThread:
             conn.close()
 
     def _loop(self, conn: sqlite3.Connection) -> None:
+        batches = 0
         while True:
-            first = self._queue.get()
+            if self._idle_pending and self._quiet is not None:
+                try:
+                    first = self._queue.get(timeout=self._quiet)
+                except queue.Empty:
+                    self._run_idle(conn, busy=False)
+                    continue
+            else:
+                first = self._queue.get()
             if first is None:
                 return
             batch = [first]
@@ -170,6 +194,27 @@ class WriterThread:
             self._commit(conn, batch)
             if stopping:
                 return
+            if self._idle is not None:
+                self._idle_pending = True  # what was just written may need it
+                batches += 1
+                if batches % _IDLE_EVERY == 0:
+                    self._run_idle(conn, busy=True)
+
+    def _run_idle(self, conn: sqlite3.Connection, *, busy: bool) -> None:
+        """One chunk of the idle work, in a transaction of its own."""
+        assert self._idle is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            more = self._idle(conn, busy)
+            conn.execute("COMMIT")
+            self._idle_pending = more or busy
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Not retried until this process restarts: a failing chunk would fail again.
+            log.exception("catching up the search index failed; searches scan the log instead")
+            self._idle = None
+            self._idle_pending = False
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[asyncio.AbstractEventLoop, _Outcome]] = []

@@ -32,29 +32,36 @@ Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # A transaction that lost a deadlock or a serialization race did nothing: run it again.
 _RETRY = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _ATTEMPTS = 5
+_COMMAND_TIMEOUT = 60.0  # seconds a statement may take
+# The start-up transaction's statements (migrations, filling what a migration added) may
+# read a whole large log: minutes, not a minute.
+_SETUP_TIMEOUT = 6 * 3600.0
 
 
-async def _execute(conn: Conn, query: Query) -> Any:
+async def _execute(conn: Conn, query: Query, timeout: float | None = None) -> Any:
     if query.fetch == "all":
-        return [tuple(r) for r in await conn.fetch(query.sql, *query.args)]
+        return [tuple(r) for r in await conn.fetch(query.sql, *query.args, timeout=timeout)]
     if query.fetch == "one":
-        row = await conn.fetchrow(query.sql, *query.args)
+        row = await conn.fetchrow(query.sql, *query.args, timeout=timeout)
         return None if row is None else tuple(row)
     if query.fetch == "value":
-        return await conn.fetchval(query.sql, *query.args)
+        return await conn.fetchval(query.sql, *query.args, timeout=timeout)
     if query.fetch == "many":
-        await conn.executemany(query.sql, query.args)
+        await conn.executemany(query.sql, query.args, timeout=timeout)
     else:
-        await conn.execute(query.sql, *query.args)
+        await conn.execute(query.sql, *query.args, timeout=timeout)
     return None
 
 
-async def run(conn: Conn, op: Op[T], after: list[Callable[[], object]]) -> T:
-    """Run ``op`` to its end on ``conn`` (inside the caller's transaction)."""
+async def run(
+    conn: Conn, op: Op[T], after: list[Callable[[], object]], timeout: float | None = None
+) -> T:
+    """Run ``op`` to its end on ``conn`` (inside the caller's transaction); ``timeout`` is
+    each statement's limit (None: the pool's)."""
     step = advance(op, None, after)
     while isinstance(step, Query):
         try:
-            answer = await _execute(conn, step)
+            answer = await _execute(conn, step, timeout)
         except BaseException:
             op.close()
             raise
@@ -93,14 +100,14 @@ class PostgresDriver:
                 max_size=self._max,
                 # PgBouncer in transaction mode and schema changes both break cached plans
                 # less often than they cost; keep asyncpg's default statement cache.
-                command_timeout=60,
+                command_timeout=_COMMAND_TIMEOUT,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise RuntimeError(
                 f"cannot connect to PostgreSQL at {redact(self.url)}: {exc}"
             ) from exc
         try:
-            await self.write(setup)
+            await self.write(setup, timeout=_SETUP_TIMEOUT)
         except BaseException as exc:
             await self.close()
             if isinstance(exc, asyncpg.PostgresError):
@@ -122,12 +129,12 @@ class PostgresDriver:
         ):
             return await run(conn, make(self.dialect), [])
 
-    async def write(self, make: Callable[[Dialect], Op[T]]) -> T:
+    async def write(self, make: Callable[[Dialect], Op[T]], *, timeout: float | None = None) -> T:
         for attempt in range(_ATTEMPTS):
             after: list[Callable[[], object]] = []
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    value = await run(conn, make(self.dialect), after)
+                    value = await run(conn, make(self.dialect), after, timeout)
             except _RETRY:
                 if attempt == _ATTEMPTS - 1:
                     raise

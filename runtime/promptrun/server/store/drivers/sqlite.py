@@ -2,7 +2,9 @@
 
 Writes run on the writer thread (``_sqlite_threads.WriterThread``): as many operations as are
 waiting, each in its own savepoint, share one committed transaction (group commit), and each
-one's caller hears back once that transaction has committed. Reads run on a few reader
+one's caller hears back once that transaction has committed. When writes pause it brings
+what the dashboard derives from requests up to date (the dialect's ``catch_up``: rollups,
+tag and metadata rows, the text search index), a chunk at a time. Reads run on a few reader
 threads, each operation in one read transaction (one snapshot). The event loop never waits
 on the disk.
 """
@@ -27,6 +29,10 @@ __all__ = ["SQLiteDriver", "run"]
 
 T = TypeVar("T")
 _NUMBERED = re.compile(r"\$(\d+)")
+_CATCH_UP_CHUNK = 500  # requests derived per idle transaction: some tens of milliseconds
+# Under constant writes the derived data may lag this many requests behind (reads add those
+# rows themselves: a few hundred milliseconds at most) before catching up takes writer time.
+_LAG_BUDGET = 20_000
 
 
 @lru_cache(maxsize=1024)
@@ -72,9 +78,18 @@ class SQLiteDriver:
     # what it read stays true until it writes again.
     sees_every_write = True
 
-    def __init__(self, path: Path, *, write_batch: int = 512, read_threads: int = 2) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        write_batch: int = 512,
+        read_threads: int = 2,
+        catch_up_after: float | None = 0.05,
+    ) -> None:
         self.path = Path(path)
-        self._writer = WriterThread(self.path, max_batch=write_batch)
+        self._writer = WriterThread(
+            self.path, max_batch=write_batch, idle=self._catch_up, quiet=catch_up_after
+        )
         self._readers = ReadPool(self.path, threads=read_threads)
 
     def __repr__(self) -> str:
@@ -109,6 +124,15 @@ class SQLiteDriver:
         for callback in after:
             callback()
         return value
+
+    def _catch_up(self, conn: sqlite3.Connection, busy: bool) -> bool:
+        lag = _LAG_BUDGET if busy else 0
+        return run(conn, self.dialect.catch_up(_CATCH_UP_CHUNK, lag=lag), [])
+
+    async def catch_up(self, chunk: int = _CATCH_UP_CHUNK * 20) -> None:
+        """Derive everything not derived yet, now (tests, benchmarks, bulk loads)."""
+        while await self.write(lambda d: d.catch_up(chunk)):
+            pass
 
     async def open_relay(self, deliver: Deliver) -> StoreRelay | None:
         return None

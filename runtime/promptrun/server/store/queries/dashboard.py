@@ -1,7 +1,8 @@
-"""The dashboard's reads: filtered request search, time series, usage by model, the price table.
+"""The dashboard's reads beside the request list: time series, usage by model, per-prompt
+metrics, the filter menus, and the price table.
 
-Every filter adds its own condition (none for "any"), so each statement names only the
-columns it filters on and the planner can use the index led by the workspace and that column.
+Series, usage and prompt metrics add up rollups (``queries/rollups.py``), reading the log
+itself only for slots narrower than an hour and for the partial buckets at a range's ends.
 """
 
 from __future__ import annotations
@@ -9,122 +10,73 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from promptrun.server.store.base import Bucket, ModelPrice, ModelUsage, RequestQuery
-from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval
+from promptrun.server.store.base import (
+    Bucket,
+    ModelPrice,
+    ModelUsage,
+    PromptMetrics,
+    RequestQuery,
+)
+from promptrun.server.store.queries._sql import Op, execute, fetch
 from promptrun.server.store.queries.dialect import Dialect
-from promptrun.server.store.queries.requests import SUMMARY_COLUMNS, summary
+from promptrun.server.store.queries.log_filter import rollup_sums
+from promptrun.server.store.queries.log_search import stats_by_model
+from promptrun.server.store.queries.rollups import BY_MODEL, BY_PROMPT, Sums, fold
 
 __all__ = [
     "delete_model_price",
     "model_prices",
+    "prompt_metrics",
     "request_facets",
     "request_series",
-    "search_requests",
     "set_model_price",
     "usage_by_model",
 ]
 
 FACET_LIMIT = 500
-
-
-def _where(d: Dialect, workspace: int, query: RequestQuery) -> tuple[str, list[Any]]:
-    """The conditions for ``query`` and their parameters (``_matchable`` said it can match)."""
-    args: list[Any] = [workspace]
-    clauses = ["workspace_id = $1"]
-    for column, value in (
-        ("prompt_name", query.prompt_name),
-        ("prompt_version", query.prompt_version),
-        ("provider", query.provider),
-        ("model", query.model),
-        ("status", query.status),
-    ):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-    if query.tag is not None:
-        args.append(query.tag)
-        clauses.append(d.tag_filter(f"${len(args)}"))
-    if query.since is not None:
-        args.append(query.since)
-        clauses.append(f"start_time >= ${len(args)}")
-    if query.until is not None:
-        args.append(query.until)
-        clauses.append(f"start_time < ${len(args)}")
-    if query.text:
-        args.append(d.text_pattern(query.text))
-        clauses.append(d.text_filter(f"${len(args)}"))
-    return " AND ".join(clauses), args
-
-
-def _matchable(d: Dialect, query: RequestQuery) -> bool:
-    """False when a filter holds text the database cannot hold, so nothing can match."""
-    return d.text_ok(
-        query.prompt_name, query.tag, query.provider, query.model, query.status, query.text
-    )
-
-
-def search_requests(
-    d: Dialect, workspace: int, query: RequestQuery, *, limit: int, offset: int
-) -> Op[tuple[list[dict[str, Any]], int]]:
-    """Newest first, summaries as ``list_requests`` gives them, and the total matching."""
-    if not _matchable(d, query):
-        return [], 0
-    where, args = _where(d, workspace, query)
-    yield from d.plan_each_query()
-    total = yield from fetchval(f"SELECT COUNT(*) FROM requests WHERE {where}", *args)
-    page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    rows = yield from fetch(
-        f"SELECT {SUMMARY_COLUMNS} FROM requests WHERE {where} ORDER BY id DESC {page}",
-        *args,
-        limit,
-        offset,
-    )
-    return [summary(row) for row in rows], int(total)
-
-
-def request_facets(d: Dialect, workspace: int) -> Op[dict[str, list[str]]]:
-    """The values seen in the log, for filter menus: prompts, providers, models, statuses, tags."""
-    return (yield from d.request_facets(workspace, FACET_LIMIT))
-
-
-def _real(value: Any) -> float:
-    """An aggregate as a float: SQL NULL (no row, or only NaN arithmetic) is 0."""
-    return 0.0 if value is None else float(value)
-
-
-def _whole(value: Any) -> int:
-    """A float total as an int; an infinite one (rows written around the server) is 0."""
-    number = _real(value)
-    return int(number) if math.isfinite(number) else 0
-
-
-_LATENCY = "CASE WHEN end_time > start_time THEN end_time - start_time ELSE 0 END"
+FACET_KINDS = ("prompts", "providers", "models", "statuses", "tags")
+_DAY = 86400
+_TOP_PROMPTS = 100
 
 
 def request_series(
     d: Dialect, workspace: int, *, since: float, until: float, bucket: float
 ) -> Op[list[Bucket]]:
     """Every bucket from ``since`` to ``until`` (empty ones as zeros), oldest first."""
-    rows = yield from fetch(
-        f"SELECT {d.floor_int('(start_time - $1) / $2')} AS slot, COUNT(*), "
-        "SUM(CASE WHEN status <> 'SUCCESS' THEN 1 ELSE 0 END), "
-        f"AVG({_LATENCY}), MAX({_LATENCY}) FROM requests "
-        "WHERE workspace_id = $3 AND start_time >= $1 AND start_time < $4 GROUP BY slot",
-        since,
-        bucket,
+    parts = yield from rollup_sums(
+        d,
         workspace,
-        until,
+        RequestQuery(since=since, until=until),
+        BY_MODEL,
+        ("status",),
+        slots=(since, bucket),
     )
-    found = {int(row[0]): row for row in rows}
+    by_slot: dict[int, list[tuple[Any, Sums]]] = {}
+    for (slot, status), sums in parts:
+        by_slot.setdefault(int(slot), []).append((status, sums))
     count = max(1, int((until - since + bucket - 1e-9) // bucket))
     series: list[Bucket] = []
     for slot in range(count):
-        row = found.get(slot)
         start = since + slot * bucket
-        if row is None:
+        found = by_slot.get(slot)
+        if not found:
             series.append(Bucket(start, 0, 0, 0.0, 0.0))
-        else:
-            series.append(Bucket(start, int(row[1]), int(row[2]), _real(row[3]), _real(row[4])))
+            continue
+        sums = fold([s.values for _, s in found], 0)
+        requests = int(sums["requests"])
+        errors = sum(int(s["requests"]) for status, s in found if status != "SUCCESS")
+        series.append(
+            Bucket(
+                start,
+                requests,
+                errors,
+                sums["latency_sum"] / requests if requests else 0.0,
+                sums["latency_max"],
+                sums.percentile(0.50),
+                sums.percentile(0.95),
+                sums.percentile(0.99),
+            )
+        )
     return series
 
 
@@ -132,29 +84,56 @@ def usage_by_model(
     d: Dialect, workspace: int, *, since: float | None, until: float | None
 ) -> Op[list[ModelUsage]]:
     """Per model: requests, tokens, and what was logged with and without a price."""
-    where, args = _where(d, workspace, RequestQuery(since=since, until=until))
-    yield from d.plan_each_query()
-    rows = yield from fetch(
-        # A float total (d.total): never "integer overflow", whatever a row holds.
-        f"SELECT model, COUNT(*), {d.total('input_tokens')}, {d.total('output_tokens')}, "
-        f"{d.total('CASE WHEN price > 0 THEN price ELSE 0 END')}, "
-        f"{d.total('CASE WHEN price > 0 THEN 0 ELSE input_tokens END')}, "
-        f"{d.total('CASE WHEN price > 0 THEN 0 ELSE output_tokens END')} "
-        f"FROM requests WHERE {where} GROUP BY model ORDER BY COUNT(*) DESC, model{d.binary}",
-        *args,
+    parts = yield from rollup_sums(
+        d, workspace, RequestQuery(since=since, until=until), BY_MODEL, ("model", "status")
     )
-    return [
-        ModelUsage(
-            model=str(r[0]),
-            requests=int(r[1]),
-            input_tokens=_whole(r[2]),
-            output_tokens=_whole(r[3]),
-            logged_price=_real(r[4]),
-            unpriced_input_tokens=_whole(r[5]),
-            unpriced_output_tokens=_whole(r[6]),
+    return stats_by_model(parts, source="rollups").usage
+
+
+def prompt_metrics(
+    d: Dialect, workspace: int, *, since: float, until: float | None, prompt_name: str | None
+) -> Op[list[PromptMetrics]]:
+    """Per prompt version (of ``prompt_name``, or of every prompt), from the UTC day of
+    ``since`` to ``until`` (None: now), most requests first (the hundred busiest)."""
+    if not d.text_ok(prompt_name):
+        return []
+    day = math.floor(since / _DAY) * _DAY
+    parts = yield from rollup_sums(
+        d,
+        workspace,
+        RequestQuery(since=day, until=until, prompt_name=prompt_name),
+        BY_PROMPT,
+        ("prompt_name", "prompt_version", "model", "status"),
+    )
+    by_version: dict[tuple[str, int], list[tuple[tuple[Any, ...], Sums]]] = {}
+    for (name, version, model, status), sums in parts:
+        if name:
+            by_version.setdefault((str(name), int(version)), []).append(((model, status), sums))
+    found = [
+        PromptMetrics(
+            prompt_name=name, version=version, stats=stats_by_model(rows, source="rollups")
         )
-        for r in rows
+        for (name, version), rows in by_version.items()
     ]
+    found.sort(key=lambda m: (-m.stats.requests, m.prompt_name, -m.version))
+    return found[:_TOP_PROMPTS]
+
+
+def request_facets(d: Dialect, workspace: int) -> Op[dict[str, list[str]]]:
+    """The values seen in the log, for filter menus: prompts, providers, models, statuses, tags
+    (kept as requests are stored; at most FACET_LIMIT of each)."""
+    rows = yield from fetch(
+        "SELECT kind, value FROM (SELECT kind, value, row_number() OVER "
+        f"(PARTITION BY kind ORDER BY value{d.binary}) AS n "
+        "FROM request_facets WHERE workspace_id = $1) f "
+        f"WHERE n <= $2 ORDER BY kind, value{d.binary}",
+        workspace,
+        FACET_LIMIT,
+    )
+    facets: dict[str, list[str]] = {kind: [] for kind in FACET_KINDS}
+    for kind, value in rows:
+        facets.setdefault(kind, []).append(value)
+    return facets
 
 
 def model_prices(d: Dialect, workspace: int) -> Op[list[ModelPrice]]:

@@ -7,9 +7,8 @@ place. Arrays are typed array parameters.
 The request log is laid out for the dashboard at scale (``migrations/postgres/``): a request's
 body and blueprint live in ``request_payloads`` so the rows that filters and counts scan stay
 narrow; ``search_text`` holds the conversation's words (:func:`search_text`) under a trigram
-index for text search; ``tags`` is JSONB under a GIN index; ``request_facets`` keeps the
-values the filter menus offer, written at ingestion (this process remembers which it stored,
-so a batch of known values costs no statement).
+index for text search, written with the request; ``tags`` is JSONB under a GIN index. The
+rollups and filter menus are kept in the storing transaction (``queries/rollups.py``).
 
 A run of records is stored with one multi-row ``INSERT ... SELECT FROM unnest(...)`` (and one
 more for the payloads). Ids are drawn from the sequence first, so they follow the batch's
@@ -26,8 +25,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun.server.store.base import RequestRow, UnstorableText
-from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval, on_commit
-from promptrun.server.store.queries.dialect import Facet
+from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval
 
 __all__ = ["SEARCH_TEXT_LIMIT", "PostgresDialect", "search_text"]
 
@@ -65,8 +63,6 @@ _PAYLOAD_INSERT = (
     "INSERT INTO request_payloads (request_id, body, blueprint) "
     "SELECT * FROM unnest($1::int8[], $2::text[], $3::text[])"
 )
-_FACET_KINDS = ("prompts", "providers", "models", "statuses", "tags")
-_MAX_KNOWN_FACETS = 100_000
 SEARCH_TEXT_LIMIT = 16_384
 _TEXT_KEYS = frozenset({"text", "content"})
 
@@ -99,7 +95,7 @@ def _tags_of(row: RequestRow) -> list[Any]:
 
 
 class PostgresDialect:
-    """The hooks for one process's PostgreSQL store (it remembers the facets it stored)."""
+    """The hooks for PostgreSQL."""
 
     name = "postgres"
     binary = ' COLLATE "C"'
@@ -108,9 +104,11 @@ class PostgresDialect:
         "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     )
     requests_with_payload = "requests JOIN request_payloads p ON p.request_id = requests.id"
-
-    def __init__(self) -> None:
-        self._known_facets: set[Facet] = set()
+    by_id = ""  # after "requests r": read by id (the rowid range), no other index
+    typed = True  # a parameter must be of its column's type
+    defers = False  # rollups and indexes are written in the storing transaction
+    derived_upto = "9223372036854775807"
+    fence = " OFFSET 0"  # after a subquery: keep it whole (its columns computed once)
 
     def text_ok(self, *values: str | None) -> bool:
         return not any(value and "\x00" in value for value in values)
@@ -168,14 +166,40 @@ class PostgresDialect:
                 [rows[i].body for i in stored],
                 [rows[i].blueprint for i in stored],
             )
-            yield from self.save_facets(f for i in stored for f in _facets_of(workspace, rows[i]))
         return [ids[i] if ids[i] in inserted else None for i in range(len(rows))]
 
-    def tag_filter(self, placeholder: str) -> str:
-        return f"tags @> jsonb_build_array({placeholder}::text)"
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})"
 
-    def text_filter(self, placeholder: str) -> str:
-        return f"search_text ILIKE {placeholder}"
+    def tag_rows(self, row: str) -> tuple[str, str]:
+        tags = f"CASE WHEN jsonb_typeof({row}.tags) = 'array' THEN {row}.tags ELSE '[]' END"
+        return f"jsonb_array_elements_text({tags}) AS t(tag)", "t.tag"
+
+    def tag_filter(self, placeholder: str) -> str:
+        return f"r.tags @> jsonb_build_array({placeholder}::text)"
+
+    def tag_source(self, workspace: str, placeholder: str) -> str | None:
+        return None  # the GIN index answers tag_filter
+
+    def save_tags(self, where: str, *args: Any) -> Op[None]:
+        return _nothing()  # tags is JSONB, indexed as it is
+
+    def metadata_filter(self, row: str, key: str, value: str | None) -> str:
+        return "false"  # every request's metadata is in request_metadata as it is stored
+
+    def copy_metadata_sql(self, where: str) -> str:
+        # JSONB refuses \u0000 even escaped: such metadata stays out of the filter's table.
+        metadata = (
+            "CASE WHEN r.metadata LIKE '{%' AND strpos(r.metadata, '\\u0000') = 0 "
+            "THEN r.metadata::jsonb ELSE '{}' END"
+        )
+        return (
+            "INSERT INTO request_metadata (request_id, key, value) "
+            f"SELECT r.id, j.key, j.value #>> '{{}}' FROM requests r "
+            f"CROSS JOIN jsonb_each({metadata}) j "
+            f"WHERE ({where}) AND jsonb_typeof(j.value) = 'string' ORDER BY 1, 2 "
+            "ON CONFLICT DO NOTHING"
+        )
 
     def text_pattern(self, text: str) -> str:
         # A substring of the conversation's text, ignoring case as SQLite's LIKE does.
@@ -183,60 +207,41 @@ class PostgresDialect:
             text = text.replace(char, "\\" + char)
         return f"%{text}%"
 
+    def text_phrase(self, text: str) -> str | None:
+        return None  # text_filter reads the trigram index
+
+    def text_filter(self, placeholder: str) -> str:
+        return f"r.search_text ILIKE {placeholder}"
+
+    def text_source(self, workspace: str, phrase: str, pattern: str) -> str | None:
+        return None
+
+    def text_window(self, phrase: str, pattern: str, low: str, high: str) -> str:
+        return (
+            f"SELECT r.id FROM requests r WHERE r.id BETWEEN {low} AND {high} "
+            f"AND r.search_text ILIKE {pattern}"
+        )
+
+    def catch_up(self, limit: int, *, lag: int = 0) -> Op[bool]:
+        return _nothing_more()  # every index is written with the request
+
+    def index_hint(self, index: str) -> str:
+        return ""  # the planner walks the index the ORDER BY names when that is cheaper
+
     def plan_each_query(self) -> Op[None]:
         # Filters are many and their values skewed: a generic plan would serve some badly.
         yield from execute("SET LOCAL plan_cache_mode = force_custom_plan")
-
-    def request_facets(self, workspace: int, limit: int) -> Op[dict[str, list[str]]]:
-        rows = yield from fetch(
-            "SELECT kind, value FROM (SELECT kind, value, row_number() OVER "
-            '(PARTITION BY kind ORDER BY value COLLATE "C") AS n '
-            "FROM request_facets WHERE workspace_id = $1) AS f "
-            'WHERE n <= $2 ORDER BY kind, value COLLATE "C"',
-            workspace,
-            limit,
-        )
-        facets: dict[str, list[str]] = {kind: [] for kind in _FACET_KINDS}
-        for kind, value in rows:
-            facets.setdefault(kind, []).append(value)
-        return facets
-
-    def save_facets(self, facets: Iterable[Facet]) -> Op[None]:
-        new = set(facets) - self._known_facets
-        if not new:
-            return
-        ordered = sorted(new)  # concurrent writers lock them in one order
-        yield from execute(
-            "INSERT INTO request_facets (workspace_id, kind, value) "
-            "SELECT * FROM unnest($1::int8[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-            [f[0] for f in ordered],
-            [f[1] for f in ordered],
-            [f[2] for f in ordered],
-        )
-        yield from on_commit(lambda: self._remember(new))
-
-    def _remember(self, facets: set[Facet]) -> None:
-        if len(self._known_facets) + len(facets) > _MAX_KNOWN_FACETS:
-            self._known_facets.clear()
-        self._known_facets |= facets
 
     def lock_schema(self) -> Op[None]:
         # Any constant works; it only has to be the same in every promptrun process.
         yield from execute("SELECT pg_advisory_xact_lock($1)", 0x70726F6D7074)  # "prompt"
 
 
-def _facets_of(workspace: int, row: RequestRow) -> Iterable[Facet]:
-    for kind, value in (
-        ("prompts", row.prompt_name),
-        ("providers", row.provider),
-        ("models", row.model),
-        ("statuses", row.status),
-    ):
-        if value:
-            yield (workspace, kind, value)
-    for tag in _tags_of(row):
-        yield (
-            workspace,
-            "tags",
-            tag if isinstance(tag, str) else msgspec.json.encode(tag).decode(),
-        )
+def _nothing() -> Op[None]:
+    return
+    yield
+
+
+def _nothing_more() -> Op[bool]:
+    yield from ()
+    return False

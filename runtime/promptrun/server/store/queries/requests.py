@@ -2,8 +2,8 @@
 
 A batch (:func:`ingest`) is stored in order: each run of consecutive records with a few
 statements (:func:`store_rows`: check their groups, link their templates, insert them all,
-then their groups and scores), each track call on its own inside a savepoint, so a call that
-fails is rejected alone. Idempotent by client id: a record whose client id is stored already,
+add them to the rollups, then their groups and scores), each track call on its own inside a
+savepoint, so a call that fails is rejected alone. Idempotent by client id: a record whose client id is stored already,
 or repeated within the batch, is answered ``duplicate`` with the first one's id; a track call
 claims its client id before applying, so one retried through two server processes at once
 applies once.
@@ -34,18 +34,20 @@ from promptrun.server.store.queries._sql import (
     savepoint,
 )
 from promptrun.server.store.queries.dialect import Dialect
+from promptrun.server.store.queries.rollups import derive, derive_facets, save_facets
 from promptrun.server.store.queries.templates import json_text, select_version
 from promptrun.wire.ingest import IngestResult
 
 __all__ = [
     "SUMMARY_COLUMNS",
+    "SUMMARY_NAMES",
     "apply_track_call",
     "create_group",
     "get_request",
     "in_int64",
     "ingest",
     "insert_request",
-    "list_requests",
+    "stored_ids",
     "summary",
     "track",
 ]
@@ -147,6 +149,11 @@ def store_rows(
         yield from _link_prompts(d, workspace, [rows[p] for p in to_insert])
         new_ids = yield from d.insert_requests(workspace, now, [rows[p] for p in to_insert])
         inserted = {p: i for p, i in zip(to_insert, new_ids, strict=True) if i is not None}
+        if inserted:
+            if not d.defers:  # else the dialect's catch_up derives them after
+                new = f"r.id {d.any_of('$1', 'int8')}"
+                yield from derive(d, new, d.array(inserted.values()), facets=False)
+            yield from save_facets(d, workspace, [rows[p] for p in inserted])
         if any(rows[p].group_id is not None or rows[p].score is not None for p in inserted):
             stored = [(rows[p], request_id) for p, request_id in inserted.items()]
             yield from _children(d, stored, now)
@@ -257,8 +264,12 @@ def apply_track_call(
             now,
         )
         if name == DEFAULT_SCORE_NAME:
-            yield from execute(
-                "UPDATE requests SET score = $1 WHERE id = $2", values["score"], request_id
+            yield from _moving(
+                d,
+                request_id,
+                execute(
+                    "UPDATE requests SET score = $1 WHERE id = $2", values["score"], request_id
+                ),
             )
     elif call.endpoint == "prompt":
         d.check_text(values["prompt_name"], values.get("label"))
@@ -270,7 +281,7 @@ def apply_track_call(
             label=values.get("label"),
         )
         variables = values.get("prompt_input_variables")
-        yield from execute(
+        update = execute(
             "UPDATE requests SET prompt_id = $1, prompt_version = $2, prompt_name = $3, "
             "input_variables = COALESCE($4, input_variables) WHERE id = $5",
             version.template_id,
@@ -279,7 +290,7 @@ def apply_track_call(
             None if variables is None else json_text(variables),
             request_id,
         )
-        yield from d.save_facets([(workspace, "prompts", version.prompt_name)])
+        yield from _moving(d, request_id, update, facets=True)
     else:
         group_id = values["group_id"]
         if group_id not in (yield from _known_groups(d, workspace, {group_id})):
@@ -291,6 +302,18 @@ def apply_track_call(
             group_id,
         )
     return request_id, True
+
+
+def _moving(d: Dialect, request_id: int, update: Op[None], *, facets: bool = False) -> Op[None]:
+    """Run ``update`` on a stored request, moving it between rollup rows (and, with
+    ``facets``, offering its new values in the filter menus). A request the rollups do not
+    hold yet (see ``Dialect.defers``) gets there as it is once they catch up."""
+    derived = f"r.id = $1 AND r.id <= {d.derived_upto}"
+    yield from derive(d, derived, request_id, sign=-1, rows=False, facets=False)
+    yield from update
+    yield from derive(d, derived, request_id, rows=False, facets=False)
+    if facets:
+        yield from derive_facets(d, "r.id = $1", request_id)
 
 
 def track(d: Dialect, workspace: int, call: TrackCall, now: float) -> Op[int]:
@@ -363,6 +386,22 @@ _JSON_COLUMNS = frozenset({"input_variables", "tags", "metadata"})
 _RENAMED = {"start_time": "request_start_time", "end_time": "request_end_time"}
 
 
+def stored_ids(d: Dialect, workspace: int, client_ids: Sequence[str]) -> Op[dict[str, int]]:
+    """Which of these client ids (records or track calls) the workspace has, with server ids."""
+    wanted = sorted({c for c in client_ids if d.text_ok(c)})
+    if not wanted:
+        return {}
+    calls = yield from fetch(
+        "SELECT client_call_id, request_id FROM track_calls "
+        f"WHERE workspace_id = $1 AND client_call_id {d.any_of('$2', 'text')}",
+        workspace,
+        d.array(wanted),
+    )
+    stored = {r[0]: r[1] for r in calls}
+    stored.update((yield from _request_ids(d, workspace, wanted)))
+    return stored
+
+
 def _stored_json(raw: Any) -> Any:
     """A JSON column's value; what is not JSON (a row written around the server) comes back
     as it is stored, so one odd row never fails a whole read."""
@@ -380,29 +419,6 @@ def summary(row: Row) -> dict[str, Any]:
             value = _stored_json(value)
         item[_RENAMED.get(name, name)] = value
     return item
-
-
-def list_requests(
-    d: Dialect, workspace: int, *, limit: int, offset: int, prompt_name: str | None
-) -> Op[tuple[list[dict[str, Any]], int]]:
-    """Newest first; each a summary (no body or blueprint)."""
-    where = "workspace_id = $1"
-    args: tuple[Any, ...] = (workspace,)
-    if prompt_name is not None:
-        if not d.text_ok(prompt_name):
-            return [], 0
-        where += " AND prompt_name = $2"
-        args += (prompt_name,)
-    total = yield from fetchval(f"SELECT COUNT(*) FROM requests WHERE {where}", *args)
-    n = len(args)
-    rows = yield from fetch(
-        f"SELECT {SUMMARY_COLUMNS} FROM requests WHERE {where} "
-        f"ORDER BY id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args,
-        limit,
-        offset,
-    )
-    return [summary(row) for row in rows], int(total)
 
 
 def get_request(d: Dialect, workspace: int, ref: int | str) -> Op[dict[str, Any]]:
