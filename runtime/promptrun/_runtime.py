@@ -105,7 +105,11 @@ class Runtime:
             else ShipperSink(self.shipper)
         )
         self.pipeline = Pipeline(
-            self.registry, self.providers, sink, ProviderRoutes(config.provider_base_urls)
+            self.registry,
+            self.providers,
+            sink,
+            ProviderRoutes(config.provider_base_urls),
+            strict_variables=config.strict_variables,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
