@@ -45,6 +45,8 @@ class StubRegistry:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._released: asyncio.Event | None = None
+        #: When set, every request gets this status (a refusal with a message), whatever its path.
+        self.refuse: int | None = None
 
     # -- the test's side -----------------------------------------------------------------
     def publish(self, name: str, template: dict[str, Any]) -> None:
@@ -73,7 +75,7 @@ class StubRegistry:
         with self._lock:
             self.seen.append(Seen(request.method, path, dict(request.headers), body))
             self.hits[path] += 1
-        action = self._next(path)
+        action = self._next(path) if self.refuse is None else self.refuse
         if action == "hang":
             assert self._released is not None
             await self._released.wait()

@@ -97,6 +97,11 @@ class AsyncPromptLayer:
     for a fresh fetch, and the cached one is served past its TTL only when the registry fails.
     ``cache_refresh="background"`` serves an expired template at once while one refresh runs,
     for at most ``cache_max_stale_seconds`` past its TTL (default: one TTL).
+
+    A variable the template uses but ``input_variables`` lacks (or sets to None) renders as
+    empty text, as in the PromptLayer SDK, with one WARNING per template version on the
+    ``promptlayer`` logger; ``strict_variables=True`` raises
+    :class:`~promptrun.blueprint.MissingVariablesError` instead.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class AsyncPromptLayer:
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
+        strict_variables: bool = False,
     ) -> None:
         self._config = ClientConfig.resolve(
             api_key=api_key,
@@ -135,6 +141,7 @@ class AsyncPromptLayer:
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
+            strict_variables=strict_variables,
         )
         self._tracing: ClientTracing | None = None
         if enable_tracing:
@@ -724,7 +731,10 @@ class AsyncTemplates:
 def _rendered(template: dict[str, Any], variables: dict[str, Any]) -> Any:
     from promptrun import blueprint
 
-    return blueprint.render_prompt_template(template["prompt_template"], variables)
+    # The pipeline's render stage has already warned about (or, strict, refused) what is missing.
+    return blueprint.render_prompt_template(
+        template["prompt_template"], variables, on_missing=lambda names: None
+    )
 
 
 class AsyncTrack:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from promptrun._errors import PromptLayerError, PromptLayerNotFoundError
-from promptrun._http import ApiTransport
+from promptrun._http import ApiTransport, segment
 from promptrun._template_cache import TemplateCache, registry_params
 from promptrun.actors.shipper import LogShipper
 from promptrun.pipeline import (
@@ -61,7 +60,7 @@ class RegistryTemplates:
         body.pop("skip_input_variable_rendering", None)
         answer = await self._transport.call(
             "POST",
-            f"/prompt-templates/{quote(ref.name, safe='')}",
+            f"/prompt-templates/{segment(ref.name)}",
             body=body,
             context=f"fetching prompt template {ref.name!r}",
         )

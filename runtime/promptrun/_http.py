@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -18,7 +19,7 @@ from promptrun._version import __version__
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ApiTransport", "decode", "encode"]
+__all__ = ["ApiTransport", "decode", "encode", "segment"]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -26,6 +27,14 @@ encode = _encoder.encode
 decode = _decoder.decode
 
 _USER_AGENT = f"promptrun/{__version__}"
+
+
+def segment(name: str) -> str:
+    """``name`` as one URL path segment: every reserved character percent-encoded (``/``,
+    ``{``, ``%``, spaces, ...; UTF-8 for the rest), and a name made of dots (``.``, ``..``)
+    as ``%2E``s, which ``request`` sends as they are instead of resolving them away."""
+    quoted = quote(name, safe="")
+    return "%2E" * len(quoted) if quoted and not quoted.strip(".") else quoted
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -103,10 +112,15 @@ class ApiTransport:
         aiohttp = self._aiohttp
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        url: Any = self.base_url + path
+        if "%" in path:
+            # Already percent-encoded (``segment``): sent as it is, since yarl would decode
+            # ``%2E%2E`` and drop the segment with the one before it.
+            import yarl  # already imported by aiohttp
+
+            url = yarl.URL(url, encoded=True)
         try:
-            async with session.request(
-                method, self.base_url + path, data=data, params=params, **kwargs
-            ) as resp:
+            async with session.request(method, url, data=data, params=params, **kwargs) as resp:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = _retry_after(resp.headers) if status >= 400 else None

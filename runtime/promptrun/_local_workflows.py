@@ -23,9 +23,9 @@ import copy
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from promptrun._errors import PromptLayerError, PromptLayerValidationError
+from promptrun._http import segment
 from promptrun.pipeline import LogOptions, PromptRef, import_provider_sdks
 from promptrun.workflows._code_sandbox import local_sandbox
 from promptrun.workflows.definition import (
@@ -122,7 +122,7 @@ async def _published(
         params["label"] = label
     answer = await rt.transport.call(
         "GET",
-        f"/workflows/{quote(str(ref), safe='')}",
+        f"/workflows/{segment(str(ref))}",
         params=params,
         context=f"fetching workflow {ref!r}",
     )

@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import msgspec
@@ -32,6 +32,7 @@ from promptrun._errors import (
     PromptLayerNotFoundError,
     PromptLayerValidationError,
 )
+from promptrun._http import segment
 from promptrun._validate import (
     check_bool,
     check_choice,
@@ -245,7 +246,7 @@ class _ServerRun:
             workflow_id = ref
         else:
             found = await self._call(
-                "GET", f"/workflows/{quote(ref, safe='')}", f"resolving workflow {ref!r}"
+                "GET", f"/workflows/{segment(ref)}", f"resolving workflow {ref!r}"
             )
             workflow_id = found["workflow"]["id"]
         channel = f"workflows:{workflow_id}:run:{uuid.uuid4().hex}"

@@ -110,7 +110,11 @@ class Runtime:
             else ShipperSink(self.shipper)
         )
         self.pipeline = Pipeline(
-            self.registry, self.providers, sink, ProviderRoutes(config.provider_base_urls)
+            self.registry,
+            self.providers,
+            sink,
+            ProviderRoutes(config.provider_base_urls),
+            strict_variables=config.strict_variables,
         )
         self.tracing = tracing
         if tracing is not None:  # spans at the pipeline's stages, and per shipped batch
@@ -214,13 +218,29 @@ class Runtime:
         _lifetime.unregister(self)
 
     def _log_unshipped(self) -> None:
+        """Say what did not reach the server, each kind apart: waiting, refused, lost."""
         s = self.shipper.snapshot()
-        if s["pending"] or s["dropped"] or s["failed"]:
+        if s["pending"]:
             logger.warning(
-                "promptrun closed with log records not shipped: %s (what is pending waits in "
-                "the spool %s for the next client for this server and key)",
-                s,
+                "promptrun closed with %d log record(s) not shipped yet: they wait in the spool "
+                "%s for the next client for this server and key (%s)",
+                s["pending"],
                 self.config.spool_dir,
+                s,
+            )
+        if s["failed"]:
+            logger.warning(
+                "promptrun closed; %d log record(s) were refused by the server (the warnings "
+                "above say why) and will not be sent again (%s)",
+                s["failed"],
+                s,
+            )
+        if s["dropped"]:
+            logger.warning(
+                "promptrun closed; %d log record(s) were lost (spool full or unwritable; the "
+                "warnings above say which) (%s)",
+                s["dropped"],
+                s,
             )
 
     # -- ending from outside the runtime's loop ------------------------------------------

@@ -79,6 +79,7 @@ class PromptLayer:
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
+        strict_variables: bool = False,
     ) -> None:
         self._make = functools.partial(
             AsyncPromptLayer,
@@ -99,6 +100,7 @@ class PromptLayer:
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
+            strict_variables=strict_variables,
         )
         self._aclient = self._make()
         self._generation = fork_generation()
@@ -522,6 +524,7 @@ class Workflows:
     def __init__(self, client: PromptLayer) -> None:
         self._client = client
 
+    @public
     def publish(self, body: dict[str, Any]) -> Any:
         return self._client._call(self._client._async_client().workflows.publish, body)
 

@@ -30,13 +30,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
 
 import anyio
 from anyio.abc import TaskGroup
 
 from promptrun._errors import TRANSIENT, PromptLayerError, PromptLayerNotFoundError
-from promptrun._http import ApiTransport
+from promptrun._http import ApiTransport, segment
 from promptrun._retry import CALLER_POLICY, NO_RETRY_POLICY, call_with_retries
 from promptrun.pipeline import PromptRef
 
@@ -222,7 +221,7 @@ class TemplateCache:
 
         async def once() -> Any:
             return await self._transport.request(
-                "POST", f"/prompt-templates/{quote(key.name, safe='')}", body=body, context=context
+                "POST", f"/prompt-templates/{segment(key.name)}", body=body, context=context
             )
 
         # With a known-good entry in hand, one attempt: on failure the caller gets that entry

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from promptrun._boundary import public
 from promptrun._validate import check_dict, check_str, check_str_list
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ class AsyncWorkflows:
     def __init__(self, client: AsyncPromptLayer) -> None:
         self._client = client
 
+    @public
     async def publish(self, body: dict[str, Any]) -> Any:
         """Publish a new version: ``{"workflow_name", "definition", "commit_message"?,
         "release_labels"?}``; returns ``{"success", "workflow", "version_number"}``.

@@ -31,7 +31,7 @@ from promptrun.blueprint import (
     ("text", "variables", "expected"),
     [
         ("Hi {name}", {"name": "Ada"}, "Hi Ada"),
-        ("{a}{b}{a}", {"a": 1, "b": None}, "1None1"),
+        ("{a}{b}{a}", {"a": 1, "b": None}, "11"),  # None renders empty, as in the peer SDK
         (
             "{user.name} / {first-name} / {_x1}",
             {"user.name": "u", "first-name": "f", "_x1": 2},
@@ -159,6 +159,50 @@ def test_jinja2_missing_variables_are_all_named() -> None:
     with pytest.raises(MissingVariablesError) as info:
         render_string(text, {"present": 1}, "jinja2")
     assert info.value.names == ["a", "b", "d"]
+
+
+def test_with_on_missing_fstring_missing_variables_render_empty_and_are_named_once() -> None:
+    seen: list[list[str]] = []
+    out = render_string("{b} {a} {present} {b}!", {"present": 1}, on_missing=seen.append)
+    assert out == "  1 !"
+    assert seen == [["b", "a"]]
+
+
+def test_with_on_missing_jinja2_missing_variables_render_empty_and_chain() -> None:
+    seen: list[list[str]] = []
+    text = "[{{ a }}|{{ b.c.d }}|{{ e | upper }}|{% for i in f %}{{ i }}{% endfor %}|{{ p }}]"
+    out = render_string(text, {"p": "P"}, "jinja2", on_missing=seen.append)
+    assert out == "[||||P]"
+    assert seen == [["a", "b", "e", "f"]]
+
+
+def test_with_on_missing_a_complete_set_of_variables_reports_nothing() -> None:
+    seen: list[list[str]] = []
+    assert render_string("{a}", {"a": "x"}, on_missing=seen.append) == "x"
+    assert render_string("{{ a }}", {"a": "x"}, "jinja2", on_missing=seen.append) == "x"
+    assert seen == []
+
+
+def test_with_on_missing_a_template_renders_empty_variables_and_reports_them_together() -> None:
+    seen: list[list[str]] = []
+    out = render_prompt_template(_chat_template(), {"unit": "kg"}, on_missing=seen.append)
+    assert seen == [["persona", "name", "history"]]
+    texts = [p["text"] for m in out["messages"] for p in m["content"] if p.get("type") == "text"]
+    assert not any("{" in t for t in texts)
+    assert all(m["role"] != "placeholder" for m in out["messages"])
+
+
+def test_with_on_missing_provider_kwargs_render_empty_variables() -> None:
+    seen: list[list[str]] = []
+    kwargs = {"messages": [{"role": "user", "content": "Hi {name}."}]}
+    out = render_llm_kwargs("openai", kwargs, {}, on_missing=seen.append)
+    assert out["messages"][0]["content"] == "Hi ."
+    assert seen == [["name"]]
+
+
+def test_with_on_missing_jinja2_errors_other_than_missing_names_still_raise() -> None:
+    with pytest.raises(TemplateRenderError, match="ZeroDivisionError"):
+        render_string("{{ a }}{{ 1 / 0 }}", {}, "jinja2", on_missing=lambda names: None)
 
 
 def test_jinja2_names_only_tested_with_is_defined_are_not_missing() -> None:

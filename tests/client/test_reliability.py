@@ -46,10 +46,31 @@ async def test_closing_with_records_not_shipped_logs_the_counters(
     with caplog.at_level(logging.WARNING, logger="promptlayer"):
         async with make_client(base_url="http://127.0.0.1:9", shutdown_timeout=0.2) as pl:
             await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
-    [closing] = [
-        r for r in caplog.records if "closed with log records not shipped" in r.getMessage()
-    ]
+    [closing] = [r for r in caplog.records if "not shipped yet" in r.getMessage()]
+    assert "1 log record(s) not shipped yet" in closing.getMessage()
     assert "'spooled': 1" in closing.getMessage()
+    assert not any("refused by the server" in r.getMessage() for r in caplog.records)
+
+
+async def test_closing_after_a_refused_record_says_refused_and_not_pending(
+    make_client: Factory, probe: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    await probe.faults(
+        {"path": "/promptrun/v1/ingest", "status": 400, "times": None},
+        {"path": "/log-request", "status": 400, "times": None},
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="promptlayer"):
+            async with make_client(shutdown_timeout=2) as pl:
+                await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
+                assert await pl.flush(timeout=5)
+    finally:
+        await probe.clear_faults()
+    assert pl.stats()["failed"] == 1 and pl.stats()["pending"] == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("not shipped" in m for m in messages)
+    [refused] = [m for m in messages if "refused by the server" in m]
+    assert "1 log record(s) were refused by the server" in refused
 
 
 async def test_records_spooled_before_a_kill_9_are_shipped_by_the_next_client(

@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 import pytest
-from promptlayer import PromptLayer, PromptLayerNotFoundError, PromptLayerUnprocessableEntityError
+from promptlayer import PromptLayer, PromptLayerNotFoundError
 
 from promptrun.testing import RunningServer
 
@@ -162,13 +162,20 @@ def test_run_of_a_missing_template_raises_not_found(pl: PromptLayer) -> None:
         pl.run("no-such-template")
 
 
-def test_run_missing_an_input_variable_gets_an_unprocessable_entity_error_naming_it(
-    pl: PromptLayer, stored: StoredLog
+def test_run_missing_an_input_variable_renders_it_empty_with_or_without_the_cache(
+    peer_server: RunningServer, pl: PromptLayer, stored: StoredLog
 ) -> None:
-    before = stored.total()
-    with pytest.raises(PromptLayerUnprocessableEntityError, match="'topic'"):
-        pl.run("openai", input_variables={"name": "Ada"})
-    assert stored.total() == before
+    # Without a cache the server renders; with one the peer renders: the same text either way.
+    result = pl.run("openai", input_variables={"name": "Ada"})
+    cached = PromptLayer(
+        api_key=peer_server.api_key, base_url=peer_server.base_url, cache_ttl_seconds=60
+    )
+    again = cached.run("openai", input_variables={"name": "Ada"})
+    for request_id in (result["request_id"], again["request_id"]):
+        assert stored.request(request_id)["body"]["kwargs"]["messages"][1] == {
+            "role": "user",
+            "content": "Hello Ada, about ",
+        }
 
 
 def test_a_caching_clients_run_sends_the_locally_rendered_prompt(

@@ -81,6 +81,17 @@ def test_get_with_input_variables_renders_the_template_and_the_llm_kwargs(
     assert got["llm_kwargs"]["temperature"] == 0.5
 
 
+def test_get_with_missing_input_variables_renders_them_empty_as_the_hosted_api_does(
+    pl: PromptLayer,
+) -> None:
+    publish(pl, "render-missing")
+    got = pl.templates.get("render-missing", {"input_variables": {"name": "Ada"}})
+    assert _user_text(got["prompt_template"]) == "Hello Ada, about "
+    assert got["llm_kwargs"]["messages"][1] == {"role": "user", "content": "Hello Ada, about "}
+    empty = pl.templates.get("render-missing", {"input_variables": {}})
+    assert _user_text(empty["prompt_template"]) == "Hello , about "
+
+
 def test_get_with_a_provider_and_model_override_builds_kwargs_for_the_new_provider(
     pl: PromptLayer,
 ) -> None:

@@ -4,9 +4,9 @@ and the sdist and the wheel hold what they should.
 The README marks the blocks this runs with ``<!-- readme-test: KIND -->`` on the line before:
 ``shell-serve`` (``pip install`` and ``promptrun serve``, which keeps running in the
 background), ``shell`` (run in a second "terminal" that has the export lines ``promptrun serve``
-printed, as the README says to paste them), ``python`` (a script) and ``python-async`` (a
-snippet awaited inside ``async def main()``); the shell steps run first, then the Python
-blocks, which use what the steps published. The one liberty taken: ``promptrun serve`` gets
+printed, as the README says to paste them) and ``python`` (a script, run as it is: a reader
+copies it into a file); the shell steps run first, then the Python blocks, which use what the
+steps published. The one liberty taken: ``promptrun serve`` gets
 ``--port 0``, since 8765 may be taken on a shared machine; the export lines it prints carry the
 port it took, and everything after them runs as written.
 """
@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import textwrap
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ REPO = Path(__file__).parents[2]
 _BLOCK = re.compile(
     r"<!-- readme-test: (?P<kind>[\w-]+) -->\n```(?P<lang>\w+)\n(?P<body>.*?)\n```", re.S
 )
-_KINDS = {"shell-serve": "sh", "shell": "sh", "python": "python", "python-async": "python"}
+_KINDS = {"shell-serve": "sh", "shell": "sh", "python": "python"}
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -98,9 +97,18 @@ def test_the_wheel_holds_the_example_templates_the_licence_and_py_typed(built: B
 def test_the_readme_marks_the_steps_it_promises() -> None:
     kinds = [kind for kind, _ in readme_blocks()]
     assert kinds.count("shell-serve") == 1
-    assert "shell" in kinds and "python" in kinds and "python-async" in kinds
+    assert "shell" in kinds and "python" in kinds
     serve = dict(readme_blocks())["shell-serve"]
     assert "pip install 'promptrun[all]'" in serve and "promptrun serve" in serve
+
+
+def test_every_python_block_of_the_readme_compiles_as_a_script() -> None:
+    # Top-level ``await`` / ``async with`` runs in a notebook but is a SyntaxError in a file.
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)\n```", text, re.S)
+    assert blocks
+    for body in blocks:
+        compile(body, "README.md", "exec")
 
 
 # -- the README, run ---------------------------------------------------------------------------
@@ -210,10 +218,6 @@ def test_the_using_it_steps_give_a_first_logged_run(
             outputs.append(second.sh(body))
         elif kind == "python":
             outputs.append(second.python(body))
-        elif kind == "python-async":
-            wrapped = "import asyncio\n\n\nasync def main() -> None:\n"
-            wrapped += textwrap.indent(body, "    ") + "\n\n\nasyncio.run(main())\n"
-            outputs.append(second.python(wrapped))
     text = "\n".join(outputs)
     assert "pushed greet v1 [prod]" in text
     assert "Sandbox reply to: Say hello to Ada" in text  # quickstart's run of greet (OpenAI)

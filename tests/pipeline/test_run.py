@@ -146,11 +146,11 @@ async def test_provider_and_model_override_runs_on_the_other_provider(
         assert result["raw_response"].model == "claude-haiku-4-5"
 
 
-async def test_a_missing_variable_is_named_before_any_provider_call(
+async def test_with_strict_variables_a_missing_variable_is_named_before_any_provider_call(
     make_client: Factory, probe: Probe
 ) -> None:
     await probe.publish("greet")
-    async with make_client() as pl:
+    async with make_client(strict_variables=True) as pl:
         with pytest.raises(PromptLayerValidationError, match="topic"):
             await pl.run("greet", input_variables={"name": "A"})
     assert (await probe.sandbox_stats())["stats"]["total"] == 0

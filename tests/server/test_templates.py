@@ -83,12 +83,11 @@ async def test_skip_rendering_builds_kwargs_from_the_unrendered_template(api: Ap
     assert answer["llm_kwargs"]["messages"][1]["content"] == "Hello {name}, about {topic}"
 
 
-async def test_a_missing_variable_is_a_422_that_names_it(api: Api) -> None:
+async def test_a_missing_variable_renders_empty_as_the_hosted_api_renders_it(api: Api) -> None:
     await api.publish()
     status, answer = await api.fetch(input_variables={"name": "Ada"})
-    assert status == 422
-    assert answer["success"] is False
-    assert "topic" in answer["message"]
+    assert status == 200
+    assert answer["llm_kwargs"]["messages"][1]["content"] == "Hello Ada, about "
 
 
 async def test_provider_and_model_overrides_rebuild_kwargs_for_that_provider(api: Api) -> None:

@@ -153,6 +153,20 @@ async def test_groups_are_created_and_requests_put_in_them(api: Api) -> None:
     assert (await api.request(other["request_id"]))["groups"] == [group]
 
 
+async def test_a_request_put_in_a_group_later_shows_it_as_its_group_id_too(api: Api) -> None:
+    groups = [(await api.call("POST", "/create-group", {"api_key": KEY}, key=None))[1]["id"]
+              for _ in range(2)]  # fmt: skip
+    _, logged = await api.call("POST", "/track-request", track_body())
+    for group in groups:
+        body = {"request_id": logged["request_id"], "group_id": group}
+        assert (await api.call("POST", "/track-group", body))[0] == 200
+    stored = await api.request(logged["request_id"])
+    assert (stored["group_id"], stored["groups"]) == (groups[0], groups)  # the first one
+    _, listed = await api.call("GET", "/promptrun/v1/requests?limit=1000")
+    [item] = [i for i in listed["items"] if i["id"] == logged["request_id"]]
+    assert item["group_id"] == groups[0]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "fragment"),
     [

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from typing import Any
-from urllib.parse import quote
 
 from promptrun._cli._common import (
     EXIT_OK,
@@ -23,6 +22,7 @@ from promptrun._cli._common import (
     open_api,
     print_json,
 )
+from promptrun._http import segment
 
 __all__ = ["add_label_parser"]
 
@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _labels(args: argparse.Namespace) -> int:
-    ref = quote(args.name, safe="")
+    ref = segment(args.name)
     async with open_api(args) as api:
         if args.label is None:
             listed = await api.request(

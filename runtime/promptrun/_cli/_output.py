@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
+
+from promptrun._http import segment
 
 __all__ = [
     "Column",
@@ -138,7 +140,7 @@ def request_ref(text: str) -> str:
     ref = text.strip()
     if ref.startswith("#") and ref[1:].isdigit():
         ref = ref[1:]
-    return quote(ref, safe="")
+    return segment(ref)
 
 
 def utc(seconds: float | None) -> str:

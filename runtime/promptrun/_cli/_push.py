@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from promptrun._cli._common import (
     EXIT_FAILURE,
@@ -30,6 +29,7 @@ from promptrun._cli._common import (
     print_json,
 )
 from promptrun._cli._output import clean, dashboard_url
+from promptrun._http import segment
 
 if TYPE_CHECKING:
     from promptrun._http import ApiTransport
@@ -168,7 +168,7 @@ async def _latest(api: ApiTransport, name: str) -> dict[str, Any] | None:
 
     try:
         found: dict[str, Any] = await api.request(
-            "POST", f"/prompt-templates/{quote(name, safe='')}", body={},
+            "POST", f"/prompt-templates/{segment(name)}", body={},
             context=f"fetching prompt template {name!r}",
         )  # fmt: skip
     except PromptLayerNotFoundError:

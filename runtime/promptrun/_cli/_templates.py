@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from promptrun._cli._common import (
     EXIT_FAILURE,
@@ -29,6 +28,7 @@ from promptrun._cli._common import (
 )
 from promptrun._cli._output import Column, Table, clean, dashboard_url, message_lines
 from promptrun._cli._push import NO_YAML, YAML_SUFFIXES, push_command
+from promptrun._http import segment
 
 __all__ = ["add_parser"]
 
@@ -136,7 +136,7 @@ async def _fetch(args: argparse.Namespace) -> dict[str, Any]:
     async with open_api(args) as api:
         fetched: dict[str, Any] = await api.request(
             "POST",
-            f"/prompt-templates/{quote(args.name, safe='')}",
+            f"/prompt-templates/{segment(args.name)}",
             body=body,
             context=f"fetching prompt template {args.name!r}",
         )

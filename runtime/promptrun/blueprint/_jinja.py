@@ -118,23 +118,41 @@ def variables_in(text: str) -> list[str]:
     return sorted(_compile(text)[1])
 
 
-def render(text: str, variables: Mapping[str, Any]) -> str:
-    """Render ``text`` as a sandboxed jinja2 template."""
+def render(text: str, variables: Mapping[str, Any], missing: list[str] | None = None) -> str:
+    """Render ``text`` as a sandboxed jinja2 template.
+
+    ``missing``: None to raise :class:`MissingVariablesError`; else missing names render as
+    chainable blanks (empty, and so is any lookup or filter on them) and are added to it.
+    """
     started = time.monotonic()
     template, names = _compile(text)
     # Compiling is bounded by MAX_TAGS and done once per text: it is not the rendering's time.
     meter().deadline += time.monotonic() - started
     try:
-        return template.render(variables)
+        return _checked(template.render, variables)
     except _MissingName as exc:
         first = exc.name
-    except RenderBudgetError:
+    found = _all_missing(template, names, variables, first)
+    if missing is None:
+        raise MissingVariablesError(found)
+    missing.extend(found)
+    blanks = {**variables, **{name: _Blank(name=name) for name in found}}
+    try:
+        return _checked(template.render, blanks)
+    except _MissingName as exc:  # only behind a render error _all_missing stopped at
+        raise TemplateRenderError(f"jinja2 template failed: {exc}") from None
+
+
+def _checked(render: Any, variables: Mapping[str, Any]) -> str:
+    """``render(variables)`` with jinja2's errors as ours; a missing name passes through."""
+    try:
+        return str(render(variables))
+    except (_MissingName, RenderBudgetError):
         raise
     except (SecurityError, OverflowError) as exc:
         raise UnsafeTemplateError(f"jinja2 template blocked by the sandbox: {exc}") from None
     except Exception as exc:
         raise TemplateRenderError(f"jinja2 template failed: {type(exc).__name__}: {exc}") from None
-    raise MissingVariablesError(_all_missing(template, names, variables, first))
 
 
 def _all_missing(

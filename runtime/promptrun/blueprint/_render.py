@@ -2,13 +2,18 @@
 
 f-string rules (PromptLayer style, not Python's ``str.format``):
 
-- ``{name}`` is replaced with ``str(variables[name])``. A name starts with a letter or ``_``
+- ``{name}`` is replaced with ``str(variables[name])`` (``None`` renders as ``""``). A name starts with a letter or ``_``
   and goes on with letters, digits and ``_``; single ``.`` or ``-`` may join such runs
   (``{user.name}``, ``{first-name}``). The whole name is one key of ``variables``: no attribute
   or index lookups.
 - ``{{`` and ``}}`` are a literal ``{`` and ``}``, everywhere (as in Python), so a nested JSON
   object that closes with ``}}`` renders with one ``}``: write ``} }`` or escape every brace.
 - Any other brace (JSON such as ``{"a": 1}``, ``{ spaced }``, ``{1}``) is left as it is.
+
+Missing variables: by default each function raises :class:`MissingVariablesError` naming
+every one. With ``on_missing`` (a callable), they render empty instead, as the PromptLayer SDK
+renders them (f-string ``""``; jinja2 a chainable undefined, so ``{{ a.b }}`` and
+``{{ a | upper }}`` are empty too), and ``on_missing`` gets their names once per call.
 
 Everything here is copy-on-write: inputs are never mutated, unchanged sub-objects are shared,
 and a template without variables comes back without copies.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from promptrun.blueprint._budget import RenderBudget, meter, metered
 from promptrun.blueprint._errors import MissingVariablesError, TemplateRenderError
@@ -38,6 +43,7 @@ __all__ = [
 
 Json = dict[str, Any]
 Vars = Mapping[str, Any]
+OnMissing: TypeAlias = Callable[[list[str]], object]
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^\W\d]\w*(?:[.-]\w+)*)\}")
 _TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
@@ -67,7 +73,9 @@ def _parse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(literals), tuple(names)
 
 
-def _render_fstring(text: str, variables: Vars) -> str:
+def _render_fstring(text: str, variables: Vars, missing: list[str] | None) -> str:
+    """``missing``: None to raise on a missing name, else a list the missing names (rendered
+    empty) are added to."""
     if "{" not in text and "}" not in text:
         return text
     literals, names = _parse(text)
@@ -77,18 +85,20 @@ def _render_fstring(text: str, variables: Vars) -> str:
     room = budget.room()
     out = [literals[0]]
     size = len(literals[0])
-    try:
-        for i, name in enumerate(names):
-            value = variables[name]
-            if type(value) is not str:
-                value = str(value)
-            out.append(value)
-            out.append(literals[i + 1])
-            size += len(value) + len(literals[i + 1])
-            if size > room:
-                break  # charged below, so the join never happens
-    except KeyError:
-        raise MissingVariablesError(n for n in names if n not in variables) from None
+    absent = [n for n in names if n not in variables]
+    if absent:
+        if missing is None:
+            raise MissingVariablesError(absent)
+        missing.extend(absent)
+    for i, name in enumerate(names):
+        value = variables.get(name)
+        if type(value) is not str:
+            value = "" if value is None else str(value)
+        out.append(value)
+        out.append(literals[i + 1])
+        size += len(value) + len(literals[i + 1])
+        if size > room:
+            break  # charged below, so the join never happens
     budget.spend(size)
     return "".join(out)
 
@@ -99,29 +109,41 @@ def render_string(
     template_format: str | None = "f-string",
     *,
     budget: RenderBudget | None = None,
+    on_missing: OnMissing | None = None,
 ) -> str:
     """Render one text with ``template_format`` ``"f-string"`` (the default) or ``"jinja2"``.
 
-    Raises :class:`MissingVariablesError` naming every missing variable, for jinja2
-    :class:`TemplateSyntaxError` or :class:`UnsafeTemplateError` (sandbox violations), and
-    :class:`RenderBudgetError` past ``budget`` (default: ``RenderBudget()``).
+    Raises :class:`MissingVariablesError` naming every missing variable (unless
+    ``on_missing``: see the module's docstring), for jinja2 :class:`TemplateSyntaxError` or
+    :class:`UnsafeTemplateError` (sandbox violations), and :class:`RenderBudgetError` past
+    ``budget`` (default: ``RenderBudget()``).
     """
+    missing: list[str] | None = None if on_missing is None else []
     with metered(budget):
-        return _render_text(text, variables or {}, template_format)
+        out = _render_text(text, variables or {}, template_format, missing)
+    _report(missing, on_missing)
+    return out
 
 
-def _render_text(text: str, variables: Vars, template_format: str | None) -> str:
+def _report(missing: list[str] | None, on_missing: OnMissing | None) -> None:
+    if missing and on_missing is not None:
+        on_missing(list(dict.fromkeys(missing)))
+
+
+def _render_text(
+    text: str, variables: Vars, template_format: str | None, missing: list[str] | None
+) -> str:
     if template_format == "jinja2":
         if "{" not in text:
             return text
         from promptrun.blueprint import _jinja
 
-        return _jinja.render(text, variables)
+        return _jinja.render(text, variables, missing)
     if template_format not in (None, "f-string"):
         raise TemplateRenderError(
             f"Unknown template_format {template_format!r}: use 'f-string' or 'jinja2'."
         )
-    return _render_fstring(text, variables)
+    return _render_fstring(text, variables, missing)
 
 
 def renders_quickly(
@@ -164,20 +186,26 @@ def variables_in(text: str, template_format: str | None = "f-string") -> list[st
 
 
 class _Renderer:
-    """One rendering pass: collects missing names so they are all reported together."""
+    """One rendering pass: collects missing names so they are all reported together.
 
-    __slots__ = ("fmt", "missing", "variables")
+    ``blank``: missing names render empty (and are still collected).
+    """
 
-    def __init__(self, variables: Vars, fmt: str | None) -> None:
+    __slots__ = ("blank", "fmt", "missing", "variables")
+
+    def __init__(self, variables: Vars, fmt: str | None, blank: bool = False) -> None:
         self.variables = variables
         self.fmt = fmt
+        self.blank = blank
         self.missing: list[str] = []
 
     def text(self, text: Any) -> Any:
         if not isinstance(text, str) or ("{" not in text and "}" not in text):
             return text
+        if self.blank:
+            return _render_text(text, self.variables, self.fmt, self.missing)
         try:
-            return _render_text(text, self.variables, self.fmt)
+            return _render_text(text, self.variables, self.fmt, None)
         except MissingVariablesError as exc:
             self.missing.extend(exc.names)
             return text
@@ -294,20 +322,27 @@ def _placeholder(message: Json, variables: Vars, missing: list[str]) -> list[Any
 
 
 def render_prompt_template(
-    prompt_template: Json, variables: Vars | None, *, budget: RenderBudget | None = None
+    prompt_template: Json,
+    variables: Vars | None,
+    *,
+    budget: RenderBudget | None = None,
+    on_missing: OnMissing | None = None,
 ) -> Json:
     """A copy of a chat or completion template with every text part rendered.
 
     Each message uses its own ``template_format``; ``placeholder`` messages are replaced by
     the list of messages in ``variables[name]``. Missing variables anywhere in the template
-    are reported together in one :class:`MissingVariablesError`. The whole template renders
-    under one ``budget`` (default: ``RenderBudget()``), else :class:`RenderBudgetError`.
+    are reported together in one :class:`MissingVariablesError` (with ``on_missing``: they
+    render empty, a placeholder with no messages, and ``on_missing`` gets their names). The
+    whole template renders under one ``budget`` (default: ``RenderBudget()``), else
+    :class:`RenderBudgetError`.
     """
     with metered(budget):
-        return _render_template(prompt_template, variables or {})
+        return _render_template(prompt_template, variables or {}, on_missing)
 
 
-def _render_template(prompt_template: Json, variables: Vars) -> Json:
+def _render_template(prompt_template: Json, variables: Vars, on_missing: OnMissing | None) -> Json:
+    blank = on_missing is not None
     missing: list[str] = []
     out = dict(prompt_template)
     messages = prompt_template.get("messages")
@@ -321,7 +356,7 @@ def _render_template(prompt_template: Json, variables: Vars) -> Json:
                 new_messages.extend(replaced)
                 continue
             renderer = _Renderer(
-                variables, message.get("template_format") if type(message) is dict else None
+                variables, message.get("template_format") if type(message) is dict else None, blank
             )
             new = renderer.message(message)
             missing.extend(renderer.missing)
@@ -333,11 +368,12 @@ def _render_template(prompt_template: Json, variables: Vars) -> Json:
         if new_messages is not None:
             out["messages"] = new_messages
     if "content" in prompt_template:
-        renderer = _Renderer(variables, prompt_template.get("template_format"))
+        renderer = _Renderer(variables, prompt_template.get("template_format"), blank)
         out["content"] = renderer.content(prompt_template["content"])
         missing.extend(renderer.missing)
-    if missing:
+    if missing and not blank:
         raise MissingVariablesError(missing)
+    _report(missing, on_missing)
     return out
 
 
@@ -356,22 +392,28 @@ def render_llm_kwargs(
     template_format: str | None = "f-string",
     *,
     budget: RenderBudget | None = None,
+    on_missing: OnMissing | None = None,
 ) -> Json:
     """Render the prompt text inside a provider call's kwargs; tools and schemas are untouched.
 
     Positions: OpenAI ``messages``, ``prompt``, Responses ``input`` and ``instructions``;
     Anthropic ``system`` and ``messages`` (tool results included); Google ``contents``,
     ``history`` and ``system_instruction`` (top level or in ``generation_config``).
-    Returns ``llm_kwargs`` itself when nothing changed. Renders under one ``budget``.
+    Returns ``llm_kwargs`` itself when nothing changed. Renders under one ``budget``;
+    missing variables as :func:`render_prompt_template` treats them.
     """
     with metered(budget):
-        return _render_kwargs(provider, llm_kwargs, variables or {}, template_format)
+        return _render_kwargs(provider, llm_kwargs, variables or {}, template_format, on_missing)
 
 
 def _render_kwargs(
-    provider: str, llm_kwargs: Json, variables: Vars, template_format: str | None
+    provider: str,
+    llm_kwargs: Json,
+    variables: Vars,
+    template_format: str | None,
+    on_missing: OnMissing | None,
 ) -> Json:
-    renderer = _Renderer(variables or {}, template_format)
+    renderer = _Renderer(variables or {}, template_format, on_missing is not None)
     family = provider.split(".", 1)[0] if provider else ""
     out = llm_kwargs
     for key in _POSITIONS.get(family, _ALL_POSITIONS):
@@ -392,6 +434,7 @@ def _render_kwargs(
             if out is llm_kwargs:
                 out = dict(llm_kwargs)
             out[key] = new
-    if renderer.missing:
+    if renderer.missing and on_missing is None:
         raise MissingVariablesError(renderer.missing)
+    _report(renderer.missing, on_missing)
     return out

@@ -9,6 +9,7 @@ and nothing below them.
 make the calls.
 """
 
+from promptrun.pipeline._missing import warn_missing as warn_missing
 from promptrun.pipeline._pipeline import Logged as Logged
 from promptrun.pipeline._pipeline import Pipeline as Pipeline
 from promptrun.pipeline._pipeline import PromptRef as PromptRef
@@ -59,4 +60,5 @@ __all__ = [
     "needs_server_rendering",
     "new_request_id",
     "render_inline",
+    "warn_missing",
 ]

@@ -123,12 +123,14 @@ class Pipeline:
         routes: ProviderRoutes | None = None,
         *,
         render: Renderer = render_inline,
+        strict_variables: bool = False,
     ) -> None:
         self.templates = templates
         self.providers = providers
         self.sink = sink
         self.routes = routes or ProviderRoutes()
         self._render = render
+        self._strict = strict_variables
 
     # -- the stages ----------------------------------------------------------------------
     async def template(self, ref: PromptRef, variables: dict[str, Any]) -> Template:
@@ -143,8 +145,10 @@ class Pipeline:
         overrides: Mapping[str, Any] | None = None,
     ) -> PreparedRun:
         """Stage 2: the template rendered with ``variables``, and the call planned."""
-        routes = self.routes
-        return await self._render(lambda: prepare(ref.name, template, variables, overrides, routes))
+        routes, strict = self.routes, self._strict
+        return await self._render(
+            lambda: prepare(ref.name, template, variables, overrides, routes, strict=strict)
+        )
 
     async def run(self, prepared: PreparedRun, options: LogOptions) -> dict[str, Any]:
         """Stages 3 to 5: call the provider, build the record, hand it to the sink.

@@ -8,15 +8,19 @@ decides what to call and where (:class:`~promptrun.pipeline.ProviderRoutes`). It
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from promptrun import blueprint
 from promptrun._errors import PromptLayerValidationError
+from promptrun.pipeline._missing import warn_missing
 from promptrun.pipeline.providers import CallPlan, split_client_options
 
 __all__ = ["PreparedRun", "ProviderRoutes", "Template", "needs_server_rendering", "prepare"]
+
+logger = logging.getLogger("promptlayer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,14 @@ def prepare(
     variables: dict[str, Any],
     parameter_overrides: Mapping[str, Any] | None,
     routes: ProviderRoutes,
+    *,
+    strict: bool = False,
 ) -> PreparedRun:
-    """Render ``template`` with ``variables`` and decide the provider call."""
+    """Render ``template`` with ``variables`` and decide the provider call.
+
+    A variable the template uses but ``variables`` lacks renders empty, with one WARNING per
+    template version (see :mod:`._missing`); ``strict`` raises MissingVariablesError instead.
+    """
     body = template.body
     llm_kwargs = body.get("llm_kwargs")
     metadata = body.get("metadata") or {}
@@ -100,14 +110,23 @@ def prepare(
     if template.rendered:
         rendered, kwargs = prompt_template, llm_kwargs
     else:
+        missing: list[str] = []
+        on_missing = None if strict else missing.extend
         try:
-            rendered = blueprint.render_prompt_template(prompt_template, variables)
+            rendered = blueprint.render_prompt_template(
+                prompt_template, variables, on_missing=on_missing
+            )
             kwargs = blueprint.render_llm_kwargs(
-                provider, llm_kwargs, variables, _template_format(prompt_template)
+                provider,
+                llm_kwargs,
+                variables,
+                _template_format(prompt_template),
+                on_missing=on_missing,
             )
         except blueprint.RenderBudgetError as exc:
             # A template from a shared registry is someone else's code: say whose.
             raise exc.naming(where) from None
+        warn_missing(logger, name, body.get("version"), missing)
     if parameter_overrides:
         kwargs = blueprint.apply_parameter_overrides(provider, kwargs, dict(parameter_overrides))
     if "stream" in kwargs or "stream_options" in kwargs:

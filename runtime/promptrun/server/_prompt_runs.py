@@ -17,6 +17,7 @@ Both go through the run pipeline (:mod:`promptrun.pipeline`), the one behind a c
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -42,6 +43,7 @@ from promptrun.pipeline import (
     Renderer,
     Template,
     needs_server_rendering,
+    warn_missing,
 )
 from promptrun.server._records import run_row
 from promptrun.wire.ingest import TrackRecord
@@ -173,13 +175,15 @@ class StoreTemplates:
         prompt_template = stored.prompt_template
         rendered = needs_server_rendering(prompt_template)
         if rendered:
+            missing: list[str] = []
+            render = functools.partial(bp.render_prompt_template, on_missing=missing.extend)
             try:
                 prompt_template = await run_rendering(
-                    _metered, self._budget, bp.render_prompt_template, prompt_template,
-                    dict(variables),
-                )  # fmt: skip
+                    _metered, self._budget, render, prompt_template, dict(variables)
+                )
             except bp.RenderBudgetError as exc:
                 raise exc.naming(where) from None
+            warn_missing(log, stored.prompt_name, stored.number, missing, where=" on the server")
         body = {
             "id": stored.template_id,
             "version": stored.number,

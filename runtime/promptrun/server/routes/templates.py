@@ -16,6 +16,7 @@ uncached ``run()`` renders on the event loop rather than pay a thread hop.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from promptrun import blueprint as bp
 from promptrun._render_threads import run_rendering
+from promptrun.pipeline import warn_missing
 from promptrun.server._http import ApiError, json_response, query_int
 from promptrun.server._responses import Published, TemplateList, TemplateView
 from promptrun.server._state import CONFIG, KEYRING, STORE, render_budget
@@ -62,6 +64,8 @@ def _view(
     }
 
 
+log = logging.getLogger("promptrun.server")
+
 # A small f-string template with small inputs renders on the event loop: it cannot loop, it
 # costs microseconds, and a thread hop would double the cost of every uncached run().
 _INLINE_BODY = 64 * 1024
@@ -71,18 +75,23 @@ async def _rendered(
     request: web.Request, version: TemplateVersion, variables: dict[str, Any]
 ) -> dict[str, Any]:
     budget = render_budget(request.app[CONFIG])
-    render = functools.partial(bp.render_prompt_template, budget=budget)
+    # Missing variables render empty, as the PromptLayer API and SDK render them (warned once).
+    missing: list[str] = []
+    render = functools.partial(bp.render_prompt_template, budget=budget, on_missing=missing.extend)
     inline = (request.content_length or _INLINE_BODY) < _INLINE_BODY and bp.renders_quickly(
         version.prompt_template
     )
     try:
         if inline:
-            return render(version.prompt_template, variables)
-        return await run_rendering(render, version.prompt_template, variables)
+            rendered = render(version.prompt_template, variables)
+        else:
+            rendered = await run_rendering(render, version.prompt_template, variables)
     except bp.RenderBudgetError as exc:
         raise exc.naming(
             f"prompt template {version.prompt_name!r} (version {version.number})"
         ) from None
+    warn_missing(log, version.prompt_name, version.number, missing, where=" on the server")
+    return rendered
 
 
 @routes.post("/prompt-templates/{name:.+}")

@@ -117,7 +117,7 @@ async def list_workflows(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/workflows/{ref}")
+@routes.get("/workflows/{ref:[^/]+}")  # any name: braces too
 async def get_workflow(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     version = query_int(request, "version", 0, low=1, high=_MAX_ID) or None
@@ -180,7 +180,7 @@ async def ws_token(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/workflows/{ref}/run")
+@routes.post("/workflows/{ref:[^/]+}/run")
 async def run_workflow(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     body = await read_body(request, _RUN_BODY)

@@ -301,6 +301,13 @@ def apply_track_call(
             request_id,
             group_id,
         )
+        # A request's group_id is its first group, however it got it (logged with one, or
+        # tracked later); ``groups`` lists them all.
+        yield from execute(
+            "UPDATE requests SET group_id = $1 WHERE id = $2 AND group_id IS NULL",
+            group_id,
+            request_id,
+        )
     return request_id, True
 
 
