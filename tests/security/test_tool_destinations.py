@@ -106,7 +106,7 @@ async def _server(
 async def _call(api: Api, *urls: str, headers: dict[str, str] | None = None) -> list[Any]:
     nodes = [
         {"name": f"t{i}", "type": "tool",
-         "configuration": {"url": url, "timeout": 2, "headers": headers or {}}}
+         "configuration": {"url": url, "timeout": 30, "headers": headers or {}}}
         for i, url in enumerate(urls)
     ]  # fmt: skip
     await publish(api, "calls", {"nodes": nodes})
