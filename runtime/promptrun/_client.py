@@ -113,6 +113,7 @@ class AsyncPromptLayer:
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
+        native_transport: bool = True,
     ) -> None:
         self._config = ClientConfig.resolve(
             api_key=api_key,
@@ -129,6 +130,7 @@ class AsyncPromptLayer:
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
+            native_transport=native_transport,
         )
         if enable_tracing or tracer_provider is not None or tracing_providers is not None:
             logger.warning(

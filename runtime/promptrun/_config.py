@@ -61,6 +61,7 @@ class ClientConfig:
     shutdown_timeout: float = 5.0
     provider_concurrency: int = 100
     provider_base_urls: dict[str, str] = field(default_factory=dict)
+    native_transport: bool = True
 
     @classmethod
     def resolve(
@@ -80,6 +81,7 @@ class ClientConfig:
         shutdown_timeout: float,
         provider_concurrency: int,
         provider_base_urls: dict[str, str] | None,
+        native_transport: bool = True,
     ) -> ClientConfig:
         key = api_key if api_key is not None else os.environ.get("PROMPTLAYER_API_KEY")
         if not key:
@@ -136,4 +138,5 @@ class ClientConfig:
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=dict(provider_base_urls or {}),
+            native_transport=bool(native_transport),
         )

@@ -78,6 +78,7 @@ class PromptLayer:
         shutdown_timeout: float = 5.0,
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
+        native_transport: bool = True,
     ) -> None:
         self._make = functools.partial(
             AsyncPromptLayer,
@@ -98,6 +99,7 @@ class PromptLayer:
             shutdown_timeout=shutdown_timeout,
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
+            native_transport=native_transport,
         )
         self._aclient = self._make()
         self._generation = fork_generation()

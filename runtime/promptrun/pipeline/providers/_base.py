@@ -12,7 +12,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from promptrun.pipeline.providers._table import ProviderInfo
 
@@ -21,6 +21,7 @@ __all__ = [
     "CallPlan",
     "KeyProblem",
     "KwargsFitter",
+    "Wire",
     "accepted_params",
     "aiohttp_client",
     "status_of",
@@ -60,6 +61,19 @@ class KeyProblem:
     status: int | None = None
 
 
+class Wire(Protocol):
+    """A native transport: calls a provider on the runtime's aiohttp session, answering with
+    the SDK's own objects and raising the SDK's own exceptions."""
+
+    def covers(self, plan: CallPlan) -> bool:
+        """Whether it sends ``plan`` as the SDK would (else the SDK is called)."""
+        ...
+
+    async def call(self, plan: CallPlan) -> Any: ...
+
+    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]: ...
+
+
 class Adapter:
     """One provider's calls through its SDK. Subclasses override what differs."""
 
@@ -90,6 +104,11 @@ class Adapter:
 
     async def close(self, client: Any) -> None:
         await client.close()
+
+    def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
+        """A native transport for this provider, or None (none written, or no API key in the
+        environment: the SDK then finds its credentials, or says what is missing)."""
+        return None
 
     def key_problem(self, exc: BaseException) -> KeyProblem | None:
         """Whether ``exc`` says the credentials are missing or were refused."""
