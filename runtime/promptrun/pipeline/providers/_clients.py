@@ -47,9 +47,7 @@ class ProviderClients:
     the runtime starts); None calls every provider through its SDK.
     """
 
-    def __init__(
-        self, concurrency: int, *, session: Callable[[], Any] | None = None
-    ) -> None:
+    def __init__(self, concurrency: int, *, session: Callable[[], Any] | None = None) -> None:
         self._concurrency = concurrency
         self._session = session
         self._routes: dict[RouteKey, _Route] = {}

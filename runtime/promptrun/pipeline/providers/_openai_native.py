@@ -146,16 +146,14 @@ class OpenAIWire:
     def _wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
         request = self._request(exchange)
         if failure.timed_out:
-            return self._openai.APITimeoutError(request=request)  # type: ignore[no-any-return]
-        return self._openai.APIConnectionError(request=request)  # type: ignore[no-any-return]
+            return self._openai.APITimeoutError(request=request)
+        return self._openai.APIConnectionError(request=request)
 
     def _stream_error(self, error: Any, exchange: Exchange) -> Exception:
         message = error.get("message") if isinstance(error, dict) else None
         if not message or not isinstance(message, str):
             message = "An error occurred during streaming"
-        return self._openai.APIError(  # type: ignore[no-any-return]
-            message=message, request=self._request(exchange), body=error
-        )
+        return self._openai.APIError(message=message, request=self._request(exchange), body=error)
 
     def _status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
         status = response.status
@@ -180,7 +178,7 @@ class OpenAIWire:
         data = body.get("error", body) if isinstance(body, dict) else body
         kind = _STATUS_ERRORS.get(status) or ("InternalServerError" if status >= 500 else "")
         cls = getattr(self._openai, kind) if kind else self._openai.APIStatusError
-        return cls(message, response=httpx_response, body=data)  # type: ignore[no-any-return]
+        return cls(message, response=httpx_response, body=data)
 
 
 _STATUS_ERRORS = {

@@ -12,7 +12,6 @@ retry); ``x-should-retry: true|false`` obeyed.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import math
 import random
@@ -77,7 +76,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return delay / divisor
     value = headers.get("retry-after")
     try:
-        parsed = email.utils.parsedate_tz(value)  # type: ignore[arg-type]
+        parsed = email.utils.parsedate_tz(value)
         if parsed is None:
             return None
         return float(email.utils.mktime_tz(parsed) - time.time())
@@ -102,7 +101,7 @@ def _wait(retries_done: int, headers: Mapping[str, str] | None) -> float:
     if after is not None and math.isfinite(after) and 0 < after <= _MAX_RETRY_AFTER:
         return after
     delay = min(_INITIAL_DELAY * 2.0 ** min(retries_done, 1000), _MAX_DELAY)
-    return max(delay * (1 - 0.25 * random.random()), 0.0)  # noqa: S311 - jitter, not a secret
+    return max(delay * (1 - 0.25 * random.random()), 0.0)
 
 
 async def send(
@@ -137,9 +136,9 @@ async def send(
                 body = await response.read()
             finally:
                 response.release()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if retries >= max_retries:
-                raise WireFailure(exc, timed_out=isinstance(exc, asyncio.TimeoutError)) from exc
+                raise WireFailure(exc, timed_out=isinstance(exc, TimeoutError)) from exc
             await anyio.sleep(_wait(retries, None))
             retries += 1
             continue
