@@ -26,6 +26,7 @@ import anyio
 from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
 from promptrun._logreq import build_log_record, logged
+from promptrun._portal import call as portal_call
 from promptrun._portal import fork_generation, get_portal
 from promptrun._track import TRACK_BODIES
 from promptrun._types import (
@@ -130,7 +131,9 @@ class PromptLayer:
         return self._aclient
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        return get_portal().call(functools.partial(fn, *args, **kwargs))
+        if kwargs:
+            return portal_call(functools.partial(fn, *args, **kwargs))
+        return portal_call(fn, *args)
 
     def _submit(self, record: Any) -> None:
         """Hand a record to the shipper without waiting for the portal."""
