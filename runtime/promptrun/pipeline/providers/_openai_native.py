@@ -6,8 +6,8 @@ API), the same JSON body, and the same headers except the SDK's telemetry (``Use
 the ``X-Stainless-*`` headers are not sent). ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are
 carried as ``OpenAI-Organization`` / ``OpenAI-Project``, as the SDK does.
 
-Answers become the SDK's own objects (``ChatCompletion.construct``, as the SDK builds them,
-with ``_request_id``), errors the SDK's own exception classes with the same message, status
+Answers become the SDK's own objects (``ChatCompletion``, with ``_request_id``; see
+:func:`typed`), errors the SDK's own exception classes with the same message, status
 and body, and the retries are the SDK's (:mod:`._wire`).
 
 What is covered: provider ``openai``, chat templates on Chat Completions, with parameters the
@@ -45,6 +45,18 @@ def chat_params() -> frozenset[str]:
         names = accepted_params(AsyncCompletions.create) or frozenset()
         _params = names - _NOT_PARAMS
     return _params
+
+
+def typed(model: Any, data: Any) -> Any:
+    """``data`` as the SDK's ``model``: validated by pydantic-core (about 10x cheaper than the
+    SDK's own recursive ``construct``, and equal to it for data that fits the model), else
+    built the SDK's way, which accepts what its models do not describe (as the SDK does)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return model.construct(**data)
 
 
 class OpenAIWire:
@@ -102,7 +114,7 @@ class OpenAIWire:
         response, body = await self._send(exchange, stream=False)
         if response.status >= 300:
             raise self._status_error(response, exchange, body)
-        completion = self._completion.construct(**_decode(body))
+        completion = typed(self._completion, _decode(body))
         completion._request_id = response.headers.get("x-request-id")
         return completion
 
@@ -122,7 +134,7 @@ class OpenAIWire:
     async def _chunks(self, response: Any, exchange: Exchange) -> AsyncIterator[Any]:
         import aiohttp
 
-        construct = self._chunk.construct
+        chunk = self._chunk
         try:
             try:
                 async for _event, data in iter_sse(response):
@@ -131,7 +143,7 @@ class OpenAIWire:
                     decoded = _decode(data)
                     if isinstance(decoded, dict) and decoded.get("error"):
                         raise self._stream_error(decoded["error"], exchange)
-                    yield construct(**decoded)
+                    yield typed(chunk, decoded)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 timed_out = isinstance(exc, TimeoutError)
                 failure = WireFailure(exc, timed_out=timed_out)
