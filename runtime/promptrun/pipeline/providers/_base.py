@@ -81,6 +81,10 @@ class Adapter:
     client_option_keys: frozenset[str] = frozenset()
     #: The SDK's stream sends its request on the first read, not when it is opened.
     lazy_stream = False
+    #: The provider names :meth:`open_wire` may give a native transport for.
+    wire_providers: frozenset[str] = frozenset()
+    #: The module of that native transport (imported off the loop with the SDK).
+    wire_module: str | None = None
 
     def __init__(self, info: ProviderInfo) -> None:
         self.info = info

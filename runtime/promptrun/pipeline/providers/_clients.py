@@ -119,8 +119,15 @@ class _Route:
         self._closed = False
 
     async def import_sdk(self) -> None:
-        await _imports.ensure()
-        for module in self.adapter.info.modules:
+        modules = self.adapter.info.modules
+        wire = self.adapter.wire_module
+        if self._session is not None and self.provider in self.adapter.wire_providers and wire:
+            # A native transport needs only its own SDK (its models and exceptions); the
+            # other SDKs are imported before this route opens an SDK client (_client).
+            modules = (*modules, wire)
+        else:
+            await _imports.ensure()
+        for module in modules:
             try:
                 await anyio.to_thread.run_sync(importlib.import_module, module)
             except ImportError as exc:
@@ -151,6 +158,8 @@ class _Route:
                 )
             client = self._clients.get(key)
             if client is None:
+                # No SDK code runs before every SDK is imported (see _SdkImports).
+                await _imports.ensure()
                 # One per distinct set of client options, which only templates name: as many
                 # as the registry holds, so they are kept (closing one could break a call).
                 client = await self.adapter.open(self.base_url, plan, self.sandbox)

@@ -26,6 +26,9 @@ _AZURE_SANDBOX_VERSION = "2024-10-21"
 class OpenAIAdapter(Adapter):
     """Chat Completions, legacy Completions and Responses through ``AsyncOpenAI``."""
 
+    wire_providers = frozenset({"openai"})
+    wire_module = "promptrun.pipeline.providers._openai_native"
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._fit_to_sdk = KwargsFitter(self.provider)
@@ -56,7 +59,7 @@ class OpenAIAdapter(Adapter):
         return openai.AsyncOpenAI(base_url=base_url, api_key=key, http_client=http)
 
     def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
-        if self.provider != "openai":
+        if self.provider not in self.wire_providers:
             return None
         key = SANDBOX_KEY if sandbox else os.environ.get("OPENAI_API_KEY")
         if not key:

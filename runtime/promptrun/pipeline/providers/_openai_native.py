@@ -22,7 +22,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
 import msgspec
+import openai
+from aiohttp import ClientError
+from openai.resources.chat.completions import AsyncCompletions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import ValidationError
 
 from promptrun.pipeline.providers._base import CallPlan, accepted_params
 from promptrun.pipeline.providers._wire import Exchange, WireFailure, iter_sse, send
@@ -33,26 +39,14 @@ OPENAI_URL = "https://api.openai.com/v1"
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _NOT_PARAMS = frozenset({"self", "extra_headers", "extra_query", "timeout", "stream"})
-_params: frozenset[str] | None = None
-
-
-def chat_params() -> frozenset[str]:
-    """The keyword names the installed SDK's ``chat.completions.create`` sends in the body."""
-    global _params
-    if _params is None:
-        from openai.resources.chat.completions import AsyncCompletions
-
-        names = accepted_params(AsyncCompletions.create) or frozenset()
-        _params = names - _NOT_PARAMS
-    return _params
+#: The keyword names the installed SDK's ``chat.completions.create`` sends in the body.
+CHAT_PARAMS = (accepted_params(AsyncCompletions.create) or frozenset()) - _NOT_PARAMS
 
 
 def typed(model: Any, data: Any) -> Any:
     """``data`` as the SDK's ``model``: validated by pydantic-core (about 10x cheaper than the
     SDK's own recursive ``construct``, and equal to it for data that fits the model), else
     built the SDK's way, which accepts what its models do not describe (as the SDK does)."""
-    from pydantic import ValidationError
-
     try:
         return model.model_validate(data)
     except ValidationError:
@@ -63,14 +57,6 @@ class OpenAIWire:
     """Chat Completions on an aiohttp session, answering with the openai SDK's objects."""
 
     def __init__(self, session: Any, base_url: str | None, api_key: str) -> None:
-        import httpx2
-        import openai
-        from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-        self._openai = openai
-        self._httpx = httpx2
-        self._completion = ChatCompletion
-        self._chunk = ChatCompletionChunk
         self.session = session
         base = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         self.url = base + "/chat/completions"
@@ -86,7 +72,6 @@ class OpenAIWire:
         if project is not None:
             headers["OpenAI-Project"] = project
         self.headers = headers
-        self._params = chat_params()
 
     def covers(self, plan: CallPlan) -> bool:
         """Whether this transport sends ``plan`` exactly as the SDK would."""
@@ -96,7 +81,7 @@ class OpenAIWire:
         extra = kwargs.get("extra_body")
         if extra is not None and not isinstance(extra, dict):
             return False
-        return kwargs.keys() <= self._params or (kwargs.keys() - self._params) == {"extra_body"}
+        return kwargs.keys() <= CHAT_PARAMS or (kwargs.keys() - CHAT_PARAMS) == {"extra_body"}
 
     def _body(self, plan: CallPlan, stream: bool) -> bytes:
         kwargs = plan.llm_kwargs
@@ -114,7 +99,7 @@ class OpenAIWire:
         response, body = await self._send(exchange, stream=False)
         if response.status >= 300:
             raise self._status_error(response, exchange, body)
-        completion = typed(self._completion, _decode(body))
+        completion = typed(ChatCompletion, _decode(body))
         completion._request_id = response.headers.get("x-request-id")
         return completion
 
@@ -132,9 +117,6 @@ class OpenAIWire:
             raise self._wire_error(exc, exchange) from exc.__cause__
 
     async def _chunks(self, response: Any, exchange: Exchange) -> AsyncIterator[Any]:
-        import aiohttp
-
-        chunk = self._chunk
         try:
             try:
                 async for _event, data in iter_sse(response):
@@ -143,8 +125,8 @@ class OpenAIWire:
                     decoded = _decode(data)
                     if isinstance(decoded, dict) and decoded.get("error"):
                         raise self._stream_error(decoded["error"], exchange)
-                    yield typed(chunk, decoded)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    yield typed(ChatCompletionChunk, decoded)
+            except (ClientError, OSError, TimeoutError) as exc:
                 timed_out = isinstance(exc, TimeoutError)
                 failure = WireFailure(exc, timed_out=timed_out)
                 raise self._wire_error(failure, exchange) from exc
@@ -153,19 +135,19 @@ class OpenAIWire:
 
     # -- errors as the SDK raises them ---------------------------------------------------
     def _request(self, exchange: Exchange) -> Any:
-        return self._httpx.Request("POST", exchange.url, headers=dict(exchange.headers))
+        return httpx2.Request("POST", exchange.url, headers=dict(exchange.headers))
 
     def _wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
         request = self._request(exchange)
         if failure.timed_out:
-            return self._openai.APITimeoutError(request=request)
-        return self._openai.APIConnectionError(request=request)
+            return openai.APITimeoutError(request=request)
+        return openai.APIConnectionError(request=request)
 
     def _stream_error(self, error: Any, exchange: Exchange) -> Exception:
         message = error.get("message") if isinstance(error, dict) else None
         if not message or not isinstance(message, str):
             message = "An error occurred during streaming"
-        return self._openai.APIError(message=message, request=self._request(exchange), body=error)
+        return openai.APIError(message=message, request=self._request(exchange), body=error)
 
     def _status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
         status = response.status
@@ -181,7 +163,7 @@ class OpenAIWire:
             said = error.get("message") if isinstance(error, dict) else None
             if isinstance(said, str) and said:
                 message += f" - {said}"
-        httpx_response = self._httpx.Response(
+        httpx_response = httpx2.Response(
             status,
             headers=list(response.raw_headers),
             content=raw,
@@ -189,7 +171,7 @@ class OpenAIWire:
         )
         data = body.get("error", body) if isinstance(body, dict) else body
         kind = _STATUS_ERRORS.get(status) or ("InternalServerError" if status >= 500 else "")
-        cls = getattr(self._openai, kind) if kind else self._openai.APIStatusError
+        cls = getattr(openai, kind) if kind else openai.APIStatusError
         return cls(message, response=httpx_response, body=data)
 
 
