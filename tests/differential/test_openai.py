@@ -19,6 +19,7 @@ import pytest
 from promptrun.testing import RunningServer
 
 from .._clients import Factory, Probe, example
+from ._harness import VARS, both_paths, publish
 from ._tape import Tape, start_tape
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +99,6 @@ CORPUS: dict[str, Any] = {
         {},
     ),
 }
-VARS = {"q": "why is the sky blue", "name": "Ada", "topic": "tea"}
 
 
 @pytest.fixture
@@ -111,94 +111,12 @@ async def tape(provider_env: RunningServer, monkeypatch: pytest.MonkeyPatch) -> 
         await runner.cleanup()
 
 
-async def publish(probe: Probe, name: str) -> None:
-    body = CORPUS[name]
-    if body is None:
-        await probe.publish(name)
-        return
-    await probe._call(
-        "POST",
-        "/rest/prompt-templates",
-        {"prompt_template": {"prompt_name": name}, "prompt_version": body},
-    )
-
-
-def described(exc: BaseException) -> dict[str, Any]:
-    return {
-        "type": type(exc),
-        "message": str(exc),
-        "status": getattr(exc, "status_code", None),
-        "body": getattr(exc, "body", None),
-        "request_id": getattr(exc, "request_id", None),
-    }
-
-
-async def one_run(make_client: Factory, native: bool, name: str, stream: bool) -> dict[str, Any]:
-    outcome: dict[str, Any] = {}
-    async with make_client(native_transport=native) as pl:
-        try:
-            if stream:
-                items = []
-                async for item in await pl.run(name, input_variables=VARS, stream=True):
-                    items.append(item)
-                outcome["chunks"] = [i["raw_response"].model_dump() for i in items]
-                outcome["blueprints"] = [i["prompt_blueprint"] for i in items]
-            else:
-                result = await pl.run(name, input_variables=VARS)
-                outcome["raw"] = result["raw_response"].model_dump()
-                outcome["request_id"] = result["raw_response"]._request_id
-                outcome["blueprint"] = result["prompt_blueprint"]
-                outcome["class"] = type(result["raw_response"])
-        except Exception as exc:
-            outcome["error"] = described(exc)
-        assert await pl.flush(timeout=10)
-    return outcome
-
-
-_VARYING = {
-    "id",
-    "request_id",
-    "client_request_id",
-    "request_start_time",
-    "request_end_time",
-    "created_at",
-    "latency_ms",
-}
-
-
-def stored(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in _VARYING}
-
-
-async def both_paths(
-    make_client: Factory, probe: Probe, tape: Tape, name: str, stream: bool, **control: Any
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    await publish(probe, name)
-    if control:
-        await probe.sandbox(**control)
-    sdk = await one_run(make_client, False, name, stream)
-    sdk_sent = tape.sent
-    tape.replay()
-    native = await one_run(make_client, True, name, stream)
-    # The SDK path sends its telemetry headers, the native one does not: both paths ran.
-    assert all("x-stainless-lang" in s.headers for s in sdk_sent)
-    assert not any(k.startswith("x-stainless") for s in tape.sent for k in s.headers)
-    assert [s.method for s in tape.sent] == [s.method for s in sdk_sent]
-    assert [s.path for s in tape.sent] == [s.path for s in sdk_sent]
-    assert [s.body for s in tape.sent] == [s.body for s in sdk_sent]
-    assert [s.api_headers for s in tape.sent] == [s.api_headers for s in sdk_sent]
-    records = await probe.requests()
-    assert len(records) == 2
-    assert stored(records[0]) == stored(records[1])
-    return sdk, native
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 @pytest.mark.parametrize("name", sorted(CORPUS))
 async def test_the_native_path_sends_and_answers_what_the_sdk_does(
     make_client: Factory, probe: Probe, tape: Tape, name: str, stream: bool
 ) -> None:
-    sdk, native = await both_paths(make_client, probe, tape, name, stream)
+    sdk, native = await both_paths(make_client, probe, tape, CORPUS, name, stream)
     assert "error" not in sdk
     assert native == sdk
 
@@ -225,7 +143,7 @@ async def test_a_provider_error_is_the_sdks_exception_after_the_sdks_retries(
     fail = {"status": status, "provider": "openai", "times": times}
     if status == 429:
         fail["retry_after"] = 0.01
-    sdk, native = await both_paths(make_client, probe, tape, "greet", stream, fail=[fail])
+    sdk, native = await both_paths(make_client, probe, tape, CORPUS, "greet", stream, fail=[fail])
     assert issubclass(sdk["error"]["type"], error)
     assert native == sdk
     assert len(tape.sent) == times
@@ -235,7 +153,7 @@ async def test_a_rate_limit_is_retried_after_its_retry_after_and_then_answers(
     make_client: Factory, probe: Probe, tape: Tape
 ) -> None:
     fail = {"status": 429, "provider": "openai", "times": 1, "retry_after": 0.01}
-    sdk, native = await both_paths(make_client, probe, tape, "greet", False, fail=[fail])
+    sdk, native = await both_paths(make_client, probe, tape, CORPUS, "greet", False, fail=[fail])
     assert "raw" in sdk
     assert native == sdk
     assert len(tape.sent) == 2
@@ -245,7 +163,9 @@ async def test_a_stream_cut_mid_way_raises_the_sdks_connection_error(
     make_client: Factory, probe: Probe, tape: Tape
 ) -> None:
     cut = {"cut_after_chunks": 3, "provider": "openai"}
-    sdk, native = await both_paths(make_client, probe, tape, "greet", True, chunks=10, fail=[cut])
+    sdk, native = await both_paths(
+        make_client, probe, tape, CORPUS, "greet", True, chunks=10, fail=[cut]
+    )
     assert sdk["error"]["type"] is openai.APIConnectionError
     assert native == sdk
 
@@ -259,7 +179,7 @@ async def test_a_parameter_the_sdk_does_not_name_goes_through_the_sdk(
 ) -> None:
     CORPUS["future_parameter"] = version([ASK], {"some_future_parameter": 1})
     try:
-        await publish(probe, "future_parameter")
+        await publish(probe, CORPUS, "future_parameter")
         async with make_client() as pl:
             await pl.run("future_parameter", input_variables=VARS)
     finally:

@@ -65,8 +65,9 @@ class Wire(Protocol):
     """A native transport: calls a provider on the runtime's aiohttp session, answering with
     the SDK's own objects and raising the SDK's own exceptions."""
 
-    def covers(self, plan: CallPlan) -> bool:
-        """Whether it sends ``plan`` as the SDK would (else the SDK is called)."""
+    def covers(self, plan: CallPlan, stream: bool) -> bool:
+        """Whether it sends ``plan`` (streamed or not) as the SDK would (else the SDK is
+        called)."""
         ...
 
     async def call(self, plan: CallPlan) -> Any: ...

@@ -172,7 +172,7 @@ class _Route:
             return None
         return explain_key_problem(exc, problem, self.adapter.info, plan.template)
 
-    def _native(self, plan: CallPlan) -> Wire | None:
+    def _native(self, plan: CallPlan, stream: bool) -> Wire | None:
         """The native transport for ``plan``, or None for the SDK."""
         wire = self._wire
         if wire is None:
@@ -183,12 +183,12 @@ class _Route:
             wire = self._wire = self.adapter.open_wire(session, self.base_url, self.sandbox)
             if wire is None:
                 return None
-        return wire if wire.covers(plan) else None
+        return wire if wire.covers(plan, stream) else None
 
     async def call(self, plan: CallPlan) -> Any:
         async with self._limiter:
             try:
-                wire = self._native(plan)
+                wire = self._native(plan, False)
                 if wire is not None:
                     return await wire.call(plan)
                 return await self.adapter.call(await self._client(plan), plan)
@@ -203,7 +203,7 @@ class _Route:
         # must not starve other callers of the provider.
         async with self._limiter:
             try:
-                wire = self._native(plan)
+                wire = self._native(plan, True)
                 if wire is not None:
                     return await wire.stream(plan)
                 stream = await self.adapter.stream(await self._client(plan), plan)

@@ -73,7 +73,7 @@ class OpenAIWire:
             headers["OpenAI-Project"] = project
         self.headers = headers
 
-    def covers(self, plan: CallPlan) -> bool:
+    def covers(self, plan: CallPlan, stream: bool) -> bool:
         """Whether this transport sends ``plan`` exactly as the SDK would."""
         if plan.api_type == "responses" or plan.template_type != "chat":
             return False

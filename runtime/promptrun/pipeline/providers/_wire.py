@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from aiohttp import ClientError, ClientTimeout
 
 __all__ = [
     "MAX_RETRIES",
@@ -36,6 +37,9 @@ _INITIAL_DELAY = 0.5
 _MAX_DELAY = 8.0
 _MAX_RETRY_AFTER = 120.0
 _RETRY_STATUSES = frozenset({408, 409, 429})
+#: The SDKs' httpx timeouts: 5 s to connect, 600 s for each read (not for the whole call: a
+#: stream may last longer), no total.
+_TIMEOUT = ClientTimeout(total=None, sock_connect=5.0, sock_read=600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +49,6 @@ class Exchange:
     url: str
     headers: Mapping[str, str]
     body: bytes
-    #: The SDK's defaults: a whole call may take 10 minutes, connecting 5 seconds.
-    timeout: float = 600.0
-    connect_timeout: float = 5.0
 
 
 class WireFailure(Exception):
@@ -118,9 +119,6 @@ async def send(
     Any other answer is returned read, after the retries the SDKs would make. Raises
     :class:`WireFailure` when no answer came. ``retry_header(n)``: extra headers for retry n.
     """
-    import aiohttp
-
-    timeout = aiohttp.ClientTimeout(total=exchange.timeout, connect=exchange.connect_timeout)
     retries = 0
     while True:
         headers = exchange.headers
@@ -128,7 +126,7 @@ async def send(
             headers = {**headers, **retry_header(retries)}
         try:
             response = await session.post(
-                exchange.url, data=exchange.body, headers=headers, timeout=timeout
+                exchange.url, data=exchange.body, headers=headers, timeout=_TIMEOUT
             )
             if response.status < 300 and stream:
                 return response, b""
@@ -136,7 +134,7 @@ async def send(
                 body = await response.read()
             finally:
                 response.release()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, ClientError, OSError) as exc:
             if retries >= max_retries:
                 raise WireFailure(exc, timed_out=isinstance(exc, TimeoutError)) from exc
             await anyio.sleep(_wait(retries, None))
