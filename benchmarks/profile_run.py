@@ -35,9 +35,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = BenchServer(
-            Path(tmp), provider_latency_ms=50, api_latency_ms=20, chunks=8
-        ).start()
+        server = BenchServer(Path(tmp), provider_latency_ms=50, api_latency_ms=20, chunks=8).start()
         try:
             os.environ.update(server.worker_env(Path(tmp) / "spool"))
             cfg = server.worker_config()
