@@ -23,7 +23,7 @@ __all__ = [
     "request_id_of",
 ]
 
-IMPLS = ("promptrun", "peer", "raw", "raw-aiohttp")
+IMPLS = ("promptrun", "peer", "raw", "raw-aiohttp", "floor", "floor-batched")
 FLUSH_TIMEOUT = 300.0
 
 
@@ -160,6 +160,8 @@ class AsyncAdapter:
             import openai
 
             self.client = openai.AsyncOpenAI(http_client=openai.DefaultAioHttpClient())
+        elif impl in ("floor", "floor-batched"):
+            self.client = Floor(cfg, batched=impl == "floor-batched")
         else:
             raise Unsupported(impl)
 
@@ -168,6 +170,9 @@ class AsyncAdapter:
         return self.impl.startswith("raw")
 
     async def call(self) -> None:
+        if self.impl.startswith("floor"):
+            await self.client.call()
+            return
         if self.raw:
             answer = await self.client.chat.completions.create(**self.kwargs)
             if not answer.choices:
@@ -178,6 +183,8 @@ class AsyncAdapter:
             raise RuntimeError(f"run() returned {result!r}")
 
     async def stream(self) -> AsyncIterator[Any]:
+        if self.impl.startswith("floor"):
+            raise Unsupported("the floor has no stream")
         if self.raw:
             stream = await self.client.chat.completions.create(
                 **self.kwargs, stream=True, stream_options={"include_usage": True}
@@ -194,6 +201,8 @@ class AsyncAdapter:
     async def finish(self) -> bool:
         if self.impl == "promptrun":
             return bool(await self.client.flush(FLUSH_TIMEOUT))
+        if self.impl.startswith("floor"):
+            return bool(await self.client.flush())
         return True
 
     def stats(self) -> dict[str, int]:
@@ -207,6 +216,115 @@ class AsyncAdapter:
                 if hasattr(result, "__await__"):
                     await result
                 return
+
+
+class Floor:
+    """The practical floor for what ``run()`` does: a hand-written aiohttp client.
+
+    Per run: one POST of the rendered kwargs to the provider (msgspec-encoded), the answer
+    JSON-decoded, and the run's log record sent fire-and-forget on the same pooled session:
+    one ``/track-request`` per run in the hosted API's shape, or (``batched``) into a list
+    that a background task ships to promptrun's ``/promptrun/v1/ingest`` 500 at a time or
+    every 50 ms. No template fetch (promptrun's is cached in these scenarios), no rendering,
+    no typed objects, no retries, no spool: what no client can do with less.
+    """
+
+    def __init__(self, cfg: dict[str, Any], *, batched: bool) -> None:
+        import os
+        import uuid
+
+        import aiohttp
+        import msgspec
+
+        self.kwargs = cfg["llm_kwargs"]
+        self.variables = cfg["input_variables"]
+        self.batched = batched
+        self.encode = msgspec.json.Encoder().encode
+        self.decode = msgspec.json.Decoder().decode
+        self.uuid4 = uuid.uuid4
+        self.provider_url = os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions"
+        self.provider_headers = {
+            "Authorization": f"Bearer {os.environ['OPENAI_API_KEY']}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self.api = os.environ["PROMPTLAYER_BASE_URL"].rstrip("/")
+        self.api_key = os.environ["PROMPTLAYER_API_KEY"]
+        self.api_headers = {"X-API-KEY": self.api_key, "Content-Type": "application/json"}
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.body = self.encode(self.kwargs)
+        self.pending: set[Any] = set()
+        self.batch: list[bytes] = []
+        self.shipper: Any = None
+        self.failures = 0
+
+    async def call(self) -> None:
+        import asyncio
+
+        started = time.time()
+        async with self.session.post(
+            self.provider_url, data=self.body, headers=self.provider_headers
+        ) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"provider answered {response.status}: {raw[:200]!r}")
+        answer = self.decode(raw)
+        if not answer.get("choices"):
+            raise RuntimeError("no choices in the answer")
+        body = {
+            "function_name": "openai.chat.completions.create",
+            "provider_type": "openai",
+            "args": [],
+            "kwargs": self.kwargs,
+            "request_start_time": started,
+            "request_end_time": time.time(),
+            "prompt_input_variables": self.variables,
+            "request_response": answer,
+            "status": "SUCCESS",
+        }
+        if self.batched:
+            record = {"type": "track", "client_request_id": str(self.uuid4()), "body": body}
+            self.batch.append(self.encode(record))
+            if self.shipper is None or self.shipper.done():
+                self.shipper = asyncio.ensure_future(self._ship_batches())
+            return
+        body["api_key"] = self.api_key
+        task = asyncio.ensure_future(self._post("/track-request", self.encode(body)))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _post(self, path: str, data: bytes) -> None:
+        try:
+            async with self.session.post(
+                self.api + path, data=data, headers=self.api_headers
+            ) as response:
+                await response.read()
+                if response.status >= 300:
+                    self.failures += 1
+        except Exception:
+            self.failures += 1
+
+    async def _ship_batches(self) -> None:
+        import asyncio
+
+        while self.batch:
+            if len(self.batch) < 500:
+                await asyncio.sleep(0.05)
+            taken, self.batch = self.batch[:500], self.batch[500:]
+            await self._post("/promptrun/v1/ingest", b'{"records":[' + b",".join(taken) + b"]}")
+
+    async def flush(self) -> bool:
+        import asyncio
+
+        while self.pending or (self.shipper is not None and not self.shipper.done()):
+            if self.shipper is not None:
+                await self.shipper
+            if self.pending:
+                await asyncio.wait(list(self.pending))
+        return self.failures == 0
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 def make_sync(impl: str, cfg: dict[str, Any], cache_ttl: float) -> SyncAdapter:

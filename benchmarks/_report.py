@@ -11,7 +11,18 @@ from typing import Any
 
 __all__ = ["Target", "aggregate", "check_targets", "render_problems", "render_table"]
 
-IMPL_COLUMNS = ("promptrun", "peer", "raw", "raw-aiohttp")
+IMPL_COLUMNS = (
+    "promptrun",
+    "peer",
+    "raw",
+    "raw-aiohttp",
+    "floor",
+    "floor-batched",
+    "promptrun-sdk",
+)
+#: promptrun divided by each other column. ``promptrun-sdk``: promptrun with
+#: ``native_transport=False`` (the provider SDK's transport, as before the native path).
+RATIO_COLUMNS = ("pr/peer", "pr/raw", "pr/raw-aio", "pr/floor", "pr/floor-b", "pr/sdk")
 # Summed over repeats; everything else numeric is the median of the repeats.
 _SUMMED = frozenset({"n", "ok", "errors", "stored", "repeats"})
 
@@ -57,11 +68,17 @@ _IMPORT_ROWS: list[Row] = [
     ("import ms", "import_ms", "{:.0f}", True),
     ("import CPU ms", "cpu_ms", "{:.0f}", True),
 ]
+_FIRST_RUN_ROWS: list[Row] = [
+    ("first run() ms, imports incl.", "first_run_ms", "{:.0f}", True),
+    ("its CPU ms", "cpu_ms", "{:.0f}", True),
+]
 
 
 def rows_for(scenario: str) -> list[Row]:
     if scenario == "import":
         return _IMPORT_ROWS
+    if scenario == "first_run":
+        return _FIRST_RUN_ROWS
     if scenario.startswith("stream"):
         return _STREAM_ROWS
     if scenario.startswith("log_request"):
@@ -114,7 +131,7 @@ def _ratio(a: Any, b: Any) -> str:
 
 def render_table(medians: dict[str, dict[str, dict[str, Any]]], order: list[str]) -> str:
     """One block of rows per scenario; ratio columns are promptrun divided by the other."""
-    header = ("scenario", "metric", *IMPL_COLUMNS, "pr/peer", "pr/raw", "pr/raw-aio")
+    header = ("scenario", "metric", *IMPL_COLUMNS, *RATIO_COLUMNS)
     lines: list[tuple[str, ...]] = []
     for scenario in order:
         by_impl = medians.get(scenario)
@@ -180,7 +197,7 @@ def _get(m: dict[str, dict[str, dict[str, Any]]], scenario: str, impl: str, fiel
 
 
 def check_targets(m: dict[str, dict[str, dict[str, Any]]]) -> list[Target]:
-    """The issue's targets, each computed from the medians."""
+    """The issue's targets, each computed from the medians (issue 15's first)."""
     out: list[Target] = []
 
     def add(name: str, goal: str, parts: list[tuple[str, Any]], ok: Callable[[Any], bool]) -> None:
@@ -199,6 +216,78 @@ def check_targets(m: dict[str, dict[str, dict[str, Any]]]) -> list[Target]:
         x, y = _get(m, scenario, a, field), _get(m, scenario, b, field)
         return None if x is None or not y else x / y
 
+    # -- issue 15: the floor, the raw SDK, the peer --------------------------------------
+    for s in ("async_run_c50", "async_run_c500"):
+        add(
+            f"{s}: client CPU per run vs the floor (hosted shapes; promptrun serve)",
+            "<= 1.5x",
+            [
+                ("{:.2f}x", ratio(s, "cpu_us_per_op", "promptrun", "floor")),
+                ("{:.2f}x", ratio(s, "cpu_us_per_op", "promptrun", "floor-batched")),
+            ],
+            lambda v: v <= 1.5,
+        )
+    for s in ("async_run_c50", "async_run_c500", "async_run_c2000"):
+        add(f"{s}: errors", "0", [("{:.0f}", _get(m, s, "promptrun", "errors"))], lambda v: v == 0)
+        add(
+            f"{s}: throughput vs the floor (hosted; serve)",
+            ">= 0.8x",
+            [
+                ("{:.2f}x", ratio(s, "ops_per_s", "promptrun", "floor")),
+                ("{:.2f}x", ratio(s, "ops_per_s", "promptrun", "floor-batched")),
+            ],
+            lambda v: v >= 0.8,
+        )
+        add(
+            f"{s}: throughput vs raw SDK (default transport)",
+            ">= 1.5x",
+            [("{:.2f}x", ratio(s, "ops_per_s", "promptrun", "raw"))],
+            lambda v: v >= 1.5,
+        )
+    add(
+        "async_run_c1: client CPU vs raw SDK (default transport)",
+        "<= 0.5x",
+        [("{:.2f}x", ratio("async_run_c1", "cpu_us_per_op", "promptrun", "raw"))],
+        lambda v: v <= 0.5,
+    )
+    add(
+        "async_run_c1: client CPU vs raw SDK on aiohttp",
+        "<= 0.7x",
+        [("{:.2f}x", ratio("async_run_c1", "cpu_us_per_op", "promptrun", "raw-aiohttp"))],
+        lambda v: v <= 0.7,
+    )
+    add(
+        "sync_run_warm: client CPU vs raw sync SDK",
+        "<= 1.0x",
+        [("{:.2f}x", ratio("sync_run_warm", "cpu_us_per_op", "promptrun", "raw"))],
+        lambda v: v <= 1.0,
+    )
+    add(
+        "sync_run_warm: client CPU vs peer",
+        "<= 0.5x",
+        [("{:.2f}x", ratio("sync_run_warm", "cpu_us_per_op", "promptrun", "peer"))],
+        lambda v: v <= 0.5,
+    )
+    add(
+        "sync_run_warm: p50 vs raw sync SDK",
+        "within +0.5 ms",
+        [("{:+.2f} ms", diff("sync_run_warm", "p50_ms"))],
+        lambda v: v <= 0.5,
+    )
+    for s in ("stream_async", "stream_sync"):
+        add(
+            f"{s}: CPU per chunk vs raw SDK (slope)",
+            "<= 1.0x",
+            [("{:.2f}x", ratio(s, "chunk_cpu_us", "promptrun", "raw"))],
+            lambda v: v <= 1.0,
+        )
+    add(
+        "first run() in a fresh process, imports included, vs the SDK transport (today)",
+        "<= 0.5x",
+        [("{:.2f}x", ratio("first_run", "first_run_ms", "promptrun", "promptrun-sdk"))],
+        lambda v: v <= 0.5,
+    )
+    # -- earlier issues ------------------------------------------------------------------
     add(
         "warm run() at c=1 vs raw, p50",
         "within +1 ms",
@@ -233,7 +322,6 @@ def check_targets(m: dict[str, dict[str, dict[str, Any]]]) -> list[Target]:
         lambda v: v >= 3,
     )
     for s in ("async_run_c500", "async_run_c2000"):
-        add(f"{s}: errors", "0", [("{:.0f}", _get(m, s, "promptrun", "errors"))], lambda v: v == 0)
         add(
             f"{s}: throughput vs raw",
             ">= 0.8x",

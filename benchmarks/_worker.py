@@ -36,8 +36,42 @@ def _measure_import(impl: str) -> None:
     print(json.dumps(result), flush=True)
 
 
+def _measure_first_run(impl: str, config: str) -> None:
+    """A fresh interpreter's first run(): imports, client, template fetch, provider call."""
+    import json
+
+    with open(config) as f:
+        cfg = json.load(f)
+    name, variables = cfg["prompt_name"], cfg["input_variables"]
+    wall, cpu = time.perf_counter(), time.process_time()
+    client = None
+    if impl in ("promptrun", "promptrun-sdk"):
+        import promptrun
+
+        client = promptrun.PromptLayer(native_transport=impl == "promptrun")
+        ok = client.run(name, input_variables=variables) is not None
+    elif impl == "peer":
+        import promptlayer
+
+        client = promptlayer.PromptLayer()
+        ok = client.run(name, input_variables=variables) is not None
+    else:
+        import openai
+
+        ok = bool(openai.OpenAI().chat.completions.create(**cfg["llm_kwargs"]).choices)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if client is not None and hasattr(client, "close"):
+        client.close()
+    result = {"impl": impl, "scenario": "first_run", "n": 1, "ok": int(ok), "errors": int(not ok)}
+    result |= {"first_run_ms": wall * 1000, "cpu_ms": cpu * 1000}
+    print(json.dumps(result), flush=True)
+
+
 if __name__ == "__main__" and _flag("--scenario") == "import":
     _measure_import(_flag("--impl") or "promptrun")
+    sys.exit(0)
+if __name__ == "__main__" and _flag("--scenario") == "first_run":
+    _measure_first_run(_flag("--impl") or "promptrun", _flag("--config") or "")
     sys.exit(0)
 
 # ruff: noqa: E402 -- everything below may load only after the import scenario had its turn

@@ -42,6 +42,8 @@ CHUNKS = 8
 LONG_CHUNKS = 64
 RUN_IMPLS = ("promptrun", "peer", "raw")
 ASYNC_IMPLS = ("promptrun", "peer", "raw", "raw-aiohttp")
+#: The hand-written aiohttp floor (hosted shapes; batched into promptrun serve's ingest).
+RUN_FLOOR = ("floor", "floor-batched")
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,16 @@ class Plan:
 
 PLANS = [
     Plan("import", RUN_IMPLS, (1, 1), repeats=5),
+    Plan("first_run", (*RUN_IMPLS, "promptrun-sdk"), (1, 1), repeats=5),
     Plan("sync_run_cold", RUN_IMPLS, (15, 50)),
     Plan("sync_run_warm", RUN_IMPLS, (20, 100)),
-    Plan("async_run_c1", ASYNC_IMPLS, (20, 80)),
-    Plan("async_run_c50", ASYNC_IMPLS, (500, 2000), 50, peer_n=(100, 500)),
-    Plan("async_run_c200", ASYNC_IMPLS, (800, 4000), 200, peer_n=(150, 600),
+    Plan("async_run_c1", ASYNC_IMPLS + RUN_FLOOR, (20, 80)),
+    Plan("async_run_c50", ASYNC_IMPLS + RUN_FLOOR, (500, 2000), 50, peer_n=(100, 500)),
+    Plan("async_run_c200", ASYNC_IMPLS + RUN_FLOOR, (800, 4000), 200, peer_n=(150, 600),
          peer_cap=(20, 30)),
-    Plan("async_run_c500", ASYNC_IMPLS, (1000, 4000), 500, peer_n=(500, 1000),
+    Plan("async_run_c500", ASYNC_IMPLS + RUN_FLOOR, (1000, 4000), 500, peer_n=(500, 1000),
          peer_cap=(5, 20), grace=(15, 15)),
-    Plan("async_run_c2000", ASYNC_IMPLS, (2000, 6000), 2000, peer_n=(1000, 2000),
+    Plan("async_run_c2000", ASYNC_IMPLS + RUN_FLOOR, (2000, 6000), 2000, peer_n=(1000, 2000),
          peer_cap=(3, 20), grace=(7, 20)),
     Plan("stream_async", ASYNC_IMPLS, (12, 40)),
     Plan("stream_sync", RUN_IMPLS, (12, 40)),

@@ -125,6 +125,7 @@ class AsyncPromptLayer:
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
         strict_variables: bool = False,
+        native_transport: bool = True,
     ) -> None:
         self._config = ClientConfig.resolve(
             api_key=api_key,
@@ -142,6 +143,7 @@ class AsyncPromptLayer:
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
             strict_variables=strict_variables,
+            native_transport=native_transport,
         )
         self._tracing: ClientTracing | None = None
         if enable_tracing:

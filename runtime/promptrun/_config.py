@@ -62,6 +62,7 @@ class ClientConfig:
     provider_concurrency: int = 100
     provider_base_urls: dict[str, str] = field(default_factory=dict)
     strict_variables: bool = False
+    native_transport: bool = True
 
     @classmethod
     def resolve(
@@ -82,6 +83,7 @@ class ClientConfig:
         provider_concurrency: int,
         provider_base_urls: dict[str, str] | None,
         strict_variables: bool = False,
+        native_transport: bool = True,
     ) -> ClientConfig:
         key = api_key if api_key is not None else os.environ.get("PROMPTLAYER_API_KEY")
         if not key:
@@ -139,4 +141,5 @@ class ClientConfig:
             provider_concurrency=provider_concurrency,
             provider_base_urls=dict(provider_base_urls or {}),
             strict_variables=bool(strict_variables),
+            native_transport=bool(native_transport),
         )

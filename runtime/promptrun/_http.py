@@ -60,6 +60,13 @@ class ApiTransport:
         self.api_key = api_key
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._providers: aiohttp.ClientSession | None = None
+
+    @property
+    def provider_session(self) -> aiohttp.ClientSession | None:
+        """A session on the same connection pool without this API's headers (its key, its
+        user agent): what native provider transports send on (None when closed)."""
+        return self._providers
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -73,8 +80,10 @@ class ApiTransport:
 
         self._aiohttp = aiohttp
         self._timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0))
+        # No total limit: provider calls are bounded per provider by their own limiter, and
+        # must not starve log shipping of connections.
         connector = aiohttp.TCPConnector(
-            limit=100, limit_per_host=100, keepalive_timeout=30, resolver=resolver
+            limit=0, limit_per_host=200, keepalive_timeout=30, resolver=resolver
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -86,8 +95,16 @@ class ApiTransport:
             },
             skip_auto_headers=("Content-Type",),
         )
+        self._providers = aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=False,
+            skip_auto_headers=("User-Agent", "Content-Type"),
+        )
 
     async def close(self) -> None:
+        if self._providers is not None:
+            await self._providers.close()
+            self._providers = None
         if self._session is not None:
             await self._session.close()
             self._session = None

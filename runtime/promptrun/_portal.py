@@ -9,23 +9,32 @@ on first use (the parent's thread does not exist in the child).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["fork_generation", "get_portal"]
+__all__ = ["call", "fork_generation", "get_portal"]
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: int | None = None
 _generation = 0
 
 
 def _after_fork_in_child() -> None:
-    global _portal, _generation, _lock
-    _portal = None
+    global _portal, _loop, _thread, _generation, _lock
+    _portal = _loop = _thread = None
     _generation += 1
     _lock = threading.Lock()  # a lock held by another thread at fork time would never be freed
 
@@ -50,8 +59,68 @@ def get_portal() -> BlockingPortal:
         return _portal
 
 
+def call(fn: Callable[..., Any], /, *args: Any) -> Any:
+    """``fn(*args)`` in the portal's loop (awaited when it returns an awaitable); its result.
+
+    The hot path of every sync call, so one hop: the call is scheduled with
+    ``call_soon_threadsafe`` and its outcome set on a ``concurrent.futures.Future`` the caller
+    blocks on (``BlockingPortal.call`` waits twice: for its task group to start the task,
+    then for the task). The caller's context variables go with it. If the caller is
+    interrupted while waiting (KeyboardInterrupt), the task is cancelled.
+    """
+    loop = _loop
+    if loop is None:
+        get_portal()
+        loop = _loop
+        assert loop is not None
+    if threading.get_ident() == _thread:
+        raise RuntimeError("This method cannot be called from the event loop thread")
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    box: list[asyncio.Task[Any]] = []
+    context = contextvars.copy_context()
+
+    def settle(task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            future.cancel()
+        elif (exc := task.exception()) is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(task.result())
+
+    def start() -> None:
+        try:
+            value = context.run(fn, *args)
+        except BaseException as exc:  # handed to the caller, as BlockingPortal.call does
+            future.set_exception(exc)
+            return
+        if not inspect.isawaitable(value):
+            future.set_result(value)
+            return
+        coro = value if asyncio.iscoroutine(value) else _awaited(value)
+        task = loop.create_task(coro, context=context)
+        box.append(task)
+        task.add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return future.result()
+    except BaseException:
+        if not future.done():
+            loop.call_soon_threadsafe(_cancel, box)
+        raise
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _cancel(box: list[asyncio.Task[Any]]) -> None:
+    for task in box:
+        task.cancel()
+
+
 def _start() -> None:
-    global _portal
+    global _portal, _loop, _thread
     import anyio
     from anyio.from_thread import BlockingPortal
 
@@ -61,6 +130,8 @@ def _start() -> None:
     async def main() -> None:
         async with BlockingPortal() as portal:
             box["portal"] = portal
+            box["loop"] = asyncio.get_running_loop()
+            box["thread"] = threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
 
@@ -76,4 +147,5 @@ def _start() -> None:
     ready.wait()
     if "error" in box:  # pragma: no cover
         raise RuntimeError("promptrun could not start its portal thread") from box["error"]
+    _loop, _thread = box["loop"], box["thread"]
     _portal = box["portal"]

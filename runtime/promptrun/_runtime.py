@@ -102,7 +102,11 @@ class Runtime:
             batch_size=config.log_batch_size,
             linger=config.log_batch_linger,
         )
-        self.providers = ProviderClients(config.provider_concurrency)
+        transport = self.transport
+        self.providers = ProviderClients(
+            config.provider_concurrency,
+            session=(lambda: transport.provider_session) if config.native_transport else None,
+        )
         self.registry = RegistryTemplates(self.templates, self.transport)
         sink = (
             InlineSink(self.shipper, self.transport)

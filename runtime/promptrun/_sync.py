@@ -26,6 +26,7 @@ import anyio
 from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
 from promptrun._logreq import build_log_record, logged
+from promptrun._portal import call as portal_call
 from promptrun._portal import fork_generation, get_portal
 from promptrun._track import TRACK_BODIES
 from promptrun._types import (
@@ -80,6 +81,7 @@ class PromptLayer:
         provider_concurrency: int = 100,
         provider_base_urls: dict[str, str] | None = None,
         strict_variables: bool = False,
+        native_transport: bool = True,
     ) -> None:
         self._make = functools.partial(
             AsyncPromptLayer,
@@ -101,6 +103,7 @@ class PromptLayer:
             provider_concurrency=provider_concurrency,
             provider_base_urls=provider_base_urls,
             strict_variables=strict_variables,
+            native_transport=native_transport,
         )
         self._aclient = self._make()
         self._generation = fork_generation()
@@ -131,11 +134,12 @@ class PromptLayer:
         return self._aclient
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(fn, *args, **kwargs)
         tracing = self._aclient._tracing
         if tracing is not None:  # the caller's trace continues on the portal thread
-            return get_portal().call(tracing.carry(call))
-        return get_portal().call(call)
+            return portal_call(tracing.carry(functools.partial(fn, *args, **kwargs)))
+        if kwargs:
+            return portal_call(functools.partial(fn, *args, **kwargs))
+        return portal_call(fn, *args)
 
     def _submit(self, record: Any) -> None:
         """Hand a record to the shipper without waiting for the portal."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from promptrun.pipeline.providers._base import (
     CallPlan,
     KeyProblem,
     KwargsFitter,
+    Wire,
     aiohttp_client,
     status_of,
 )
@@ -55,6 +57,22 @@ def anthropic_key_problem(exc: BaseException, key_var: str) -> KeyProblem | None
 
 class AnthropicAdapter(Adapter):
     """Messages (and legacy Completions) through ``AsyncAnthropic``."""
+
+    wire_providers = frozenset({"anthropic"})
+    wire_module = "promptrun.pipeline.providers._anthropic_native"
+
+    def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
+        if self.provider not in self.wire_providers:
+            return None
+        key = SANDBOX_KEY if sandbox else os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            return None  # ANTHROPIC_AUTH_TOKEN, other credentials: the SDK
+        from promptrun.pipeline.providers._anthropic_native import AnthropicWire, sdk_verified
+
+        if not sdk_verified():
+            return None  # an SDK older than the one the differential suite checks: the SDK
+
+        return AnthropicWire(session, base_url, key)
 
     async def open(self, base_url: str | None, plan: CallPlan, sandbox: bool) -> Any:
         import anthropic

@@ -12,7 +12,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from promptrun.pipeline.providers._table import ProviderInfo
 
@@ -21,6 +21,7 @@ __all__ = [
     "CallPlan",
     "KeyProblem",
     "KwargsFitter",
+    "Wire",
     "accepted_params",
     "aiohttp_client",
     "status_of",
@@ -60,6 +61,20 @@ class KeyProblem:
     status: int | None = None
 
 
+class Wire(Protocol):
+    """A native transport: calls a provider on the runtime's aiohttp session, answering with
+    the SDK's own objects and raising the SDK's own exceptions."""
+
+    def covers(self, plan: CallPlan, stream: bool) -> bool:
+        """Whether it sends ``plan`` (streamed or not) as the SDK would (else the SDK is
+        called)."""
+        ...
+
+    async def call(self, plan: CallPlan) -> Any: ...
+
+    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]: ...
+
+
 class Adapter:
     """One provider's calls through its SDK. Subclasses override what differs."""
 
@@ -67,6 +82,10 @@ class Adapter:
     client_option_keys: frozenset[str] = frozenset()
     #: The SDK's stream sends its request on the first read, not when it is opened.
     lazy_stream = False
+    #: The provider names :meth:`open_wire` may give a native transport for.
+    wire_providers: frozenset[str] = frozenset()
+    #: The module of that native transport (imported off the loop with the SDK).
+    wire_module: str | None = None
 
     def __init__(self, info: ProviderInfo) -> None:
         self.info = info
@@ -90,6 +109,11 @@ class Adapter:
 
     async def close(self, client: Any) -> None:
         await client.close()
+
+    def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
+        """A native transport for this provider, or None (none written, or no API key in the
+        environment: the SDK then finds its credentials, or says what is missing)."""
+        return None
 
     def key_problem(self, exc: BaseException) -> KeyProblem | None:
         """Whether ``exc`` says the credentials are missing or were refused."""

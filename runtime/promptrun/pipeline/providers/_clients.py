@@ -22,14 +22,14 @@ import importlib
 import importlib.util
 import logging
 import threading
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
 import anyio
 
 from promptrun._errors import PromptLayerError, PromptLayerValidationError
 from promptrun.pipeline.providers._adapters import adapter_for
-from promptrun.pipeline.providers._base import Adapter, CallPlan
+from promptrun.pipeline.providers._base import Adapter, CallPlan, Wire
 from promptrun.pipeline.providers._keys import explain_key_problem
 
 __all__ = ["ProviderClients", "close_stream", "import_provider_sdks"]
@@ -42,11 +42,14 @@ RouteKey = tuple[str, str | None, bool]
 class ProviderClients:
     """Calls providers through their SDKs: ``call(plan)`` and ``open_stream(plan)``.
 
-    ``concurrency`` limits the calls in flight per provider and base URL.
+    ``concurrency`` limits the calls in flight per provider and base URL. ``session``: where
+    native transports get the pooled aiohttp session (a callable, as the session is made when
+    the runtime starts); None calls every provider through its SDK.
     """
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, *, session: Callable[[], Any] | None = None) -> None:
         self._concurrency = concurrency
+        self._session = session
         self._routes: dict[RouteKey, _Route] = {}
         self._opening = anyio.Lock()
         self._closed = False
@@ -76,7 +79,9 @@ class ProviderClients:
             self._check_open(plan.provider)
             route = self._routes.get(key)
             if route is None:
-                route = _Route(plan.provider, plan.base_url, plan.sandbox, self._concurrency)
+                route = _Route(
+                    plan.provider, plan.base_url, plan.sandbox, self._concurrency, self._session
+                )
                 await route.import_sdk()
                 self._check_open(plan.provider)
                 self._routes[key] = route
@@ -91,10 +96,20 @@ class ProviderClients:
 
 
 class _Route:
-    """One provider at one base URL: its adapter, its concurrency limit, its clients."""
+    """One provider at one base URL: its adapter, its concurrency limit, its clients, and its
+    native transport when there is one (chosen per plan: :meth:`Wire.covers`)."""
 
-    def __init__(self, provider: str, base_url: str | None, sandbox: bool, concurrency: int):
+    def __init__(
+        self,
+        provider: str,
+        base_url: str | None,
+        sandbox: bool,
+        concurrency: int,
+        session: Callable[[], Any] | None = None,
+    ):
         self.adapter: Adapter = adapter_for(provider)
+        self._session = session
+        self._wire: Wire | None = None
         self.provider = provider
         self.base_url = base_url
         self.sandbox = sandbox
@@ -104,8 +119,15 @@ class _Route:
         self._closed = False
 
     async def import_sdk(self) -> None:
-        await _imports.ensure()
-        for module in self.adapter.info.modules:
+        modules = self.adapter.info.modules
+        wire = self.adapter.wire_module
+        if self._session is not None and self.provider in self.adapter.wire_providers and wire:
+            # A native transport needs only its own SDK (its models and exceptions); the
+            # other SDKs are imported before this route opens an SDK client (_client).
+            modules = (*modules, wire)
+        else:
+            await _imports.ensure()
+        for module in modules:
             try:
                 await anyio.to_thread.run_sync(importlib.import_module, module)
             except ImportError as exc:
@@ -136,6 +158,8 @@ class _Route:
                 )
             client = self._clients.get(key)
             if client is None:
+                # No SDK code runs before every SDK is imported (see _SdkImports).
+                await _imports.ensure()
                 # One per distinct set of client options, which only templates name: as many
                 # as the registry holds, so they are kept (closing one could break a call).
                 client = await self.adapter.open(self.base_url, plan, self.sandbox)
@@ -148,9 +172,25 @@ class _Route:
             return None
         return explain_key_problem(exc, problem, self.adapter.info, plan.template)
 
+    def _native(self, plan: CallPlan, stream: bool) -> Wire | None:
+        """The native transport for ``plan``, or None for the SDK."""
+        wire = self._wire
+        if wire is None:
+            session = self._session() if self._session is not None else None
+            if session is None:
+                return None
+            # Made once; until then (no key in the environment) the SDK is asked each time.
+            wire = self._wire = self.adapter.open_wire(session, self.base_url, self.sandbox)
+            if wire is None:
+                return None
+        return wire if wire.covers(plan, stream) else None
+
     async def call(self, plan: CallPlan) -> Any:
         async with self._limiter:
             try:
+                wire = self._native(plan, False)
+                if wire is not None:
+                    return await wire.call(plan)
                 return await self.adapter.call(await self._client(plan), plan)
             except Exception as exc:
                 explained = self._explained(exc, plan)
@@ -163,6 +203,9 @@ class _Route:
         # must not starve other callers of the provider.
         async with self._limiter:
             try:
+                wire = self._native(plan, True)
+                if wire is not None:
+                    return await wire.stream(plan)
                 stream = await self.adapter.stream(await self._client(plan), plan)
             except Exception as exc:
                 explained = self._explained(exc, plan)

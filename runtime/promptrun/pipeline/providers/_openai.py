@@ -11,6 +11,7 @@ from promptrun.pipeline.providers._base import (
     CallPlan,
     KeyProblem,
     KwargsFitter,
+    Wire,
     aiohttp_client,
     status_of,
 )
@@ -24,6 +25,9 @@ _AZURE_SANDBOX_VERSION = "2024-10-21"
 
 class OpenAIAdapter(Adapter):
     """Chat Completions, legacy Completions and Responses through ``AsyncOpenAI``."""
+
+    wire_providers = frozenset({"openai"})
+    wire_module = "promptrun.pipeline.providers._openai_native"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -53,6 +57,16 @@ class OpenAIAdapter(Adapter):
             base = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_URL
             return openai.AsyncOpenAI(base_url=base, api_key=key, http_client=http)
         return openai.AsyncOpenAI(base_url=base_url, api_key=key, http_client=http)
+
+    def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
+        if self.provider not in self.wire_providers:
+            return None
+        key = SANDBOX_KEY if sandbox else os.environ.get("OPENAI_API_KEY")
+        if not key:
+            return None
+        from promptrun.pipeline.providers._openai_native import OpenAIWire
+
+        return OpenAIWire(session, base_url, key)
 
     def _method(self, client: Any, plan: CallPlan) -> Callable[..., Any]:
         if plan.api_type == "responses":

@@ -1,0 +1,191 @@
+"""What every native provider transport shares: one HTTP exchange with the SDKs' retry policy,
+and a server-sent-event reader.
+
+A native transport sends the request itself on the runtime's pooled aiohttp session and
+decodes the answer with msgspec; the provider SDK is used only for its typed models and its
+exception classes. The retry policy is the one the openai and anthropic SDKs share (their
+``_base_client``): 2 retries; statuses 408, 409, 429 and 5xx and connection errors; a wait of
+``min(0.5 * 2**n, 8)`` seconds less up to 25% jitter, or the server's ``retry-after-ms`` /
+``Retry-After`` (seconds or an HTTP date) when it is between 0 and 120 seconds (longer: no
+retry); ``x-should-retry: true|false`` obeyed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from aiohttp import ClientError, ClientTimeout
+
+__all__ = [
+    "MAX_RETRIES",
+    "Exchange",
+    "WireFailure",
+    "iter_sse",
+    "retry_after",
+    "send",
+]
+
+MAX_RETRIES = 2
+_INITIAL_DELAY = 0.5
+_MAX_DELAY = 8.0
+_MAX_RETRY_AFTER = 120.0
+_RETRY_STATUSES = frozenset({408, 409, 429})
+#: The SDKs' httpx timeouts: 5 s to connect, 600 s for each read (not for the whole call: a
+#: stream may last longer), no total.
+_TIMEOUT = ClientTimeout(total=None, sock_connect=5.0, sock_read=600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Where and what to send: a POST of JSON bytes with these headers."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class WireFailure(Exception):
+    """A request that got no answer (connection refused or cut, or timed out), retries spent.
+
+    Each transport turns it into its SDK's connection or timeout error.
+    """
+
+    def __init__(self, cause: BaseException, *, timed_out: bool) -> None:
+        super().__init__(str(cause) or type(cause).__name__)
+        self.timed_out = timed_out
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks to wait (``retry-after-ms``, then ``Retry-After``), or None."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            delay = float(value)
+        except ValueError:
+            continue
+        if delay == math.inf and value.strip().lower() not in ("inf", "+inf", "infinity"):
+            return _MAX_RETRY_AFTER + 1
+        return delay / divisor
+    value = headers.get("retry-after")
+    try:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return float(email.utils.mktime_tz(parsed) - time.time())
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    after = retry_after(headers)
+    if after is not None and math.isfinite(after) and after > _MAX_RETRY_AFTER:
+        return False
+    said = headers.get("x-should-retry")
+    if said == "true":
+        return True
+    if said == "false":
+        return False
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def _wait(retries_done: int, headers: Mapping[str, str] | None) -> float:
+    after = retry_after(headers) if headers is not None else None
+    if after is not None and math.isfinite(after) and 0 < after <= _MAX_RETRY_AFTER:
+        return after
+    delay = min(_INITIAL_DELAY * 2.0 ** min(retries_done, 1000), _MAX_DELAY)
+    return max(delay * (1 - 0.25 * random.random()), 0.0)
+
+
+async def send(
+    session: Any,
+    exchange: Exchange,
+    *,
+    stream: bool,
+    retry_header: Callable[[int], Mapping[str, str]] | None = None,
+    max_retries: int = MAX_RETRIES,
+) -> tuple[Any, bytes]:
+    """POST ``exchange``: ``(aiohttp response, its body)`` once the status is known.
+
+    A 2xx answer to a ``stream`` is returned unread (body ``b""``; the caller releases it).
+    Any other answer is returned read, after the retries the SDKs would make. Raises
+    :class:`WireFailure` when no answer came. ``retry_header(n)``: extra headers for retry n.
+    """
+    retries = 0
+    while True:
+        headers = exchange.headers
+        if retries and retry_header is not None:
+            headers = {**headers, **retry_header(retries)}
+        try:
+            response = await session.post(
+                exchange.url, data=exchange.body, headers=headers, timeout=_TIMEOUT
+            )
+            if response.status < 300 and stream:
+                return response, b""
+            try:
+                body = await response.read()
+            finally:
+                response.release()
+        except (TimeoutError, ClientError, OSError) as exc:
+            if retries >= max_retries:
+                raise WireFailure(exc, timed_out=isinstance(exc, TimeoutError)) from exc
+            await anyio.sleep(_wait(retries, None))
+            retries += 1
+            continue
+        if response.status < 300:
+            return response, body
+        if retries >= max_retries or not _should_retry(response.status, response.headers):
+            return response, body
+        await anyio.sleep(_wait(retries, response.headers))
+        retries += 1
+
+
+async def iter_sse(response: Any) -> AsyncIterator[tuple[str | None, str]]:
+    """The ``(event, data)`` pairs of a server-sent-event stream, as the SDKs decode them.
+
+    Events are separated by a blank line (``\\n\\n``, ``\\r\\n\\r\\n`` or ``\\r\\r``); ``data``
+    lines are joined with ``\\n``; comments and events with neither event nor data are skipped.
+    """
+    buffer = b""
+    async for piece in response.content.iter_any():
+        buffer += piece
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        while True:
+            end = buffer.find(b"\n\n")
+            if end < 0:
+                break
+            block, buffer = buffer[:end], buffer[end + 2 :]
+            event = _event(block)
+            if event is not None:
+                yield event
+    if buffer.strip():
+        event = _event(buffer)
+        if event is not None:
+            yield event
+
+
+def _event(block: bytes) -> tuple[str | None, str] | None:
+    name: str | None = None
+    data: list[str] = []
+    for raw in block.decode("utf-8").split("\n"):
+        if not raw or raw.startswith(":"):
+            continue
+        field, _, value = raw.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value or None
+    if name is None and not data:
+        return None
+    return name, "\n".join(data)
