@@ -21,7 +21,7 @@ from .._registry_stub import StubRegistry, stub_registry
 # Where a short traceback must not go (file names, and the packages it passed through).
 HIDDEN = ("stamina", "tenacity", "anyio", "_retry.py", "_http.py", "_portal.py")
 # Public callables that never ask the API, so there is no PromptLayer-side error to show.
-LOCAL = {"flush", "stats", "invalidate", "templates.invalidate"}
+LOCAL = {"flush", "stats", "invalidate", "templates.invalidate", "traceable"}
 CLOSE = {PromptLayer: "close", AsyncPromptLayer: "aclose"}
 NOW = time.time()
 CHAT = {"type": "chat", "messages": [{"role": "user", "content": "hi"}]}
