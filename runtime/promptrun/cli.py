@@ -205,10 +205,13 @@ def _serve(args: argparse.Namespace) -> int:
     from promptrun.server.run import run_server
     from promptrun.server.store._pg_url import is_postgres_url
 
+    # --api-key, else the environment: an exported key meant for another server must not
+    # quietly become valid on this one too.
     keys: list[str] = list(args.api_key)
+    key_source = "--api-key"
     env_key = os.environ.get("PROMPTLAYER_API_KEY")
-    if env_key:
-        keys.append(env_key)
+    if not keys and env_key:
+        keys, key_source = [env_key], "PROMPTLAYER_API_KEY"
     for spec in keys:
         try:
             parse_key_spec(spec)
@@ -242,6 +245,7 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.db if postgres else None,
         db_connections=args.db_connections,
         api_keys=tuple(keys),
+        key_source=key_source,
         sandbox=not args.no_sandbox,
         sandbox_latency_ms=args.sandbox_latency_ms,
         sandbox_chunks=args.sandbox_chunks,
