@@ -12,6 +12,8 @@ import pytest
 
 from promptrun.testing import RunningServer, running_server
 
+from ..server.test_connections import _read_until_closed
+
 MIB = 1 << 20
 
 
@@ -50,26 +52,17 @@ def _send_bomb(srv: RunningServer, method: str, path: str) -> bytes:
         f"Content-Encoding: gzip\r\nX-API-KEY: {srv.api_key}\r\n"
         f"Content-Length: {len(BOMB)}\r\n\r\n"
     ).encode()
-    got = b""
     with _open(srv) as sock:
         # The server may close the connection before it takes the whole body: as it should.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(head + BOMB + PIPELINED)
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except ConnectionResetError:
-            pass
-    return got
+        return _read_until_closed(sock)
 
 
 def _health(srv: RunningServer) -> bytes:
     with _open(srv) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        got = b""
-        while chunk := sock.recv(65536):
-            got += chunk
-    return got
+        return _read_until_closed(sock)
 
 
 @pytest.mark.parametrize(
@@ -119,11 +112,6 @@ def test_health_answers_on_another_connection_while_a_gzip_bomb_is_refused(
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             bomb.sendall(BOMB[64 * 1024 :] + PIPELINED)
         assert _health(srv).startswith(b"HTTP/1.1 200 ")
-        got = b""
-        try:
-            while chunk := bomb.recv(65536):
-                got += chunk
-        except ConnectionResetError:
-            pass
+        got = _read_until_closed(bomb)
     assert got.startswith(b"HTTP/1.1 413 ")
     assert got.count(b"HTTP/1.1 ") == 1
