@@ -1,6 +1,6 @@
 """``GET /health`` latency while the server is under attack by one keyed or unkeyed client.
 
-Three phases against one ``promptrun serve`` process started with ``ulimit -n 1024``:
+Five phases against one ``promptrun serve`` process started with ``ulimit -n 1024``:
 
 - ``idle``: nothing else is happening;
 - ``hostile render``: client threads keep both render threads busy with a template that loops
@@ -9,7 +9,10 @@ Three phases against one ``promptrun serve`` process started with ``ulimit -n 10
   the longest-waiting one for each new connection past its cap, and times the rest out);
 - ``flood, reopened``: the same, but every connection the server closes is opened again at once,
   as fast as the attacker can: a connection flood, where a probe's SYN can find the kernel's
-  accept queue full and wait for the client's one-second retry.
+  accept queue full and wait for the client's one-second retry;
+- ``gzip bomb``: unauthenticated clients send, one after the other, a 2.9 MB gzip body of 3 GB of
+  zeros to ``POST /rest/prompt-templates`` and to ``POST /v1/traces`` (each a 413), with a
+  request pipelined behind the body that must never be answered.
 
 Each probe opens a new connection (as a load balancer's health check does) and times the whole
 request. Run: ``python benchmarks/hostile.py [--seconds 10] [--json out.json]``.
@@ -18,6 +21,7 @@ request. Run: ``python benchmarks/hostile.py [--seconds 10] [--json out.json]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import socket
@@ -36,6 +40,17 @@ LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% 
 WIDE = "{{ x|center(999999999) }}"
 PARTIAL = b"GET /health HTTP/1.1\r\nHost: x\r\n"
 FLOOD = 1_100
+MIB = 1 << 20
+
+
+def _gzip_bomb(inflated_mib: int) -> bytes:
+    """A gzip stream of ``inflated_mib`` MiB of zeros, about 1,000 times smaller."""
+    import zlib
+
+    first = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = first.compress(b"\0" * MIB) + first.flush(zlib.Z_FULL_FLUSH)
+    again = first.compress(b"\0" * MIB) + first.flush(zlib.Z_FULL_FLUSH)  # the same every MiB
+    return head + again * (inflated_mib - 1)
 
 
 def _connection(base_url: str) -> http.client.HTTPConnection:
@@ -175,6 +190,37 @@ def _flood_attack(
     return attack
 
 
+def _bomb_attack(proc: ServerProcess, counts: dict[str, int]) -> Callable[[threading.Event], None]:
+    host, port = proc.base_url.removeprefix("http://").split(":")
+    bomb = _gzip_bomb(3000)
+
+    def attack(stop: threading.Event) -> None:
+        while not stop.is_set():
+            for path in ("/rest/prompt-templates", "/v1/traces"):
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n"
+                ).encode()
+                got = b""
+                with socket.create_connection((host, int(port)), timeout=60) as sock:
+                    # OSError: closed by the server before it took the whole body
+                    with contextlib.suppress(OSError):
+                        sock.sendall(head + bomb + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    try:
+                        while chunk := sock.recv(65536):
+                            got += chunk
+                    except OSError:
+                        pass
+                status = got[9:12].decode() or "no answer"
+                counts[status] = counts.get(status, 0) + 1
+                if got.count(b"HTTP/1.1 ") > 1:
+                    counts["pipelined request answered"] = (
+                        counts.get("pipelined request answered", 0) + 1
+                    )
+
+    return attack
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="probing time per phase")
@@ -203,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[phase] = {**_probe(proc.base_url, args.seconds), "attack": counts}
                 finish()
                 time.sleep(1.0)
+            counts = {}
+            finish = _while(_bomb_attack(proc, counts), workers=1)
+            time.sleep(0.5)
+            results["gzip bomb"] = {**_probe(proc.base_url, args.seconds), "attack": counts}
+            finish()
             output = proc.output()
     results["server said"] = [
         line for line in output.splitlines() if "WARNING" in line or "note" in line
@@ -211,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'phase':<18} {'probes':>7} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'>100 ms':>8}"
     )
-    for phase in ("idle", "hostile render", "flood, held", "flood, reopened"):
+    for phase in ("idle", "hostile render", "flood, held", "flood, reopened", "gzip bomb"):
         r = results[phase]
         print(
             f"{phase:<18} {r['probes']:>7} {r['failed']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun._validate import is_http_url
 
 __all__ = ["DEFAULT_BASE_URL", "ClientConfig", "default_spool_dir"]
 
@@ -93,7 +94,7 @@ class ClientConfig:
             )
         url = base_url or os.environ.get("PROMPTLAYER_BASE_URL") or DEFAULT_BASE_URL
         url = url.rstrip("/")
-        if not url.startswith(("http://", "https://")):
+        if not is_http_url(url):
             raise PromptLayerValidationError(
                 f"base_url {url!r} must start with http:// or https://"
             )

@@ -22,6 +22,7 @@ __all__ = [
     "check_str",
     "check_str_list",
     "check_str_map",
+    "is_http_url",
 ]
 
 
@@ -109,3 +110,9 @@ def check_positive(where: str, name: str, value: Any, *, optional: bool = False)
         raise PromptLayerValidationError(
             f"{where}: {name} must be a number more than 0, {_got(value)}"
         )
+
+
+def is_http_url(text: str) -> bool:
+    """Whether ``text`` starts with an http:// or https:// scheme, in any case (RFC 3986:
+    schemes are case-insensitive, ``HTTP://host`` is ``http://host``)."""
+    return text[:8].lower().startswith(("http://", "https://"))

@@ -57,6 +57,7 @@ def _add_serve(commands: Commands) -> None:
         "--db-connections",
         type=_positive_int,
         default=10,
+        metavar="N",
         help="PostgreSQL connections per process (default 10)",
     )
     serve.add_argument(
@@ -64,13 +65,30 @@ def _add_serve(commands: Commands) -> None:
         action="append",
         default=[],
         metavar="[WORKSPACE:]KEY",
-        help="accept this key (repeatable); WORKSPACE:KEY puts it in a named workspace",
+        help="accept this key (repeatable); WORKSPACE:KEY puts it in a named workspace "
+        "(default: $PROMPTLAYER_API_KEY, used only when no --api-key is given)",
     )
     serve.add_argument("--no-sandbox", action="store_true", help="do not serve /sandbox")
-    serve.add_argument("--sandbox-latency-ms", type=_non_negative_float, default=0.0)
-    serve.add_argument("--sandbox-chunks", type=_positive_int, default=8)
     serve.add_argument(
-        "--max-body-bytes", type=_positive_int, default=4 * 1024 * 1024, help="default 4 MiB"
+        "--sandbox-latency-ms",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="MS",
+        help="the sandbox providers wait this long before answering (default 0)",
+    )
+    serve.add_argument(
+        "--sandbox-chunks",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="chunks in a streamed sandbox answer (default 8)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=4 * 1024 * 1024,
+        metavar="N",
+        help="largest request body, after decompression; past it a 413 (default 4194304, 4 MiB)",
     )
     serve.add_argument(
         "--fault-injection",
@@ -205,10 +223,13 @@ def _serve(args: argparse.Namespace) -> int:
     from promptrun.server.run import run_server
     from promptrun.server.store._pg_url import is_postgres_url
 
+    # --api-key, else the environment: an exported key meant for another server must not
+    # quietly become valid on this one too.
     keys: list[str] = list(args.api_key)
+    key_source = "--api-key"
     env_key = os.environ.get("PROMPTLAYER_API_KEY")
-    if env_key:
-        keys.append(env_key)
+    if not keys and env_key:
+        keys, key_source = [env_key], "PROMPTLAYER_API_KEY"
     for spec in keys:
         try:
             parse_key_spec(spec)
@@ -242,6 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.db if postgres else None,
         db_connections=args.db_connections,
         api_keys=tuple(keys),
+        key_source=key_source,
         sandbox=not args.no_sandbox,
         sandbox_latency_ms=args.sandbox_latency_ms,
         sandbox_chunks=args.sandbox_chunks,

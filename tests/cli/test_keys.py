@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -147,3 +148,26 @@ def test_help_names_the_keys_command_and_its_actions(cli: Cli) -> None:
     assert done.returncode == 0
     for action in ("list", "create", "revoke"):
         assert action in done.stdout
+
+
+def test_api_key_on_the_command_line_leaves_the_environment_key_out(tmp_path: Path) -> None:
+    given, exported = "pl_given_" + "c" * 20, "pl_exported_" + "d" * 20
+    env = {**os.environ, "PROMPTLAYER_API_KEY": exported}
+    with ServerProcess(tmp_path / "one.db", api_key=given, env=env) as served:
+        said = served.output()
+        assert status_with(served.base_url, given) == 200
+        assert status_with(served.base_url, exported) == 401
+    assert "keys: --api-key gave key 1 …cccc" in said
+    assert "PROMPTLAYER_API_KEY" not in said.split("listening on")[0]
+    assert "key 2" not in said
+
+
+def test_without_api_key_the_environment_key_is_used_and_named_as_the_source(
+    tmp_path: Path,
+) -> None:
+    exported = "pl_exported_" + "e" * 20
+    env = {**os.environ, "PROMPTLAYER_API_KEY": exported}
+    with ServerProcess(tmp_path / "two.db", generate_key=True, env=env) as served:
+        said = served.output()
+        assert status_with(served.base_url, exported) == 200
+    assert "keys: PROMPTLAYER_API_KEY gave key 1 …eeee" in said

@@ -77,6 +77,31 @@ def test_help_shows_the_defaults(cli: Cli, command: tuple[str, ...], shown: str)
     assert shown in " ".join(done.stdout.split())
 
 
+def test_serve_help_shows_a_default_for_every_option_that_takes_a_value(cli: Cli) -> None:
+    done = cli("serve", "--help")
+    assert done.returncode == 0
+    blocks: dict[str, str] = {}
+    option = ""
+    for line in done.stdout.splitlines():
+        stripped = line.strip()
+        if line.startswith("  --"):
+            option = stripped.split()[0]
+            blocks[option] = stripped
+        elif option and line.startswith(" " * 10):
+            blocks[option] += " " + stripped
+        else:
+            option = ""
+    # "--port PORT", "--api-key [WORKSPACE:]KEY": options followed by a metavar take a value.
+    valued = {
+        name: text
+        for name, text in blocks.items()
+        if len(text.split()) > 1 and (text.split()[1].isupper() or "[" in text.split()[1])
+    }
+    assert "--sandbox-chunks" in valued and "--max-body-bytes" in valued
+    missing = [name for name, text in valued.items() if "default" not in text.lower()]
+    assert missing == []
+
+
 @pytest.mark.parametrize(
     "command",
     [

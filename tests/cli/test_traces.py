@@ -12,7 +12,7 @@ import urllib.request
 from typing import Any
 
 from promptrun._spantree import span_tree
-from promptrun.testing import RunningServer
+from promptrun.testing import RunningServer, running_server
 
 from .conftest import Cli
 
@@ -133,3 +133,14 @@ def test_the_tree_puts_orphans_and_cycles_at_the_top_and_loses_no_span() -> None
     ]  # fmt: skip
     deep = [{"span_id": i, "parent_span_id": i - 1 if i else None} for i in range(5000)]
     assert [r.depth for r in span_tree(deep)] == list(range(5000))
+
+
+def test_traces_says_there_are_none_and_json_prints_an_empty_list(cli: Cli) -> None:
+    with running_server(sandbox=False) as empty:
+        where = ("--base-url", empty.base_url, "--api-key", empty.api_key)
+        plain = cli("traces", *where)
+        as_json = cli("traces", "--json", *where)
+        filtered = cli("traces", "--service", "nothing", *where)
+    assert (plain.returncode, plain.stdout, plain.stderr.strip()) == (0, "", "no traces yet")
+    assert (as_json.returncode, json.loads(as_json.stdout)) == (0, [])
+    assert filtered.stderr.strip() == "no traces match these filters"

@@ -207,3 +207,57 @@ async def test_no_redirects_no_cookies_no_proxy_and_bounded_answers(
     assert f"answered more than {MAX_TOOL_RESPONSE} bytes" in bomb["error_message"]
     assert "may not set the Host header" in host["error_message"]
     assert all(s["headers"].get("Accept-Encoding") == "identity" for s in tool.seen)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/apix",
+        "/api/../admin",
+        "/api/%2e%2e/admin",
+        "/api/%2E%2e/admin",
+        "/api/.%2e/admin",
+        "/api/..%2fadmin",
+        "/api%2f..%2fadmin",
+        "/api/%2fadmin",
+        "/api/%252e%252e/admin",
+        "/API/x",
+    ],
+)
+async def test_a_tool_url_outside_the_allowed_path_is_refused_however_it_is_spelled(
+    tmp_path: Path, tool: Tool, tail: str
+) -> None:
+    base = f"http://127.0.0.1:{tool.port}"
+    async for api in _server(tmp_path, (f"{base}/api",), StubResolver({})):
+        (node,) = await _call(api, f"{base}{tail}")
+    assert node["status"] == "FAILED"
+    message = node["error_message"]
+    assert "this server does not call" in message or "write the path plainly" in message
+    assert tool.seen == []
+
+
+@pytest.mark.parametrize(
+    ("tail", "path"),
+    [
+        ("/api", "/api"),
+        ("/api/up", "/api/up"),
+        ("/api/x/../up", "/api/up"),
+        ("/api/./up", "/api/up"),
+        ("/api/caf%C3%A9", "/api/café"),
+    ],
+)
+async def test_a_tool_call_inside_the_allowed_path_goes_to_the_path_that_was_checked(
+    tmp_path: Path, tool: Tool, tail: str, path: str
+) -> None:
+    base = f"http://127.0.0.1:{tool.port}"
+    async for api in _server(tmp_path, (f"{base}/api",), StubResolver({})):
+        (node,) = await _call(api, f"{base}{tail}")
+    assert node["status"] == "SUCCESS", node["error_message"]
+    assert [s["path"] for s in tool.seen] == [path]
+
+
+async def test_an_upper_case_scheme_and_host_are_the_same_url(tmp_path: Path, tool: Tool) -> None:
+    async for api in _server(tmp_path, (f"HTTP://127.0.0.1:{tool.port}/api",), StubResolver({})):
+        (node,) = await _call(api, f"HTTP://127.0.0.1:{tool.port}/api/up")
+    assert node["status"] == "SUCCESS", node["error_message"]
+    assert [s["path"] for s in tool.seen] == ["/api/up"]

@@ -85,11 +85,13 @@ def test_two_servers_starting_together_on_a_new_file_both_serve_it(tmp_path: Pat
         assert conn.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
 
 
-def test_the_environment_key_and_workspace_keys_are_accepted(tmp_path: Path) -> None:
+def test_workspace_keys_are_accepted_and_the_environment_key_only_without_api_key(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "PROMPTLAYER_API_KEY": "pl_from_env"}
     args = ["--api-key", "team:pl_team_key", "--no-sandbox"]
     with ServerProcess(tmp_path / "p.db", args=args, env=env) as proc:
-        assert get(proc, "/prompt-templates", "pl_from_env")[0] == 200
+        assert get(proc, "/prompt-templates", "pl_from_env")[0] == 401
         assert get(proc, "/prompt-templates", "pl_team_key")[0] == 200
         assert get(proc, "/prompt-templates", "pl_other")[0] == 401
         assert get(proc, "/sandbox/_control")[0] == 404

@@ -169,6 +169,7 @@ def add_connection(parser: argparse.ArgumentParser, *, inherited: bool = False) 
 def connection(args: argparse.Namespace) -> tuple[str, str]:
     """``(base_url, api_key)`` from the options, then the environment."""
     from promptrun._config import DEFAULT_BASE_URL
+    from promptrun._validate import is_http_url
 
     key = args.api_key or os.environ.get("PROMPTLAYER_API_KEY")
     if not key:
@@ -178,7 +179,7 @@ def connection(args: argparse.Namespace) -> tuple[str, str]:
             EXIT_USAGE,
         )
     url = (args.base_url or os.environ.get("PROMPTLAYER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    if not url.startswith(("http://", "https://")):
+    if not is_http_url(url):
         raise CliError(f"--base-url {url!r} must start with http:// or https://", EXIT_USAGE)
     return url, key
 

@@ -69,7 +69,9 @@ def add_parser(commands: Commands) -> None:
         metavar="SECONDS",
         help="poll period with --follow (default 1)",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per trace")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per trace ([] when there are none)"
+    )
     add_connection(parser)
     parser.set_defaults(run=run_list, command_name="traces")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -157,6 +159,11 @@ async def _list(args: argparse.Namespace) -> int:
         recent = (await fetch(limit=str(args.limit)))[::-1]
         for item in recent:
             _show(item, args.json)
+        if not recent and args.json and not args.follow:
+            print_json([])  # a JSON reader gets an empty list, not an empty output
+        elif not recent and not args.json:
+            filtered = args.service or args.name or args.status or args.errors or args.min_duration
+            print("no traces" + (" match these filters" if filtered else " yet"), file=sys.stderr)
         if not args.follow:
             return EXIT_OK
         # Traces are numbered as first received: follow those after the newest shown (with

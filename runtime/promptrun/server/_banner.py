@@ -50,6 +50,8 @@ class Banner:
     #: Whether keys were given (``--api-key``, ``PROMPTLAYER_API_KEY``).
     configured_keys: bool
     sandbox: bool
+    #: Where the given keys came from (``--api-key`` or ``PROMPTLAYER_API_KEY``).
+    key_source: str = "--api-key"
 
     def notes(self) -> list[str]:
         """Lines for the ``promptrun serve: ...`` log."""
@@ -60,7 +62,7 @@ class Banner:
 
     def _which_key(self) -> str:
         if self.configured_keys:
-            return "the one given with --api-key or PROMPTLAYER_API_KEY"
+            return f"the one given with {self.key_source}"
         return (
             "use the key printed when this database was first served (it is stored hashed, so "
             "it cannot be shown again), or restart with --api-key KEY to add a key of your "

@@ -34,6 +34,7 @@ from typing import Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import error_response
 
 __all__ = [
@@ -308,7 +309,7 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
             timeout = guard.limits.body_timeout
             try:
                 async with asyncio.timeout(timeout):
-                    await request.read()  # kept by aiohttp for the handler
+                    await read_body_bytes(request)  # kept for the handler
             except TimeoutError:
                 response = error_response(
                     408,

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from promptrun.server._bodies import read_body_bytes
+
 __all__ = [
     "ApiError",
     "ErrorShape",
@@ -80,7 +82,7 @@ async def read_body(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
     A body over the app's size limit raises aiohttp's 413; malformed JSON and schema
     mismatches raise msgspec's errors, which the error middleware answers with a 400.
     """
-    return decode_body(await request.read(), decoder)
+    return decode_body(await read_body_bytes(request), decoder)
 
 
 def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:

@@ -28,8 +28,11 @@ def _label(key: ApiKey) -> str:
     return f"key {key.id}{hint} ({key.name!r}, {key.role}, workspace {key.workspace_name!r})"
 
 
-def describe_keys(report: KeyReport, db: str) -> tuple[list[str], list[str]]:
-    """``(lines to say, warnings)`` about the keys in ``report``; ``db`` as ``--db`` takes it."""
+def describe_keys(
+    report: KeyReport, db: str, source: str = "--api-key"
+) -> tuple[list[str], list[str]]:
+    """``(lines to say, warnings)`` about the keys in ``report``; ``db`` as ``--db`` takes it,
+    ``source`` where the keys given at this start came from."""
     lines: list[str] = []
     warnings: list[str] = []
     by_workspace: dict[str, list[ApiKey]] = defaultdict(list)
@@ -47,10 +50,10 @@ def describe_keys(report: KeyReport, db: str) -> tuple[list[str], list[str]]:
     given = {key.id for key in report.given}
     for key in report.given:
         if key.revoked_at is None:
-            lines.append(f"keys: --api-key gave {_label(key)}")
+            lines.append(f"keys: {source} gave {_label(key)}")
         else:
             warnings.append(
-                f"keys: --api-key gave {_label(key)}, which was REVOKED on "
+                f"keys: {source} gave {_label(key)}, which was REVOKED on "
                 f"{_when(key.revoked_at)}: it stays refused. Drop it from the command line; "
                 f"make a new key with: promptrun keys create NAME --db {db}"
             )

@@ -38,6 +38,8 @@ class ServerConfig:
     database_url: str | None = None
     db_connections: int = 10
     api_keys: tuple[str, ...] = ()
+    #: Where ``api_keys`` came from, as the start-up lines name it.
+    key_source: str = "--api-key"
     generate_key: bool = True
     sandbox: bool = True
     sandbox_latency_ms: float = 0.0

@@ -26,6 +26,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from promptrun._errors import PromptLayerValidationError
 from promptrun._render_threads import RenderBusyError
 from promptrun.server import _faults, _slashes, openapi, ws
+from promptrun.server._bodies import unread_body_middleware
 from promptrun.server._connections import (
     GUARD,
     ConnectionGuard,
@@ -156,7 +157,7 @@ def limits_of(config: ServerConfig) -> ConnectionLimits:
 
 def create_app(config: ServerConfig) -> web.Application:
     """The application for ``config``: routes, middlewares, store lifetime, sandbox."""
-    middlewares = [error_middleware, connection_middleware]
+    middlewares = [unread_body_middleware, error_middleware, connection_middleware]
     if config.fault_injection:
         middlewares.append(_faults.fault_middleware)
     middlewares.append(_slashes.merge_slashes_middleware)  # innermost: after routing, faults

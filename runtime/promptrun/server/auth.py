@@ -35,6 +35,7 @@ from typing import Protocol, TypeVar
 import msgspec
 from aiohttp import web
 
+from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import ApiError, decode_body
 from promptrun.server.store.base import ApiKey, KeyGrant, NewKey, Store
 
@@ -300,7 +301,7 @@ class KeyRing:
             # body would prevent: such a request counts as unknown here.
             if not request.body_exists or request.match_info.http_exception is not None:
                 return None
-            body_key = _key_in(await request.read())
+            body_key = _key_in(await read_body_bytes(request))
             if body_key is None:
                 return None
         try:
@@ -372,8 +373,8 @@ async def authorized_body(
     """
     if keyring.key_of(request) is not None:
         workspace = await keyring.workspace(request)
-        return workspace, decode_body(await request.read(), decoder)
-    raw = await request.read()
+        return workspace, decode_body(await read_body_bytes(request), decoder)
+    raw = await read_body_bytes(request)
     try:
         body = decode_body(raw, decoder)
     except (msgspec.DecodeError, ApiError):

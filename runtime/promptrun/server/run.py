@@ -64,7 +64,7 @@ async def _say_ready(app: web.Application, base_url: str, out: TextIO, err: Text
             f"generated API key {generated.key} (workspace {generated.workspace}); "
             "it is not shown again",
         )
-    lines, warnings = describe_keys(app[KEYRING].report, _database(config))
+    lines, warnings = describe_keys(app[KEYRING].report, _database(config), config.key_source)
     for line in lines:
         _say(out, line)
     for line in warnings:
@@ -76,6 +76,7 @@ async def _say_ready(app: web.Application, base_url: str, out: TextIO, err: Text
         generated_key=generated.key if generated is not None else None,
         configured_keys=bool(config.api_keys),
         sandbox=config.sandbox,
+        key_source=config.key_source,
     )
     for line in banner.notes():
         _say(out, line)

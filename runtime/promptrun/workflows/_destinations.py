@@ -6,7 +6,12 @@ the private network, the cloud's metadata service. So (pure code, no I/O here):
 
 - ``--tool-url`` entries are origins, parsed the way the connection will be made (with yarl,
   aiohttp's own URL parser): scheme, host and port must be equal, and an entry's path, if it
-  has one, must be a whole-segment prefix of the URL's path. ``http://tools.example.com@evil/``
+  has one, must be a whole-segment prefix of the URL's path, compared after the path's dot
+  segments are resolved (``/api/../admin`` is ``/admin``, ``%2e`` is ``.``). A path that
+  hides a separator or a dot from that comparison (``%2f``, ``%5c``, ``\\``, ``%25`` that
+  decodes to another escape) is refused, and the request goes to exactly the URL that was
+  checked (:attr:`Destination.url`). Scheme and host compare in any case.
+  ``http://tools.example.com@evil/``
   has the host ``evil``; ``http://tools.example.com.evil.net/`` is another host. ``*`` allows
   any host whose addresses are all public.
 - A URL naming its host as an address is judged by that address. A host name is judged by every
@@ -54,6 +59,7 @@ class Destination:
     port: int
     path: str
     address: IPAddress | None  # the host, when it is written as an address
+    url: URL  # normalised (dot segments resolved): what the request is sent to
 
 
 def _host_of(url: URL) -> str:
@@ -81,7 +87,28 @@ def parse_tool_url(text: str) -> Destination:
     except ValueError:
         address = None
     port = url.port or _DEFAULT_PORTS[url.scheme]
-    return Destination(url.scheme, host, port, url.path or "/", address)
+    hidden = _hidden_in(url.raw_path)
+    if hidden:
+        raise DestinationRefused(
+            f"{text!r}: its path has {hidden}, which a server may read as a path separator or "
+            "a dot segment; write the path plainly"
+        )
+    return Destination(url.scheme, host, port, url.path or "/", address, url)
+
+
+# Escapes that decode to a separator, a backslash or another escape: a path checked with them
+# encoded can mean another path to the server that decodes them.
+_HIDDEN = {"%2f": "an encoded '/'", "%5c": "an encoded '\\'", "%25": "an encoded '%'"}
+
+
+def _hidden_in(raw_path: str) -> str | None:
+    lowered = raw_path.lower()
+    if "\\" in raw_path:
+        return "a backslash"
+    for escape, what in _HIDDEN.items():
+        if escape in lowered:
+            return f"{what} ({escape.upper()})"
+    return None
 
 
 def address_refusal(address: IPAddress) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun._validate import is_http_url
 from promptrun.workflows._compile import check_expression, compile_node_code
 
 __all__ = [
@@ -328,8 +329,8 @@ def _check_config(
             raise DefinitionError(
                 f"{where}: give the tool a name (a local callable), a url, or both"
             )
-        if config.url is not None and not config.url.startswith(("http://", "https://")):
-            raise DefinitionError(f"{where}: url must start with http:// or https://")
+        if config.url is not None and not is_http_url(config.url):
+            raise DefinitionError(f"{where}: url must start with http:// or https:// (any case)")
     elif isinstance(config, VariableConfig) and config.name not in variables:
         raise DefinitionError(f"{where}: {config.name!r} is not an input variable of this workflow")
 

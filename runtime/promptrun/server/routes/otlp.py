@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from promptrun.server import otlp
+from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import ApiError, errors_as
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server.openapi import Operation
@@ -140,7 +141,7 @@ async def export_traces(request: web.Request) -> web.Response:
             f"{missing} API key: send a key of this server in the X-Api-Key header or as "
             "Authorization: Bearer <key> (OTEL_EXPORTER_OTLP_HEADERS=x-api-key=<key>)",
         ) from None
-    raw = await request.read()
+    raw = await read_body_bytes(request)
     try:
         if len(raw) > _DECODE_ON_LOOP_BYTES:
             # A large export takes tens of milliseconds to decode (a 4 MiB one, about half a

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from promptrun.server._bodies import read_body_bytes
 from promptrun.server.sandbox._anthropic import add_anthropic_routes
 from promptrun.server.sandbox._bedrock import add_bedrock_routes
 from promptrun.server.sandbox._common import STATE_KEY, json_response
@@ -61,7 +62,7 @@ async def _post_control(request: web.Request) -> web.Response:
         return refused
     state = request.app[STATE_KEY]
     try:
-        state.apply_control(msgspec.json.decode(await request.read()))
+        state.apply_control(msgspec.json.decode(await read_body_bytes(request)))
     except (msgspec.DecodeError, ControlError) as exc:
         return json_response({"error": str(exc)}, status=400)
     return json_response(state.snapshot())

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from promptrun.server._bodies import read_body_bytes
 from promptrun.server.sandbox._state import (
     MAX_CHUNKS,
     MAX_LATENCY_MS,
@@ -145,7 +146,7 @@ async def open_call(
     body: Any = {}
     if required is not None:
         try:
-            body = _decode(await request.read())
+            body = _decode(await read_body_bytes(request))
         except msgspec.DecodeError:
             body = None
     if stream is None:

@@ -63,7 +63,8 @@ async def call_http_tool(
     assert config.url is not None
     label = _label(config)
     try:
-        parse_tool_url(config.url)
+        # The URL as checked (dot segments resolved): sent as is, never parsed again.
+        url = parse_tool_url(config.url).url
     except DestinationRefused as exc:  # its message names the URL
         raise NodeError(str(exc), None) from None
     bad = sorted(h for h in config.headers if h.lower() in FORBIDDEN_HEADERS)
@@ -76,7 +77,7 @@ async def call_http_tool(
     headers = {"Content-Type": "application/json", **config.headers}
     try:
         async with session.post(
-            config.url,
+            url,
             data=body,
             headers=headers,
             allow_redirects=False,
