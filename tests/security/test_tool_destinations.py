@@ -8,6 +8,7 @@ request it gets: the attacks succeed only if it hears from them.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import socket
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -66,9 +68,17 @@ class Tool:
     seen: list[dict[str, Any]] = field(default_factory=list)
 
 
+@functools.cache
+def _bomb() -> bytes:
+    return gzip.compress(b"0" * (64 * MAX_TOOL_RESPONSE), compresslevel=1)
+
+
 @pytest.fixture
 async def tool() -> AsyncIterator[Tool]:
     record = Tool(0)
+    # Made before the server starts, off its loop: compressing it there would stall the very
+    # server whose other answers the tests wait for.
+    bomb = await anyio.to_thread.run_sync(_bomb)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         record.seen.append({"path": request.path, "headers": dict(request.headers)})
@@ -77,8 +87,7 @@ async def tool() -> AsyncIterator[Tool]:
         if request.path == "/big":
             return web.Response(body=b"x" * (MAX_TOOL_RESPONSE + 10))
         if request.path == "/bomb":
-            body = gzip.compress(b"0" * (64 * MAX_TOOL_RESPONSE))
-            return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+            return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
         response = web.json_response({"ok": True})
         response.set_cookie("session", "tool-cookie")
         return response
