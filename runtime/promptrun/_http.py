@@ -93,8 +93,10 @@ class ApiTransport:
         context: str,
         expect: tuple[int, ...] = (200,),
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """One request; ``body`` is JSON-encoded here (bytes are sent as they are)."""
+        """One request; ``body`` is JSON-encoded here (bytes are sent as they are);
+        ``headers`` are added to the session's."""
         session = self._session
         if session is None:
             raise PromptLayerAPIConnectionError(f"{context}: the client is closed")
@@ -105,7 +107,7 @@ class ApiTransport:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         try:
             async with session.request(
-                method, self.base_url + path, data=data, params=params, **kwargs
+                method, self.base_url + path, data=data, params=params, headers=headers, **kwargs
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

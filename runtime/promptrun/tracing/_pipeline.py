@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from promptrun._client_pipeline import RegistryTemplates
     from promptrun.pipeline import Providers, RecordSink
 
-__all__ = ["RunState", "record_error", "stepping", "traced_pipeline"]
+__all__ = ["RunState", "current_span_id", "record_error", "stepping", "traced_pipeline"]
 
 
 @dataclass(slots=True)
@@ -78,6 +78,11 @@ def record_error(span: trace.Span, exc: BaseException) -> None:
 def span_id_of(span: trace.Span) -> str | None:
     ctx = span.get_span_context()
     return format(ctx.span_id, "016x") if ctx.is_valid else None
+
+
+def current_span_id() -> str | None:
+    """The current span's id in hex (a record made inside it names it), if there is one."""
+    return span_id_of(trace.get_current_span())
 
 
 class _Templates:
@@ -206,8 +211,7 @@ class _Sink:
 
     def _mark(self, record: TrackRecord) -> None:
         state = _run.get()
-        span = state.span if state is not None else trace.get_current_span()
-        span_id = span_id_of(span)
+        span_id = span_id_of(state.span) if state is not None else current_span_id()
         if span_id is not None:
             record.body["span_id"] = span_id
         if state is not None and state.provider_span is not None:
