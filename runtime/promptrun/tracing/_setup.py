@@ -33,8 +33,9 @@ from promptrun.tracing._export import CountingProcessor
 from promptrun.tracing._pipeline import (
     RunState,
     current_span_id,
+    enter,
+    leave,
     record_error,
-    stepping,
     traced_stream,
 )
 
@@ -181,13 +182,15 @@ class ClientTracing:
         )
         state = RunState(span)
         result: Any = None
+        tokens = enter(state)
         try:
-            with stepping(state):
-                result = await call()
+            result = await call()
         except BaseException as exc:
             record_error(span, exc)
             span.end()
             raise
+        finally:
+            leave(tokens)
         if isinstance(result, AsyncGenerator):
             return traced_stream(result, state, span.end)
         span.end()
