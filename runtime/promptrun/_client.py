@@ -566,6 +566,8 @@ class AsyncPromptLayer:
             input_tokens, output_tokens, price, function_name, score, prompt_id, score_name,
             api_type, status, error_type, error_message,
         )  # fmt: skip
+        if self._tracing is not None:  # inside a traced function: the request names its span
+            self._tracing.link(record.body)
         rt = await self._runtime_here()
         if self._config.inline_logging:
             answer = await self._or_warn(

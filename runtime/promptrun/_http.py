@@ -119,8 +119,10 @@ class ApiTransport:
         context: str,
         expect: tuple[int, ...] = (200,),
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """One request; ``body`` is JSON-encoded here (bytes are sent as they are)."""
+        """One request; ``body`` is JSON-encoded here (bytes are sent as they are);
+        ``headers`` are added to the session's."""
         session = self._session
         if session is None:
             raise PromptLayerAPIConnectionError(f"{context}: the client is closed")
@@ -137,7 +139,9 @@ class ApiTransport:
 
             url = yarl.URL(url, encoded=True)
         try:
-            async with session.request(method, url, data=data, params=params, **kwargs) as resp:
+            async with session.request(
+                method, url, data=data, params=params, headers=headers, **kwargs
+            ) as resp:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = _retry_after(resp.headers) if status >= 400 else None

@@ -197,7 +197,9 @@ async def run_workflow(
                     allow_unsandboxed_code=allow_unsandboxed_code,
                 )
             else:
-                results = await _ServerRun(rt.transport, on_execution).run(
+                # With tracing on, the server records the nodes' spans under our workflow span.
+                headers = rt.tracing.trace_headers() if rt.tracing is not None else None
+                results = await _ServerRun(rt.transport, on_execution, headers).run(
                     workflow_id_or_name if workflow_id_or_name is not None else "",
                     dict(input_variables or {}),
                     dict(metadata or {}),
@@ -224,10 +226,14 @@ class _ServerRun:
     """One run on the server, over the websocket of the runtime's session."""
 
     def __init__(
-        self, transport: ApiTransport, on_execution: Callable[[int], object] | None = None
+        self,
+        transport: ApiTransport,
+        on_execution: Callable[[int], object] | None = None,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._transport = transport
         self._on_execution = on_execution
+        self._trace_headers = trace_headers
         self._pushes: list[dict[str, Any]] = []
 
     async def _call(self, method: str, path: str, context: str, **kwargs: Any) -> Any:
@@ -290,6 +296,7 @@ class _ServerRun:
                 },
                 context=f"running workflow {ref!r}",
                 expect=(201,),
+                headers=self._trace_headers,
             )
             execution_id = int(started["workflow_version_execution_id"])
             if self._on_execution is not None:

@@ -379,6 +379,8 @@ class PromptLayer:
         if client._config.inline_logging:
             return cast(LogRequestResult, self._call(client.log_request, *args))
         record = build_log_record(*args)
+        if client._tracing is not None:  # inside a traced function: the request names its span
+            client._tracing.link(record.body)
         self._submit(record)
         return cast(LogRequestResult, logged(record))
 

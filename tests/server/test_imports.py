@@ -28,6 +28,7 @@ MODULES = frozenset(
         "promptrun._version",
         "promptrun._render_threads",  # rendering off the event loop, under a budget
         "promptrun._spantree",  # a trace's spans as a tree (pure)
+        "promptrun.tracing._genai",  # GenAI span attributes of a provider call (pure)
     }
 )
 

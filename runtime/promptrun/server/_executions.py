@@ -38,6 +38,7 @@ from promptrun.pipeline import (
     encode_record,
     import_provider_sdks,
 )
+from promptrun.server._execution_trace import ExecutionTrace, TraceParent
 from promptrun.server._leases import ExecutionLeases
 from promptrun.server._prompt_runs import PromptRunner
 from promptrun.server.store.base import (
@@ -112,6 +113,8 @@ class RunRequest:
     return_all_outputs: bool
     channel: str | None
     origin: str | None
+    # The caller's span (its W3C traceparent): the execution's spans go under it.
+    trace: TraceParent | None = None
 
 
 def completion_payload(
@@ -156,9 +159,12 @@ def _node_row(result: NodeResult) -> NodeRow:
 class _Services:
     """What one execution's nodes need from the server."""
 
-    def __init__(self, runs: WorkflowRuns, request: RunRequest) -> None:
+    def __init__(
+        self, runs: WorkflowRuns, request: RunRequest, trace: ExecutionTrace | None
+    ) -> None:
         self._runs = runs
         self._request = request
+        self._trace = trace
 
     async def warm_up(self, spec: WorkflowSpec) -> None:
         if spec.has(PromptTemplateConfig):
@@ -181,7 +187,14 @@ class _Services:
         except PromptLayerValidationError as exc:
             raise NodeError(exc.message, None) from None
         options = LogOptions(metadata={**ctx.metadata, "workflow_node_name": ctx.node.name})
-        return await prompts.call(call, options)
+        trace = self._trace
+        if trace is None:
+            return await prompts.call(call, options)
+        call.sink.span_id = trace.node_span_id(ctx.node.name)  # the request names its span
+        try:
+            return await prompts.call(call, options)
+        finally:
+            trace.prompt_called(ctx.node.name, call.prepared.plan, call.sink.record)
 
     async def call_tool(self, ctx: NodeContext, config: ToolConfig) -> Any:
         from promptrun.workflows.nodes.tool import call_http_tool
@@ -372,10 +385,11 @@ class WorkflowRuns:
             "workflow_name": request.version.name,
             "workflow_version_number": str(request.version.number),
         }
+        trace = None if request.trace is None else ExecutionTrace(request.trace)
         run = WorkflowRun(
             request.spec,
             request.variables,
-            _Services(self, request),
+            _Services(self, request, trace),
             execution_id=str(execution_id),
             metadata=metadata,
         )
@@ -395,14 +409,23 @@ class WorkflowRuns:
             self._scopes.pop((request.workspace, execution_id), None)
             self._reasons.pop((request.workspace, execution_id), None)
             with anyio.CancelScope(shield=True):
-                await self._finish(request, execution_id, run, error)
+                await self._finish(request, execution_id, run, error, trace)
 
     async def _finish(
-        self, request: RunRequest, execution_id: int, run: WorkflowRun, error: str | None
+        self,
+        request: RunRequest,
+        execution_id: int,
+        run: WorkflowRun,
+        error: str | None,
+        trace: ExecutionTrace | None,
     ) -> None:
         if error is None and self._stop is not None and self._stop.is_set():
             error = "the server stopped"
         status = run.status if error is None else "FAILED"
+        if trace is not None:  # stored before the result is published
+            await trace.store(
+                self.store, request.workspace, run, request.version, execution_id, status, error
+            )
         stored = True
         try:
             stored = await self.store.finish_workflow_execution(

@@ -199,18 +199,29 @@ class StoreTemplates:
 class StoreSink:
     """Records are stored in the workspace before the run returns.
 
-    ``failed`` is the stored id of the last failed (or cut short) run's record.
+    ``failed`` is the stored id of the last failed (or cut short) run's record; ``record``
+    the last record. With ``span_id`` set (a traced workflow node's span), each record names
+    that span, so the stored request links to its trace.
     """
 
     def __init__(self, store: Store, workspace: int) -> None:
         self._store = store
         self._workspace = workspace
         self.failed: int | None = None
+        self.span_id: str | None = None
+        self.record: TrackRecord | None = None
+
+    def _mark(self, record: TrackRecord) -> None:
+        self.record = record
+        if self.span_id is not None:
+            record.body["span_id"] = self.span_id
 
     async def log(self, record: TrackRecord) -> Logged:
+        self._mark(record)
         return Logged(await self._store.insert_request(self._workspace, run_row(record)))
 
     async def log_failure(self, record: TrackRecord) -> None:
+        self._mark(record)
         try:
             self.failed = await self._store.insert_request(self._workspace, run_row(record))
         except Exception:

@@ -181,6 +181,7 @@ def log_row(
         score_name=body.score_name,
         body=_json(msgspec.structs.replace(body, api_key=None)),
         blueprint=_json(blueprint),
+        span_id=body.span_id.lower() if body.span_id else None,
     )
     return row, blueprint
 

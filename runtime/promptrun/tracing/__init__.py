@@ -12,8 +12,9 @@ so that each stage makes its span (:mod:`promptrun.tracing._pipeline`):
 - ``chat {model}`` (kind CLIENT): the provider call, with the GenAI semantic conventions'
   attributes (``gen_ai.system``, ``gen_ai.request.model``, ``gen_ai.usage.*``,
   ``gen_ai.response.finish_reasons``, ...).
-- ``Workflow {name}`` and one ``Workflow node {name}`` per node of a local workflow
-  (server workflows: one span for the run, its nodes run on the server).
+- ``Workflow {name}`` and one ``Workflow node {name}`` per node of a local workflow; for a
+  server workflow the span goes to the server as a W3C ``traceparent``, and the server records
+  the execution and its nodes under it (:mod:`promptrun.server._execution_trace`).
 - ``promptrun log batch``: each batch the log shipper ships, a trace of its own.
 
 Which provider: ``tracer_provider=`` if given; else the global one when the application

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from promptrun._client_pipeline import RegistryTemplates
     from promptrun.pipeline import Providers, RecordSink
 
-__all__ = ["RunState", "record_error", "stepping", "traced_pipeline"]
+__all__ = [
+    "RunState",
+    "current_span_id",
+    "enter",
+    "leave",
+    "record_error",
+    "stepping",
+    "traced_pipeline",
+]
 
 
 @dataclass(slots=True)
@@ -48,18 +56,31 @@ class RunState:
 
 
 _run: ContextVar[RunState | None] = ContextVar("promptrun_traced_run", default=None)
+_Tokens = tuple[Token[otel_context.Context], Token[RunState | None]]
+
+# The spans of a run are entered and left by hand (attach/detach) rather than with the SDK's
+# context managers: they are on every run's path, and the generator-based managers cost more
+# CPU than the rest of a span's bookkeeping (make bench-tracing).
+
+
+def enter(state: RunState) -> _Tokens:
+    """Make ``state``'s run span current; :func:`leave` with what this returns."""
+    return otel_context.attach(trace.set_span_in_context(state.span)), _run.set(state)
+
+
+def leave(tokens: _Tokens) -> None:
+    _run.reset(tokens[1])
+    otel_context.detach(tokens[0])
 
 
 @contextlib.contextmanager
 def stepping(state: RunState) -> Iterator[None]:
     """Make ``state``'s run span current (for one step of a run or of its stream)."""
-    token = otel_context.attach(trace.set_span_in_context(state.span))
-    run_token = _run.set(state)
+    tokens = enter(state)
     try:
         yield
     finally:
-        _run.reset(run_token)
-        otel_context.detach(token)
+        leave(tokens)
 
 
 def record_error(span: trace.Span, exc: BaseException) -> None:
@@ -80,6 +101,11 @@ def span_id_of(span: trace.Span) -> str | None:
     return format(ctx.span_id, "016x") if ctx.is_valid else None
 
 
+def current_span_id() -> str | None:
+    """The current span's id in hex (a record made inside it names it), if there is one."""
+    return span_id_of(trace.get_current_span())
+
+
 class _Templates:
     def __init__(self, inner: RegistryTemplates, tracer: trace.Tracer) -> None:
         self._inner = inner
@@ -96,18 +122,25 @@ class _Templates:
             attributes["promptlayer.prompt.requested.version"] = str(ref.version)
         if ref.label is not None:
             attributes["promptlayer.prompt.requested.label"] = ref.label
-        with self._tracer.start_as_current_span(
-            "Prompt template fetch", attributes=attributes
-        ) as span:
+        span = self._tracer.start_span("Prompt template fetch", attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
             template, outcome = await self._inner.template_and_outcome(ref, variables)
-            span.set_attribute("promptrun.template.cache", outcome)
+            found: dict[str, Any] = {"promptrun.template.cache": outcome}
             version = template.body.get("version")
             if isinstance(version, int):
-                span.set_attribute("promptlayer.prompt.version", str(version))
+                found["promptlayer.prompt.version"] = str(version)
             prompt_id = template.body.get("id")
             if isinstance(prompt_id, int):
-                span.set_attribute("promptlayer.prompt.id", str(prompt_id))
+                found["promptlayer.prompt.id"] = str(prompt_id)
+            span.set_attributes(found)
             return template
+        except BaseException as exc:
+            record_error(span, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
 
 
 class _Providers:
@@ -116,20 +149,23 @@ class _Providers:
         self._tracer = tracer
 
     async def call(self, plan: CallPlan) -> Any:
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             span_name(plan),
             kind=SpanKind.CLIENT,
             attributes=request_attributes(plan, streamed=False),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                response = await self._inner.call(plan)
-            except BaseException as exc:
-                record_error(span, exc)
-                raise
-            span.set_attributes(response_attributes(plan.provider, response))
-            return response
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await self._inner.call(plan)
+        except BaseException as exc:
+            record_error(span, exc)
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        span.set_attributes(response_attributes(plan.provider, response))
+        span.end()
+        return response
 
     async def open_stream(self, plan: CallPlan) -> AsyncIterator[Any]:
         span = self._tracer.start_span(
@@ -206,8 +242,7 @@ class _Sink:
 
     def _mark(self, record: TrackRecord) -> None:
         state = _run.get()
-        span = state.span if state is not None else trace.get_current_span()
-        span_id = span_id_of(span)
+        span_id = span_id_of(state.span) if state is not None else current_span_id()
         if span_id is not None:
             record.body["span_id"] = span_id
         if state is not None and state.provider_span is not None:

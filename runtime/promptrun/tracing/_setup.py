@@ -26,10 +26,18 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from promptrun._version import __version__
 from promptrun.tracing._export import CountingProcessor
-from promptrun.tracing._pipeline import RunState, record_error, stepping, traced_stream
+from promptrun.tracing._pipeline import (
+    RunState,
+    current_span_id,
+    enter,
+    leave,
+    record_error,
+    traced_stream,
+)
 
 if TYPE_CHECKING:
     from promptrun.workflows.definition import NodeSpec
@@ -41,6 +49,7 @@ logger = logging.getLogger("promptlayer")
 T = TypeVar("T")
 
 _lock = threading.Lock()
+_w3c = TraceContextTextMapPropagator()
 _own_providers: dict[tuple[str, str], TracerProvider] = {}
 _processors: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], CountingProcessor]] = (
     weakref.WeakKeyDictionary()
@@ -141,6 +150,22 @@ class ClientTracing:
 
         return carried
 
+    # -- what a request carries -----------------------------------------------------------
+    @staticmethod
+    def trace_headers() -> dict[str, str]:
+        """W3C ``traceparent`` (and ``tracestate``) of the current span, for a request whose
+        server records spans under it (``run_workflow`` on the server); empty without one."""
+        headers: dict[str, str] = {}
+        _w3c.inject(headers)
+        return headers
+
+    @staticmethod
+    def link(body: dict[str, Any]) -> None:
+        """A record made inside a span names it (``span_id``), so its request links back."""
+        span_id = current_span_id()
+        if span_id is not None:
+            body["span_id"] = span_id
+
     # -- the run span --------------------------------------------------------------------
     async def run(
         self,
@@ -157,13 +182,15 @@ class ClientTracing:
         )
         state = RunState(span)
         result: Any = None
+        tokens = enter(state)
         try:
-            with stepping(state):
-                result = await call()
+            result = await call()
         except BaseException as exc:
             record_error(span, exc)
             span.end()
             raise
+        finally:
+            leave(tokens)
         if isinstance(result, AsyncGenerator):
             return traced_stream(result, state, span.end)
         span.end()

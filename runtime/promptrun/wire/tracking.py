@@ -158,6 +158,7 @@ class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     error_type: Name | None = None
     error_message: Text | None = None
     api_key: Key | None = None
+    span_id: Name | None = None  # promptrun's client: the trace span it was logged in
 
     def __post_init__(self) -> None:
         _check_times(self.request_start_time, self.request_end_time)

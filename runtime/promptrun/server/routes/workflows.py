@@ -3,7 +3,9 @@
 The PromptLayer ones, as the peer SDK's ``run_workflow`` uses them: ``GET /workflows/{name}``
 (200, ``workflow.id``), ``POST /ws-token-request-library?capability=<channel>`` (201),
 ``POST /workflows/{id}/run`` (201, the execution id; the run continues in the background and
-its result is pushed on the websocket, see :mod:`promptrun.server.ws`), and
+its result is pushed on the websocket, see :mod:`promptrun.server.ws`; with a W3C
+``traceparent`` header its spans go into the caller's trace, see
+:mod:`promptrun.server._execution_trace`), and
 ``GET /workflow-version-execution-results`` (200, for results too large to push).
 
 promptrun's own: ``POST /rest/workflows`` publishes a version (201; a definition that cannot
@@ -23,6 +25,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from promptrun.server._execution_trace import parse_traceparent
 from promptrun.server._executions import RunRequest, WorkflowRuns, WorkflowSettings
 from promptrun.server._http import ApiError, json_response, query_int, read_body
 from promptrun.server._prompt_runs import PROMPTS, sandbox_origin
@@ -219,6 +222,7 @@ async def run_workflow(request: web.Request) -> web.Response:
             return_all_outputs=bool(body.return_all_outputs),
             channel=channel,
             origin=sandbox_origin(request, request.app[CONFIG].sandbox),
+            trace=parse_traceparent(request.headers.get("traceparent")),
         )
     )
     answer: dict[str, Any] = {"workflow_version_execution_id": execution_id}
@@ -337,7 +341,8 @@ OPERATIONS = [
     ),
     Operation(
         method="POST", path="/workflows/{ref}/run", success=201, tag="workflows",
-        summary="Start a workflow execution; its result is pushed on the websocket",
+        summary="Start a workflow execution; its result is pushed on the websocket (with a "
+        "W3C traceparent header, its spans are recorded in the caller's trace)",
         request=RunWorkflowBody, request_required=False, response=RunStarted, errors=(404,),
     ),
     Operation(
