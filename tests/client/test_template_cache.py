@@ -135,7 +135,9 @@ async def test_callers_of_an_expired_template_share_one_fetch(stub: StubRegistry
 async def test_an_expired_template_is_served_stale_only_when_the_registry_fails(
     stub: StubRegistry, caplog: pytest.LogCaptureFixture, failure: int | str
 ) -> None:
-    async with primed_cache(stub, timeout=0.5) as (cache, clock):
+    # Only the hanging registry needs a short timeout; the others answer (or drop) at once, and
+    # a short one would let a loaded machine time the fetch out before it reaches the stub.
+    async with primed_cache(stub, timeout=2.0 if failure == "hang" else 30.0) as (cache, clock):
         clock.advance(TTL + 60)
         stub.queue(PATH, failure)
         with caplog.at_level(logging.WARNING, logger="promptlayer"):
