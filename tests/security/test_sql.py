@@ -36,7 +36,8 @@ REVIEWED = {
 # stores with hostile values in every field and checks that no SQL a driver receives holds any.
 COMPOSED = {
     ("log_filter.py", "Filter._logged"), ("log_filter.py", "Filter.meta_row"),
-    ("log_filter.py", "Filter.meta_set"), ("log_filter.py", "Filter.where"),
+    ("log_filter.py", "Filter.meta_set"), ("log_filter.py", "Filter.meta_rows"),
+    ("log_filter.py", "Filter.where"), ("metadata_rows.py", "set_values"),
     ("log_filter.py", "capped_count"), ("log_filter.py", "driver"),
     ("log_filter.py", "rollup_sums"), ("log_search.py", "_order"),
     ("log_search.py", "_rows_of"), ("log_search.py", "_text_window_walk"),

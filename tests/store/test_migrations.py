@@ -85,6 +85,8 @@ async def check_main_data(store: Store, *, workflows: bool) -> None:
     ):
         page = await store.request_page(ws, query, PageRequest(), costs={})
         assert [i["client_request_id"] for i in page.items] == found
+    ada = await store.request_stats(ws, RequestQuery(meta_key="user", meta_value="ada"))
+    assert (ada.requests, ada.errors, ada.mean_score) == (3, 1, 80.0)
     # And it keeps working: new rows go in after the old ones.
     new_id = await store.insert_request(ws, row("after-upgrade"))
     assert new_id > max(i["id"] for i in items)

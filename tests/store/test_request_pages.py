@@ -436,3 +436,53 @@ async def test_more_matches_than_the_cap_say_so_and_cost_sorts_fall_back_to_time
         spaces.ws, RequestQuery(text="same 9999"), PageRequest(sort="cost", limit=3), costs={}
     )
     assert (narrow.sort, narrow.notice, narrow.total) == ("cost", None, 1)
+
+
+async def test_a_metadata_filter_counts_sums_and_sorts_its_requests_as_they_are_now(
+    held: tuple[Store, int],
+) -> None:
+    # The filter's rows carry a copy of each request's summary: track.score after and
+    # before track.metadata, and another workspace's equal metadata, must all show.
+    store, ws = held
+    await store.add_keys([("other", hash_key("k-other"))])
+    other = await store.workspace_for_key(hash_key("k-other"))
+    assert other is not None
+    await store.ingest(ws, log(30))
+    await store.ingest(other, [row("theirs", metadata='{"user": "u1"}', input_tokens=1000)])
+    await store.track(ws, TrackCall(endpoint="score", request_ref="r5", values={"score": 7}))
+    await store.track(ws, TrackCall(endpoint="score", request_ref="r9", values={"score": 3}))
+    await store.track(ws, TrackCall(endpoint="metadata", request_ref="r9", values={"team": "x"}))
+    await store.track(ws, TrackCall(endpoint="score", request_ref="r9", values={"score": 4}))
+    rows = {r.client_request_id: r for r in log(30)}
+    u1 = [f"r{n}" for n in range(1, 30, 4)]
+
+    def newest(ids: list[str], key: Any) -> list[str]:
+        return sorted(ids, key=lambda i: (key(rows[i]), int(i[1:])), reverse=True)
+
+    async def check() -> None:
+        query = RequestQuery(meta_key="user", meta_value="u1")
+        stats = await store.request_stats(ws, query)
+        assert (stats.requests, stats.errors, stats.mean_score, stats.exact) == (8, 2, 5.5, True)
+        assert stats.input_tokens == sum(rows[i].input_tokens for i in u1)
+        assert stats.max_latency == pytest.approx(
+            max(rows[i].end_time - rows[i].start_time for i in u1)
+        )
+        assert (await store.request_stats(other, query)).input_tokens == 1000
+        assert (await store.request_stats(ws, RequestQuery(meta_key="team"))).mean_score == 4.0
+        keys = {
+            "time": lambda r: r.start_time,
+            "latency": lambda r: r.end_time - r.start_time,
+            "tokens": lambda r: r.input_tokens + r.output_tokens,
+        }
+        for sort, key in keys.items():
+            found, pages = await walk(store, ws, query, sort, True, 3)
+            assert found == newest(u1, key)
+            assert (pages[0].total, pages[0].total_exact) == (8, True)
+        later = RequestQuery(meta_key="user", meta_value="u1", since=T0 + 10 * 600)
+        page = await store.request_page(ws, later, PageRequest(), costs=COSTS)
+        assert [i["client_request_id"] for i in page.items] == newest(u1[3:], keys["time"])
+        assert (await store.request_stats(ws, later)).requests == 5
+
+    await check()
+    await caught_up(store)
+    await check()

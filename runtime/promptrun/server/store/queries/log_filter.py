@@ -24,6 +24,7 @@ from typing import Any
 from promptrun.server.store.base import RequestQuery
 from promptrun.server.store.queries._sql import Op, fetch, fetchval
 from promptrun.server.store.queries.dialect import Dialect
+from promptrun.server.store.queries.metadata_rows import copies
 from promptrun.server.store.queries.rollups import (
     BY_MODEL,
     BY_PROMPT,
@@ -116,7 +117,10 @@ class Filter:
         if self.meta_key is None:
             return None
         value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
-        indexed = f"SELECT m.request_id AS id FROM request_metadata m WHERE m.key = {self.meta_key}{value}"
+        indexed = (
+            "SELECT m.request_id AS id FROM request_metadata m "
+            f"WHERE m.workspace_id = $1 AND m.key = {self.meta_key}{value}"
+        )
         if not self.d.defers:
             return f"({indexed}) s"
         tail = (
@@ -124,6 +128,26 @@ class Filter:
             f"AND u.workspace_id = $1 AND {self._logged('u')}"
         )
         return f"({indexed} UNION ALL {tail}) s"
+
+    def meta_rows(self) -> str | None:
+        """The metadata filter's matches as a FROM item ``r`` standing in for the requests:
+        their metadata rows, which carry every column a page, a count and totals read
+        (``queries/metadata_rows.py``), from one range of one index. None unless the
+        metadata key is all the filter holds besides the time range."""
+        if self.meta_key is None or len(self.columns) > 1 or self.tag or self.text:
+            return None
+        value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
+        indexed = (
+            f"SELECT m.request_id AS id, {copies('m')} FROM request_metadata m "
+            f"WHERE m.workspace_id = $1 AND m.key = {self.meta_key}{value}"
+        )
+        if not self.d.defers:
+            return f"({indexed}) r"
+        tail = (
+            f"SELECT u.id, {copies('u')} FROM requests u WHERE u.id > {self.d.derived_upto} "
+            f"AND u.workspace_id = $1 AND {self._logged('u')}"
+        )
+        return f"({indexed} UNION ALL {tail}) r"
 
     def set_of(self, name: str) -> str | None:
         return {"text": self.text_set, "tag": self.tag_set, "meta": self.meta_set}[name]()
@@ -341,7 +365,10 @@ def column_hint(d: Dialect, workspace: int, query: RequestQuery) -> Op[str]:
 
 def driver(f: Filter, sets: Sets, hint: str = "") -> tuple[str, str]:
     """FROM and WHERE reading the filter's matches: the set named in ``sets`` (if any) first,
-    every other condition tested on its rows; else the requests through an index."""
+    every other condition tested on its rows (a metadata filter alone: its own rows, which
+    stand in for the requests); else the requests through an index."""
+    if "meta" in sets and (rows := f.meta_rows()) is not None:
+        return rows, f.where(skip="meta")
     for name in sets:
         source = f.set_of(name)
         if source is not None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun.server.store.base import RequestRow, UnstorableText
+from promptrun.server.store.queries import metadata_rows
 from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval
 
 __all__ = ["SEARCH_TEXT_LIMIT", "PostgresDialect", "search_text"]
@@ -194,8 +195,8 @@ class PostgresDialect:
             "THEN r.metadata::jsonb ELSE '{}' END"
         )
         return (
-            "INSERT INTO request_metadata (request_id, key, value) "
-            f"SELECT r.id, j.key, j.value #>> '{{}}' FROM requests r "
+            f"INSERT INTO request_metadata ({metadata_rows.COLUMNS}) "
+            f"SELECT r.id, j.key, j.value #>> '{{}}', {metadata_rows.copies('r')} FROM requests r "
             f"CROSS JOIN jsonb_each({metadata}) j "
             f"WHERE ({where}) AND jsonb_typeof(j.value) = 'string' ORDER BY 1, 2 "
             "ON CONFLICT DO NOTHING"

@@ -23,6 +23,7 @@ from promptrun.server.store.base import (
     TrackCall,
     UnstorableText,
 )
+from promptrun.server.store.queries import metadata_rows
 from promptrun.server.store.queries._sql import (
     Op,
     Row,
@@ -246,11 +247,7 @@ def apply_track_call(
     if call.endpoint == "metadata":
         items = sorted((str(k), str(v)) for k, v in values.items())
         d.check_text(*(text for item in items for text in item))
-        yield from executemany(
-            "INSERT INTO request_metadata (request_id, key, value) VALUES ($1, $2, $3) "
-            "ON CONFLICT (request_id, key) DO UPDATE SET value = excluded.value",
-            [(request_id, key, value) for key, value in items],
-        )
+        yield from metadata_rows.set_values(request_id, items)
     elif call.endpoint == "score":
         name = values.get("name") or DEFAULT_SCORE_NAME
         d.check_text(name)
@@ -318,6 +315,7 @@ def _moving(d: Dialect, request_id: int, update: Op[None], *, facets: bool = Fal
     derived = f"r.id = $1 AND r.id <= {d.derived_upto}"
     yield from derive(d, derived, request_id, sign=-1, rows=False, facets=False)
     yield from update
+    yield from metadata_rows.refresh(request_id)
     yield from derive(d, derived, request_id, rows=False, facets=False)
     if facets:
         yield from derive_facets(d, "r.id = $1", request_id)

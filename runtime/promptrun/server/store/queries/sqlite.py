@@ -24,6 +24,7 @@ from typing import Any, Literal
 import msgspec
 
 from promptrun.server.store.base import RequestRow
+from promptrun.server.store.queries import metadata_rows
 from promptrun.server.store.queries._sql import Op, execute, fetch, fetchval
 from promptrun.server.store.queries.rollups import derive
 
@@ -183,8 +184,9 @@ class _SQLite:
     def copy_metadata_sql(self, where: str) -> str:
         metadata = _json_of("r.metadata", "object", "{}")
         return (
-            "INSERT INTO request_metadata (request_id, key, value) "
-            f"SELECT r.id, j.key, j.value FROM requests r, json_each({metadata}) j "
+            f"INSERT INTO request_metadata ({metadata_rows.COLUMNS}) "
+            f"SELECT r.id, j.key, j.value, {metadata_rows.copies('r')} "
+            f"FROM requests r, json_each({metadata}) j "
             f"WHERE ({where}) AND j.type = 'text' ON CONFLICT DO NOTHING"
         )
 
