@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from promptrun.server.store.queries.metadata_rows import COLUMNS, copies
+
 from ._dash import Visitor
 
 pytestmark = pytest.mark.anyio
@@ -124,9 +126,10 @@ async def _fill(signed_in: Visitor, db_path: Path) -> dict[str, int]:
             "VALUES (?, CAST(? AS TEXT), ?, ?)",
             (ids["odd scalars"], NOT_UTF8, "x", "y"),
         )
-        conn.execute(
-            "INSERT INTO request_metadata (request_id, key, value) VALUES (?, CAST(? AS TEXT), ?)",
-            (ids["odd scalars"], NOT_UTF8, 5),
+        conn.execute(  # a metadata row carries its request's summary (store/queries/metadata_rows)
+            f"INSERT INTO request_metadata ({COLUMNS}) "
+            f"SELECT r.id, CAST(? AS TEXT), ?, {copies('r')} FROM requests r WHERE r.id = ?",
+            (NOT_UTF8, 5, ids["odd scalars"]),
         )
     return ids
 
