@@ -17,10 +17,15 @@ import aiohttp
 from aiohttp import web
 
 #: Headers of the exchange itself rather than of the API call, never compared: the user
-#: agent and the SDK's telemetry (X-Stainless-*), and what each HTTP stack adds on its own.
+#: agent and the SDK's telemetry (X-Stainless-*), what each HTTP stack adds on its own, and
+#: the W3C propagation headers that an OpenTelemetry instrumentation of the SDK's HTTP client
+#: adds (the peer SDK's tracing, run earlier in the same process, installs one).
 TRANSPORT_HEADERS = frozenset(
-    {"user-agent", "host", "content-length", "accept-encoding", "connection"}
-)
+    {
+        "user-agent", "host", "content-length", "accept-encoding", "connection",
+        "traceparent", "tracestate", "baggage",
+    }
+)  # fmt: skip
 _HOP = frozenset(
     {"content-length", "transfer-encoding", "content-encoding", "connection", "date", "server"}
 )
