@@ -266,12 +266,8 @@ def traced_pipeline(
     pipeline: Pipeline, registry: RegistryTemplates, tracer: trace.Tracer
 ) -> Pipeline:
     """``pipeline`` with spans at its stages (a new Pipeline over the wrapped ends)."""
-    return Pipeline(
-        _Templates(registry, tracer),
-        _Providers(pipeline.providers, tracer),
-        _Sink(pipeline.sink),
-        pipeline.routes,
-        render=pipeline._render,
+    return pipeline.with_ends(
+        _Templates(registry, tracer), _Providers(pipeline.providers, tracer), _Sink(pipeline.sink)
     )
 
 
