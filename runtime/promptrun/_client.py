@@ -659,7 +659,7 @@ class AsyncTemplates:
             template = {
                 **template,
                 "llm_kwargs": prepared.plan.llm_kwargs,
-                "prompt_template": _rendered(template, variables),
+                "prompt_template": prepared.rendered_template,
             }
         elif variables:
             return await rt.registry.fetch(ref, {"input_variables": variables})
@@ -730,15 +730,6 @@ class AsyncTemplates:
     def invalidate(self, name: str | None = None) -> None:
         """Drop cached templates: one name's, or all of them."""
         self._client.invalidate(name)
-
-
-def _rendered(template: dict[str, Any], variables: dict[str, Any]) -> Any:
-    from promptrun import blueprint
-
-    # The pipeline's render stage has already warned about (or, strict, refused) what is missing.
-    return blueprint.render_prompt_template(
-        template["prompt_template"], variables, on_missing=lambda names: None
-    )
 
 
 class AsyncTrack:

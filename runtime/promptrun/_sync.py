@@ -134,9 +134,7 @@ class PromptLayer:
         return self._aclient
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        tracing = self._aclient._tracing
-        if tracing is not None:  # the caller's trace continues on the portal thread
-            return portal_call(tracing.carry(functools.partial(fn, *args, **kwargs)))
+        # The portal runs the call in a copy of the caller's context: a trace continues there.
         if kwargs:
             return portal_call(functools.partial(fn, *args, **kwargs))
         return portal_call(fn, *args)

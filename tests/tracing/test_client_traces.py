@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from promptrun import AsyncPromptLayer, PromptLayer
+from promptrun.blueprint import MissingVariablesError
 from promptrun.testing import RunningServer
 
 from .._clients import Probe
@@ -260,6 +261,17 @@ async def test_a_failed_provider_call_is_an_error_span_and_its_log_names_the_run
     assert spans["chat gpt-4o-mini"]["status_code"] == "ERROR"
     (item,) = await probe.requests()
     assert (await probe.request(item["id"]))["span_id"] == spans["PromptLayer Run"]["span_id"]
+
+
+async def test_strict_variables_still_refuses_a_run_missing_variables_with_tracing_on(
+    make_client: Callable[..., AsyncPromptLayer], probe: Probe
+) -> None:
+    await probe.publish("greet")
+    pl = make_client(enable_tracing=True, strict_variables=True)
+    async with pl:
+        with pytest.raises(MissingVariablesError) as caught:
+            await pl.run("greet", input_variables={"name": "Ada"})
+        assert caught.value.names == ["topic"]
 
 
 def test_threads_started_with_the_context_copied_nest_under_the_traced_function(

@@ -132,6 +132,19 @@ class Pipeline:
         self._render = render
         self._strict = strict_variables
 
+    def with_ends(
+        self, templates: TemplateSource, providers: Providers, sink: RecordSink
+    ) -> Pipeline:
+        """This pipeline over other ends (wrappers of its own), with the same settings."""
+        return Pipeline(
+            templates,
+            providers,
+            sink,
+            self.routes,
+            render=self._render,
+            strict_variables=self._strict,
+        )
+
     # -- the stages ----------------------------------------------------------------------
     async def template(self, ref: PromptRef, variables: dict[str, Any]) -> Template:
         """Stage 1: the template, from the source."""

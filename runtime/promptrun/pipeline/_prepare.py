@@ -60,6 +60,7 @@ class PreparedRun:
     input_messages: list[Any]
     template: dict[str, Any]
     variables: dict[str, Any]
+    rendered_template: dict[str, Any]
 
 
 def needs_server_rendering(prompt_template: Mapping[str, Any]) -> bool:
@@ -158,6 +159,7 @@ def prepare(
         input_messages=input_messages,
         template=body,
         variables=variables,
+        rendered_template=rendered,
     )
 
 

@@ -15,9 +15,8 @@ run is more than the pipeline's stages (validation, ``throw_on_error``).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,6 @@ __all__ = [
     "enter",
     "leave",
     "record_error",
-    "stepping",
     "traced_pipeline",
 ]
 
@@ -71,16 +69,6 @@ def enter(state: RunState) -> _Tokens:
 def leave(tokens: _Tokens) -> None:
     _run.reset(tokens[1])
     otel_context.detach(tokens[0])
-
-
-@contextlib.contextmanager
-def stepping(state: RunState) -> Iterator[None]:
-    """Make ``state``'s run span current (for one step of a run or of its stream)."""
-    tokens = enter(state)
-    try:
-        yield
-    finally:
-        leave(tokens)
 
 
 def record_error(span: trace.Span, exc: BaseException) -> None:
@@ -266,12 +254,8 @@ def traced_pipeline(
     pipeline: Pipeline, registry: RegistryTemplates, tracer: trace.Tracer
 ) -> Pipeline:
     """``pipeline`` with spans at its stages (a new Pipeline over the wrapped ends)."""
-    return Pipeline(
-        _Templates(registry, tracer),
-        _Providers(pipeline.providers, tracer),
-        _Sink(pipeline.sink),
-        pipeline.routes,
-        render=pipeline._render,
+    return pipeline.with_ends(
+        _Templates(registry, tracer), _Providers(pipeline.providers, tracer), _Sink(pipeline.sink)
     )
 
 
@@ -281,17 +265,22 @@ async def traced_stream(
     """A run's stream, each step with the run's span current; ``finish`` when it ends."""
     try:
         while True:
-            with stepping(state):
-                try:
-                    item = await items.__anext__()
-                except StopAsyncIteration:
-                    return
+            tokens = enter(state)  # by hand, not a context manager: once per chunk
+            try:
+                item = await items.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                leave(tokens)
             yield item
     except BaseException as exc:
         if not isinstance(exc, GeneratorExit):
             record_error(state.span, exc)
         raise
     finally:
-        with stepping(state):
+        tokens = enter(state)
+        try:
             await items.aclose()
+        finally:
+            leave(tokens)
         finish()

@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["ClientTracing", "traces_endpoint"]
 
 logger = logging.getLogger("promptlayer")
-T = TypeVar("T")
 
 _lock = threading.Lock()
 _w3c = TraceContextTextMapPropagator()
@@ -136,19 +135,6 @@ class ClientTracing:
         threading.Thread(target=export, name="promptrun-span-flush", daemon=True).start()
         stats = self.processor.stats
         return done.wait(timeout) and answer[0] and not stats.queued and stats.failed == failed
-
-    def carry(self, call: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-        """``call`` with the calling thread's trace context, wherever it is awaited."""
-        ctx = otel_context.get_current()
-
-        async def carried() -> T:
-            token = otel_context.attach(ctx)
-            try:
-                return await call()
-            finally:
-                otel_context.detach(token)
-
-        return carried
 
     # -- what a request carries -----------------------------------------------------------
     @staticmethod
