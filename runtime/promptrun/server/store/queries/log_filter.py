@@ -113,41 +113,33 @@ class Filter:
     def tag_set(self) -> str | None:
         return None if self.tag is None else self.d.tag_source("$1", self.tag)
 
-    def meta_set(self) -> str | None:
+    def meta_set(self, *, copied: bool = False, alias: str = "s") -> str | None:
+        """The metadata filter's matches as a FROM item ``alias`` (column ``id``); with
+        ``copied``, also the request columns each metadata row copies (see meta_rows)."""
         if self.meta_key is None:
             return None
+        m, u = (f", {copies('m')}", f", {copies('u')}") if copied else ("", "")
         value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
         indexed = (
-            "SELECT m.request_id AS id FROM request_metadata m "
+            f"SELECT m.request_id AS id{m} FROM request_metadata m "
             f"WHERE m.workspace_id = $1 AND m.key = {self.meta_key}{value}"
         )
         if not self.d.defers:
-            return f"({indexed}) s"
+            return f"({indexed}) {alias}"
         tail = (
-            f"SELECT u.id FROM requests u WHERE u.id > {self.d.derived_upto} "
+            f"SELECT u.id{u} FROM requests u WHERE u.id > {self.d.derived_upto} "
             f"AND u.workspace_id = $1 AND {self._logged('u')}"
         )
-        return f"({indexed} UNION ALL {tail}) s"
+        return f"({indexed} UNION ALL {tail}) {alias}"
 
     def meta_rows(self) -> str | None:
         """The metadata filter's matches as a FROM item ``r`` standing in for the requests:
         their metadata rows, which carry every column a page, a count and totals read
         (``queries/metadata_rows.py``), from one range of one index. None unless the
         metadata key is all the filter holds besides the time range."""
-        if self.meta_key is None or len(self.columns) > 1 or self.tag or self.text:
+        if len(self.columns) > 1 or self.tag or self.text:
             return None
-        value = "" if self.meta_value is None else f" AND m.value = {self.meta_value}"
-        indexed = (
-            f"SELECT m.request_id AS id, {copies('m')} FROM request_metadata m "
-            f"WHERE m.workspace_id = $1 AND m.key = {self.meta_key}{value}"
-        )
-        if not self.d.defers:
-            return f"({indexed}) r"
-        tail = (
-            f"SELECT u.id, {copies('u')} FROM requests u WHERE u.id > {self.d.derived_upto} "
-            f"AND u.workspace_id = $1 AND {self._logged('u')}"
-        )
-        return f"({indexed} UNION ALL {tail}) r"
+        return self.meta_set(copied=True, alias="r")
 
     def set_of(self, name: str) -> str | None:
         return {"text": self.text_set, "tag": self.tag_set, "meta": self.meta_set}[name]()

@@ -43,7 +43,12 @@ from promptrun.server.store.queries.log_filter import (
     rollup_sums,
     rollups_for,
 )
-from promptrun.server.store.queries.requests import SUMMARY_NAMES, _stored_json, summary
+from promptrun.server.store.queries.requests import (
+    SUMMARY_COLUMNS,
+    SUMMARY_NAMES,
+    _stored_json,
+    summary,
+)
 from promptrun.server.store.queries.rollups import Sums, fold, raw_sums
 
 __all__ = [
@@ -363,7 +368,7 @@ def list_requests(
     total, _ = yield from count_matches(d, workspace, RequestQuery(prompt_name=prompt_name))
     n = len(args)
     rows = yield from fetch(
-        f"SELECT {', '.join(SUMMARY_NAMES)} FROM requests WHERE {where} "
+        f"SELECT {SUMMARY_COLUMNS} FROM requests WHERE {where} "
         f"ORDER BY id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
         *args,
         limit,

@@ -73,8 +73,6 @@ _decode = msgspec.json.decode
 EDGES: tuple[float, ...] = tuple(0.01 * 2 ** (k / 3) for k in range(47))
 BINS = len(EDGES) + 1
 HIST = tuple(f"h{k}" for k in range(BINS))
-# Start times outside this range (rows written around the server's checks) have no bucket.
-_SANE = "r.start_time >= 0 AND r.start_time < 100000000000"
 
 
 def bin_of(latency: float) -> int:
@@ -205,7 +203,6 @@ def raw_sums(
             firsts.append(f"MAX({value}) AS {name}")
         else:  # a float total: never "integer overflow", whatever a row holds
             firsts.append(f"{d.total(value)} AS {name}")
-    by_bin = ", ".join([*names, "bin"])
     first = (
         f"SELECT {', '.join([*keys, 'bin', *firsts])} FROM {raw_rows(d, where, grain=grain, tags=tags, hint=hint, source=source, limit=limit)} y "
         f"GROUP BY {', '.join([*(str(i + 1) for i in range(len(group))), str(len(group) + 1)])}"
@@ -221,7 +218,6 @@ def raw_sums(
             total = f"SUM({name})"
         seconds.append(total if sign > 0 else f"{total} * {sign}")
     grouped = f" GROUP BY {', '.join(names)}" if names else ""
-    del by_bin
     return f"SELECT {', '.join([*names, *seconds])} FROM ({first}) z{grouped}"
 
 
