@@ -18,6 +18,7 @@ from aiohttp import web
 from promptrun.server._http import ApiError, json_response, path_id, read_body
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server.openapi import Operation, Param
+from promptrun.server.routes.templates import template_ref
 from promptrun.server.store.base import LabelMove
 from promptrun.wire._limits import MAX_ID, MAX_NAME
 from promptrun.wire.labels import CreateLabelBody, LabelView, MoveLabelBody, TemplateLabelList
@@ -50,12 +51,6 @@ def label_view(move: LabelMove) -> dict[str, object]:
     }
 
 
-def _template_ref(raw: str) -> str:
-    if len(raw) > MAX_NAME:
-        raise ApiError(400, f"a prompt template name is at most {MAX_NAME} characters")
-    return raw
-
-
 def _label_name(name: str) -> str:
     if not name.strip():
         raise ApiError(400, "name must be a non-empty release label, such as 'prod'")
@@ -66,7 +61,7 @@ def _label_name(name: str) -> str:
 async def list_labels(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     found = await request.app[STORE].template_labels(
-        workspace, _template_ref(request.match_info["identifier"])
+        workspace, template_ref(request.match_info["identifier"])
     )
     return json_response(
         {
@@ -91,7 +86,7 @@ async def create_label(request: web.Request) -> web.Response:
     body = await read_body(request, _CREATE)
     move = await request.app[STORE].set_label(
         workspace,
-        _template_ref(request.match_info["prompt_id"]),
+        template_ref(request.match_info["prompt_id"]),
         _label_name(body.name),
         body.prompt_version_number,
     )
