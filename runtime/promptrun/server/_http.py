@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun.server._bodies import read_body_bytes
+from promptrun.wire._limits import MAX_ID
 
 __all__ = [
     "ApiError",
@@ -17,6 +18,7 @@ __all__ = [
     "error_response",
     "errors_as",
     "json_response",
+    "path_id",
     "query_int",
     "read_body",
     "shaped_error",
@@ -116,3 +118,14 @@ def query_int(
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ApiError(400, f"query parameter {name}={value} must be {bounds}")
     return value
+
+
+def path_id(request: web.Request, what: str) -> int:
+    """The ``{id}`` of the path as a positive integer, else a 400 naming ``what`` it is.
+
+    ASCII digits only: ``"²".isdigit()`` is true, yet ``int("²")`` fails.
+    """
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+        raise ApiError(400, f"{what} {raw!r} must be a positive integer")
+    return int(raw)

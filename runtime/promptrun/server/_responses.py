@@ -134,16 +134,8 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     cost_estimated: bool
 
 
-class PricedRequestSummary(RequestSummary, kw_only=True):
-    """A summary with what it cost: the logged price, else its tokens priced from the
-    workspace's price table (``cost_estimated``); null when its model has no price."""
-
-    cost: float | None
-    cost_estimated: bool
-
-
 class RequestList(msgspec.Struct):
-    items: list[PricedRequestSummary]
+    items: list[RequestSummary]
     total: int
 
 

@@ -13,16 +13,16 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from promptrun.server._http import ApiError, json_response, read_body
+from promptrun.server._http import ApiError, json_response, path_id, read_body
 from promptrun.server._key_admin import MAX_NAME, KeyView, check_name, create_key, key_view
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import KeyRefused
+from promptrun.wire._limits import MAX_ID
 
 __all__ = ["OPERATIONS", "routes"]
 
 routes = web.RouteTableDef()
-_MAX_ID = 2**63 - 1
 
 
 class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,18 +84,16 @@ async def create(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     keyring = request.app[KEYRING]
     grant = await keyring.admin(request)
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _MAX_ID:
-        raise ApiError(400, f"key id {raw!r} must be a positive integer")
+    key_id = path_id(request, "key id")
     try:
-        revoked = await request.app[STORE].revoke_key(grant.workspace, int(raw))
+        revoked = await request.app[STORE].revoke_key(grant.workspace, key_id)
     except KeyRefused as exc:
         raise ApiError(409, exc.message) from None
     keyring.forget(revoked.id)
     return json_response({"success": True, "api_key": key_view(revoked, grant.key_id)})
 
 
-_ID = Param(name="id", where="path", schema={"type": "integer", "minimum": 1, "maximum": _MAX_ID})
+_ID = Param(name="id", where="path", schema={"type": "integer", "minimum": 1, "maximum": MAX_ID})
 OPERATIONS = [
     Operation(
         method="GET", path="/promptrun/v1/keys", tag="keys", response=KeyList,

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from promptrun.server._http import ApiError, json_response, read_body
+from promptrun.server._http import ApiError, json_response, path_id, read_body
 from promptrun.server._state import KEYRING, STORE
 from promptrun.server.openapi import Operation, Param
+from promptrun.server.routes.templates import template_ref
 from promptrun.server.store.base import LabelMove
 from promptrun.wire._limits import MAX_ID, MAX_NAME
 from promptrun.wire.labels import CreateLabelBody, LabelView, MoveLabelBody, TemplateLabelList
@@ -50,19 +51,6 @@ def label_view(move: LabelMove) -> dict[str, object]:
     }
 
 
-def _template_ref(raw: str) -> str:
-    if len(raw) > MAX_NAME:
-        raise ApiError(400, f"a prompt template name is at most {MAX_NAME} characters")
-    return raw
-
-
-def _label_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
-        raise ApiError(400, f"release label id {raw!r} must be a positive integer")
-    return int(raw)
-
-
 def _label_name(name: str) -> str:
     if not name.strip():
         raise ApiError(400, "name must be a non-empty release label, such as 'prod'")
@@ -73,7 +61,7 @@ def _label_name(name: str) -> str:
 async def list_labels(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
     found = await request.app[STORE].template_labels(
-        workspace, _template_ref(request.match_info["identifier"])
+        workspace, template_ref(request.match_info["identifier"])
     )
     return json_response(
         {
@@ -98,7 +86,7 @@ async def create_label(request: web.Request) -> web.Response:
     body = await read_body(request, _CREATE)
     move = await request.app[STORE].set_label(
         workspace,
-        _template_ref(request.match_info["prompt_id"]),
+        template_ref(request.match_info["prompt_id"]),
         _label_name(body.name),
         body.prompt_version_number,
     )
@@ -108,7 +96,7 @@ async def create_label(request: web.Request) -> web.Response:
 @routes.patch("/prompt-labels/{id}")
 async def move_label(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
-    label_id = _label_id(request)
+    label_id = path_id(request, "release label id")
     body = await read_body(request, _MOVE)
     move = await request.app[STORE].move_label(workspace, label_id, body.prompt_version_number)
     return json_response(label_view(move))
@@ -117,7 +105,7 @@ async def move_label(request: web.Request) -> web.Response:
 @routes.delete("/prompt-labels/{id}")
 async def delete_label(request: web.Request) -> web.Response:
     workspace = await request.app[KEYRING].workspace(request)
-    move = await request.app[STORE].delete_label(workspace, _label_id(request))
+    move = await request.app[STORE].delete_label(workspace, path_id(request, "release label id"))
     return json_response(label_view(move))
 
 

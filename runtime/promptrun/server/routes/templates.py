@@ -35,7 +35,7 @@ from promptrun.server.store.base import NewVersion, TemplateVersion
 from promptrun.wire._limits import MAX_NAME
 from promptrun.wire.templates import GetTemplateBody, PublishBody
 
-__all__ = ["OPERATIONS", "routes"]
+__all__ = ["OPERATIONS", "routes", "template_ref"]
 
 routes = web.RouteTableDef()
 
@@ -94,15 +94,19 @@ async def _rendered(
     return rendered
 
 
+def template_ref(raw: str) -> str:
+    """A template's name (or id) from the path; a 400 past the longest name there can be."""
+    if len(raw) > MAX_NAME:
+        raise ApiError(400, f"a prompt template name is at most {MAX_NAME} characters")
+    return raw
+
+
 @routes.post("/prompt-templates/{name:.+}")
 async def fetch_template(request: web.Request) -> web.Response:
     workspace, body = await authorized_body(request, request.app[KEYRING], _FETCH_BODY)
-    name = request.match_info["name"]
-    if len(name) > MAX_NAME:
-        raise ApiError(400, f"a prompt template name is at most {MAX_NAME} characters")
     version = await request.app[STORE].get_version(
         workspace,
-        name,
+        template_ref(request.match_info["name"]),
         version=body.version,
         label=body.label,
         metadata_filters=body.metadata_filters,
