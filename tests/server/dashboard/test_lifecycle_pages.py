@@ -439,3 +439,12 @@ async def test_a_version_without_a_model_runs_once_a_provider_is_picked(
     )
     assert ran[-1][0] == "done", ran
     assert ran[0][1]["model"] == "gpt-4o-mini"  # the provider's default
+
+
+async def test_a_compare_version_that_is_not_a_number_is_a_400_that_says_so(
+    playground: Visitor,
+) -> None:
+    await publish(playground, "Say hello to {name}.")
+    status, page = await playground.get("/dashboard/playground?name=greet&compare=%C2%B2")
+    assert status == 400
+    assert "is not a number" in page

@@ -195,7 +195,7 @@ async def _page(
         nav="prompts",
         version=version,
         versions=[v.number for v in detail.versions],
-        compare=int(compare) if compare and compare.isdigit() else None,
+        compare=whole_number(compare, "compare version") if compare else None,
         fields=_fields(template_variables(version.prompt_template), given),
         providers=PROVIDERS,
         provider=provider,
