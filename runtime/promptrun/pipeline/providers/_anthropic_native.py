@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import httpx2
 import msgspec
-from aiohttp import ClientError, ClientPayloadError
+from aiohttp import ClientPayloadError
 from anthropic import types
 from anthropic._constants import MODEL_NONSTREAMING_TOKENS
 from anthropic._error_classes import make_status_error
@@ -33,7 +32,7 @@ from anthropic.resources.messages import messages as _messages_module
 
 from promptrun.pipeline.providers._base import CallPlan
 from promptrun.pipeline.providers._openai_native import typed
-from promptrun.pipeline.providers._wire import Exchange, WireFailure, iter_sse, send
+from promptrun.pipeline.providers._wire import SKIP, Exchange, NativeWire, WireFailure
 
 __all__ = ["VERIFIED_SINCE", "AnthropicWire", "sdk_verified"]
 
@@ -70,7 +69,7 @@ _WARNED_MODELS = frozenset(getattr(_messages_module, "DEPRECATED_MODELS", {})) |
 _CUT = "peer closed connection without sending complete message body (incomplete chunked read)"
 
 
-class AnthropicWire:
+class AnthropicWire(NativeWire):
     """Messages on an aiohttp session, answering with the anthropic SDK's objects."""
 
     def __init__(self, session: Any, base_url: str | None, api_key: str) -> None:
@@ -112,67 +111,43 @@ class AnthropicWire:
         limit = MODEL_NONSTREAMING_TOKENS.get(str(plan.llm_kwargs.get("model")))
         return 3600 * max_tokens / 128_000 <= 600 and not (limit and max_tokens > limit)
 
-    def _body(self, plan: CallPlan, stream: bool) -> bytes:
+    def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
         body = dict(plan.llm_kwargs)
         extra = body.pop("extra_body", None)
         if stream:
             body["stream"] = True
         if extra:
             body.update(extra)
-        return _encode(body)
+        return Exchange(self.url, self.headers, _encode(body))
 
-    async def call(self, plan: CallPlan) -> Any:
-        exchange = Exchange(self.url, self.headers, self._body(plan, False))
-        response, body = await self._send(exchange, stream=False)
-        if response.status >= 300:
-            raise self._status_error(response, exchange, body)
+    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
         message = typed(types.Message, _decode(body))
         message._request_id = response.headers.get("request-id")
         return message
 
-    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
-        exchange = Exchange(self.url, self.headers, self._body(plan, True))
-        response, body = await self._send(exchange, stream=True)
-        if response.status >= 300:
-            raise self._status_error(response, exchange, body)
-        return self._events(response, exchange)
+    def event(
+        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: str
+    ) -> Any:
+        if name is None or name == "ping":
+            return SKIP
+        if name == "error":
+            raise self._event_error(response, exchange, data)
+        if not data:
+            return SKIP
+        decoded = _decode(data)
+        kind = decoded.get("type") if isinstance(decoded, dict) else None
+        model = _EVENTS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            from anthropic._models import construct_type
 
-    async def _send(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
-        try:
-            return await send(self.session, exchange, stream=stream)
-        except WireFailure as exc:
-            raise self._wire_error(exc, exchange) from exc.__cause__
-
-    async def _events(self, response: Any, exchange: Exchange) -> AsyncIterator[Any]:
-        try:
-            try:
-                async for event, data in iter_sse(response):
-                    if event is None or event == "ping":
-                        continue
-                    if event == "error":
-                        raise self._event_error(response, exchange, data)
-                    if not data:
-                        continue
-                    decoded = _decode(data)
-                    kind = decoded.get("type") if isinstance(decoded, dict) else None
-                    model = _EVENTS.get(kind) if isinstance(kind, str) else None
-                    if model is None:
-                        from anthropic._models import construct_type
-
-                        yield construct_type(type_=types.RawMessageStreamEvent, value=decoded)
-                    else:
-                        yield typed(model, decoded)
-            except (ClientError, OSError, TimeoutError) as exc:
-                failure = WireFailure(exc, timed_out=isinstance(exc, TimeoutError))
-                raise self._wire_error(failure, exchange) from exc
-        finally:
-            response.release()
+            return construct_type(type_=types.RawMessageStreamEvent, value=decoded)
+        return typed(model, decoded)
 
     # -- errors as the SDK raises them ---------------------------------------------------
     def _request(self, exchange: Exchange) -> httpx2.Request:
         return httpx2.Request("POST", exchange.url, headers=dict(exchange.headers))
 
-    def _wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
         request = self._request(exchange)
         cause = failure.__cause__
         if failure.timed_out:
@@ -202,7 +177,7 @@ class AnthropicWire:
             request=self._request(exchange),
         )
 
-    def _status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
+    def status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
         # The installed SDK's own wording (it changes between versions), where it has one.
         from_response = getattr(self._errors, "_make_status_error_from_response", None)
         if from_response is not None:

@@ -1,37 +1,43 @@
-"""OpenAI Chat Completions without the openai SDK's HTTP stack (the native transport).
+"""OpenAI Chat Completions and Responses without the openai SDK's HTTP stack (the native
+transport).
 
-The request is the one ``AsyncOpenAI().chat.completions.create(**kwargs)`` sends: the same
-URL (``{base}/chat/completions``, base from the template, ``OPENAI_BASE_URL`` or the public
-API), the same JSON body, and the same headers except the SDK's telemetry (``User-Agent`` and
-the ``X-Stainless-*`` headers are not sent). ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are
+The request is the one ``AsyncOpenAI().chat.completions.create(**kwargs)`` (or
+``.responses.create``) sends: the same URL (``{base}/chat/completions`` or
+``{base}/responses``, base from the template, ``OPENAI_BASE_URL`` or the public API), the
+same JSON body, and the same headers except the SDK's telemetry (``User-Agent`` and the
+``X-Stainless-*`` headers are not sent). ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are
 carried as ``OpenAI-Organization`` / ``OpenAI-Project``, as the SDK does.
 
-Answers become the SDK's own objects (``ChatCompletion``, with ``_request_id``; see
-:func:`typed`), errors the SDK's own exception classes with the same message, status
-and body, and the retries are the SDK's (:mod:`._wire`).
+Answers become the SDK's own objects (``ChatCompletion`` / ``Response``, with
+``_request_id``; chunks ``ChatCompletionChunk``, Responses events the SDK's event union
+members such as ``ResponseTextDeltaEvent``; see :func:`typed`), errors the SDK's own
+exception classes with the same message, status and body, and the retries are the SDK's
+(:mod:`._wire`).
 
-What is covered: provider ``openai``, chat templates on Chat Completions, with parameters the
-installed SDK's ``create`` names (plus ``extra_body``). Everything else (the Responses API,
-legacy completions, Azure, OpenRouter, a parameter the SDK does not know, a client with no
-``OPENAI_API_KEY``) goes through the SDK; :meth:`OpenAIWire.covers` decides from the plan.
+What is covered: provider ``openai``, chat templates on Chat Completions and any template on
+the Responses API (``api_type: responses``), with parameters the installed SDK's ``create``
+names (plus ``extra_body``). Everything else (legacy completions, Azure, OpenRouter, a
+parameter the SDK does not know, a client with no ``OPENAI_API_KEY``) goes through the SDK;
+:meth:`OpenAIWire.covers` decides from the plan.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import typing
 from typing import Any
 
 import httpx2
 import msgspec
 import openai
-from aiohttp import ClientError
 from openai.resources.chat.completions import AsyncCompletions
+from openai.resources.responses import AsyncResponses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import ValidationError
 
 from promptrun.pipeline.providers._base import CallPlan, accepted_params
-from promptrun.pipeline.providers._wire import Exchange, WireFailure, iter_sse, send
+from promptrun.pipeline.providers._wire import END, Exchange, NativeWire, WireFailure
 
 __all__ = ["OPENAI_URL", "OpenAIWire"]
 
@@ -41,6 +47,23 @@ _decode = msgspec.json.Decoder().decode
 _NOT_PARAMS = frozenset({"self", "extra_headers", "extra_query", "timeout", "stream"})
 #: The keyword names the installed SDK's ``chat.completions.create`` sends in the body.
 CHAT_PARAMS = (accepted_params(AsyncCompletions.create) or frozenset()) - _NOT_PARAMS
+#: The same for ``responses.create``.
+RESPONSES_PARAMS = (accepted_params(AsyncResponses.create) or frozenset()) - _NOT_PARAMS
+
+
+def _event_models(union: Any) -> dict[str, Any]:
+    """The members of the SDK's discriminated event union, by their ``type`` literal."""
+    members = typing.get_args(typing.get_args(union)[0])
+    by_type: dict[str, Any] = {}
+    for member in members:
+        field = member.model_fields.get("type")
+        for literal in typing.get_args(field.annotation) if field is not None else ():
+            by_type.setdefault(literal, member)
+    return by_type
+
+
+#: ``ResponseStreamEvent``'s members (``response.output_text.delta``: ResponseTextDeltaEvent).
+_RESPONSE_EVENTS = _event_models(ResponseStreamEvent)
 
 
 def typed(model: Any, data: Any) -> Any:
@@ -53,13 +76,27 @@ def typed(model: Any, data: Any) -> Any:
         return model.construct(**data)
 
 
-class OpenAIWire:
-    """Chat Completions on an aiohttp session, answering with the openai SDK's objects."""
+def _response_event(data: Any) -> Any:
+    """One Responses stream event as the SDK builds it: its union member for the ``type``
+    (an event type the installed SDK does not know is built the SDK's loose way)."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    model = _RESPONSE_EVENTS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        from openai._models import construct_type
+
+        return construct_type(type_=ResponseStreamEvent, value=data)
+    return typed(model, data)
+
+
+class OpenAIWire(NativeWire):
+    """Chat Completions and Responses on an aiohttp session, answering with the openai SDK's
+    objects."""
 
     def __init__(self, session: Any, base_url: str | None, api_key: str) -> None:
         self.session = session
         base = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         self.url = base + "/chat/completions"
+        self.responses_url = base + "/responses"
         headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
@@ -75,69 +112,54 @@ class OpenAIWire:
 
     def covers(self, plan: CallPlan, stream: bool) -> bool:
         """Whether this transport sends ``plan`` exactly as the SDK would."""
-        if plan.api_type == "responses" or plan.template_type != "chat":
+        if plan.api_type == "responses":
+            params = RESPONSES_PARAMS
+        elif plan.template_type == "chat":
+            params = CHAT_PARAMS
+        else:
             return False
         kwargs = plan.llm_kwargs
         extra = kwargs.get("extra_body")
         if extra is not None and not isinstance(extra, dict):
             return False
-        return kwargs.keys() <= CHAT_PARAMS or (kwargs.keys() - CHAT_PARAMS) == {"extra_body"}
+        return kwargs.keys() <= params or (kwargs.keys() - params) == {"extra_body"}
 
-    def _body(self, plan: CallPlan, stream: bool) -> bytes:
-        kwargs = plan.llm_kwargs
-        body = dict(kwargs)
+    def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
+        body = dict(plan.llm_kwargs)
         extra = body.pop("extra_body", None)
+        responses = plan.api_type == "responses"
         if stream:
             body["stream"] = True
-            body.setdefault("stream_options", {"include_usage": True})
+            if not responses:
+                body.setdefault("stream_options", {"include_usage": True})
         if extra:
             body.update(extra)
-        return _encode(body)
+        url = self.responses_url if responses else self.url
+        return Exchange(url, self.headers, _encode(body))
 
-    async def call(self, plan: CallPlan) -> Any:
-        exchange = Exchange(self.url, self.headers, self._body(plan, False))
-        response, body = await self._send(exchange, stream=False)
-        if response.status >= 300:
-            raise self._status_error(response, exchange, body)
-        completion = typed(ChatCompletion, _decode(body))
-        completion._request_id = response.headers.get("x-request-id")
-        return completion
+    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
+        model = Response if plan.api_type == "responses" else ChatCompletion
+        answer = typed(model, _decode(body))
+        answer._request_id = response.headers.get("x-request-id")
+        return answer
 
-    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
-        exchange = Exchange(self.url, self.headers, self._body(plan, True))
-        response, body = await self._send(exchange, stream=True)
-        if response.status >= 300:
-            raise self._status_error(response, exchange, body)
-        return self._chunks(response, exchange)
-
-    async def _send(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
-        try:
-            return await send(self.session, exchange, stream=stream)
-        except WireFailure as exc:
-            raise self._wire_error(exc, exchange) from exc.__cause__
-
-    async def _chunks(self, response: Any, exchange: Exchange) -> AsyncIterator[Any]:
-        try:
-            try:
-                async for _event, data in iter_sse(response):
-                    if data.startswith("[DONE]"):
-                        break
-                    decoded = _decode(data)
-                    if isinstance(decoded, dict) and decoded.get("error"):
-                        raise self._stream_error(decoded["error"], exchange)
-                    yield typed(ChatCompletionChunk, decoded)
-            except (ClientError, OSError, TimeoutError) as exc:
-                timed_out = isinstance(exc, TimeoutError)
-                failure = WireFailure(exc, timed_out=timed_out)
-                raise self._wire_error(failure, exchange) from exc
-        finally:
-            response.release()
+    def event(
+        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: str
+    ) -> Any:
+        if data.startswith("[DONE]"):
+            return END
+        decoded = _decode(data)
+        if isinstance(decoded, dict) and decoded.get("error"):
+            raise self._stream_error(decoded["error"], exchange)
+        if plan.api_type == "responses":
+            return _response_event(decoded)
+        return typed(ChatCompletionChunk, decoded)
 
     # -- errors as the SDK raises them ---------------------------------------------------
     def _request(self, exchange: Exchange) -> Any:
         return httpx2.Request("POST", exchange.url, headers=dict(exchange.headers))
 
-    def _wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
         request = self._request(exchange)
         if failure.timed_out:
             return openai.APITimeoutError(request=request)
@@ -149,7 +171,7 @@ class OpenAIWire:
             message = "An error occurred during streaming"
         return openai.APIError(message=message, request=self._request(exchange), body=error)
 
-    def _status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
+    def status_error(self, response: Any, exchange: Exchange, raw: bytes) -> Exception:
         status = response.status
         text = raw.decode("utf-8", "replace").strip()
         message = f"Error code: {status}"

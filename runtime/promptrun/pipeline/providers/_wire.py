@@ -18,14 +18,19 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import anyio
 from aiohttp import ClientError, ClientTimeout
 
+from promptrun.pipeline.providers._base import CallPlan
+
 __all__ = [
+    "END",
     "MAX_RETRIES",
+    "SKIP",
     "Exchange",
+    "NativeWire",
     "WireFailure",
     "iter_sse",
     "retry_after",
@@ -60,6 +65,89 @@ class WireFailure(Exception):
     def __init__(self, cause: BaseException, *, timed_out: bool) -> None:
         super().__init__(str(cause) or type(cause).__name__)
         self.timed_out = timed_out
+
+
+#: What :meth:`NativeWire.event` returns to end a stream here (``[DONE]``) ...
+END: Final = object()
+#: ... or to pass over an event (a ping, a keep-alive).
+SKIP: Final = object()
+
+
+class NativeWire:
+    """A native transport: one POST per call or stream, the SDKs' retries, the SDK's objects.
+
+    :meth:`call` and :meth:`stream` (the :class:`~._base.Wire` protocol) are written once
+    here; a subclass sets ``session`` (the pooled aiohttp session) and says what differs:
+
+    - :meth:`covers`: whether it sends a plan exactly as the SDK would;
+    - :meth:`exchange`: the URL, headers and JSON body for a plan;
+    - :meth:`answer`: the SDK's object for a 2xx answer to a plain call;
+    - :meth:`event`: the SDK's object for one server-sent event, or :data:`SKIP` /
+      :data:`END`; it raises the SDK's exception for an error event;
+    - :meth:`status_error`: the SDK's exception for a non-2xx answer (after the retries);
+    - :meth:`wire_error`: the SDK's exception when no answer came, or the stream was cut.
+
+    The stream's connection is released when the iterator ends, fails or is closed.
+    """
+
+    session: Any
+
+    def covers(self, plan: CallPlan, stream: bool) -> bool:
+        raise NotImplementedError
+
+    def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
+        raise NotImplementedError
+
+    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
+        raise NotImplementedError
+
+    def event(
+        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: str
+    ) -> Any:
+        raise NotImplementedError
+
+    def status_error(self, response: Any, exchange: Exchange, body: bytes) -> Exception:
+        raise NotImplementedError
+
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
+        raise NotImplementedError
+
+    async def call(self, plan: CallPlan) -> Any:
+        exchange = self.exchange(plan, False)
+        response, body = await self._send(exchange, stream=False)
+        if response.status >= 300:
+            raise self.status_error(response, exchange, body)
+        return self.answer(plan, response, body)
+
+    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
+        exchange = self.exchange(plan, True)
+        response, body = await self._send(exchange, stream=True)
+        if response.status >= 300:
+            raise self.status_error(response, exchange, body)
+        return self._events(plan, response, exchange)
+
+    async def _send(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
+        try:
+            return await send(self.session, exchange, stream=stream)
+        except WireFailure as exc:
+            raise self.wire_error(exc, exchange) from exc.__cause__
+
+    async def _events(
+        self, plan: CallPlan, response: Any, exchange: Exchange
+    ) -> AsyncIterator[Any]:
+        try:
+            try:
+                async for name, data in iter_sse(response):
+                    item = self.event(plan, exchange, response, name, data)
+                    if item is END:
+                        break
+                    if item is not SKIP:
+                        yield item
+            except (ClientError, OSError, TimeoutError) as exc:
+                failure = WireFailure(exc, timed_out=isinstance(exc, TimeoutError))
+                raise self.wire_error(failure, exchange) from exc
+        finally:
+            response.release()
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
