@@ -8,8 +8,10 @@ for comparison) one call at a time and measures this process's CPU (user + syste
 - ``sdk-aiohttp``: the same SDK on its aiohttp transport (``DefaultAioHttpClient``).
 
 Plain calls build the SDK's ``Response``; streams read every event as the SDK's event types.
-Rounds interleave the implementations (a shared machine's noise falls on all of them alike);
-the median round is printed.
+Then whole ``AsyncPromptLayer.run()`` calls of the example template sent to the Responses API
+(template cached, records shipped: ``flush`` is inside the measurement), with the native
+transport and with ``native_transport=False``. Rounds interleave the implementations (a
+shared machine's noise falls on all of them alike); the median round is printed.
 
     .venv/bin/python benchmarks/native_responses.py [--calls 300] [--rounds 5]
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -29,14 +33,19 @@ from typing import Any
 import aiohttp
 import openai
 
+import promptrun
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import BenchServer
+from _server import INPUT_VARIABLES, BenchServer
 
 from promptrun.pipeline.providers._base import CallPlan
 from promptrun.pipeline.providers._openai_native import OpenAIWire
 
 KEY = "sk-bench"
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "runtime/promptrun/examples/templates/greet.json"
+)
 INPUT = [{"role": "user", "content": [{"type": "input_text", "text": "Hello, I am Ada"}]}]
 APIS: dict[str, dict[str, Any]] = {
     "responses": {"model": "gpt-4o-mini", "instructions": "Be brief.", "input": INPUT},
@@ -116,6 +125,48 @@ async def measure(base: str, calls: int, rounds: int) -> None:
             )
 
 
+async def measure_runs(name: str, calls: int, rounds: int) -> None:
+    """CPU per ``run()`` of ``name`` (a Responses template), native vs SDK transport."""
+    clients = {
+        native: promptrun.AsyncPromptLayer(native_transport=native) for native in (True, False)
+    }
+    samples: dict[tuple[bool, bool], list[float]] = {}
+
+    async def one(pl: promptrun.AsyncPromptLayer, stream: bool) -> None:
+        if stream:
+            async for _ in await pl.run(name, input_variables=INPUT_VARIABLES, stream=True):
+                pass
+        else:
+            await pl.run(name, input_variables=INPUT_VARIABLES)
+
+    for pl in clients.values():
+        for stream in (False, True):
+            for _ in range(20):
+                await one(pl, stream)
+            await pl.flush(timeout=60)
+    for _ in range(rounds):
+        for native, pl in clients.items():
+            for stream in (False, True):
+                cpu = time.process_time()
+                for _ in range(calls):
+                    await one(pl, stream)
+                await pl.flush(timeout=60)
+                cpu = (time.process_time() - cpu) / calls * 1e6
+                samples.setdefault((native, stream), []).append(cpu)
+    for pl in clients.values():
+        await pl.aclose()
+    print(
+        f"\nrun() of a Responses template, CPU per run (µs, median of {rounds} rounds of {calls})"
+    )
+    print(f"{'mode':<7} {'native':>8} {'sdk':>8} {'ratio':>7}")
+    for stream in (False, True):
+        native = statistics.median(samples[(True, stream)])
+        sdk = statistics.median(samples[(False, stream)])
+        print(
+            f"{'stream' if stream else 'plain':<7} {native:>8,.0f} {sdk:>8,.0f} {native / sdk:>6.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
@@ -126,6 +177,17 @@ def main() -> None:
         try:
             base = server.proc.sandbox_url("openai")
             asyncio.run(measure(base, args.calls, args.rounds))
+            os.environ.update(server.worker_env(Path(tmp) / "spool"))
+            name = server.prompt_name + "-responses"
+            example = json.loads(TEMPLATE.read_text())
+            template = {k: example[k] for k in ("prompt_template", "metadata")}
+            template["metadata"]["model"]["api_type"] = "responses"
+            server._call(
+                "POST",
+                "/rest/prompt-templates",
+                {"prompt_template": {"prompt_name": name}, "prompt_version": template},
+            )
+            asyncio.run(measure_runs(name, args.calls, args.rounds))
         finally:
             server.stop()
 

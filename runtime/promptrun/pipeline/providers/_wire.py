@@ -85,9 +85,13 @@ class NativeWire:
     - :meth:`event`: the SDK's object for one server-sent event, or :data:`SKIP` /
       :data:`END`; it raises the SDK's exception for an error event;
     - :meth:`status_error`: the SDK's exception for a non-2xx answer (after the retries);
-    - :meth:`wire_error`: the SDK's exception when no answer came, or the stream was cut.
+    - :meth:`wire_error`: the SDK's exception when no answer came (``failure.__cause__`` is
+      the aiohttp error), or the stream was cut while read (``failure.__cause__`` is None;
+      the aiohttp error becomes the raised exception's ``__cause__``).
 
-    The stream's connection is released when the iterator ends, fails or is closed.
+    Every hook is synchronous; ``response`` is the aiohttp response (``status``, ``headers``,
+    ``raw_headers``). The stream's connection is released when its iterator ends, fails or
+    is closed.
     """
 
     session: Any
