@@ -1,0 +1,197 @@
+"""Gemini ``generateContent`` / ``streamGenerateContent`` without google-genai's HTTP stack.
+
+The request is the one ``client.aio.models.generate_content(...)`` (and ``_stream``) sends
+for the Gemini API: the URL prefix and headers are taken once from an SDK client built with
+the same key and base URL (so ``GOOGLE_GEMINI_BASE_URL``, ``GOOGLE_GENAI_API_VERSION``, the
+installed SDK's default API version and its ``x-goog-api-key`` header are the SDK's), less
+its ``user-agent`` / ``x-goog-api-client`` telemetry; the body is built by
+:mod:`._google_body`. Answers are parsed by the SDK's own stream reader and become
+``GenerateContentResponse`` objects through the SDK's own converter and ``_from_response``,
+with ``sdk_http_response`` (the headers) and, for a plain call, the empty
+``automatic_function_calling_history`` the SDK sets. Errors are raised by the SDK's own
+``APIError.raise_for_async_response`` (``ClientError`` / ``ServerError`` with its code,
+status, message and details); a connection error is aiohttp's, after the SDK's one implicit
+retry (1 to 10 s later), and a stream cut short raises aiohttp's ``ClientPayloadError``, as
+with the SDK. google-genai retries nothing else unless ``HttpOptions.retry_options`` is set
+(promptrun sets none), so neither does this transport.
+
+Not covered (the SDK is called): Vertex AI, a body :mod:`._google_body` does not map
+(response schemas, OpenAPI ``parameters``, built-in tools ...), ephemeral ``auth_tokens/``
+keys, and an SDK older than the one ``tests/differential`` checks. Automatic continuation
+(``finishReason: CONTINUATION`` with a continuation token, which the SDK follows with more
+requests) is not followed: the first answer is returned as it came.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import msgspec
+from aiohttp import (
+    ClientConnectorError,
+    ClientOSError,
+    ClientTimeout,
+    ServerDisconnectedError,
+)
+from google import genai
+from google.genai import _api_client, errors, models, types
+
+from promptrun.pipeline.providers._base import CallPlan
+from promptrun.pipeline.providers._google_body import (
+    CALL_KEYS,
+    Enums,
+    Json,
+    model_path,
+    request_body,
+)
+
+__all__ = ["VERIFIED_SINCE", "GoogleWire", "sdk_verified"]
+
+#: The oldest google-genai release whose request and answers this transport reproduces
+#: (tests/differential checks them); with an older SDK installed, calls go through the SDK.
+VERIFIED_SINCE = (3, 6)
+
+
+def sdk_verified() -> bool:
+    """Whether the installed google-genai is one this transport is verified against."""
+    try:
+        return tuple(int(p) for p in genai.__version__.split(".")[:2]) >= VERIFIED_SINCE
+    except ValueError:
+        return False
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+#: The SDK's aiohttp request: no timeout at all (its HttpOptions.timeout is unset).
+_NO_TIMEOUT = ClientTimeout(total=None)
+#: What the SDK's aiohttp path retries once, 1 to 10 s later, without retry_options.
+_TRANSIENT = (ClientConnectorError, ClientOSError, ServerDisconnectedError)
+_TELEMETRY = frozenset({"user-agent", "x-goog-api-client"})
+#: What generate_content passes _from_response for a call with a config (no response schema).
+_NO_SCHEMA: dict[str, object] = {
+    "config": {"response_schema": None, "response_json_schema": None, "include_all_fields": None}
+}
+
+
+class GoogleWire:
+    """The Gemini API on an aiohttp session, answering with google-genai's objects."""
+
+    def __init__(self, session: Any, base_url: str | None, api_key: str) -> None:
+        self.session = session
+        options = types.HttpOptions(base_url=base_url) if base_url else None
+        # The SDK's own client says which URL and headers it would send (never used to call).
+        sdk = genai.Client(api_key=api_key, http_options=options)
+        try:
+            probe = sdk._api_client._build_request("post", "models/m:generateContent", {}, None)
+        finally:
+            sdk.close()
+        self.prefix = probe.url[: -len("models/m:generateContent")]
+        self.headers = {k: v for k, v in probe.headers.items() if k.lower() not in _TELEMETRY}
+        self._enums = Enums()
+        # covers() builds the body; call() and stream() run right after it for the same
+        # plan, with no await between, and take it from here.
+        self._built: tuple[CallPlan, str, Json] | None = None
+
+    def covers(self, plan: CallPlan, stream: bool) -> bool:
+        """Whether this transport sends ``plan`` exactly as the SDK would."""
+        self._built = None
+        kwargs = plan.llm_kwargs
+        if not kwargs.keys() <= CALL_KEYS:
+            return False
+        from promptrun.blueprint import google_call_args
+
+        model, contents, config = google_call_args(kwargs)
+        path = model_path(model)
+        body = request_body(contents, config, self._enums) if path is not None else None
+        if path is None or body is None:
+            return False
+        # What the SDK's generate_content does with the answer depends on the config: its
+        # response schema (none here), and its automatic function calling, which records an
+        # (empty) history unless the tools are declarations it cannot call.
+        self._built = (plan, path, {"body": _encode(body), "configured": bool(config),
+                                    "history": "tools" not in body})  # fmt: skip
+        return True
+
+    def _exchange(self, plan: CallPlan, action: str) -> tuple[str, Json]:
+        built = self._built
+        self._built = None
+        if built is None or built[0] is not plan:
+            if not self.covers(plan, action != "generateContent"):
+                raise RuntimeError(
+                    "the Gemini native transport was handed a plan it does not cover"
+                )
+            built = self._built
+            self._built = None
+            assert built is not None
+        _, path, built_for = built
+        return f"{self.prefix}{path}:{action}", built_for
+
+    async def call(self, plan: CallPlan) -> Any:
+        url, built = self._exchange(plan, "generateContent")
+        response = await self._post(url, built["body"])
+        try:
+            await errors.APIError.raise_for_async_response(response)
+            text = await response.text()
+        finally:
+            response.release()
+        result = _typed(_loads(text) if text else {}, built["configured"])
+        result.sdk_http_response = types.HttpResponse(
+            headers=_api_client.HttpResponse(response.headers).headers
+        )
+        if built["history"]:
+            result.automatic_function_calling_history = []
+        return result
+
+    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
+        """The chunks; as with the SDK, the request is sent on the first read."""
+        url, built = self._exchange(plan, "streamGenerateContent?alt=sse")
+        return self._chunks(url, built)
+
+    async def _post(self, url: str, body: bytes) -> Any:
+        try:
+            return await self.session.post(
+                url, data=body, headers=self.headers, timeout=_NO_TIMEOUT
+            )
+        except _TRANSIENT:
+            # google-genai's aiohttp path tries once more after 1-10 s, then raises.
+            await anyio.sleep(1 + random.randint(0, 9))
+            return await self.session.post(
+                url, data=body, headers=self.headers, timeout=_NO_TIMEOUT
+            )
+
+    async def _chunks(self, url: str, built: Json) -> AsyncIterator[Any]:
+        response = await self._post(url, built["body"])
+        try:
+            await errors.APIError.raise_for_async_response(response)
+            # The SDK's own reader: "data: " lines, and bare JSON errors across lines.
+            segments = _api_client.HttpResponse(response.headers, response)
+            headers = segments.headers
+            async for chunk in segments.async_segments():
+                if isinstance(chunk, dict) and next(iter(chunk), None) == "error":
+                    error = chunk.get("error")
+                    code = error.get("code") if isinstance(error, dict) else None
+                    await errors.APIError.raise_error_async(code, chunk, segments)  # type: ignore[arg-type]
+                result = _typed(chunk if chunk else {}, built["configured"])
+                result.sdk_http_response = types.HttpResponse(headers=headers)
+                yield result
+        finally:
+            response.release()
+
+
+def _loads(text: str) -> Any:
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)  # what the SDK accepts (NaN), or the SDK's own error
+
+
+def _typed(data: Json, configured: bool) -> Any:
+    """A ``GenerateContentResponse`` built from the decoded JSON the SDK's way."""
+    converted = models._GenerateContentResponse_from_mldev(data, None, None)
+    return types.GenerateContentResponse._from_response(
+        response=converted, kwargs=_NO_SCHEMA if configured else {}
+    )

@@ -1,0 +1,172 @@
+"""Gemini (google-genai): the native transport against the SDK, the reference.
+
+Same method as test_openai.py (a recording proxy answers the native path exactly as the
+sandbox answered the SDK path): the wire (method, path with its query, headers other than the
+user agent and ``x-goog-api-client``, JSON body), ``raw_response.model_dump()`` (each
+chunk's), blueprints, stored records and exceptions (class, code, status, message,
+details) must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from google import genai
+from google.genai import errors
+
+from promptrun.pipeline.providers._google_native import sdk_verified
+from promptrun.testing import RunningServer
+
+from .._clients import Factory, Probe
+from ._harness import both_paths
+from ._tape import Tape, start_tape
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(
+        not sdk_verified(),
+        reason=f"google-genai {genai.__version__} is older than the native transport is "
+        "verified against: its calls go through the SDK",
+    ),
+]
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+TELEMETRY = "x-goog-api-client"
+
+
+def text(t: str) -> dict[str, Any]:
+    return {"type": "text", "text": t}
+
+
+def version(
+    messages: list[dict[str, Any]], parameters: dict[str, Any], kind: str = "chat", **extra: Any
+) -> Any:
+    template: dict[str, Any] = {"type": kind, "input_variables": ["q"], **extra}
+    if kind == "chat":
+        template["messages"] = messages
+    return {
+        "prompt_template": template,
+        "metadata": {
+            "model": {"provider": "google", "name": "gemini-2.5-flash", "parameters": parameters}
+        },
+    }
+
+
+SYSTEM = {"role": "system", "content": [text("Be brief.")]}
+ASK = {"role": "user", "content": [text("Answer: {q}")]}
+TOOL = {"type": "function", "function": {"name": "f", "description": "adds", "parameters": SCHEMA}}
+CORPUS: dict[str, Any] = {
+    "plain": version([ASK], {}),
+    "completion": version([], {"temperature": 0.5}, kind="completion", content=[text("{q}")]),
+    "system_and_parameters": version(
+        [SYSTEM, ASK],
+        {"temperature": 1, "top_p": 0.9, "top_k": 5, "max_tokens": 256, "stop": ["END"], "seed": 7},
+    ),
+    "thinking": version(
+        [ASK], {"thinking_config": {"thinking_budget": 128, "include_thoughts": True}}
+    ),
+    "tools": version(
+        [
+            SYSTEM,
+            ASK,
+            {
+                "role": "assistant",
+                "content": [],
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                ],
+            },
+            {"role": "tool", "content": [text("42")], "tool_call_id": "c1"},
+        ],
+        {},
+        tools=[TOOL],
+    ),
+    "tool_call_answer": version([ASK], {}, tools=[TOOL], tool_choice="required"),
+    "images": version(
+        [
+            {
+                "role": "user",
+                "content": [
+                    text("What is this? {q}"),
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                ],
+            }
+        ],
+        {},
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture
+async def tape(provider_env: RunningServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Tape]:
+    recorder, runner, url = await start_tape(provider_env.base_url)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", url + "/sandbox/google")
+    try:
+        yield recorder
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("name", sorted(CORPUS))
+async def test_the_native_path_sends_and_answers_what_the_sdk_does(
+    make_client: Factory, probe: Probe, tape: Tape, name: str, stream: bool
+) -> None:
+    sdk, native = await both_paths(
+        make_client, probe, tape, CORPUS, name, stream, telemetry=TELEMETRY
+    )
+    assert "error" not in sdk
+    assert native == sdk, _diff(native, sdk)
+    assert tape.sent[0].path.endswith(
+        ":streamGenerateContent?alt=sse" if stream else ":generateContent"
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("status", [400, 401, 403, 429, 500])
+async def test_a_provider_error_is_the_sdks_exception_without_retries(
+    make_client: Factory, probe: Probe, tape: Tape, status: int, stream: bool
+) -> None:
+    # google-genai retries nothing unless HttpOptions.retry_options is set: one request each.
+    fail: dict[str, Any] = {"status": status, "provider": "google", "times": 3}
+    if status == 429:
+        fail["retry_after"] = 0.01
+    sdk, native = await both_paths(
+        make_client, probe, tape, CORPUS, "plain", stream, telemetry=TELEMETRY, fail=[fail]
+    )
+    error = errors.ClientError if status < 500 else errors.ServerError
+    assert issubclass(sdk["error"]["type"], error)
+    assert sdk["error"]["code"] == status
+    assert native == sdk
+    assert len(tape.sent) == 1
+
+
+async def test_a_stream_cut_mid_way_raises_what_the_sdk_raises(
+    make_client: Factory, probe: Probe, tape: Tape
+) -> None:
+    cut = {"cut_after_chunks": 3, "provider": "google"}
+    sdk, native = await both_paths(
+        make_client, probe, tape, CORPUS, "plain", True, telemetry=TELEMETRY, chunks=10, fail=[cut]
+    )
+    assert issubclass(sdk["error"]["type"], aiohttp.ClientPayloadError)
+    assert native == sdk
+
+
+def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two outcomes differ (the assertion message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in set(a) | set(b):
+            out += _diff(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{path}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _diff(x, y, f"{path}[{i}]")
+        ]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
