@@ -9,11 +9,13 @@ details) must be equal.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from google import genai
 from google.genai import errors
 
@@ -21,7 +23,7 @@ from promptrun.pipeline.providers._google_native import sdk_verified
 from promptrun.testing import RunningServer
 
 from .._clients import Factory, Probe
-from ._harness import both_paths
+from ._harness import both_paths, one_run, publish
 from ._tape import Tape, start_tape
 
 pytestmark = [
@@ -109,6 +111,89 @@ async def tape(provider_env: RunningServer, monkeypatch: pytest.MonkeyPatch) -> 
         yield recorder
     finally:
         await runner.cleanup()
+
+
+#: What a stub Gemini server answers, by the model name a template asks for.
+GOOD = {"candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"}, "index": 0}]}
+STUB_ANSWERS: dict[str, tuple[int, str, bytes]] = {
+    "error-event": (
+        200,
+        "text/event-stream",
+        b"data: " + json.dumps(GOOD).encode() + b"\r\n\r\n"
+        b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n',
+    ),
+    "html-502": (502, "text/html", b"<html><body>Bad gateway</body></html>"),
+    "bad-json": (200, "application/json", b'{"candidates": ['),
+}
+
+
+@pytest.fixture
+async def stub_tape(
+    provider_env: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Tape]:
+    """A tape in front of a stub Gemini server whose answers the sandbox cannot give."""
+
+    async def answer(request: web.Request) -> web.Response:
+        model = request.match_info["model_action"].partition(":")[0]
+        status, content_type, body = STUB_ANSWERS[model]
+        return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.router.add_post("/v1/models/{model_action}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    recorder, tape_runner, url = await start_tape(f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", url)
+    try:
+        yield recorder
+    finally:
+        await tape_runner.cleanup()
+        await runner.cleanup()
+
+
+def stub_version(model: str) -> Any:
+    template = version([ASK], {})
+    template["metadata"]["model"]["name"] = model
+    return template
+
+
+@pytest.mark.parametrize(
+    ("model", "stream", "error"),
+    [
+        ("error-event", True, errors.ServerError),
+        ("html-502", False, errors.ServerError),
+        ("html-502", True, errors.ServerError),
+        ("bad-json", False, json.JSONDecodeError),
+    ],
+)
+async def test_an_answer_the_sandbox_cannot_give_fails_as_it_does_with_the_sdk(
+    make_client: Factory,
+    probe: Probe,
+    stub_tape: Tape,
+    model: str,
+    stream: bool,
+    error: type[Exception],
+) -> None:
+    corpus = {model: stub_version(model)}
+    sdk, native = await both_paths(
+        make_client, probe, stub_tape, corpus, model, stream, telemetry=TELEMETRY
+    )
+    assert issubclass(sdk["error"]["type"], error)
+    assert native == sdk, _diff(native, sdk)
+
+
+async def test_a_template_the_native_body_does_not_map_runs_through_the_sdk(
+    make_client: Factory, probe: Probe, tape: Tape
+) -> None:
+    corpus = {"schema": version([ASK], {"response_mime_type": "application/json",
+                                        "response_schema": {"type": "OBJECT"}})}  # fmt: skip
+    await publish(probe, corpus, "schema")
+    outcome = await one_run(make_client, True, "schema", False)
+    assert "error" not in outcome
+    assert TELEMETRY in tape.sent[0].headers  # the SDK sent it
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
