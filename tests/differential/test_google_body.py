@@ -17,6 +17,7 @@ from google.genai import _common, models, types
 
 from promptrun.blueprint import google_call_args
 from promptrun.pipeline.providers._google_body import Enums, model_path, request_body
+from promptrun.pipeline.providers._google_native import endpoint
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 _CLIENT = genai.Client(api_key="k", http_options=types.HttpOptions(base_url="http://127.0.0.1:9"))
@@ -133,3 +134,32 @@ def test_a_shape_the_native_builder_does_not_map_is_left_to_the_sdk(name: str) -
 @pytest.mark.parametrize("model", ["a/b", "x..y", "m?x=1", "", "models/a/b", "m#f", "m%2F"])
 def test_a_model_name_the_url_would_not_carry_as_is_is_left_to_the_sdk(model: str) -> None:
     assert model_path(model) is None
+
+
+@pytest.mark.parametrize(
+    ("base_url", "env"),
+    [
+        (None, {}),
+        ("http://127.0.0.1:9/sandbox/google", {}),
+        ("http://127.0.0.1:9/sandbox/google/", {"GOOGLE_GENAI_API_VERSION": "beta"}),
+        (None, {"GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9/g"}),
+        (None, {"GOOGLE_GENAI_API_VERSION": "v1alpha"}),
+        ("http://127.0.0.1:9", {"GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:8/ignored"}),
+    ],
+)
+def test_the_url_and_headers_are_the_ones_an_sdk_client_sends(
+    base_url: str | None, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_API_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    key = " secret-key\n"
+    options = types.HttpOptions(base_url=base_url) if base_url else None
+    client = genai.Client(api_key=key, http_options=options)
+    sent = client._api_client._build_request("post", "models/m:generateContent", {}, None)
+    client.close()
+    prefix, headers = endpoint(base_url, key)
+    assert prefix + "models/m:generateContent" == sent.url
+    telemetry = {"user-agent", "x-goog-api-client"}
+    assert headers == {k: v for k, v in sent.headers.items() if k.lower() not in telemetry}
