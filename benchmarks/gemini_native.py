@@ -51,9 +51,7 @@ MODEL = {
 }
 
 
-async def measure(
-    base_url: str, native: bool, stream: bool, calls: int, concurrency: int
-) -> float:
+async def measure(base_url: str, native: bool, stream: bool, calls: int, concurrency: int) -> float:
     """Client CPU (µs) per call, after a warm-up."""
     async with aiohttp.ClientSession() as session:
         clients = ProviderClients(concurrency, session=(lambda: session) if native else None)

@@ -32,7 +32,6 @@ from typing import Any
 
 import anyio
 import msgspec
-from pydantic import ValidationError
 from aiohttp import (
     ClientConnectorError,
     ClientOSError,
@@ -41,6 +40,7 @@ from aiohttp import (
 )
 from google import genai
 from google.genai import _api_client, _base_url, errors, models, types
+from pydantic import ValidationError
 
 from promptrun.pipeline.providers._base import CallPlan
 from promptrun.pipeline.providers._google_body import (
@@ -92,37 +92,38 @@ class GoogleWire:
 
     def covers(self, plan: CallPlan, stream: bool) -> bool:
         """Whether this transport sends ``plan`` exactly as the SDK would."""
-        self._built = None
+        self._built = self._prepare(plan)
+        return self._built is not None
+
+    def _prepare(self, plan: CallPlan) -> tuple[CallPlan, str, Json] | None:
         kwargs = plan.llm_kwargs
         if not kwargs.keys() <= CALL_KEYS:
-            return False
+            return None
         from promptrun.blueprint import google_call_args
 
         model, contents, config = google_call_args(kwargs)
         path = model_path(model)
         body = request_body(contents, config, self._enums) if path is not None else None
         if path is None or body is None:
-            return False
+            return None
         # What the SDK's generate_content does with the answer depends on the config: its
         # response schema (none here), and its automatic function calling, which records an
         # (empty) history unless the tools are declarations it cannot call.
-        self._built = (plan, path, {"body": _encode(body), "configured": bool(config),
-                                    "history": "tools" not in body})  # fmt: skip
-        return True
+        prepared = {
+            "body": _encode(body),
+            "configured": bool(config),
+            "history": "tools" not in body,
+        }
+        return plan, path, prepared
 
     def _exchange(self, plan: CallPlan, action: str) -> tuple[str, Json]:
-        built = self._built
-        self._built = None
-        if built is None or built[0] is not plan:
-            if not self.covers(plan, action != "generateContent"):
-                raise RuntimeError(
-                    "the Gemini native transport was handed a plan it does not cover"
-                )
-            built = self._built
-            self._built = None
-            assert built is not None
-        _, path, built_for = built
-        return f"{self.prefix}{path}:{action}", built_for
+        built, self._built = self._built, None
+        if built is None or built[0] is not plan:  # not the plan covers() just checked
+            built = self._prepare(plan)
+            if built is None:
+                raise ValueError("this Gemini call is not one the native transport sends")
+        _, path, prepared = built
+        return f"{self.prefix}{path}:{action}", prepared
 
     async def call(self, plan: CallPlan) -> Any:
         url, built = self._exchange(plan, "generateContent")
