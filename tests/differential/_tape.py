@@ -18,23 +18,23 @@ from aiohttp import web
 
 #: Headers of the exchange itself rather than of the API call, never compared: the user
 #: agent and the SDK's telemetry (X-Stainless-*), what each HTTP stack adds on its own, and
-#: the W3C propagation headers that an OpenTelemetry instrumentation of the SDK's HTTP client
+#: google-genai's ``x-goog-api-client``, the W3C propagation headers that an OpenTelemetry instrumentation of the SDK's HTTP client
 #: adds (the peer SDK's tracing, run earlier in the same process, installs one).
 TRANSPORT_HEADERS = frozenset(
     {
         "user-agent", "host", "content-length", "accept-encoding", "connection",
-        "traceparent", "tracestate", "baggage",
+        "traceparent", "tracestate", "baggage", "x-goog-api-client",
     }
 )  # fmt: skip
 _HOP = frozenset(
-    {"content-length", "transfer-encoding", "content-encoding", "connection", "date", "server"}
-)
+    {"content-length", "transfer-encoding", "content-encoding", "connection", "server"}
+)  # Date is replayed: google-genai keeps the response headers in its answer
 
 
 @dataclass(frozen=True)
 class Sent:
     method: str
-    path: str
+    path: str  # with the query string
     headers: dict[str, str]
     body: Any
 
@@ -62,7 +62,7 @@ class Tape:
         raw = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         body = json.loads(raw) if raw else None
-        self.sent.append(Sent(request.method, request.path, headers, body))
+        self.sent.append(Sent(request.method, request.path_qs, headers, body))
         if self.mode == "record":
             answer = await self._forward(request, raw)
             self.answers.append(answer)

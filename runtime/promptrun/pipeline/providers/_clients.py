@@ -205,8 +205,9 @@ class _Route:
             try:
                 wire = self._native(plan, True)
                 if wire is not None:
-                    return await wire.stream(plan)
-                stream = await self.adapter.stream(await self._client(plan), plan)
+                    stream = await wire.stream(plan)
+                else:
+                    stream = await self.adapter.stream(await self._client(plan), plan)
             except Exception as exc:
                 explained = self._explained(exc, plan)
                 if explained is None or explained is exc:

@@ -12,7 +12,7 @@ from promptrun.pipeline.providers._anthropic import (
     anthropic_key_problem,
     anthropic_stream,
 )
-from promptrun.pipeline.providers._base import Adapter, CallPlan, KeyProblem, status_of
+from promptrun.pipeline.providers._base import Adapter, CallPlan, KeyProblem, Wire, status_of
 from promptrun.pipeline.providers._table import SANDBOX_KEY
 
 __all__ = ["GoogleAdapter", "VertexAdapter"]
@@ -51,22 +51,43 @@ def genai_key_problem(exc: BaseException, key_var: str) -> KeyProblem | None:
     return None
 
 
+def _uses_vertex() -> bool:
+    return os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("true", "1")
+
+
+def gemini_key(sandbox: bool) -> str | None:
+    """The Gemini API key both paths send: the sandbox's placeholder, else the environment's
+    (``GEMINI_API_KEY``, then ``GOOGLE_API_KEY``: promptrun's order, which its docs name)."""
+    if sandbox:
+        return SANDBOX_KEY
+    return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or None
+
+
 class GoogleAdapter(Adapter):
     """``client.aio.models.generate_content`` (and ``_stream``) of google-genai."""
 
     lazy_stream = True
+    wire_providers = frozenset({"google"})
+    wire_module = "promptrun.pipeline.providers._google_native"
+
+    def open_wire(self, session: Any, base_url: str | None, sandbox: bool) -> Wire | None:
+        key = gemini_key(sandbox)
+        if not key or key.strip().startswith("auth_tokens/") or _uses_vertex():
+            return None  # no key (the SDK says what is missing), ephemeral tokens, Vertex
+        from promptrun.pipeline.providers._google_native import GoogleWire, sdk_verified
+
+        if not sdk_verified():
+            return None  # an SDK older than the one the differential suite checks: the SDK
+        return GoogleWire(session, base_url, key)
 
     async def open(self, base_url: str | None, plan: CallPlan, sandbox: bool) -> Any:
         from google import genai
         from google.genai import types
 
         http_options = types.HttpOptions(base_url=base_url) if base_url else None
-        if sandbox:
-            return genai.Client(api_key=SANDBOX_KEY, http_options=http_options)
-        if os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("true", "1"):
+        if not sandbox and _uses_vertex():
             return genai.Client(http_options=http_options)
-        key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        return genai.Client(api_key=key, http_options=http_options)
+        return genai.Client(api_key=gemini_key(sandbox), http_options=http_options)
 
     async def call(self, client: Any, plan: CallPlan) -> Any:
         return await genai_call(client, plan)
