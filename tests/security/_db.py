@@ -191,6 +191,8 @@ def max_id(db_path: Path) -> int:
     with _reader(db_path) as conn:
         found = [0]
         for name in tables(db_path):
+            if name.startswith("requests_fts"):  # the text index's own blocks, not ids
+                continue
             try:
                 found.append(
                     conn.execute(f'SELECT COALESCE(MAX(rowid), 0) FROM "{name}"').fetchone()[0]
