@@ -57,9 +57,10 @@ _BATCH_BYTES = 1024 * 1024  # well under a server's body limit (promptrun's: 4 M
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 5.0
 _IDLE_TICK = 1.0  # an idle actor looks around this often (stop, a missed wake-up)
 _SCAN_EVERY = 10.0  # seconds between looks for segments left by processes that ended
-# Against a server that takes batches the linger adapts to the pace of the records: it
-# doubles (up to the client's ``linger_max``) while batches go out with fewer records than
-# this, and halves back towards the base linger while they carry more.
+# Against a server that takes batches the linger adapts to the pace of the records: while
+# batches go out with fewer records than this it grows to what would gather this many at
+# the pace seen (up to the client's ``linger_max``); while they carry twice as many it
+# halves back towards the base linger.
 _BATCH_TARGET = 16
 _MEMORY: Literal["memory"] = "memory"
 _MODE_TEXT = {
@@ -350,7 +351,8 @@ class LogShipper:
         """A sequential caller's records trickle in: wait longer, so one request carries
         several (bounded by ``linger_max``); a busy one fills batches: back to the base."""
         if waiting < _BATCH_TARGET:
-            self._linger_now = min(self._linger_max, self._linger_now * 2)
+            grown = self._linger_now * _BATCH_TARGET / max(waiting, 1)
+            self._linger_now = min(self._linger_max, grown)
         elif waiting >= 2 * _BATCH_TARGET:
             self._linger_now = max(self._linger, self._linger_now / 2)
 
