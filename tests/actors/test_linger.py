@@ -21,8 +21,10 @@ pytestmark = pytest.mark.anyio
 class Ingest:
     """A promptrun-shaped server that stores every record and counts the requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, expect: int = 20) -> None:
         self.batches: list[list[str]] = []
+        self.expect = expect
+        self.all_in = anyio.Event()  # ``expect`` records stored
 
     async def info(self, request: web.Request) -> web.Response:
         return web.json_response({"features": ["ingest"]})
@@ -30,6 +32,8 @@ class Ingest:
     async def ingest(self, request: web.Request) -> web.Response:
         records = (await request.json())["records"]
         self.batches.append([r["client_request_id"] for r in records])
+        if len(self.stored) >= self.expect:
+            self.all_in.set()
         results = [
             {"client_request_id": r["client_request_id"], "status": "stored"} for r in records
         ]
@@ -76,8 +80,7 @@ async def test_a_sequential_callers_records_share_requests_on_a_batching_server(
                 shipper.submit_encoded(record(shipper, i))
                 await anyio.sleep(0.08)
             with anyio.fail_after(30):
-                while len(server.stored) < 20:  # no flush(): the linger alone ships them
-                    await anyio.sleep(0.05)
+                await server.all_in.wait()  # no flush(): the linger alone ships them
             shipper.stop()
     finally:
         await transport.close()
@@ -110,7 +113,6 @@ async def test_flush_and_stop_ship_at_once_however_long_the_linger(
                 assert await shipper.flush(None)
             assert server.stored == ["req_0", "req_1", "req_2"]
             shipper.submit_encoded(record(shipper, 3))
-            await anyio.sleep(0)
             shipper.stop()
             assert shipper.stopped is not None
             with anyio.fail_after(20):
