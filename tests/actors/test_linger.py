@@ -45,17 +45,32 @@ class Ingest:
 
 
 @pytest.fixture
-async def ingest() -> AsyncIterator[tuple[Ingest, str]]:
+async def ingest() -> AsyncIterator[tuple[Ingest, ApiTransport]]:
+    """The stub server, and an open transport to it."""
     server = Ingest()
     app = web.Application()
     app.router.add_get("/promptrun/v1/info", server.info)
     app.router.add_post("/promptrun/v1/ingest", server.ingest)
     running = TestServer(app)
     await running.start_server()
+    transport = ApiTransport(str(running.make_url("")).rstrip("/"), "key", 5.0)
+    await transport.open()
     try:
-        yield server, str(running.make_url("")).rstrip("/")
+        yield server, transport
     finally:
+        await transport.close()
         await running.close()
+
+
+def shipper_for(transport: ApiTransport, folder: Path, **linger: float) -> LogShipper:
+    return LogShipper(
+        transport,
+        spool_dir=folder,
+        spool_max_bytes=1 << 20,
+        channel_size=100,
+        batch_size=500,
+        **linger,
+    )
 
 
 def record(shipper: LogShipper, i: int) -> bytes:
@@ -63,47 +78,31 @@ def record(shipper: LogShipper, i: int) -> bytes:
 
 
 async def test_a_sequential_callers_records_share_requests_on_a_batching_server(
-    ingest: tuple[Ingest, str], tmp_path: Path
+    ingest: tuple[Ingest, ApiTransport], tmp_path: Path
 ) -> None:
-    server, url = ingest
-    transport = ApiTransport(url, "key", 5.0)
-    await transport.open()
+    server, transport = ingest
     # One record every 80 ms, longer than the 50 ms base linger: with a fixed linger each
     # would go out in a request of its own.
-    shipper = LogShipper(
-        transport, spool_dir=tmp_path, spool_max_bytes=1 << 20, channel_size=100, batch_size=500
-    )
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(shipper.run)
-            for i in range(20):
-                shipper.submit_encoded(record(shipper, i))
-                await anyio.sleep(0.08)
-            with anyio.fail_after(30):
-                await server.all_in.wait()  # no flush(): the linger alone ships them
-            shipper.stop()
-    finally:
-        await transport.close()
+    shipper = shipper_for(transport, tmp_path)
+    async with anyio.create_task_group() as tg:
+        await tg.start(shipper.run)
+        for i in range(20):
+            shipper.submit_encoded(record(shipper, i))
+            await anyio.sleep(0.08)
+        with anyio.fail_after(30):
+            await server.all_in.wait()  # no flush(): the linger alone ships them
+        shipper.stop()
+    shipper.release()
     assert server.stored == [f"req_{i}" for i in range(20)]  # in order, each once
     assert len(server.batches) <= 10
     assert max(len(b) for b in server.batches) > 1
 
 
 async def test_flush_and_stop_ship_at_once_however_long_the_linger(
-    ingest: tuple[Ingest, str], tmp_path: Path
+    ingest: tuple[Ingest, ApiTransport], tmp_path: Path
 ) -> None:
-    server, url = ingest
-    transport = ApiTransport(url, "key", 5.0)
-    await transport.open()
-    shipper = LogShipper(
-        transport,
-        spool_dir=tmp_path,
-        spool_max_bytes=1 << 20,
-        channel_size=100,
-        batch_size=500,
-        linger=3600,
-        linger_max=3600,
-    )
+    server, transport = ingest
+    shipper = shipper_for(transport, tmp_path, linger=3600, linger_max=3600)
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(shipper.run)
@@ -124,4 +123,3 @@ async def test_flush_and_stop_ship_at_once_however_long_the_linger(
         assert server.stored == ["req_0", "req_1", "req_2", "req_3"]
     finally:
         shipper.release()
-        await transport.close()
