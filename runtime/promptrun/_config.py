@@ -57,6 +57,7 @@ class ClientConfig:
     log_channel_size: int = 10_000
     log_batch_size: int = 500
     log_batch_linger: float = 0.05
+    log_batch_linger_max: float = 0.5  # the adaptive linger's bound (batching servers only)
     spool_dir: Path = field(default_factory=Path)
     spool_max_bytes: int = 256 * 1024 * 1024
     shutdown_timeout: float = 5.0

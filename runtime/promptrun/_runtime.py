@@ -101,6 +101,7 @@ class Runtime:
             channel_size=config.log_channel_size,
             batch_size=config.log_batch_size,
             linger=config.log_batch_linger,
+            linger_max=config.log_batch_linger_max,
         )
         transport = self.transport
         self.providers = ProviderClients(

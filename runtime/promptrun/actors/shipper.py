@@ -57,6 +57,11 @@ _BATCH_BYTES = 1024 * 1024  # well under a server's body limit (promptrun's: 4 M
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 5.0
 _IDLE_TICK = 1.0  # an idle actor looks around this often (stop, a missed wake-up)
 _SCAN_EVERY = 10.0  # seconds between looks for segments left by processes that ended
+# Against a server that takes batches the linger adapts to the pace of the records: while
+# batches go out with fewer records than this it grows to what would gather this many at
+# the pace seen (up to the client's ``linger_max``); while they carry twice as many it
+# halves back towards the base linger.
+_BATCH_TARGET = 16
 _MEMORY: Literal["memory"] = "memory"
 _MODE_TEXT = {
     "ingest": "in batches (the promptrun ingest endpoint)",
@@ -102,6 +107,7 @@ class LogShipper:
         channel_size: int,
         batch_size: int,
         linger: float = 0.05,
+        linger_max: float = 0.5,
     ) -> None:
         self._transport = transport
         self.encode = encode_record
@@ -109,6 +115,8 @@ class LogShipper:
         self.stats = ShipperStats()
         self._batch_size = batch_size
         self._linger = linger
+        self._linger_max = max(linger, linger_max)
+        self._linger_now = linger  # adapted in ingest mode, see _adapt_linger
         # Records the spool could not take (an unwritable folder, a full disk), oldest first.
         self._memory: deque[bytes] = deque()
         self._memory_max = channel_size
@@ -331,10 +339,22 @@ class LogShipper:
             return False
         if self._linger > 0 and not self._kicked and self._unread_stream() < self._batch_size:
             # Let a batch build up: a request per record would cost more CPU than the
-            # provider call it logs.
-            await self._nap(self._linger)
+            # provider call it logs. The records are on disk already; flush() and stop cut
+            # the wait short.
+            await self._nap(self._linger_now if self._mode == "ingest" else self._linger)
+            if not self._kicked and self._mode == "ingest":
+                self._adapt_linger(self._unread_stream())
         self._kicked = False
         return not self._stopping
+
+    def _adapt_linger(self, waiting: int) -> None:
+        """A sequential caller's records trickle in: wait longer, so one request carries
+        several (bounded by ``linger_max``); a busy one fills batches: back to the base."""
+        if waiting < _BATCH_TARGET:
+            grown = self._linger_now * _BATCH_TARGET / max(waiting, 1)
+            self._linger_now = min(self._linger_max, grown)
+        elif waiting >= 2 * _BATCH_TARGET:
+            self._linger_now = max(self._linger, self._linger_now / 2)
 
     async def _nap(self, seconds: float) -> None:
         assert self._wake is not None
