@@ -12,7 +12,7 @@ from promptrun import AsyncPromptLayer
 from promptrun.testing import ServerProcess
 from tests._records import comparable
 
-from .conftest import GREET, OPENAI, Server
+from .conftest import GREET, Server
 
 pytestmark = pytest.mark.anyio
 
@@ -90,13 +90,7 @@ async def test_prompt_nodes_call_the_sandbox_natively_and_log_what_the_sdk_path_
     # The documented command, literally: `promptrun serve --no-native-transport`.
     with ServerProcess(tmp_path / "sdk.db", args=["--no-native-transport"]) as proc:
         sdk_server = Server(proc)  # type: ignore[arg-type]  # has base_url and api_key too
-        sdk_server.ok(
-            "POST",
-            "/rest/prompt-templates",
-            {"prompt_template": {"prompt_name": "greet"},
-             "prompt_version": {"prompt_template": GREET, "metadata": OPENAI},
-             "release_labels": ["prod"]},
-        )  # fmt: skip
+        sdk_server.publish_greet()
         for server in (wf_server, sdk_server):
             server.publish("native-or-sdk", {"input_variables": ["topic"], "nodes": [node]})
             async with AsyncPromptLayer(
