@@ -19,14 +19,7 @@ from promptrun._version import __version__
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = [
-    "ApiTransport",
-    "decode",
-    "encode",
-    "open_provider_session",
-    "pooled_connector",
-    "segment",
-]
+__all__ = ["ApiTransport", "decode", "encode", "segment"]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -42,33 +35,6 @@ def segment(name: str) -> str:
     as ``%2E``s, which ``request`` sends as they are instead of resolving them away."""
     quoted = quote(name, safe="")
     return "%2E" * len(quoted) if quoted and not quoted.strip(".") else quoted
-
-
-def pooled_connector(resolver: Any = None) -> aiohttp.TCPConnector:
-    """The connection pool: no total limit (provider calls are bounded per provider by their
-    own limiter, and must not starve log shipping of connections)."""
-    import aiohttp
-
-    return aiohttp.TCPConnector(
-        limit=0, limit_per_host=200, keepalive_timeout=30, resolver=resolver
-    )
-
-
-def open_provider_session(
-    connector: aiohttp.BaseConnector | None = None, *, cookies: bool = True
-) -> aiohttp.ClientSession:
-    """What native provider transports send on: no default headers (no PromptLayer key, no
-    user agent; each transport sends its provider's), no proxy from the environment. On
-    ``connector`` (not closed with the session), else on a pool of its own. ``cookies=False``:
-    no cookie jar, for a server whose runs belong to different workspaces."""
-    import aiohttp
-
-    return aiohttp.ClientSession(
-        connector=connector or pooled_connector(),
-        connector_owner=connector is None,
-        cookie_jar=None if cookies else aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent", "Content-Type"),
-    )
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -111,6 +77,8 @@ class ApiTransport:
         """Create the session in the running loop (``resolver``: aiohttp's, by default)."""
         # aiohttp costs ~135 ms to import: paid when a client starts, not at `import promptrun`.
         import aiohttp
+
+        from promptrun.pipeline.providers._session import open_provider_session, pooled_connector
 
         self._aiohttp = aiohttp
         self._timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0))

@@ -31,13 +31,13 @@ from anyio.abc import TaskGroup
 
 from promptrun import blueprint as bp
 from promptrun._errors import PromptLayerValidationError
-from promptrun._http import open_provider_session
 from promptrun.pipeline import (
     LogOptions,
     PromptRef,
     ProviderClients,
     encode_record,
     import_provider_sdks,
+    open_provider_session,
 )
 from promptrun.server._execution_trace import ExecutionTrace, TraceParent
 from promptrun.server._leases import ExecutionLeases
