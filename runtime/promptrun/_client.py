@@ -21,8 +21,6 @@ from promptrun._errors import (
     PromptLayerValidationError,
     describe,
 )
-from promptrun._logreq import build_log_record, logged
-from promptrun._runtime import Runtime, start_runtime
 from promptrun._track import (
     group_body,
     metadata_body,
@@ -45,22 +43,15 @@ from promptrun._validate import (
     check_str_list,
 )
 from promptrun._workflow_registry import AsyncWorkflows
-from promptrun.actors.shipper import ShipperStats
-from promptrun.pipeline import (
-    PROVIDERS,
-    LogOptions,
-    PromptRef,
-    Template,
-    encode_record,
-    needs_server_rendering,
-    new_request_id,
-)
 from promptrun.tracing import F, start_tracing, traceable
-from promptrun.wire.ingest import TrackCallRecord
-from promptrun.wire.tracking import TRACK_PATHS, TrackEndpoint
 
+# What runs prompts and ships records (the pipeline, the runtime, msgspec's records) is
+# imported when a client first needs it, not by `import promptrun` (tests/test_import_lazy.py).
 if TYPE_CHECKING:
+    from promptrun._runtime import Runtime
+    from promptrun.pipeline import PromptRef
     from promptrun.tracing._setup import ClientTracing
+    from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = ["AsyncPromptLayer"]
 
@@ -156,7 +147,7 @@ class AsyncPromptLayer:
         self._runtime: Runtime | None = None
         self._starting: asyncio.Future[Runtime] | None = None
         self._closed = False
-        self._final_stats = ShipperStats().as_dict()
+        self._final_stats: dict[str, int] | None = None  # set when closed
         self.templates = AsyncTemplates(self)
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
@@ -196,6 +187,8 @@ class AsyncPromptLayer:
         # runtime here. The old one shipped or spooled whatever it had when its loop ended.
         starting = self._starting = loop.create_future()
         try:
+            from promptrun._runtime import start_runtime
+
             rt = await start_runtime(self._config, self._tracing)
         except BaseException as exc:
             self._starting = None
@@ -274,7 +267,14 @@ class AsyncPromptLayer:
         the spans': spans_exported, spans_pending, spans_dropped, spans_failed and
         span_export_failures."""
         rt = self._runtime
-        counts = rt.shipper.snapshot() if rt is not None else dict(self._final_stats)
+        if rt is not None:
+            counts = rt.shipper.snapshot()
+        elif self._final_stats is not None:
+            counts = dict(self._final_stats)
+        else:  # never started
+            from promptrun.actors.shipper import ShipperStats
+
+            counts = ShipperStats().as_dict()
         if self._tracing is not None:
             counts.update(self._tracing.stats())
         return counts
@@ -307,6 +307,8 @@ class AsyncPromptLayer:
     async def _post(
         self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
     ) -> Any:
+        from promptrun.pipeline import encode_record
+
         rt = await self._runtime_here()
         return await rt.transport.call(
             "POST", path, body=encode_record(body), context=context, expect=expect
@@ -393,6 +395,8 @@ class AsyncPromptLayer:
         check_int(where, "group_id", group_id, optional=True)
         check_str(where, "provider", provider, optional=True)
         check_str(where, "model", model, optional=True)
+        from promptrun.pipeline import PROVIDERS, PromptRef
+
         if provider is not None and provider not in PROVIDERS:
             raise PromptLayerValidationError(
                 f"run(): provider {provider!r} is not supported; use one of "
@@ -432,6 +436,8 @@ class AsyncPromptLayer:
             logger.warning("WARNING: %s", describe("run()", exc))
             return None
         prepared = await pipeline.render(ref, template, variables, model_parameter_overrides)
+        from promptrun.pipeline import LogOptions
+
         options = LogOptions(
             list(tags) if tags else None, dict(metadata) if metadata else None, group_id
         )
@@ -560,6 +566,8 @@ class AsyncPromptLayer:
         ``inline_logging=True`` this waits for the server and returns its answer, with the
         server's integer id, as the peer SDK does.
         """
+        from promptrun._logreq import build_log_record, logged
+
         record = build_log_record(
             provider, model, input, output, request_start_time, request_end_time, parameters,
             tags, metadata, prompt_name, prompt_version_number, prompt_input_variables,
@@ -585,6 +593,8 @@ class AsyncPromptLayer:
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
         rt = await self._runtime_here()
         if self._config.inline_logging:
+            from promptrun.wire.tracking import TRACK_PATHS
+
             path = TRACK_PATHS[endpoint]
             target = body["request_id"]
             if isinstance(target, str):
@@ -600,6 +610,9 @@ class AsyncPromptLayer:
                 )
                 is not False
             )
+        from promptrun.pipeline import new_request_id
+        from promptrun.wire.ingest import TrackCallRecord
+
         rt.shipper.submit(
             TrackCallRecord(client_request_id=new_request_id(), endpoint=endpoint, body=body)
         )
@@ -635,6 +648,8 @@ class AsyncTemplates:
         return cast(GetTemplateResult, found)
 
     async def _get(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        from promptrun.pipeline import PromptRef, Template, needs_server_rendering
+
         rt = await self._client._runtime_here()
         ref = PromptRef(
             name,

@@ -78,13 +78,11 @@ class ApiTransport:
         # aiohttp costs ~135 ms to import: paid when a client starts, not at `import promptrun`.
         import aiohttp
 
+        from promptrun.pipeline.providers._session import open_provider_session, pooled_connector
+
         self._aiohttp = aiohttp
         self._timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0))
-        # No total limit: provider calls are bounded per provider by their own limiter, and
-        # must not starve log shipping of connections.
-        connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=200, keepalive_timeout=30, resolver=resolver
-        )
+        connector = pooled_connector(resolver)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
@@ -95,11 +93,7 @@ class ApiTransport:
             },
             skip_auto_headers=("Content-Type",),
         )
-        self._providers = aiohttp.ClientSession(
-            connector=connector,
-            connector_owner=False,
-            skip_auto_headers=("User-Agent", "Content-Type"),
-        )
+        self._providers = open_provider_session(connector)
 
     async def close(self) -> None:
         if self._providers is not None:

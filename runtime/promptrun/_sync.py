@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import anyio
 
 from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
-from promptrun._logreq import build_log_record, logged
 from promptrun._portal import call as portal_call
 from promptrun._portal import fork_generation, get_portal
 from promptrun._track import TRACK_BODIES
@@ -38,10 +37,10 @@ from promptrun._types import (
     TemplateListItem,
     WorkflowNodeResult,
 )
-from promptrun.pipeline import new_request_id
 from promptrun.tracing import F
-from promptrun.wire.ingest import TrackCallRecord
-from promptrun.wire.tracking import TrackEndpoint
+
+if TYPE_CHECKING:  # the records' modules load with the first client (see _client.py)
+    from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = ["PromptLayer"]
 
@@ -376,6 +375,8 @@ class PromptLayer:
         client = self._async_client()
         if client._config.inline_logging:
             return cast(LogRequestResult, self._call(client.log_request, *args))
+        from promptrun._logreq import build_log_record, logged
+
         record = build_log_record(*args)
         if client._tracing is not None:  # inside a traced function: the request names its span
             client._tracing.link(record.body)
@@ -545,6 +546,9 @@ class Track:
         if client._config.inline_logging:
             return bool(self._client._call(client._track, name, body))
         # Fire and forget, like log_request: no round trip to the portal.
+        from promptrun.pipeline import new_request_id
+        from promptrun.wire.ingest import TrackCallRecord
+
         self._client._submit(
             TrackCallRecord(client_request_id=new_request_id(), endpoint=name, body=body)
         )

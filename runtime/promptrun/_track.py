@@ -7,7 +7,7 @@ without a round trip to the portal.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrun._validate import (
     check_dict,
@@ -16,7 +16,9 @@ from promptrun._validate import (
     check_str,
     check_str_map,
 )
-from promptrun.wire.tracking import TrackEndpoint
+
+if TYPE_CHECKING:
+    from promptrun.wire.tracking import TrackEndpoint
 
 __all__ = ["TRACK_BODIES", "group_body", "metadata_body", "prompt_body", "score_body"]
 

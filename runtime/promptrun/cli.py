@@ -177,6 +177,13 @@ def _add_serve(commands: Commands) -> None:
         "process dies, another process on the database (or this one, restarted) marks it "
         "failed once the lease ends (default 30)",
     )
+    serve.add_argument(
+        "--no-native-transport",
+        action="store_true",
+        help="workflow prompt nodes and the dashboard's playground call providers through "
+        "their SDKs rather than promptrun's native transports (as "
+        "PromptLayer(native_transport=False) does for a client)",
+    )
     code = serve.add_argument_group(
         "code nodes",
         "Workflow code nodes run in a bubblewrap sandbox (namespaces, no network, no host "
@@ -285,6 +292,7 @@ def _serve(args: argparse.Namespace) -> int:
         render_max_chars=args.render_max_chars,
         max_pending_spans=args.max_pending_spans,
         execution_lease=args.execution_lease,
+        native_transport=not args.no_native_transport,
     )
     return run_server(config)
 

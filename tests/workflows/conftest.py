@@ -68,6 +68,16 @@ class Server:
             {"workflow_name": name, "definition": definition, "release_labels": labels or []},
         )
 
+    def publish_greet(self) -> None:
+        """The OpenAI template ``greet`` (GREET), labelled ``prod``."""
+        self.ok(
+            "POST",
+            "/rest/prompt-templates",
+            {"prompt_template": {"prompt_name": "greet"},
+             "prompt_version": {"prompt_template": GREET, "metadata": OPENAI},
+             "release_labels": ["prod"]},
+        )  # fmt: skip
+
     def execution(self, execution_id: int | str) -> Any:
         return self.ok("GET", f"/promptrun/v1/workflow-executions/{execution_id}")
 
@@ -79,13 +89,7 @@ class Server:
 def wf_server() -> Iterator[Server]:
     with running_server(sandbox=True) as srv:
         server = Server(srv)
-        server.ok(
-            "POST",
-            "/rest/prompt-templates",
-            {"prompt_template": {"prompt_name": "greet"},
-             "prompt_version": {"prompt_template": GREET, "metadata": OPENAI},
-             "release_labels": ["prod"]},
-        )  # fmt: skip
+        server.publish_greet()
         yield server
 
 

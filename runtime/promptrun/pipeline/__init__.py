@@ -34,6 +34,7 @@ from promptrun.pipeline.providers import ProviderClients as ProviderClients
 from promptrun.pipeline.providers import ProviderInfo as ProviderInfo
 from promptrun.pipeline.providers import ProviderKeyError as ProviderKeyError
 from promptrun.pipeline.providers import import_provider_sdks as import_provider_sdks
+from promptrun.pipeline.providers import open_provider_session as open_provider_session
 
 __all__ = [
     "PROVIDERS",
@@ -59,6 +60,7 @@ __all__ = [
     "import_provider_sdks",
     "needs_server_rendering",
     "new_request_id",
+    "open_provider_session",
     "render_inline",
     "warn_missing",
 ]

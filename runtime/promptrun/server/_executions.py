@@ -37,6 +37,7 @@ from promptrun.pipeline import (
     ProviderClients,
     encode_record,
     import_provider_sdks,
+    open_provider_session,
 )
 from promptrun.server._execution_trace import ExecutionTrace, TraceParent
 from promptrun.server._leases import ExecutionLeases
@@ -101,6 +102,10 @@ class WorkflowSettings:
     # Seconds an execution's lease lasts (renewed every third of it): how soon another
     # process, or this one restarted, marks it failed after its process died.
     lease_seconds: float = 30.0
+    # Prompt nodes and the playground call providers through the native transports, on a
+    # pooled session of their own (off: through the provider SDKs; `serve
+    # --no-native-transport`), as a client's run() does.
+    native_transport: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +240,7 @@ class WorkflowRuns:
         self._stop: anyio.Event | None = None
         self.providers = ProviderClients(self.settings.provider_concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self._provider_session: aiohttp.ClientSession | None = None
         self._scopes: dict[tuple[int, int], anyio.CancelScope] = {}
         self._reasons: dict[tuple[int, int], str] = {}
         self._specs: OrderedDict[int, WorkflowSpec] = OrderedDict()
@@ -254,8 +260,15 @@ class WorkflowRuns:
     async def start(self) -> None:
         self.code = self.settings.code_nodes.sandbox()  # the settings as they are now
         self.tool_policy = ToolPolicy(self.settings.tool_urls)
+        native = None
+        if self.settings.native_transport:
+            # Provider calls go where the operator's environment (or the sandbox) says, never
+            # to a caller's address: no tool policy. No cookie jar: runs of every workspace
+            # share the session. No default headers: the transports send the provider's.
+            self._provider_session = open_provider_session(cookies=False)
+            native = self._native_session
         self.providers = self.prompts.providers = ProviderClients(
-            self.settings.provider_concurrency
+            self.settings.provider_concurrency, session=native
         )
         self.leases = self._new_leases()
         self.prompts.budget = self.settings.render_budget
@@ -280,9 +293,11 @@ class WorkflowRuns:
             self._tg = None
             self._ready.set()
             await self.providers.aclose()
-            if self._session is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._session.close()
+            with anyio.CancelScope(shield=True):
+                for session in (self._session, self._provider_session):
+                    if session is not None:
+                        await session.close()
+                self._provider_session = None
 
     async def close(self) -> None:
         if self._stop is not None and self._task is not None:
@@ -290,6 +305,10 @@ class WorkflowRuns:
             await asyncio.shield(self._task)
 
     # -- shared resources ------------------------------------------------------------------
+    def _native_session(self) -> aiohttp.ClientSession | None:
+        """The native transports' session (None once closed: the SDKs are used then)."""
+        return self._provider_session
+
     async def http(self) -> aiohttp.ClientSession:
         if self._session is None:
             # no default headers (tools get no keys); every address checked against the policy

@@ -65,6 +65,9 @@ class ServerConfig:
     # Seconds a workflow execution's lease lasts: how soon an execution whose process died
     # is marked failed (by another process, or this one restarted).
     execution_lease: float = 30.0
+    # Prompt nodes and the playground call providers through the native transports (False:
+    # through the provider SDKs, as `serve --no-native-transport`).
+    native_transport: bool = True
     # Dashboard sign-in attempts per client address and per key tried.
     signin_policy: SigninPolicy = field(default_factory=SigninPolicy)
 

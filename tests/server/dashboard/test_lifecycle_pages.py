@@ -4,6 +4,7 @@ the workflow graph."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from promptrun.pipeline import TABLE
 from promptrun.server.app import ServerConfig, create_app
+from tests._records import comparable
 
 from ._dash import KEY, OTHER_KEY, Visitor, chat
 
@@ -37,14 +39,15 @@ def no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-async def playground(tmp_path: Path, no_provider_env: None) -> AsyncIterator[Visitor]:
+@contextlib.asynccontextmanager
+async def _visitor(db_path: Path, native_transport: bool = True) -> AsyncIterator[Visitor]:
     """A signed-in visitor on a server that runs its sandbox providers."""
     config = ServerConfig(
-        db_path=tmp_path / "promptrun.db",
+        db_path=db_path,
         api_keys=(KEY, f"other:{OTHER_KEY}"),
         generate_key=False,
         sandbox=True,
+        native_transport=native_transport,
     )
     async with (
         TestServer(create_app(config), host="127.0.0.1", port=0) as server,
@@ -53,6 +56,19 @@ async def playground(tmp_path: Path, no_provider_env: None) -> AsyncIterator[Vis
         visitor = Visitor(client)
         status, _ = await visitor.sign_in()
         assert status == 200
+        yield visitor
+
+
+@pytest.fixture
+async def playground(tmp_path: Path, no_provider_env: None) -> AsyncIterator[Visitor]:
+    async with _visitor(tmp_path / "promptrun.db") as visitor:
+        yield visitor
+
+
+@pytest.fixture
+async def playground_sdk(tmp_path: Path, no_provider_env: None) -> AsyncIterator[Visitor]:
+    """As ``playground``, on a server started with ``--no-native-transport``."""
+    async with _visitor(tmp_path / "sdk.db", native_transport=False) as visitor:
         yield visitor
 
 
@@ -215,6 +231,25 @@ async def test_the_playground_streams_the_answer_then_tokens_cost_and_the_logged
     assert (logged["prompt_name"], logged["prompt_version"]) == ("greet", 1)
     assert logged["tags"] == ["playground"]
     assert logged["input_variables"] == {"name": "Ada"}
+
+
+async def test_the_playground_calls_the_sandbox_natively_and_logs_what_the_sdk_path_logs(
+    playground: Visitor, playground_sdk: Visitor
+) -> None:
+    seen = []
+    for visitor in (playground, playground_sdk):
+        await publish(visitor, "Say hello to {name}.")
+        await visitor.get("/dashboard/playground?name=greet")
+        found = await events(visitor, {"name": "greet", "version": "1", "var.name": "Ada"})
+        assert found[-1][0] == "done", found
+        control = await api_get(visitor, "/sandbox/_control")
+        agent = control["stats"]["recent"][-1]["user_agent"]
+        logged = await api_get(visitor, f"/promptrun/v1/requests/{found[-1][1]['request_id']}")
+        seen.append((agent, comparable(logged)))
+    (native_agent, native_logged), (sdk_agent, sdk_logged) = seen
+    assert sdk_agent.startswith("AsyncOpenAI/Python")  # the SDK's telemetry
+    assert native_agent is None  # the native transport sends none
+    assert native_logged == sdk_logged
 
 
 async def test_the_playground_runs_another_provider_and_model_when_asked(

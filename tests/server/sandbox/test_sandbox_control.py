@@ -212,7 +212,9 @@ async def test_stats_count_routes_and_record_whether_keys_arrived(
         "stream": False,
         "had_key": True,
         "key_headers": ["authorization"],
+        "user_agent": first["user_agent"],
     }
+    assert first["user_agent"].startswith("AsyncOpenAI/Python")  # the SDK that sent it
     assert second["stream"] is True
     assert third["had_key"] is False
     assert third["key_headers"] == []

@@ -13,6 +13,7 @@ from promptrun.pipeline.providers._clients import ProviderClients as ProviderCli
 from promptrun.pipeline.providers._clients import close_stream as close_stream
 from promptrun.pipeline.providers._clients import import_provider_sdks as import_provider_sdks
 from promptrun.pipeline.providers._keys import ProviderKeyError as ProviderKeyError
+from promptrun.pipeline.providers._session import open_provider_session as open_provider_session
 from promptrun.pipeline.providers._table import PROVIDERS as PROVIDERS
 from promptrun.pipeline.providers._table import SANDBOX_KEY as SANDBOX_KEY
 from promptrun.pipeline.providers._table import TABLE as TABLE
@@ -28,6 +29,7 @@ __all__ = [
     "ProviderKeyError",
     "close_stream",
     "import_provider_sdks",
+    "open_provider_session",
     "split_client_options",
     "status_of",
 ]

@@ -77,6 +77,7 @@ def setup_workflows(app: web.Application, store: Store) -> None:
         code_nodes=config.code_nodes,
         render_budget=render_budget(config),
         lease_seconds=config.execution_lease,
+        native_transport=config.native_transport,
     )
     runs = app[WORKFLOWS] = WorkflowRuns(store, hub, settings)
     app[PROMPTS] = runs.prompts  # the dashboard's playground runs prompts the same way

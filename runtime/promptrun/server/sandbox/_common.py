@@ -151,7 +151,9 @@ async def open_call(
             body = None
     if stream is None:
         stream = isinstance(body, dict) and body.get("stream") is True
-    state.record(route, RequestRecord(spec.name, request.path, stream, bool(keys), keys))
+    agent = request.headers.get("User-Agent")
+    record = RequestRecord(spec.name, request.path, stream, bool(keys), keys, agent and agent[:120])
+    state.record(route, record)
 
     settings = state.settings
     latency, chunks, delay = settings.latency_ms, settings.chunks, settings.chunk_delay_ms

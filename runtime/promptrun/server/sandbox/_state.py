@@ -167,6 +167,9 @@ class RequestRecord:
     stream: bool
     had_key: bool
     key_headers: tuple[str, ...]
+    # Which client sent it (e.g. an SDK's "AsyncOpenAI/Python 1.x"; None without one), cut
+    # to 120 characters.
+    user_agent: str | None = None
 
 
 @dataclass(slots=True)
@@ -258,6 +261,7 @@ class SandboxState:
                         "stream": r.stream,
                         "had_key": r.had_key,
                         "key_headers": list(r.key_headers),
+                        "user_agent": r.user_agent,
                     }
                     for r in self.recent
                 ],
