@@ -147,3 +147,36 @@ def test_postgres_refuses_nul_in_text_and_indexes_only_the_conversation() -> Non
     assert postgres.safe_text("a\x00b") == "a\ufffdb"
     text = search_text('{"messages": [{"role": "user", "content": "hi"}, {"text": "there"}]}')
     assert text == "hi\nthere"
+
+
+def test_folded_sums_count_what_is_not_a_finite_number_as_nothing() -> None:
+    from decimal import Decimal
+
+    from promptrun.server.store.queries.rollups import MEASURES, fold
+
+    width = len(MEASURES)
+    at = {name: i for i, name in enumerate(MEASURES)}
+
+    def measures(**given: Any) -> tuple[Any, ...]:
+        values: list[Any] = [1] * width
+        for name, value in given.items():
+            values[at[name]] = value
+        return ("key", *values)
+
+    clean = measures(latency_max=2.5)
+    odd = measures(
+        requests=Decimal("3"),
+        input_tokens=float("nan"),
+        output_tokens=float("inf"),
+        logged_price="free",
+        unpriced_input=None,
+        unpriced_output=10**400,
+        latency_max=float("-inf"),
+    )
+    one = fold([odd], 1)
+    assert one["requests"] == 3.0 and one["input_tokens"] == 0 and one["output_tokens"] == 0
+    assert (one["logged_price"], one["unpriced_input"], one["latency_max"]) == (0, 0, 0)
+    assert one["unpriced_output"] == 10**400  # a finite integer, however large
+    both = fold([clean, measures(requests=Decimal("NaN"), latency_max=4.0)], 1)
+    assert (both["requests"], both["latency_max"], both["h0"]) == (1, 4.0, 2)
+    assert fold([clean], 1).values == clean[1:]

@@ -210,20 +210,27 @@ def raw_sums(
     seconds = []
     for name, merge, _ in _MEASURES:
         if name.startswith("h"):
-            total = f"SUM(CASE WHEN bin = {name[1:]} THEN requests ELSE 0 END)"
+            total = _count_sum(f"CASE WHEN bin = {name[1:]} THEN requests ELSE 0 END")
         elif merge == "max":
             seconds.append("0" if sign < 0 else f"MAX({name})")
             continue
         else:
-            total = f"SUM({name})"
+            total = _count_sum(name) if merge == "count" else f"SUM({name})"
         seconds.append(total if sign > 0 else f"{total} * {sign}")
     grouped = f" GROUP BY {', '.join(names)}" if names else ""
     return f"SELECT {', '.join([*names, *seconds])} FROM ({first}) z{grouped}"
 
 
+def _count_sum(value: str) -> str:
+    """A sum of counts, as an integer: PostgreSQL sums BIGINT as NUMERIC, which reaches
+    Python as Decimal (about ten times the cost of an int to read and add up)."""
+    return f"CAST(SUM({value}) AS BIGINT)"
+
+
 def rollup_sums_sql(group: Sequence[str]) -> str:
     """The measures of rollup rows summed (after ``group``), as :func:`raw_sums` gives them."""
-    parts = [f"{'MAX' if merge == 'max' else 'SUM'}({name})" for name, merge, _ in _MEASURES]
+    sums = {"max": lambda name: f"MAX({name})", "count": _count_sum}
+    parts = [sums.get(merge, lambda name: f"SUM({name})")(name) for name, merge, _ in _MEASURES]
     return ", ".join([*group, *parts])
 
 
@@ -357,17 +364,26 @@ def _number(value: Any) -> float:
     return 0.0
 
 
+def _finite(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` with what is not a finite number as 0 (as they are when all are: their sum,
+    at C speed, is then an int or a finite float)."""
+    try:
+        total = sum(values)
+    except (TypeError, OverflowError):  # text, NULL; an integer beyond a float's range
+        total = None
+    if total.__class__ is int or (total.__class__ is float and total - total == 0):
+        return values
+    return tuple(
+        v if (v.__class__ is int or v.__class__ is float) and v - v == 0 else _number(v)
+        for v in values
+    )
+
+
 def fold(rows: Sequence[Row], offset: int) -> Sums:
     """The measure columns of ``rows`` (from column ``offset`` on) added up; what is not a
     finite number (rows written around the server) counts as nothing."""
     width = len(MEASURES)
-    clean = [
-        tuple(
-            v if (v.__class__ is int or v.__class__ is float) and v - v == 0 else _number(v)
-            for v in row[offset : offset + width]
-        )
-        for row in rows
-    ]
+    clean = [_finite(tuple(row[offset : offset + width])) for row in rows]
     if len(clean) == 1:
         return Sums(clean[0])
     if not clean:
