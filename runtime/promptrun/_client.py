@@ -21,6 +21,7 @@ from promptrun._errors import (
     PromptLayerValidationError,
     describe,
 )
+from promptrun._http import Shape
 from promptrun._logreq import build_log_record, logged
 from promptrun._runtime import Runtime, start_runtime
 from promptrun._track import (
@@ -45,6 +46,8 @@ from promptrun._validate import (
     check_str_list,
 )
 from promptrun._workflow_registry import AsyncWorkflows
+from promptrun.actors._delivery import LOGGED_SHAPE
+from promptrun.actors._surrogates import surrogate_field, unsendable
 from promptrun.actors.shipper import ShipperStats
 from promptrun.pipeline import (
     PROVIDERS,
@@ -305,11 +308,16 @@ class AsyncPromptLayer:
             return default
 
     async def _post(
-        self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
+        self,
+        path: str,
+        body: dict[str, Any],
+        context: str,
+        expect: tuple[int, ...] = (200,),
+        shape: Shape | None = None,
     ) -> Any:
         rt = await self._runtime_here()
         return await rt.transport.call(
-            "POST", path, body=encode_record(body), context=context, expect=expect
+            "POST", path, body=encode_record(body), context=context, expect=expect, shape=shape
         )
 
     # -- run -----------------------------------------------------------------------------
@@ -403,11 +411,16 @@ class AsyncPromptLayer:
             self._run, ref, input_variables, model_parameter_overrides, tags, metadata, group_id,
             stream,
         )  # fmt: skip
-        if self._tracing is None:
-            return await run()
-        return await self._tracing.run(
-            prompt_name, prompt_version, prompt_release_label, metadata, run
-        )
+        try:
+            if self._tracing is None:
+                return await run()
+            return await self._tracing.run(
+                prompt_name, prompt_version, prompt_release_label, metadata, run
+            )
+        except UnicodeEncodeError:  # text that cannot be sent: say which, else re-raise
+            if (bad := surrogate_field(input_variables, "input_variables")) is None:
+                raise
+            raise unsendable("run()", bad) from None
 
     async def _run(
         self,
@@ -570,15 +583,20 @@ class AsyncPromptLayer:
             self._tracing.link(record.body)
         rt = await self._runtime_here()
         if self._config.inline_logging:
+            rt.shipper.encode_or_count(record, caller="log_request()")  # checks it encodes
             answer = await self._or_warn(
                 "logging the request",
                 None,
                 lambda: self._post(
-                    "/log-request", record.body, "logging the request", expect=(200, 201)
+                    "/log-request",
+                    record.body,
+                    "logging the request",
+                    expect=(200, 201),
+                    shape=LOGGED_SHAPE,
                 ),
             )
             return cast(LogRequestResult, answer)
-        rt.shipper.submit(record)
+        rt.shipper.submit(record, caller="log_request()")
         return cast(LogRequestResult, logged(record))
 
     # -- what the managers share ---------------------------------------------------------

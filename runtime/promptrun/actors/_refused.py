@@ -1,0 +1,56 @@
+"""Records the server refused for good, kept where the user can find them: ``refused.jsonl``.
+
+A refused record (invalid for the server, larger than it accepts in one request, a ``track.*``
+call naming a request it never got) is not sent again, but it is not thrown away either: it is
+appended, with the reason and the time, to ``refused.jsonl`` in the spool folder, one JSON
+object a line: ``{"refused_at": ..., "reason": ..., "record": <the record as shipped>}``.
+The file is bounded by the spool's ``spool_max_bytes``; past that, refusals are only warned
+about. Appends use ``O_APPEND``, so processes sharing the folder do not tear each other's lines.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["DeadLetters"]
+
+_FILE = "refused.jsonl"
+_encode = msgspec.json.Encoder().encode
+
+
+class DeadLetters:
+    """Appends refused records to ``<spool folder>/refused.jsonl``."""
+
+    def __init__(self, folder: Path, *, max_bytes: int) -> None:
+        self.path = folder / _FILE
+        self.max_bytes = max_bytes
+
+    def keep(self, data: bytes, reason: str) -> str:
+        """Keep one refused record; returns where it went (or why it could not be kept), as
+        a sentence for the warning that reports the refusal."""
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        line = (
+            b'{"refused_at":' + _encode(now) + b',"reason":' + _encode(reason)
+            + b',"record":' + data + b"}\n"
+        )  # fmt: skip
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            return f"It could not be kept in {self.path} ({exc})."
+        try:
+            if os.fstat(fd).st_size + len(line) > self.max_bytes:
+                return (
+                    f"It was not kept: {self.path} already holds spool_max_bytes "
+                    f"({self.max_bytes:,} bytes) of refused records."
+                )
+            os.write(fd, line)
+        except OSError as exc:
+            return f"It could not be kept in {self.path} ({exc})."
+        finally:
+            os.close(fd)
+        return f"It is kept in {self.path}."
