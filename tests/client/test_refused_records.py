@@ -25,7 +25,10 @@ CHAT = {"type": "chat", "messages": [{"role": "user", "content": [{"type": "text
 
 
 def chat(text: str) -> dict[str, object]:
-    return {"type": "chat", "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
+    return {
+        "type": "chat",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 def refused_file(folder: Path) -> Path:
@@ -104,8 +107,7 @@ async def test_log_request_with_a_lone_surrogate_is_refused_at_the_call_naming_t
             await pl.log_request("openai", "m", bad, CHAT, 1.0, 2.0)
         assert pl.stats()["queued"] == 0
     assert str(caught.value).startswith(
-        "log_request(): input.messages[0].content[0].text (position 3) holds a lone "
-        "surrogate"
+        "log_request(): input.messages[0].content[0].text (position 3) holds a lone surrogate"
     )
     with (
         PromptLayer(

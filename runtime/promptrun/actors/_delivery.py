@@ -152,8 +152,7 @@ async def ship_batch(
             return await _halves(transport, batch, ids, may_defer, dead)
         if isinstance(exc, PromptLayerNotFoundError):  # not a promptrun server after all
             return Outcome(error=exc)
-        for data in batch:
-            refuse(dead, data, str(exc), exc.status_code)
+        refuse(dead, batch, str(exc), exc.status_code)
         return Outcome(settled=len(batch), failed=len(batch))
     results = answer.get("results", []) if isinstance(answer, dict) else []
     out = Outcome()
@@ -169,7 +168,7 @@ async def ship_batch(
             return out
         else:
             out.failed += 1
-            refuse(dead, data, str(result.get("error")), None)
+            refuse(dead, [data], str(result.get("error")), None)
         out.settled += 1
     return out
 
@@ -199,16 +198,26 @@ def _names_missing_record(data: bytes, error: str) -> bool:
     return data.startswith(b'{"type":"track_call"') and "not found" in error
 
 
-def refuse(dead: DeadLetters, data: bytes, why: str, status: int | None) -> None:
-    """A record the server refused for good: warn, saying why and what to do, and keep it."""
-    cid = _client_id(data)
-    if status == 413:
+def refuse(dead: DeadLetters, batch: list[bytes], why: str, status: int | None) -> None:
+    """Records the server refused for good: warn once, saying why and what to do; keep them."""
+    if status == 413 and len(batch) == 1:
         why = (
-            f"it is {len(data):,} bytes, more than the server takes in one request ({why}). "
+            f"it is {len(batch[0]):,} bytes, more than the server takes in one request ({why}). "
             "Log less in one record (e.g. trim long documents from its input or output), or "
             "raise the server's limit (`promptrun serve --max-body-bytes`)"
         )
-    logger.warning("the server refused log record %s: %s. %s", cid, why, dead.keep(data, why))
+    kept = dead.keep(batch, why)
+    if len(batch) == 1:
+        logger.warning("the server refused log record %s: %s. %s", _client_id(batch[0]), why, kept)
+    else:
+        logger.warning(
+            "the server refused %d log records (%s to %s): %s. %s",
+            len(batch),
+            _client_id(batch[0]),
+            _client_id(batch[-1]),
+            why,
+            kept,
+        )
 
 
 def _client_id(data: bytes) -> str:
@@ -245,7 +254,7 @@ async def ship_one(
                     f"track.{record.endpoint}: request {target} is not known to this client "
                     "(it was logged by another process or before a restart); not applied"
                 )
-                logger.warning("%s. %s", why, dead.keep(data, why))
+                logger.warning("%s. %s", why, dead.keep([data], why))
                 return "failed"
             body["request_id"] = server_id
     else:
@@ -262,10 +271,10 @@ async def ship_one(
     except UNREACHABLE:
         raise
     except PromptLayerError as exc:
-        refuse(dead, data, str(exc), getattr(exc, "status_code", None))
+        refuse(dead, [data], str(exc), getattr(exc, "status_code", None))
         return "failed"
     if answer.get("success") is False:  # refused with a success status
-        refuse(dead, data, f"shipping to {path}: {answer.get('message', answer)!r}", None)
+        refuse(dead, [data], f"shipping to {path}: {answer.get('message', answer)!r}", None)
         return "failed"
     if not isinstance(record, TrackCallRecord):
         rid = answer.get("request_id", answer.get("id"))

@@ -29,28 +29,27 @@ class DeadLetters:
         self.path = folder / _FILE
         self.max_bytes = max_bytes
 
-    def keep(self, data: bytes, reason: str) -> str:
-        """Keep one refused record; returns where it went (or why it could not be kept), as
+    def keep(self, records: list[bytes], reason: str) -> str:
+        """Keep refused records; returns where they went (or why they could not be kept), as
         a sentence for the warning that reports the refusal."""
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        line = (
-            b'{"refused_at":' + _encode(now) + b',"reason":' + _encode(reason)
-            + b',"record":' + data + b"}\n"
-        )  # fmt: skip
+        head = b'{"refused_at":' + _encode(now) + b',"reason":' + _encode(reason) + b',"record":'
+        lines = b"".join(head + data + b"}\n" for data in records)
+        they, were, are = ("It", "was", "is") if len(records) == 1 else ("They", "were", "are")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
-            return f"It could not be kept in {self.path} ({exc})."
+            return f"{they} could not be kept in {self.path} ({exc})."
         try:
-            if os.fstat(fd).st_size + len(line) > self.max_bytes:
+            if os.fstat(fd).st_size + len(lines) > self.max_bytes:
                 return (
-                    f"It was not kept: {self.path} already holds spool_max_bytes "
+                    f"{they} {were} not kept: {self.path} would hold more than spool_max_bytes "
                     f"({self.max_bytes:,} bytes) of refused records."
                 )
-            os.write(fd, line)
+            os.write(fd, lines)
         except OSError as exc:
-            return f"It could not be kept in {self.path} ({exc})."
+            return f"{they} could not be kept in {self.path} ({exc})."
         finally:
             os.close(fd)
-        return f"It is kept in {self.path}."
+        return f"{they} {are} kept in {self.path}."
