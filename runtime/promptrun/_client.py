@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 from promptrun._boundary import public
 from promptrun._config import ClientConfig
 from promptrun._errors import (
+    TRANSIENT,
     PromptLayerError,
     PromptLayerNotFoundError,
+    PromptLayerUnexpectedAnswerError,
     PromptLayerValidationError,
     describe,
 )
@@ -71,6 +73,8 @@ __all__ = ["AsyncPromptLayer"]
 # Python's last-resort handler, as from any library; once the application configures logging,
 # its handlers decide.
 logger = logging.getLogger("promptlayer")
+# An inline log the server did not take, for no fault of the record: shipped in the background.
+_NOT_TAKEN: tuple[type[PromptLayerError], ...] = (*TRANSIENT, PromptLayerUnexpectedAnswerError)
 T = TypeVar("T")
 
 _TEMPLATE_PARAMS = frozenset(
@@ -583,18 +587,25 @@ class AsyncPromptLayer:
             self._tracing.link(record.body)
         rt = await self._runtime_here()
         if self._config.inline_logging:
-            rt.shipper.encode_or_count(record, caller="log_request()")  # checks it encodes
-            answer = await self._or_warn(
-                "logging the request",
-                None,
-                lambda: self._post(
-                    "/log-request",
-                    record.body,
-                    "logging the request",
-                    expect=(200, 201),
-                    shape=LOGGED_SHAPE,
-                ),
-            )
+            data = rt.shipper.encode_or_count(record, caller="log_request()")
+
+            async def inline() -> Any:
+                try:
+                    return await self._post(
+                        "/log-request",
+                        record.body,
+                        "logging the request",
+                        expect=(200, 201),
+                        shape=LOGGED_SHAPE,
+                    )
+                except _NOT_TAKEN as exc:
+                    # Nothing says the record is wrong: never lose it (as run() does).
+                    logger.warning("logging inline failed (%s); shipping it in the background", exc)
+                    if data is not None:
+                        rt.shipper.submit_encoded(data)
+                    return logged(record)
+
+            answer = await self._or_warn("logging the request", None, inline)
             return cast(LogRequestResult, answer)
         rt.shipper.submit(record, caller="log_request()")
         return cast(LogRequestResult, logged(record))

@@ -104,6 +104,23 @@ async def test_an_inline_run_answered_with_html_ships_its_record_in_the_backgrou
     assert f"{stub.base_url}/track-request answered HTML" in why
 
 
+@pytest.mark.parametrize("answer", [HTML, 500], ids=["html", "http-500"])
+async def test_an_inline_log_request_the_server_did_not_take_ships_in_the_background(
+    answer: object, stub: StubRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.queue("/log-request", *[answer] * 4)  # 500: the spec's four attempts
+    with caplog.at_level(logging.WARNING, logger="promptlayer"):
+        async with AsyncPromptLayer(
+            api_key="pl_k", base_url=stub.base_url, spool_dir=tmp_path, inline_logging=True
+        ) as pl:
+            result = await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
+            assert await pl.flush(timeout=30)
+            assert pl.stats()["shipped"] == 1
+    assert str(result["request_id"]).startswith("req_")
+    assert len(stub.bodies("/log-request")) == 5  # four answers not taken, then stored
+    assert any(w.startswith("logging inline failed") for w in warnings(caplog))
+
+
 async def test_a_template_fetch_answered_with_html_says_so_instead_of_not_found(
     stub: StubRegistry, tmp_path: Path
 ) -> None:
