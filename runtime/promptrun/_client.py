@@ -264,7 +264,8 @@ class AsyncPromptLayer:
 
         Keeps trying, with backoff, until all of it is on the server (True) or ``timeout``
         seconds have passed (False; the rest stays in the spool and keeps being retried in the
-        background). A record the server refused is counted in ``stats()["failed"]``.
+        background). Once the server refused a record (``stats()["failed"]``, kept in
+        ``refused.jsonl`` in the spool folder) or one was lost (``dropped``), False for good.
         """
         rt = await self._runtime_here()
         started = time.monotonic()
