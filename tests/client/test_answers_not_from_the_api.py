@@ -38,17 +38,20 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+async def log_one_through(stub: StubRegistry, tmp_path: Path) -> dict[str, int]:
+    """One log_request() to the stub, flushed until it is shipped: the client's stats."""
+    async with AsyncPromptLayer(api_key="pl_k", base_url=stub.base_url, spool_dir=tmp_path) as pl:
+        await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
+        assert await pl.flush(timeout=30)
+        return pl.stats()
+
+
 async def test_a_log_record_answered_with_html_is_kept_retried_and_the_url_named(
     stub: StubRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     stub.queue("/log-request", HTML, HTML)
     with caplog.at_level(logging.WARNING, logger="promptlayer"):
-        async with AsyncPromptLayer(
-            api_key="pl_k", base_url=stub.base_url, spool_dir=tmp_path
-        ) as pl:
-            await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
-            assert await pl.flush(timeout=30)
-            stats = pl.stats()
+        stats = await log_one_through(stub, tmp_path)
     assert (stats["shipped"], stats["failed"], stats["pending"]) == (1, 0, 0)
     assert len(stub.bodies("/log-request")) == 3  # two HTML answers, then stored
     [why] = [w for w in warnings(caplog) if "could not ship" in w]
@@ -61,12 +64,8 @@ async def test_a_log_record_answered_with_json_of_another_shape_is_kept_and_retr
 ) -> None:
     stub.queue("/log-request", {"status": 201, "body": {"hello": "world"}})
     with caplog.at_level(logging.WARNING, logger="promptlayer"):
-        async with AsyncPromptLayer(
-            api_key="pl_k", base_url=stub.base_url, spool_dir=tmp_path
-        ) as pl:
-            await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
-            assert await pl.flush(timeout=30)
-            assert pl.stats()["shipped"] == 1
+        stats = await log_one_through(stub, tmp_path)
+    assert (stats["shipped"], stats["failed"]) == (1, 0)
     assert len(stub.bodies("/log-request")) == 2
     assert any("answered JSON that is not a logged request's id" in w for w in warnings(caplog))
 
