@@ -3,8 +3,9 @@
 It runs in a thread of its own, so sync clients, async clients and subprocesses all reach it.
 Templates are served from ``templates`` (the newest version of each name); a test queues what
 the next requests to a path get instead: a status (``500``, ``429``, ...), ``"hang"`` (no answer
-until the stub stops: a client timeout) or ``"drop"`` (the connection closes: a connection
-error). Every request is recorded, headers and body, so a test can look at what was sent.
+until the stub stops: a client timeout), ``"drop"`` (the connection closes: a connection
+error), ``{"status", "body"}`` (that JSON) or ``{"status", "text", "content_type"?}`` (a body
+that is not JSON, HTML by default). Every request is recorded, headers and body, so a test can look at what was sent.
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ class StubRegistry:
                 {"success": False, "message": f"stub failure {action}"},
                 status=action,
                 headers=headers,
+            )
+        if isinstance(action, dict) and "text" in action:  # an answer that is not JSON
+            return web.Response(
+                text=action["text"],
+                status=action["status"],
+                content_type=action.get("content_type", "text/html"),
             )
         if isinstance(action, dict):
             return web.json_response(

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 from promptrun._boundary import public
 from promptrun._config import ClientConfig
 from promptrun._errors import (
+    TRANSIENT,
     PromptLayerError,
     PromptLayerNotFoundError,
+    PromptLayerUnexpectedAnswerError,
     PromptLayerValidationError,
     describe,
 )
@@ -48,6 +50,7 @@ from promptrun.tracing import F, start_tracing, traceable
 # What runs prompts and ships records (the pipeline, the runtime, msgspec's records) is
 # imported when a client first needs it, not by `import promptrun` (tests/test_import_lazy.py).
 if TYPE_CHECKING:
+    from promptrun._http import Shape
     from promptrun._runtime import Runtime
     from promptrun.pipeline import PromptRef
     from promptrun.tracing._setup import ClientTracing
@@ -59,6 +62,8 @@ __all__ = ["AsyncPromptLayer"]
 # Python's last-resort handler, as from any library; once the application configures logging,
 # its handlers decide.
 logger = logging.getLogger("promptlayer")
+# An inline log the server did not take, for no fault of the record: shipped in the background.
+_NOT_TAKEN: tuple[type[PromptLayerError], ...] = (*TRANSIENT, PromptLayerUnexpectedAnswerError)
 T = TypeVar("T")
 
 _TEMPLATE_PARAMS = frozenset(
@@ -250,7 +255,8 @@ class AsyncPromptLayer:
 
         Keeps trying, with backoff, until all of it is on the server (True) or ``timeout``
         seconds have passed (False; the rest stays in the spool and keeps being retried in the
-        background). A record the server refused is counted in ``stats()["failed"]``.
+        background). Once the server refused a record (``stats()["failed"]``, kept in
+        ``refused.jsonl`` in the spool folder) or one was lost (``dropped``), False for good.
         """
         rt = await self._runtime_here()
         started = time.monotonic()
@@ -305,13 +311,18 @@ class AsyncPromptLayer:
             return default
 
     async def _post(
-        self, path: str, body: dict[str, Any], context: str, expect: tuple[int, ...] = (200,)
+        self,
+        path: str,
+        body: dict[str, Any],
+        context: str,
+        expect: tuple[int, ...] = (200,),
+        shape: Shape | None = None,
     ) -> Any:
         from promptrun.pipeline import encode_record
 
         rt = await self._runtime_here()
         return await rt.transport.call(
-            "POST", path, body=encode_record(body), context=context, expect=expect
+            "POST", path, body=encode_record(body), context=context, expect=expect, shape=shape
         )
 
     # -- run -----------------------------------------------------------------------------
@@ -407,11 +418,18 @@ class AsyncPromptLayer:
             self._run, ref, input_variables, model_parameter_overrides, tags, metadata, group_id,
             stream,
         )  # fmt: skip
-        if self._tracing is None:
-            return await run()
-        return await self._tracing.run(
-            prompt_name, prompt_version, prompt_release_label, metadata, run
-        )
+        try:
+            if self._tracing is None:
+                return await run()
+            return await self._tracing.run(
+                prompt_name, prompt_version, prompt_release_label, metadata, run
+            )
+        except UnicodeEncodeError:  # text that cannot be sent: say which, else re-raise
+            from promptrun.actors._surrogates import surrogate_field, unsendable
+
+            if (bad := surrogate_field(input_variables, "input_variables")) is None:
+                raise
+            raise unsendable("run()", bad) from None
 
     async def _run(
         self,
@@ -578,15 +596,29 @@ class AsyncPromptLayer:
             self._tracing.link(record.body)
         rt = await self._runtime_here()
         if self._config.inline_logging:
-            answer = await self._or_warn(
-                "logging the request",
-                None,
-                lambda: self._post(
-                    "/log-request", record.body, "logging the request", expect=(200, 201)
-                ),
-            )
+            from promptrun.actors._delivery import LOGGED_SHAPE
+
+            data = rt.shipper.encode_or_count(record, caller="log_request()")
+
+            async def inline() -> Any:
+                try:
+                    return await self._post(
+                        "/log-request",
+                        record.body,
+                        "logging the request",
+                        expect=(200, 201),
+                        shape=LOGGED_SHAPE,
+                    )
+                except _NOT_TAKEN as exc:
+                    # Nothing says the record is wrong: never lose it (as run() does).
+                    logger.warning("logging inline failed (%s); shipping it in the background", exc)
+                    if data is not None:
+                        rt.shipper.submit_encoded(data)
+                    return logged(record)
+
+            answer = await self._or_warn("logging the request", None, inline)
             return cast(LogRequestResult, answer)
-        rt.shipper.submit(record)
+        rt.shipper.submit(record, caller="log_request()")
         return cast(LogRequestResult, logged(record))
 
     # -- what the managers share ---------------------------------------------------------

@@ -14,11 +14,12 @@ SDKs' own environment variables.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from promptrun._errors import PromptLayerError, PromptLayerNotFoundError
+from promptrun._errors import PromptLayerError
 from promptrun._http import ApiTransport, segment
-from promptrun._template_cache import TemplateCache, registry_params
+from promptrun._template_cache import TEMPLATE_SHAPE, TemplateCache, registry_params
+from promptrun.actors._delivery import LOGGED_SHAPE
 from promptrun.actors.shipper import LogShipper
 from promptrun.pipeline import (
     Logged,
@@ -63,10 +64,9 @@ class RegistryTemplates:
             f"/prompt-templates/{segment(ref.name)}",
             body=body,
             context=f"fetching prompt template {ref.name!r}",
+            shape=TEMPLATE_SHAPE,
         )
-        if not isinstance(answer, dict):
-            raise PromptLayerNotFoundError(f"Prompt template {ref.name!r} not found.")
-        return answer
+        return cast(dict[str, Any], answer)
 
 
 class ShipperSink:
@@ -95,14 +95,18 @@ class InlineSink(ShipperSink):
         body = {**record.body, "api_key": self._transport.api_key, "return_prompt_blueprint": True}
         try:
             answer = await self._transport.call(
-                "POST", "/track-request", body=encode_record(body), context="logging the request"
+                "POST",
+                "/track-request",
+                body=encode_record(body),
+                context="logging the request",
+                shape=LOGGED_SHAPE,
             )
-        except PromptLayerError as exc:
+            if answer.get("success") is False:  # refused with a success status
+                raise PromptLayerError(f"logging the request: {answer.get('message', answer)!r}")
+        except (PromptLayerError, UnicodeEncodeError) as exc:
             # The LLM answered: never lose that answer to a logging failure.
             logger.warning("logging inline failed (%s); shipping it in the background", exc)
             self.shipper.submit(record)
-            return Logged(record.client_request_id)
-        if not isinstance(answer, dict):
             return Logged(record.client_request_id)
         blueprint = answer.get("prompt_blueprint")
         return Logged(answer.get("request_id"), blueprint if isinstance(blueprint, dict) else None)

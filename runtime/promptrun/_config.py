@@ -11,7 +11,7 @@ from typing import Literal
 from promptrun._errors import PromptLayerValidationError
 from promptrun._validate import is_http_url
 
-__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "default_spool_dir"]
+__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "spool_folder"]
 
 DEFAULT_BASE_URL = "https://api.promptlayer.com"
 
@@ -28,10 +28,17 @@ def _env_float(name: str, default: float) -> float:
         ) from None
 
 
-def default_spool_dir(base_url: str, api_key: str) -> Path:
-    """Where records that could not be shipped wait: one folder per server and key."""
-    root = os.environ.get("PROMPTRUN_SPOOL_DIR")
-    if root:
+def spool_folder(base_url: str, api_key: str, root: str | os.PathLike[str] | None) -> Path:
+    """Where records that could not be shipped wait: one folder per server and key, under
+    ``root`` (``spool_dir=``), ``PROMPTRUN_SPOOL_DIR``, or the user's cache folder.
+
+    A record only ever ships to the server and key it was made for: two clients sharing a
+    ``spool_dir`` for different servers or keys (staging and production, two tenants) never
+    replay each other's records.
+    """
+    if root is None:
+        root = os.environ.get("PROMPTRUN_SPOOL_DIR") or None
+    if root is not None:
         base = Path(root)
     else:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -126,7 +133,7 @@ class ClientConfig:
         )
         if timeout <= 0:
             raise PromptLayerValidationError("http_timeout must be more than 0 seconds")
-        spool = Path(spool_dir) if spool_dir is not None else default_spool_dir(url, key)
+        spool = spool_folder(url, key, spool_dir)
         return cls(
             api_key=key,
             base_url=url,

@@ -14,7 +14,9 @@ working::
     │   ├── PromptLayerUnprocessableEntityError   422
     │   ├── PromptLayerRateLimitError             429
     │   ├── PromptLayerInternalServerError        5xx
-    │   └── PromptLayerAPIStatusError             any other non-success status
+    │   ├── PromptLayerAPIStatusError             any other non-success status
+    │   └── PromptLayerUnexpectedAnswerError      a success status with a body that is not
+    │                                             the API's (HTML from a wrong base_url, ...)
     ├── PromptLayerAPIConnectionError        could not reach the PromptLayer API
     ├── PromptLayerAPITimeoutError           the PromptLayer API did not answer in time
     └── PromptLayerValidationError           bad arguments, found before any network call
@@ -43,10 +45,12 @@ __all__ = [
     "PromptLayerNotFoundError",
     "PromptLayerPermissionDeniedError",
     "PromptLayerRateLimitError",
+    "PromptLayerUnexpectedAnswerError",
     "PromptLayerUnprocessableEntityError",
     "PromptLayerValidationError",
     "describe",
     "error_for_status",
+    "unexpected_answer",
 ]
 
 
@@ -123,6 +127,12 @@ class PromptLayerAPIStatusError(PromptLayerAPIError):
     """A non-success status with no class of its own."""
 
 
+class PromptLayerUnexpectedAnswerError(PromptLayerAPIError):
+    """The server answered with a success status, but not with what the PromptLayer API sends
+    there: HTML from a wrong ``base_url``, a proxy's or captive portal's page, another shape.
+    Nothing says the call was carried out."""
+
+
 class PromptLayerAPIConnectionError(PromptLayerError):
     """The PromptLayer API could not be reached (refused, reset, DNS, TLS)."""
 
@@ -190,6 +200,28 @@ def error_for_status(
         body,
         status_code=status,
         retry_after=retry_after,
+    )
+
+
+def unexpected_answer(
+    context: str, url: str, status: int, content_type: str, raw: bytes, wanted: str | None
+) -> PromptLayerUnexpectedAnswerError:
+    """The error for a success status whose body is not what the API sends: it names the
+    URL, the status, what came back (a snippet) and what to check."""
+    kind = content_type.split(";", 1)[0].strip().lower() or "no content type"
+    if wanted is None:
+        what = "HTML" if "html" in kind else f"a body that is not JSON ({kind})"
+    else:
+        what = f"JSON that is not {wanted}"
+    snippet = " ".join(raw[:120].decode("utf-8", "replace").split()) or "(empty)"
+    return PromptLayerUnexpectedAnswerError(
+        f"{context}: the server at {url} answered {what} (HTTP {status}, {kind}: {snippet!r}), "
+        "not the PromptLayer API's answer: is base_url (or PROMPTLAYER_BASE_URL) the API's "
+        "root, such as http://127.0.0.1:8765 for `promptrun serve`? A proxy or captive portal "
+        "in between can answer like this too",
+        status,
+        raw.decode("utf-8", "replace")[:1000],
+        status_code=status,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -12,6 +12,7 @@ from promptrun._errors import (
     PromptLayerAPIConnectionError,
     PromptLayerAPITimeoutError,
     error_for_status,
+    unexpected_answer,
 )
 from promptrun._retry import CALLER_POLICY, RetryPolicy, call_with_retries
 from promptrun._version import __version__
@@ -19,7 +20,10 @@ from promptrun._version import __version__
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ApiTransport", "decode", "encode", "segment"]
+__all__ = ["ApiTransport", "Shape", "decode", "encode", "segment"]
+
+#: What a success answer must be: its description ("a prompt template") and a test of it.
+Shape = tuple[str, Callable[[Any], bool]]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -114,9 +118,14 @@ class ApiTransport:
         expect: tuple[int, ...] = (200,),
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        shape: Shape | None = None,
     ) -> Any:
         """One request; ``body`` is JSON-encoded here (bytes are sent as they are);
-        ``headers`` are added to the session's."""
+        ``headers`` are added to the session's.
+
+        An expected status whose body is not JSON (or does not pass ``shape``) raises
+        :class:`~promptrun._errors.PromptLayerUnexpectedAnswerError`: it did not come from
+        the API (a wrong base URL, a proxy's page)."""
         session = self._session
         if session is None:
             raise PromptLayerAPIConnectionError(f"{context}: the client is closed")
@@ -139,20 +148,34 @@ class ApiTransport:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = _retry_after(resp.headers) if status >= 400 else None
+                content_type = resp.headers.get("Content-Type", "")
         except TimeoutError as exc:
+            seconds = self.timeout if timeout is None else timeout
             raise PromptLayerAPITimeoutError(
-                f"{context}: no answer from {self.base_url} within the timeout"
+                f"{context}: no answer from {self.base_url} within {seconds:g} s; if the "
+                "server is just slow, give it longer with http_timeout=... (or "
+                "PROMPTLAYER_HTTP_TIMEOUT)"
             ) from exc
         except aiohttp.ClientError as exc:
             raise PromptLayerAPIConnectionError(
-                f"{context}: could not reach {self.base_url} ({exc.__class__.__name__}: {exc})"
+                f"{context}: could not reach {self.base_url} ({exc.__class__.__name__}: {exc}); "
+                "is the server running there? base_url (or PROMPTLAYER_BASE_URL) names it; "
+                "`promptrun serve` starts a local one"
             ) from exc
         try:
             payload: Any = decode(raw) if raw else None
         except msgspec.DecodeError:
+            if status in expect:
+                raise unexpected_answer(
+                    context, self.base_url + path, status, content_type, raw, None
+                ) from None
             payload = raw.decode("utf-8", "replace")
         if status not in expect:
             raise error_for_status(status, context, payload, retry_after=retry_after)
+        if shape is not None and not shape[1](payload):
+            raise unexpected_answer(
+                context, self.base_url + path, status, content_type, raw, shape[0]
+            )
         return payload
 
     async def call(

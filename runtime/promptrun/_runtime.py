@@ -228,16 +228,18 @@ class Runtime:
         if s["pending"]:
             logger.warning(
                 "promptrun closed with %d log record(s) not shipped yet: they wait in the spool "
-                "%s for the next client for this server and key (%s)",
+                "%s, and the next client of %s with this API key ships them (%s)",
                 s["pending"],
                 self.config.spool_dir,
+                self.config.base_url,
                 s,
             )
         if s["failed"]:
             logger.warning(
                 "promptrun closed; %d log record(s) were refused by the server (the warnings "
-                "above say why) and will not be sent again (%s)",
+                "above say why) and will not be sent again; they are kept in %s (%s)",
                 s["failed"],
+                self.shipper.refused.path,
                 s,
             )
         if s["dropped"]:

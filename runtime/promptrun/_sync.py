@@ -138,7 +138,7 @@ class PromptLayer:
             return portal_call(functools.partial(fn, *args, **kwargs))
         return portal_call(fn, *args)
 
-    def _submit(self, record: Any) -> None:
+    def _submit(self, record: Any, caller: str | None = None) -> None:
         """Hand a record to the shipper without waiting for the portal."""
         client = self._async_client()
         rt = client._runtime
@@ -147,7 +147,7 @@ class PromptLayer:
             rt = client._runtime
             assert rt is not None and rt.loop is not None
         # Encoded here, in the caller's thread: the loop thread only enqueues bytes.
-        data = rt.shipper.encode_or_count(record)
+        data = rt.shipper.encode_or_count(record, caller=caller)
         if data is not None:
             rt.shipper.submit_threadsafe(rt.loop, data)
 
@@ -380,7 +380,7 @@ class PromptLayer:
         record = build_log_record(*args)
         if client._tracing is not None:  # inside a traced function: the request names its span
             client._tracing.link(record.body)
-        self._submit(record)
+        self._submit(record, "log_request()")
         return cast(LogRequestResult, logged(record))
 
 

@@ -35,11 +35,17 @@ import anyio
 from anyio.abc import TaskGroup
 
 from promptrun._errors import TRANSIENT, PromptLayerError, PromptLayerNotFoundError
-from promptrun._http import ApiTransport, segment
+from promptrun._http import ApiTransport, Shape, segment
 from promptrun._retry import CALLER_POLICY, NO_RETRY_POLICY, call_with_retries
 from promptrun.pipeline import PromptRef
 
-__all__ = ["CacheOutcome", "CacheRefresh", "TemplateCache", "registry_params"]
+__all__ = ["TEMPLATE_SHAPE", "CacheOutcome", "CacheRefresh", "TemplateCache", "registry_params"]
+
+#: What the registry answers for a template: an object with its ``prompt_template``.
+TEMPLATE_SHAPE: Shape = (
+    "a prompt template",
+    lambda v: isinstance(v, dict) and isinstance(v.get("prompt_template"), dict),
+)
 
 logger = logging.getLogger("promptlayer")
 
@@ -221,7 +227,11 @@ class TemplateCache:
 
         async def once() -> Any:
             return await self._transport.request(
-                "POST", f"/prompt-templates/{segment(key.name)}", body=body, context=context
+                "POST",
+                f"/prompt-templates/{segment(key.name)}",
+                body=body,
+                context=context,
+                shape=TEMPLATE_SHAPE,
             )
 
         # With a known-good entry in hand, one attempt: on failure the caller gets that entry
@@ -229,7 +239,7 @@ class TemplateCache:
         policy = NO_RETRY_POLICY if has_stale else CALLER_POLICY
         started = time.perf_counter()
         try:
-            value = await call_with_retries(policy, context, once)
+            value: dict[str, Any] = await call_with_retries(policy, context, once)
         except Exception as exc:
             logger.debug(
                 "template %r: fetch failed after %.1f ms: %s",
@@ -238,8 +248,6 @@ class TemplateCache:
                 exc,
             )
             raise
-        if not isinstance(value, dict):
-            raise PromptLayerNotFoundError(f"Prompt template {key.name!r} not found.")
         logger.debug(
             "template %r: fetched version %s in %.1f ms (HTTP 200)",
             key.name,

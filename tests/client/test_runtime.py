@@ -40,7 +40,7 @@ def log_kwargs(tag: str) -> dict[str, Any]:
 
 class GarblingServer:
     """promptrun's ingest protocol, except that its first answers are nonsense (``results``
-    a string): what a broken proxy or server could send. Then it stores, by client id."""
+    not objects): what a broken proxy or server could send. Then it stores, by client id."""
 
     def __init__(self, garbled: int) -> None:
         self.garbled = garbled
@@ -54,7 +54,7 @@ class GarblingServer:
         records = (await request.json())["records"]
         if self.garbled:
             self.garbled -= 1
-            return aiohttp.web.json_response({"results": "not a list"})
+            return aiohttp.web.json_response({"results": ["not a result object"]})
         results = []
         for record in records:
             cid = record["client_request_id"]

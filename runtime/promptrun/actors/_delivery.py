@@ -25,9 +25,11 @@ from promptrun._errors import (
     PromptLayerError,
     PromptLayerNotFoundError,
     PromptLayerPermissionDeniedError,
+    PromptLayerUnexpectedAnswerError,
 )
-from promptrun._http import ApiTransport
+from promptrun._http import ApiTransport, Shape
 from promptrun._retry import SHIPPER_POLICY, call_with_retries
+from promptrun.actors._refused import DeadLetters
 from promptrun.wire.ingest import (
     INFO_PATH,
     INGEST_PATH,
@@ -37,19 +39,48 @@ from promptrun.wire.ingest import (
 )
 from promptrun.wire.tracking import TRACK_PATHS
 
-__all__ = ["UNREACHABLE", "IdMap", "Mode", "Outcome", "discover", "ship_batch", "ship_one"]
+__all__ = [
+    "LOGGED_SHAPE",
+    "UNREACHABLE",
+    "IdMap",
+    "Mode",
+    "Outcome",
+    "discover",
+    "ship_batch",
+    "ship_one",
+]
 
 logger = logging.getLogger("promptlayer")
 
 Mode = Literal["ingest", "per-record"]
 
 # Failures that say nothing about the records: keep them and try again later. A refused key is
-# one of them: the records are fine, and dropping them would lose them for good.
+# one of them: the records are fine, and dropping them would lose them for good. So is an
+# answer that did not come from the API (HTML from a wrong base URL, a proxy's page).
 UNREACHABLE: tuple[type[PromptLayerError], ...] = (
     *TRANSIENT,
     PromptLayerAuthenticationError,
     PromptLayerPermissionDeniedError,
+    PromptLayerUnexpectedAnswerError,
 )
+
+
+def _answer(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _logged(v: Any) -> bool:
+    # A refusal with a success status ({"success": false, ...}) is an answer too.
+    return isinstance(v, dict) and ("request_id" in v or "id" in v or v.get("success") is False)
+
+
+#: What the API answers when it stored a record (``/track-request``, ``/log-request``).
+LOGGED_SHAPE: Shape = ("a logged request's id", _logged)
+_INGESTED: Shape = (
+    "the ingest endpoint's results",
+    lambda v: isinstance(v, dict) and isinstance(v.get("results"), list),
+)
+_ANSWER: Shape = ("a JSON object", _answer)
 _ID_MAP_SIZE = 100_000
 _decode_record = msgspec.json.Decoder(Record).decode
 _encode = msgspec.json.Encoder().encode
@@ -88,7 +119,9 @@ async def discover(transport: ApiTransport) -> Mode:
             "GET", INFO_PATH, context="asking the server what it supports"
         )
     except PromptLayerAPIError as exc:
-        if isinstance(exc, UNREACHABLE):
+        # An answer that is not the API's may come from a server without the info route:
+        # per-record shipping checks each answer, and says what is wrong if it goes on.
+        if isinstance(exc, UNREACHABLE) and not isinstance(exc, PromptLayerUnexpectedAnswerError):
             raise
         return "per-record"
     features = info.get("features", []) if isinstance(info, dict) else []
@@ -100,13 +133,14 @@ async def ship_batch(
     batch: list[bytes],
     ids: IdMap,
     may_defer: Callable[[bytes], bool],
+    dead: DeadLetters,
 ) -> Outcome:
     """Ship records through the ingest endpoint; a batch the server finds too big is halved."""
     body = b'{"records":[' + b",".join(batch) + b"]}"
 
     async def once() -> Any:
         return await transport.request(
-            "POST", INGEST_PATH, body=body, context="shipping log records"
+            "POST", INGEST_PATH, body=body, context="shipping log records", shape=_INGESTED
         )
 
     try:
@@ -115,11 +149,10 @@ async def ship_batch(
         return Outcome(error=exc)
     except PromptLayerAPIError as exc:
         if len(batch) > 1 and exc.status_code in (400, 413, 422):
-            return await _halves(transport, batch, ids, may_defer)
+            return await _halves(transport, batch, ids, may_defer, dead)
         if isinstance(exc, PromptLayerNotFoundError):  # not a promptrun server after all
             return Outcome(error=exc)
-        data = batch[0] if batch else b""
-        logger.warning("the server refused log record %s: %s", _client_id(data), exc)
+        refuse(dead, batch, str(exc), exc.status_code)
         return Outcome(settled=len(batch), failed=len(batch))
     results = answer.get("results", []) if isinstance(answer, dict) else []
     out = Outcome()
@@ -135,21 +168,23 @@ async def ship_batch(
             return out
         else:
             out.failed += 1
-            logger.warning(
-                "the server rejected log record %s: %s", _client_id(data), result.get("error")
-            )
+            refuse(dead, [data], str(result.get("error")), None)
         out.settled += 1
     return out
 
 
 async def _halves(
-    transport: ApiTransport, batch: list[bytes], ids: IdMap, may_defer: Callable[[bytes], bool]
+    transport: ApiTransport,
+    batch: list[bytes],
+    ids: IdMap,
+    may_defer: Callable[[bytes], bool],
+    dead: DeadLetters,
 ) -> Outcome:
     half = len(batch) // 2
-    first = await ship_batch(transport, batch[:half], ids, may_defer)
+    first = await ship_batch(transport, batch[:half], ids, may_defer, dead)
     if first.settled < half:
         return first
-    second = await ship_batch(transport, batch[half:], ids, may_defer)
+    second = await ship_batch(transport, batch[half:], ids, may_defer, dead)
     return Outcome(
         first.settled + second.settled,
         first.shipped + second.shipped,
@@ -163,6 +198,28 @@ def _names_missing_record(data: bytes, error: str) -> bool:
     return data.startswith(b'{"type":"track_call"') and "not found" in error
 
 
+def refuse(dead: DeadLetters, batch: list[bytes], why: str, status: int | None) -> None:
+    """Records the server refused for good: warn once, saying why and what to do; keep them."""
+    if status == 413 and len(batch) == 1:
+        why = (
+            f"it is {len(batch[0]):,} bytes, more than the server takes in one request ({why}). "
+            "Log less in one record (e.g. trim long documents from its input or output), or "
+            "raise the server's limit (`promptrun serve --max-body-bytes`)"
+        )
+    kept = dead.keep(batch, why)
+    if len(batch) == 1:
+        logger.warning("the server refused log record %s: %s. %s", _client_id(batch[0]), why, kept)
+    else:
+        logger.warning(
+            "the server refused %d log records (%s to %s): %s. %s",
+            len(batch),
+            _client_id(batch[0]),
+            _client_id(batch[-1]),
+            why,
+            kept,
+        )
+
+
 def _client_id(data: bytes) -> str:
     try:
         return _decode_record(data).client_request_id
@@ -171,16 +228,21 @@ def _client_id(data: bytes) -> str:
 
 
 async def ship_one(
-    transport: ApiTransport, data: bytes, ids: IdMap, may_defer: Callable[[bytes], bool]
+    transport: ApiTransport,
+    data: bytes,
+    ids: IdMap,
+    may_defer: Callable[[bytes], bool],
+    dead: DeadLetters,
 ) -> Literal["shipped", "failed", "deferred"]:
     """Ship one record the way the hosted API takes it; raises UNREACHABLE errors."""
     record = _decode_record(data)
     key = transport.api_key
     expect: tuple[int, ...]
+    shape = LOGGED_SHAPE
     if isinstance(record, TrackRecord):
         path, expect, body = "/track-request", (200,), {**record.body, "api_key": key}
     elif isinstance(record, TrackCallRecord):
-        path, expect = TRACK_PATHS[record.endpoint], (200,)
+        path, expect, shape = TRACK_PATHS[record.endpoint], (200,), _ANSWER
         body = {**record.body, "api_key": key}
         target = body.get("request_id")
         if isinstance(target, str):
@@ -188,12 +250,11 @@ async def ship_one(
             if server_id is None:
                 if may_defer(data):
                     return "deferred"
-                logger.warning(
-                    "track.%s: request %s is not known to this client (it was logged by "
-                    "another process or before a restart); not applied",
-                    record.endpoint,
-                    target,
+                why = (
+                    f"track.{record.endpoint}: request {target} is not known to this client "
+                    "(it was logged by another process or before a restart); not applied"
                 )
+                logger.warning("%s. %s", why, dead.keep([data], why))
                 return "failed"
             body["request_id"] = server_id
     else:
@@ -202,7 +263,7 @@ async def ship_one(
 
     async def once() -> Any:
         return await transport.request(
-            "POST", path, body=encoded, context=f"shipping to {path}", expect=expect
+            "POST", path, body=encoded, context=f"shipping to {path}", expect=expect, shape=shape
         )
 
     try:
@@ -210,9 +271,12 @@ async def ship_one(
     except UNREACHABLE:
         raise
     except PromptLayerError as exc:
-        logger.warning("the server refused log record %s: %s", record.client_request_id, exc)
+        refuse(dead, [data], str(exc), getattr(exc, "status_code", None))
         return "failed"
-    if isinstance(answer, dict) and not isinstance(record, TrackCallRecord):
+    if answer.get("success") is False:  # refused with a success status
+        refuse(dead, [data], f"shipping to {path}: {answer.get('message', answer)!r}", None)
+        return "failed"
+    if not isinstance(record, TrackCallRecord):
         rid = answer.get("request_id", answer.get("id"))
         if isinstance(rid, int):
             ids.remember(record.client_request_id, rid)

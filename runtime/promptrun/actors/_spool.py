@@ -106,6 +106,7 @@ class Spool:
         self._lock = threading.Lock()
         self._adopting = threading.Lock()
         self._dropped_fds: list[int] = []  # of segments dropped by a writer, to close
+        self._unbound_checked = False
         _journals.add(self)
 
     # -- writing (any thread) ----------------------------------------------------------
@@ -302,6 +303,9 @@ class Spool:
         """Take over segments whose owner is gone; returns how many records they hold."""
         if self.released:
             return 0
+        if not own_pid_only and not self._unbound_checked:
+            self._unbound_checked = True
+            _warn_about_unbound(self.folder)
         with self._adopting:
             try:
                 names = sorted(os.listdir(self.folder))
@@ -446,6 +450,44 @@ def _scan(path: Path, fd: int) -> Segment:
         # A last line cut short by a crash mid-write: not a record.
         logger.warning("promptrun spool: skipped a torn last record in %s", path.name)
     return Segment(path, fd, end, acked, acked, count, 0, 0, True, True, True)
+
+
+def _warn_about_unbound(folder: Path) -> None:
+    """Segments right in the parent folder (a ``spool_dir`` as promptrun 0.x used it, shared
+    by every server and key) are not this client's to ship: say where they are and what to do.
+    """
+    root = folder.parent
+    try:
+        names = [n for n in os.listdir(root) if n.endswith(_SUFFIX)]
+    except OSError:
+        return
+    records = 0
+    for name in names:
+        try:
+            fd = os.open(root / name, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            records += _scan(root / name, fd).pending
+        except OSError:
+            pass
+        finally:
+            _close(fd)
+    if records:
+        with contextlib.suppress(OSError):  # so that the files can be moved there
+            folder.mkdir(parents=True, exist_ok=True)
+        logger.warning(
+            "promptrun spool: %s holds %d log record(s) in %d segment file(s) written by an "
+            "earlier promptrun, which kept the records of every server and API key in one "
+            "folder. They are not shipped, since nothing says which server and key they "
+            "belong to. Records now wait in a folder per server and key (this client's: %s). "
+            "If those records were made for this client's server and API key, move the .seg "
+            "files into that folder and they ship; otherwise delete them.",
+            root,
+            records,
+            len(names),
+            folder,
+        )
 
 
 def _remove_stale_tmp(path: Path) -> None:

@@ -33,7 +33,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
-from promptrun._errors import PromptLayerNotFoundError
+from promptrun._errors import PromptLayerNotFoundError, PromptLayerUnexpectedAnswerError
 from promptrun._http import ApiTransport
 from promptrun.actors._delivery import (
     UNREACHABLE,
@@ -44,7 +44,9 @@ from promptrun.actors._delivery import (
     ship_batch,
     ship_one,
 )
+from promptrun.actors._refused import DeadLetters
 from promptrun.actors._spool import Segment, Spool, Taken
+from promptrun.actors._surrogates import replace_surrogates, surrogate_field, unsendable
 from promptrun.pipeline import encode_record
 from promptrun.wire.ingest import Record
 
@@ -112,6 +114,7 @@ class LogShipper:
         self._transport = transport
         self.encode = encode_record
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
+        self.refused = DeadLetters(spool_dir, max_bytes=spool_max_bytes)
         self.stats = ShipperStats()
         self._batch_size = batch_size
         self._linger = linger
@@ -157,16 +160,33 @@ class LogShipper:
         self.batch_span: Callable[[int, str], AbstractContextManager[Any]] | None = None
 
     # -- intake (the caller's side; never blocks on the network) -----------------------
-    def submit(self, record: Record) -> None:
-        data = self.encode_or_count(record)
+    def submit(self, record: Record, *, caller: str | None = None) -> None:
+        data = self.encode_or_count(record, caller=caller)
         if data is not None:
             self.submit_encoded(data)
 
-    def encode_or_count(self, record: Record) -> bytes | None:
-        """The record's bytes; None (counted as failed, logged) when it cannot be encoded."""
+    def encode_or_count(self, record: Record, *, caller: str | None = None) -> bytes | None:
+        """The record's bytes; None (counted as failed, logged) when it cannot be encoded.
+
+        Text with a lone surrogate raises PromptLayerValidationError naming the field when
+        ``caller`` (``"log_request()"``) handed the record over itself; otherwise (a run's
+        record, after the provider answered) it is replaced by U+FFFD, with a warning."""
         try:
             return self.encode(record)
         except Exception as exc:  # a logging problem must never fail the caller's run
+            where = surrogate_field(record.body) if isinstance(exc, UnicodeEncodeError) else None
+            if where is not None:
+                if caller is not None:
+                    raise unsendable(caller, where) from None
+                logger.warning(
+                    "log record %s: %s holds a lone surrogate, which cannot be sent as UTF-8 "
+                    "JSON; every such character in the record was replaced by U+FFFD",
+                    record.client_request_id,
+                    where,
+                )
+                return self.encode_or_count(
+                    msgspec.structs.replace(record, body=replace_surrogates(record.body))
+                )
             self.stats.failed += 1
             logger.error(
                 "promptrun could not encode log record %s: %s", record.client_request_id, exc
@@ -268,9 +288,8 @@ class LogShipper:
         """Wait until everything handed over so far, and what the spool holds, is shipped.
 
         Keeps trying (with the outage backoff) until then or until ``timeout``. True only
-        when every record handed over so far reached the server (a record the server refused
-        counts as settled, in ``failed``); False while any waits, and for good once any was
-        dropped (``dropped`` in the stats).
+        when every record handed over so far reached the server; False while any waits, and
+        for good once any was refused (``failed``) or lost (``dropped``).
         """
         with anyio.move_on_after(timeout) as scope:
             await self._adopt()  # "the spool" includes what processes that ended left
@@ -284,7 +303,8 @@ class LogShipper:
                 await progress.wait()
         if scope.cancelled_caught:
             return False
-        return self._reached(targets, memory) and not (self.stats.dropped + self.spool.dropped)
+        lost = self.stats.dropped + self.spool.dropped + self.stats.failed
+        return self._reached(targets, memory) and not lost
 
     def _reached(self, targets: list[tuple[Segment, int]], memory: int) -> bool:
         return self._memory_out >= memory and all(seg.done >= n for seg, n in targets)
@@ -541,7 +561,7 @@ class LogShipper:
         started = time.perf_counter()
         shipped = self.stats.shipped
         if self._mode == "ingest":
-            settle(await ship_batch(transport, batch, self._ids, self._may_defer))
+            settle(await ship_batch(transport, batch, self._ids, self._may_defer, self.refused))
         else:
             await self._ship_each(transport, batch, settle)
         if self.stats.shipped > shipped:
@@ -570,7 +590,7 @@ class LogShipper:
         out = Outcome()
         for data in batch:
             try:
-                status = await ship_one(transport, data, self._ids, self._may_defer)
+                status = await ship_one(transport, data, self._ids, self._may_defer, self.refused)
             except UNREACHABLE as exc:
                 out.error = exc
                 break
@@ -604,7 +624,7 @@ class LogShipper:
                 logger.info("promptrun replayed %d spooled log records", self._replaying)
                 self._replaying = 0
         if out.error is not None:
-            if isinstance(out.error, PromptLayerNotFoundError):
+            if isinstance(out.error, PromptLayerNotFoundError | PromptLayerUnexpectedAnswerError):
                 self._mode = None  # another server answers there now: ask it what it takes
             self._mark_down(out.error)
         elif out.settled:
