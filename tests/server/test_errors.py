@@ -51,7 +51,7 @@ async def test_malformed_json_is_a_400(seeded: Api, path: str, data: bytes, frag
         ("/track-request", track_body(tags="t1"), "$.tags"),
         ("/prompt-templates/greet", {"version": "one"}, "$.version"),
         ("/log-request", {"provider": "openai"}, "missing required field"),
-        ("/track-request", {**track_body(), "surprise": 1}, "unknown field `surprise`"),
+        ("/promptrun/v1/ingest", {"records": [], "surprise": 1}, "unknown field `surprise`"),
         ("/rest/prompt-templates", {"prompt_version": {}}, "missing required field"),
         ("/library-track-score", {"score": 5}, "request_id"),
     ],

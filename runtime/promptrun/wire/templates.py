@@ -1,7 +1,9 @@
 """Bodies of the prompt-registry endpoints: fetch a template, publish a version.
 
-The server decodes them strictly (unknown keys are a 400); a client may encode them with
-``omit_defaults`` so only what was given goes on the wire. Every body also accepts
+The server checks the type of every key it knows (a 400 naming the key) and ignores keys it
+does not know, as the hosted API does, so a body from a newer PromptLayer SDK with one more
+key is still served. A client may encode them with ``omit_defaults`` so only what was given
+goes on the wire. Every body also accepts
 ``api_key``, because the peer SDK puts the key in the body for some endpoints.
 """
 
@@ -21,7 +23,7 @@ __all__ = [
 ]
 
 
-class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class GetTemplateBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /prompt-templates/{name}``: which version to pick and how to render it."""
 
     api_key: Key | None = None
@@ -35,9 +37,7 @@ class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     skip_input_variable_rendering: bool = False
 
 
-class PublishTemplatePart(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class PublishTemplatePart(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The ``prompt_template`` half of a publish body: the template's identity.
 
     The peer SDK sends its whole publish dict here and again under ``prompt_version``, so the
@@ -54,9 +54,7 @@ class PublishTemplatePart(
     parent_version_id: Id | None = None
 
 
-class PublishVersionPart(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class PublishVersionPart(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The ``prompt_version`` half of a publish body: the new version's content."""
 
     prompt_template: dict[str, Any]
@@ -69,7 +67,7 @@ class PublishVersionPart(
     parent_version_id: Id | None = None
 
 
-class PublishBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class PublishBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /rest/prompt-templates``: append a version, creating the template if new."""
 
     prompt_template: PublishTemplatePart
