@@ -9,18 +9,47 @@ goes on the wire. Every body also accepts
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import msgspec
 
-from promptrun.wire._limits import Id, Key, Label, Labels, Name, NonEmptyName, Tags, Text
+from promptrun.wire._limits import MAX_NAME, Id, Key, Label, Labels, Name, NonEmptyName, Tags, Text
 
 __all__ = [
     "GetTemplateBody",
     "PublishBody",
     "PublishTemplatePart",
     "PublishVersionPart",
+    "template_name_problem",
 ]
+
+
+def template_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a template, or None.
+
+    A template is fetched by name in the URL (``/prompt-templates/{name}``, percent-encoded),
+    so a name must survive that: ``"."`` and ``".."`` are dot segments that every RFC 3986
+    client (``requests``, ``httpx``, browsers) removes from the path before sending, and a
+    control character (a newline, a tab, NUL, DEL...) is no part of a name anyone types. Both
+    would publish a template that no client could fetch.
+    """
+    if not name.strip():
+        return f"must be 1 to {MAX_NAME} characters, not blank"
+    if len(name) > MAX_NAME:
+        return f"must be 1 to {MAX_NAME} characters, not {len(name)}"
+    if name in (".", ".."):
+        return (
+            f"cannot be {name!r}: HTTP clients remove dot segments from URLs, so no client "
+            "could fetch it by name; choose another name"
+        )
+    for index, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            return (
+                f"must not contain control characters ({char!r} at position {index}): a "
+                "template is fetched by name in a URL, and such a name cannot be fetched"
+            )
+    return None
 
 
 class GetTemplateBody(msgspec.Struct, omit_defaults=True, kw_only=True):
