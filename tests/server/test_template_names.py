@@ -22,8 +22,13 @@ def _publish_body(name: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     ("name", "shown"),
-    [("a\nb", r"'\n'"), ("tab\there", r"'\t'"), ("nul\x00", r"'\x00'"), ("del\x7f", r"'\x7f'"),
-     ("c1\x85", r"'\x85'")],  # fmt: skip
+    [
+        ("a\nb", r"'\n'"),
+        ("tab\there", r"'\t'"),
+        ("nul\x00", r"'\x00'"),
+        ("del\x7f", r"'\x7f'"),
+        ("c1\x85", r"'\x85'"),
+    ],
 )
 async def test_a_name_with_a_control_character_is_refused_naming_the_character(
     api: Api, name: str, shown: str

@@ -105,8 +105,8 @@ async def test_promptruns_own_endpoints_still_refuse_unknown_keys(
 async def test_a_status_the_log_does_not_know_is_a_400_listing_the_allowed_ones(
     api: Api, path: str, status_value: str
 ) -> None:
-    body = log_body(status=status_value) if path == "/log-request" else track_body(
-        status=status_value
+    body = (
+        log_body(status=status_value) if path == "/log-request" else track_body(status=status_value)
     )
     status, answer = await api.call("POST", path, body)
     assert status == 400

@@ -35,10 +35,10 @@ from promptrun.wire._limits import (
 )
 
 __all__ = [
+    "STATUSES",
     "TRACK_PATHS",
     "CreateGroupBody",
     "LogRequestBody",
-    "STATUSES",
     "RequestRef",
     "Score",
     "Timestamp",
