@@ -32,6 +32,7 @@ from promptrun.server._template_check import check_metadata, check_prompt_templa
 from promptrun.server.auth import authorized_body
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import NewVersion, TemplateVersion
+from promptrun.server.store.queries.templates import metadata_matches
 from promptrun.wire._limits import MAX_NAME
 from promptrun.wire.templates import GetTemplateBody, PublishBody, template_name_problem
 
@@ -128,6 +129,12 @@ async def fetch_template(request: web.Request) -> web.Response:
         metadata = {**metadata, "model": model}
     view = _view(version, template, metadata)
     view["llm_kwargs"] = llm_kwargs
+    if body.metadata_filters and body.version is None and body.label is None:
+        # No match falls back to the latest version (the peer SDK sends a run()'s metadata
+        # as filters); this says which happened, for callers that select by metadata.
+        view["metadata_filters_matched"] = metadata_matches(
+            version.metadata, body.metadata_filters
+        )
     return json_response(view)
 
 
