@@ -132,9 +132,7 @@ async def fetch_template(request: web.Request) -> web.Response:
     if body.metadata_filters and body.version is None and body.label is None:
         # No match falls back to the latest version (the peer SDK sends a run()'s metadata
         # as filters); this says which happened, for callers that select by metadata.
-        view["metadata_filters_matched"] = metadata_matches(
-            version.metadata, body.metadata_filters
-        )
+        view["metadata_filters_matched"] = metadata_matches(version.metadata, body.metadata_filters)
     return json_response(view)
 
 
