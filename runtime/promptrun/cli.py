@@ -86,9 +86,20 @@ def _add_serve(commands: Commands) -> None:
     serve.add_argument(
         "--max-body-bytes",
         type=_positive_int,
-        default=4 * 1024 * 1024,
+        default=os.environ.get("PROMPTRUN_MAX_BODY_BYTES", str(4 * 1024 * 1024)),
         metavar="N",
-        help="largest request body, after decompression; past it a 413 (default 4194304, 4 MiB)",
+        help="largest request body, after decompression, except on the logging endpoints; "
+        "past it a 413 (default $PROMPTRUN_MAX_BODY_BYTES, else 4194304: 4 MiB)",
+    )
+    serve.add_argument(
+        "--max-record-bytes",
+        type=_positive_int,
+        default=os.environ.get("PROMPTRUN_MAX_RECORD_BYTES", str(32 * 1024 * 1024)),
+        metavar="N",
+        help="largest body of the logging endpoints (/track-request, /log-request, "
+        "/promptrun/v1/ingest), after decompression: one log record holds a whole prompt "
+        "and answer, so it must fit a long-context prompt (default $PROMPTRUN_MAX_RECORD_BYTES, "
+        "else 33554432: 32 MiB)",
     )
     serve.add_argument(
         "--fault-injection",
@@ -275,6 +286,7 @@ def _serve(args: argparse.Namespace) -> int:
         sandbox_latency_ms=args.sandbox_latency_ms,
         sandbox_chunks=args.sandbox_chunks,
         max_body_bytes=args.max_body_bytes,
+        max_record_bytes=args.max_record_bytes,
         fault_injection=args.fault_injection,
         tool_urls=tuple(args.tool_url),
         code_nodes=CodeNodeSettings(

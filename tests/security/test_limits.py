@@ -147,6 +147,10 @@ def test_an_ingest_record_with_a_client_id_past_512_characters_is_rejected_alone
 
 
 def test_a_body_over_the_size_limit_is_a_413(http: Http) -> None:
-    answer = http.call("POST", "/track-request", b'{"x": "' + b"y" * (5 * 1024 * 1024) + b'"}')
+    answer = http.call("POST", "/prompt-templates/x", b'{"x": "' + b"y" * (5 * 1024 * 1024) + b'"}')
+    assert answer.status == 413
+    assert answer.is_json_error
+    # The logging endpoints take one long-context record (32 MiB), and no more.
+    answer = http.call("POST", "/track-request", b'{"x": "' + b"y" * (33 * 1024 * 1024) + b'"}')
     assert answer.status == 413
     assert answer.is_json_error

@@ -31,6 +31,7 @@ def config(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> S
         sandbox=False,
         fault_injection=True,
         max_body_bytes=1024 * 1024,
+        max_record_bytes=2 * 1024 * 1024,
     )
 
 

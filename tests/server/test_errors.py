@@ -51,7 +51,7 @@ async def test_malformed_json_is_a_400(seeded: Api, path: str, data: bytes, frag
         ("/track-request", track_body(tags="t1"), "$.tags"),
         ("/prompt-templates/greet", {"version": "one"}, "$.version"),
         ("/log-request", {"provider": "openai"}, "missing required field"),
-        ("/track-request", {**track_body(), "surprise": 1}, "unknown field `surprise`"),
+        ("/promptrun/v1/ingest", {"records": [], "surprise": 1}, "unknown field `surprise`"),
         ("/rest/prompt-templates", {"prompt_version": {}}, "missing required field"),
         ("/library-track-score", {"score": 5}, "request_id"),
     ],
@@ -70,13 +70,19 @@ async def test_an_oversized_body_is_a_413_and_the_server_keeps_working(
     seeded: Api, config: ServerConfig
 ) -> None:
     before = await snapshot(seeded)
-    big = track_body(metadata={"blob": "x" * (config.max_body_bytes + 10)})
+    big = {"input_variables": {"blob": "x" * (config.max_body_bytes + 10)}}
     # A file-like body: aiohttp warns about (and tests turn into errors) large raw bytes.
+    status, answer = await seeded.call(
+        "POST", "/prompt-templates/greet", data=io.BytesIO(json.dumps(big).encode())
+    )
+    assert status == 413
+    assert "--max-body-bytes" in answer["message"]
+    big = track_body(metadata={"blob": "x" * (config.max_record_bytes + 10)})
     status, answer = await seeded.call(
         "POST", "/track-request", data=io.BytesIO(json.dumps(big).encode())
     )
     assert status == 413
-    assert "--max-body-bytes" in answer["message"]
+    assert "--max-record-bytes" in answer["message"]
     assert await snapshot(seeded) == before
     assert (await seeded.call("POST", "/track-request", track_body()))[0] == 200
 

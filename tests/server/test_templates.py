@@ -125,8 +125,13 @@ async def test_metadata_filters_pick_the_newest_matching_version_or_fall_back(ap
     await api.publish(metadata={**OPENAI_MODEL, "segment": "b"})
     _, a = await api.fetch(metadata_filters={"segment": "a"})
     _, none = await api.fetch(metadata_filters={"user": "someone"})
+    _, plain = await api.fetch()
     assert a["version"] == 1
     assert none["version"] == 2
+    # The fallback is said, for callers that select by metadata; the peer SDK ignores it.
+    assert a["metadata_filters_matched"] is True
+    assert none["metadata_filters_matched"] is False
+    assert "metadata_filters_matched" not in plain
 
 
 @pytest.mark.parametrize(

@@ -13,16 +13,162 @@ Up to the limit, :func:`read_body_bytes` reads a body (the one way the server re
 the stream's own steps (256 KiB, inflated), letting the event loop run between them: aiohttp's
 ``request.read()`` raises its step to ``--max-body-bytes``, so each step of a gzip bomb would
 inflate 4 MiB on the loop, and eight MiB more are inflated ahead before it stops.
+
+The limit is ``--max-body-bytes`` (4 MiB), except on the handlers marked
+:func:`takes_records` (the logging endpoints), whose limit is ``--max-record-bytes``: one log
+record holds a whole prompt and answer, and a long-context prompt is megabytes. A body whose
+``Content-Length`` is already over the limit is refused before a byte of it is read, and a
+client that asks ``Expect: 100-continue`` for one gets the 413 instead of ``100 Continue``
+(:func:`expect_handler`). A ``Content-Encoding`` the server cannot decode is a 415.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
+from aiohttp.http_exceptions import (
+    ContentEncodingError,
+    ContentLengthError,
+    HttpProcessingError,
+    TransferEncodingError,
+)
 from aiohttp.typedefs import Handler
 
-__all__ = ["read_body_bytes", "unread_body_middleware"]
+__all__ = [
+    "CODINGS",
+    "BodyTooLarge",
+    "UnsupportedCoding",
+    "body_limit",
+    "expect_handler",
+    "read_body_bytes",
+    "refusal",
+    "takes_records",
+    "unread_body_middleware",
+    "unreadable_body",
+]
+
+H = TypeVar("H", bound=Callable[..., object])
+_RECORDS = "__promptrun_takes_records__"
+# The content codings aiohttp inflates as it reads a body; any other is a 415.
+CODINGS = ("gzip", "deflate") + (("br",) if HAS_BROTLI else ()) + (("zstd",) if HAS_ZSTD else ())
+
+
+class BodyTooLarge(web.HTTPRequestEntityTooLarge):
+    """A body over its endpoint's limit (``records``: the ``--max-record-bytes`` one)."""
+
+    def __init__(self, limit: int, actual: int, *, records: bool) -> None:
+        super().__init__(max_size=limit, actual_size=actual)
+        self.limit = limit
+        self.records = records
+
+
+class UnsupportedCoding(Exception):
+    """A body in a ``Content-Encoding`` the server cannot decode (a 415)."""
+
+    def __init__(self, coding: str) -> None:
+        super().__init__(coding)
+        self.coding = coding
+
+
+def _size(n: int) -> str:
+    mib = n / (1 << 20)
+    return f"{n} bytes ({mib:.4g} MiB)" if mib >= 1 else f"{n} bytes"
+
+
+def refusal(exc: BodyTooLarge | UnsupportedCoding) -> tuple[int, str]:
+    """The status and message for a body refused before or while it was read."""
+    if isinstance(exc, UnsupportedCoding):
+        return 415, (
+            f"Content-Encoding {exc.coding!r:.80} is not supported: send the body as is, or "
+            f"in one of {', '.join(CODINGS)} (a single coding)"
+        )
+    if exc.records:
+        return 413, (
+            f"request body too large: the limit of this endpoint is {_size(exc.limit)} after "
+            "decompression, and a log record must fit in one body; send fewer records per "
+            "request, or start the server with a larger --max-record-bytes "
+            "(PROMPTRUN_MAX_RECORD_BYTES)"
+        )
+    return 413, (
+        f"request body too large: the limit is {_size(exc.limit)} after decompression; send "
+        "less per request, or start the server with a larger --max-body-bytes "
+        "(PROMPTRUN_MAX_BODY_BYTES)"
+    )
+
+
+def unreadable_body(request: web.Request, exc: BaseException) -> str:
+    """What was wrong with a body aiohttp could not read, in words (not its exception repr)."""
+    cause = exc.__cause__
+    coding = request.headers.get(hdrs.CONTENT_ENCODING, "")
+    if isinstance(cause, ContentEncodingError):
+        return (
+            f"the request body cannot be read: it is not valid {coding!r:.40} data, as its "
+            "Content-Encoding says; send it uncompressed, or compressed whole"
+        )
+    if isinstance(cause, TransferEncodingError):
+        return "the request body cannot be read: its chunked transfer encoding is malformed"
+    if isinstance(cause, ContentLengthError):
+        return "the request body cannot be read: it ended before its Content-Length"
+    if isinstance(cause, HttpProcessingError) and cause.message:
+        return f"the request body cannot be read: {' '.join(str(cause.message).split()):.200}"
+    return "the request body cannot be read (the connection broke while it was sent)"
+
+
+def takes_records(handler: H) -> H:
+    """Mark a handler whose body is log records: its limit is ``--max-record-bytes``."""
+    setattr(handler, _RECORDS, True)
+    return handler
+
+
+def _takes_records(request: web.Request) -> bool:
+    return bool(getattr(request.match_info.handler, _RECORDS, False))
+
+
+def body_limit(request: web.Request) -> int:
+    """The largest body (inflated) the matched handler accepts, in bytes."""
+    if _takes_records(request):
+        from promptrun.server._state import CONFIG  # the server's config, not a sandbox's
+
+        config = request.config_dict.get(CONFIG)
+        if config is not None:
+            return max(config.max_record_bytes, request.client_max_size)
+    return request.client_max_size
+
+
+def _check_head(request: web.Request) -> int:
+    """The body's limit, once its coding and declared length are known to be acceptable."""
+    coding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    if coding and coding != "identity" and coding not in CODINGS:
+        raise UnsupportedCoding(request.headers[hdrs.CONTENT_ENCODING])
+    limit = body_limit(request)
+    length = request.content_length
+    if limit and not coding and length is not None and length > limit:
+        raise BodyTooLarge(limit, length, records=_takes_records(request))
+    return limit
+
+
+async def expect_handler(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue``: the 413 (or 415) at once when the body will be refused,
+    instead of inviting the client to upload it; else ``100 Continue`` as aiohttp does."""
+    from promptrun.server._http import shaped_error  # _http reads bodies through this module
+
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        return shaped_error(request, 417, f"unknown Expect: {expect!r:.80}; only 100-continue")
+    try:
+        _check_head(request)
+    except (BodyTooLarge, UnsupportedCoding) as exc:
+        response = shaped_error(request, *refusal(exc))
+        response.force_close()  # the body was not sent: the connection cannot be reused
+        return response
+    if request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own handler: the answer is not started
+    return None
 
 
 class _UnreadBody(TimeoutError):
@@ -52,17 +198,18 @@ def _stop_inflating(request: web.Request) -> bool:
 
 
 async def read_body_bytes(request: web.Request) -> bytes:
-    """The whole body (inflated), read once; a 413 past the app's ``client_max_size``."""
+    """The whole body (inflated), read once; a 413 past :func:`body_limit`, a 415 for a
+    coding the server cannot decode."""
     cached = request._read_bytes  # aiohttp's own cache of the body, shared with request.read()
     if cached is not None:
         return cached
-    limit = request.client_max_size
+    limit = _check_head(request)
     compressed = "Content-Encoding" in request.headers
     body = bytearray()
     while chunk := await request.content.readany():
         body += chunk
         if limit and len(body) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+            raise BodyTooLarge(limit, len(body), records=_takes_records(request))
         if compressed and not request.content.is_eof():
             # The next step inflates here, with no network wait: let other requests run first.
             await asyncio.sleep(0)

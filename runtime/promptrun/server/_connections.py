@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import resource
 import time
@@ -36,6 +37,7 @@ from aiohttp.typedefs import Handler
 
 from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import error_response
+from promptrun.server._protocol_errors import json_errors
 
 __all__ = [
     "GUARD",
@@ -59,10 +61,23 @@ LISTEN_QUEUE = 128
 # and reader threads), outgoing provider and tool calls, code-node processes, logs, and a
 # batch of just-accepted connections.
 RESERVED_DESCRIPTORS = 128 + ACCEPT_BATCH
-_TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _WARN_EVERY = 60.0
 
 _State = Literal["waiting", "body", "busy", "idle"]
+
+
+def _timeout_408(seconds: float) -> bytes:
+    """The answer to a request whose line and headers did not arrive in time, as JSON."""
+    message = (
+        f"the request line and headers did not arrive within {seconds:g} s; send them at "
+        "once (the server's --header-timeout)"
+    )
+    body = json.dumps({"success": False, "message": message}).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +168,7 @@ class _Conn(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         if timed_out and self.heard:
-            self.transport.write(_TIMEOUT_408)
+            self.transport.write(_timeout_408(self.guard.limits.header_timeout))
         self.transport.close()
 
 
@@ -350,7 +365,7 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._guard.wrap(server),
+            self._guard.wrap(json_errors(server)),
             self._host,
             self._port,
             reuse_address=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,12 +13,14 @@ from promptrun.server._bodies import read_body_bytes
 from promptrun.wire._limits import MAX_ID
 
 __all__ = [
+    "LONE_SURROGATE",
     "ApiError",
     "ErrorShape",
     "decode_body",
     "error_response",
     "errors_as",
     "json_response",
+    "lone_surrogate",
     "path_id",
     "query_int",
     "read_body",
@@ -95,12 +98,38 @@ def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     """
     try:
         return decoder.decode(raw or b"{}")
+    except msgspec.ValidationError as exc:
+        if not raw:
+            raise ApiError(
+                400, f"the request body is empty; a JSON object is needed: {exc}"
+            ) from None
+        raise
+    except msgspec.DecodeError as exc:
+        if lone_surrogate(raw):
+            raise ApiError(400, f"request body is not valid JSON: {LONE_SURROGATE}") from None
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, "request body is not valid JSON: nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise ApiError(
             400, f"request body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+
+
+LONE_SURROGATE = (
+    "it has a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which is "
+    "not text; send valid UTF-8"
+)
+_LONE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def lone_surrogate(raw: bytes) -> bool:
+    """Whether JSON text has a ``\\uD800``-``\\uDFFF`` escape without its pair (msgspec
+    reports one at the end of a string as "Input data was truncated")."""
+    return b"\\u" in raw and _LONE.search(raw) is not None
 
 
 def query_int(
@@ -126,6 +155,8 @@ def path_id(request: web.Request, what: str) -> int:
     ASCII digits only: ``"²".isdigit()`` is true, yet ``int("²")`` fails.
     """
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
-        raise ApiError(400, f"{what} {raw!r} must be a positive integer")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ApiError(400, f"{what} {raw!r:.80} must be a positive integer")
+    if int(raw) > MAX_ID:
+        raise ApiError(400, f"{what} {raw!r:.80} must be a positive integer of at most {MAX_ID}")
     return int(raw)

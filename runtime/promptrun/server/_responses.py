@@ -56,6 +56,9 @@ class TemplateView(msgspec.Struct, kw_only=True):
     release_labels: list[str]
     snippets: list[Any]
     llm_kwargs: dict[str, Any] | None = None
+    #: Only when fetched with ``metadata_filters`` (and no version or label): whether a version
+    #: matched them; when none did, this is the latest version.
+    metadata_filters_matched: bool | None = None
 
 
 class TemplateList(msgspec.Struct):

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG", "KEYRING", "STORE", "ServerConfig", "render_budget"]
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# One log record (/track-request, /log-request, an ingest batch) carries a whole prompt and
+# answer. A 1M-token prompt is about 4 MB of English text, and a peer SDK body escapes every
+# non-ASCII character as \uXXXX (6 bytes), and images travel as base64: 32 MiB fits a
+# long-context record with room, while a body is still bounded (it is held in memory).
+DEFAULT_MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +50,8 @@ class ServerConfig:
     sandbox_latency_ms: float = 0.0
     sandbox_chunks: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The body limit of the logging endpoints, whose bodies are whole prompts and answers.
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     fault_injection: bool = False
     # Origins that server-side workflow tool nodes may call ("*": any public address).
     tool_urls: tuple[str, ...] = ()

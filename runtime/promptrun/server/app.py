@@ -26,7 +26,14 @@ from aiohttp.web_protocol import RequestPayloadError
 from promptrun._errors import PromptLayerValidationError
 from promptrun._render_threads import RenderBusyError
 from promptrun.server import _faults, _slashes, openapi, ws
-from promptrun.server._bodies import unread_body_middleware
+from promptrun.server._bodies import (
+    BodyTooLarge,
+    UnsupportedCoding,
+    expect_handler,
+    refusal,
+    unread_body_middleware,
+    unreadable_body,
+)
 from promptrun.server._connections import (
     GUARD,
     ConnectionGuard,
@@ -59,13 +66,8 @@ log = logging.getLogger("promptrun.server")
 
 
 def _http_message(request: web.Request, exc: web.HTTPException) -> str:
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        limit = request.app[CONFIG].max_body_bytes
-        return (
-            f"request body too large: the limit is {limit} bytes (after decompression); "
-            "send less per request "
-            "(smaller batches) or start the server with a larger --max-body-bytes"
-        )
+    if isinstance(exc, BodyTooLarge):
+        return refusal(exc)[1]
     if isinstance(exc, web.HTTPNotFound):
         return f"no such endpoint: {request.method} {request.path}"
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -87,8 +89,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return shaped_error(request, exc.status, _http_message(request, exc), headers)
+    except UnsupportedCoding as exc:
+        return shaped_error(request, *refusal(exc))
     except RequestPayloadError as exc:  # a body that cannot be decompressed, or cut short
-        response = shaped_error(request, 400, f"the request body cannot be read: {exc}")
+        response = shaped_error(request, 400, unreadable_body(request, exc))
         response.force_close()  # the rest of that body cannot be read either: no keep-alive
         return response
     except msgspec.ValidationError as exc:
@@ -155,6 +159,16 @@ def limits_of(config: ServerConfig) -> ConnectionLimits:
     )
 
 
+def _add_routes(app: web.Application, table: web.RouteTableDef) -> None:
+    """``app.add_routes(table)``, each route answering ``Expect: 100-continue`` itself."""
+    for route in table:
+        if isinstance(route, web.RouteDef):
+            kwargs = {"expect_handler": expect_handler, **route.kwargs}
+            app.router.add_route(route.method, route.path, route.handler, **kwargs)
+        else:
+            route.register(app.router)
+
+
 def create_app(config: ServerConfig) -> web.Application:
     """The application for ``config``: routes, middlewares, store lifetime, sandbox."""
     middlewares = [unread_body_middleware, error_middleware, connection_middleware]
@@ -176,7 +190,7 @@ def create_app(config: ServerConfig) -> web.Application:
         traces, keys,
     )  # fmt: skip
     for module in modules:
-        app.add_routes(module.routes)
+        _add_routes(app, module.routes)
         # A module without OPERATIONS is missing from the OpenAPI document; a test says so.
         api.operations.extend(getattr(module, "OPERATIONS", ()))
     if config.fault_injection:

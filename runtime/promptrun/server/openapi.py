@@ -45,8 +45,9 @@ _REASONS = {
     403: "A member key asked for what only an admin key of the workspace may do",
     404: "Something the workspace does not have",
     409: "The request conflicts with the state of what it names",
-    413: "The body is over the server's size limit (--max-body-bytes)",
-    415: "The body's Content-Type is not one the endpoint takes",
+    413: "The body is over the server's size limit (--max-body-bytes; --max-record-bytes on "
+    "the logging endpoints)",
+    415: "The body's Content-Type or Content-Encoding is not one the endpoint takes",
     422: "The template cannot be rendered with the input variables given",
     429: "Too much from this workspace at once: retry after Retry-After seconds",
     503: "The server is too busy: retry after Retry-After seconds",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
+from promptrun.server._http import LONE_SURROGATE, lone_surrogate
 from promptrun.server.otlp_json import (
     ExportTraceServiceRequest,
     JsonAnyValue,
@@ -339,7 +340,10 @@ def _decode_json(raw: bytes) -> Decoded:
     try:
         request = _JSON_REQUEST.decode(raw or b"{}")
     except msgspec.DecodeError as exc:  # ValidationError included
-        raise OtlpError(f"the body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+        problem = LONE_SURROGATE if lone_surrogate(raw) else str(exc)
+        raise OtlpError(
+            f"the body is not an OTLP/JSON ExportTraceServiceRequest: {problem}"
+        ) from None
     except (RecursionError, UnicodeDecodeError):
         raise OtlpError("the body is not valid JSON (nested too deeply, or not UTF-8)") from None
     return _decode_spans(request.resource_spans, _json_attributes, _json_span)

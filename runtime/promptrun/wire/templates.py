@@ -1,27 +1,58 @@
 """Bodies of the prompt-registry endpoints: fetch a template, publish a version.
 
-The server decodes them strictly (unknown keys are a 400); a client may encode them with
-``omit_defaults`` so only what was given goes on the wire. Every body also accepts
+The server checks the type of every key it knows (a 400 naming the key) and ignores keys it
+does not know, as the hosted API does, so a body from a newer PromptLayer SDK with one more
+key is still served. A client may encode them with ``omit_defaults`` so only what was given
+goes on the wire. Every body also accepts
 ``api_key``, because the peer SDK puts the key in the body for some endpoints.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import msgspec
 
-from promptrun.wire._limits import Id, Key, Label, Labels, Name, NonEmptyName, Tags, Text
+from promptrun.wire._limits import MAX_NAME, Id, Key, Label, Labels, Name, NonEmptyName, Tags, Text
 
 __all__ = [
     "GetTemplateBody",
     "PublishBody",
     "PublishTemplatePart",
     "PublishVersionPart",
+    "template_name_problem",
 ]
 
 
-class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+def template_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a template, or None.
+
+    A template is fetched by name in the URL (``/prompt-templates/{name}``, percent-encoded),
+    so a name must survive that: ``"."`` and ``".."`` are dot segments that every RFC 3986
+    client (``requests``, ``httpx``, browsers) removes from the path before sending, and a
+    control character (a newline, a tab, NUL, DEL...) is no part of a name anyone types. Both
+    would publish a template that no client could fetch.
+    """
+    if not name.strip():
+        return f"must be 1 to {MAX_NAME} characters, not blank"
+    if len(name) > MAX_NAME:
+        return f"must be 1 to {MAX_NAME} characters, not {len(name)}"
+    if name in (".", ".."):
+        return (
+            f"cannot be {name!r}: HTTP clients remove dot segments from URLs, so no client "
+            "could fetch it by name; choose another name"
+        )
+    for index, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            return (
+                f"must not contain control characters ({char!r} at position {index}): a "
+                "template is fetched by name in a URL, and such a name cannot be fetched"
+            )
+    return None
+
+
+class GetTemplateBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /prompt-templates/{name}``: which version to pick and how to render it."""
 
     api_key: Key | None = None
@@ -35,9 +66,7 @@ class GetTemplateBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     skip_input_variable_rendering: bool = False
 
 
-class PublishTemplatePart(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class PublishTemplatePart(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The ``prompt_template`` half of a publish body: the template's identity.
 
     The peer SDK sends its whole publish dict here and again under ``prompt_version``, so the
@@ -54,9 +83,7 @@ class PublishTemplatePart(
     parent_version_id: Id | None = None
 
 
-class PublishVersionPart(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class PublishVersionPart(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The ``prompt_version`` half of a publish body: the new version's content."""
 
     prompt_template: dict[str, Any]
@@ -69,7 +96,7 @@ class PublishVersionPart(
     parent_version_id: Id | None = None
 
 
-class PublishBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class PublishBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /rest/prompt-templates``: append a version, creating the template if new."""
 
     prompt_template: PublishTemplatePart

@@ -5,7 +5,13 @@ before 1970 or from 2100 on (a time in milliseconds by mistake, a negative or hu
 refused with a 400 naming the field; an end before the start is stored as given (clocks step
 back), and shows as an unknown latency. Token counts are 0 to 10^9 and a logged price 0 to
 $1,000,000. A ``request_id`` is the server's id (int) or, on a promptrun server, the id a
-client chose for its record (str).
+client chose for its record (str). A logged ``status`` is ``SUCCESS``, ``WARNING`` or
+``ERROR`` (any case; stored in upper case): the dashboard's filters and error counts know no
+other.
+
+Every key the server knows is type-checked (a 400 naming it); keys it does not know are
+ignored, as the hosted API does, so a newer PromptLayer SDK that sends one more key is not
+refused on every log.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from promptrun.wire._limits import (
 )
 
 __all__ = [
+    "STATUSES",
     "TRACK_PATHS",
     "CreateGroupBody",
     "LogRequestBody",
@@ -41,6 +48,7 @@ __all__ = [
     "TrackPromptBody",
     "TrackRequestBody",
     "TrackScoreBody",
+    "checked_status",
     "epoch_seconds",
     "time_problem",
 ]
@@ -90,15 +98,25 @@ def time_problem(name: str, value: object) -> str | None:
     )
 
 
+STATUSES = ("SUCCESS", "WARNING", "ERROR")
+"""The statuses a logged request can have."""
+
+
+def checked_status(value: str) -> str:
+    """``value`` as one of :data:`STATUSES` (case folded), else a ValueError listing them."""
+    upper = value.upper()
+    if upper not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {value!r:.80}")
+    return upper
+
+
 def _check_times(start: Timestamp, end: Timestamp) -> None:
     for name, value in (("request_start_time", start), ("request_end_time", end)):
         if (problem := time_problem(name, value)) is not None:
             raise ValueError(problem)
 
 
-class TrackRequestBody(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class TrackRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /track-request``: one provider call, as the peer's ``run()`` reports it.
 
     ``kwargs`` are the arguments given to the provider SDK and ``request_response`` its
@@ -129,9 +147,10 @@ class TrackRequestBody(
 
     def __post_init__(self) -> None:
         _check_times(self.request_start_time, self.request_end_time)
+        self.status = checked_status(self.status)
 
 
-class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class LogRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /log-request``: a request made outside ``run()``, given as two prompt templates."""
 
     provider: Name
@@ -162,11 +181,10 @@ class LogRequestBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
 
     def __post_init__(self) -> None:
         _check_times(self.request_start_time, self.request_end_time)
+        self.status = checked_status(self.status)
 
 
-class TrackMetadataBody(
-    msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
+class TrackMetadataBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /library-track-metadata``: string key/value pairs added to a request."""
 
     request_id: RequestRef
@@ -174,7 +192,7 @@ class TrackMetadataBody(
     api_key: Key | None = None
 
 
-class TrackScoreBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class TrackScoreBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /library-track-score``: a 0..100 score, optionally named."""
 
     request_id: RequestRef
@@ -183,7 +201,7 @@ class TrackScoreBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     api_key: Key | None = None
 
 
-class TrackPromptBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class TrackPromptBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /library-track-prompt``: tie a request to a registry template version."""
 
     request_id: RequestRef
@@ -194,7 +212,7 @@ class TrackPromptBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     api_key: Key | None = None
 
 
-class TrackGroupBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class TrackGroupBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /track-group``: put a request in a group made by ``/create-group``."""
 
     request_id: RequestRef
@@ -202,7 +220,7 @@ class TrackGroupBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     api_key: Key | None = None
 
 
-class CreateGroupBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class CreateGroupBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /create-group``: the body holds only the key (the peer sends it there)."""
 
     api_key: Key | None = None

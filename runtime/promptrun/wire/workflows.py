@@ -51,8 +51,9 @@ class PublishWorkflowBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     release_labels: Labels = msgspec.field(default_factory=list)
 
 
-class RunWorkflowBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /workflows/{id}/run``: what the peer SDK sends, every key present."""
+class RunWorkflowBody(msgspec.Struct, kw_only=True):
+    """``POST /workflows/{id}/run``: what the peer SDK sends, every key present (keys a newer
+    SDK may add are ignored)."""
 
     input_variables: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None

@@ -490,3 +490,17 @@ async def test_a_hostile_address_gets_an_html_4xx_not_a_crash(
     async with signed_in.client.get(path) as answer:
         assert 400 <= answer.status < 500, path
         assert answer.content_type == "text/html"
+
+
+@pytest.mark.parametrize(("name", "says"), [("..", "dot segments"), ("a\nb", "control characters")])
+async def test_publishing_a_name_no_client_could_fetch_is_refused_saying_why(
+    signed_in: Visitor, name: str, says: str
+) -> None:
+    template = '{"type": "chat", "messages": []}'
+    status, page = await signed_in.post(
+        "/dashboard/publish",
+        {"name": name, "prompt_template": template, "metadata": "", "commit_message": "",
+         "release_labels": ""},
+    )  # fmt: skip
+    assert status == 400
+    assert says in page

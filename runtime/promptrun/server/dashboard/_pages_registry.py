@@ -21,12 +21,12 @@ from promptrun.server.dashboard._web import (
     whole_number,
 )
 from promptrun.server.store.base import NewVersion, NotFoundError
+from promptrun.wire.templates import template_name_problem
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
-_MAX_NAME = 512
 _BLANK_TEMPLATE = {
     "type": "chat",
     "input_variables": ["name"],
@@ -198,8 +198,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
         dict.fromkeys(x.strip() for x in fields["release_labels"].split(",") if x.strip())
     )
     try:
-        if not name or len(name) > _MAX_NAME:
-            raise DashboardError(400, f"The template needs a name of 1 to {_MAX_NAME} characters.")
+        if (problem := template_name_problem(name)) is not None:
+            raise DashboardError(400, f"The template name {problem}.")
         template = _json_field(fields["prompt_template"], "The prompt template", required=True)
         metadata = _json_field(fields["metadata"], "The metadata", required=False)
         check_prompt_template(template, "prompt_template")

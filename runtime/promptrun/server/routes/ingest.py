@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from promptrun._version import __version__
+from promptrun.server._bodies import takes_records
 from promptrun.server._http import ApiError, json_response, read_body
 from promptrun.server._records import TRACK_BODIES, log_row, track_call, track_row
 from promptrun.server._state import KEYRING, STORE
@@ -68,6 +69,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 @routes.post(INGEST_PATH)
+@takes_records
 async def ingest(request: web.Request) -> web.Response:
     # The key comes from a header here, so an unknown client is refused before the body is read.
     workspace = await request.app[KEYRING].workspace(request)

@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from promptrun.server._bodies import takes_records
 from promptrun.server._http import json_response
 from promptrun.server._records import TRACK_BODIES, log_row, track_call, track_row
 from promptrun.server._responses import GroupCreated, LoggedRequest, Success, TrackedRequest
@@ -36,6 +37,7 @@ _SUCCESS = msgspec.json.encode({"success": True})
 
 
 @routes.post("/track-request")
+@takes_records
 async def track_request(request: web.Request) -> web.Response:
     workspace, body = await authorized_body(request, request.app[KEYRING], _TRACK_BODY)
     row, blueprint = track_row(body)
@@ -44,6 +46,7 @@ async def track_request(request: web.Request) -> web.Response:
 
 
 @routes.post("/log-request")
+@takes_records
 async def log_request(request: web.Request) -> web.Response:
     workspace, body = await authorized_body(request, request.app[KEYRING], _LOG_BODY)
     row, blueprint = log_row(body)

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from promptrun.server._execution_trace import parse_traceparent
 from promptrun.server._executions import RunRequest, WorkflowRuns, WorkflowSettings
-from promptrun.server._http import ApiError, json_response, query_int, read_body
+from promptrun.server._http import ApiError, json_response, path_id, query_int, read_body
 from promptrun.server._prompt_runs import PROMPTS, sandbox_origin
 from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server.openapi import Operation, Param
@@ -276,10 +276,7 @@ async def list_executions(request: web.Request) -> web.Response:
 
 
 def _execution_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not _DIGITS.fullmatch(raw) or int(raw) > _MAX_ID:
-        raise ApiError(400, f"execution id {raw!r} must be a positive integer")
-    return int(raw)
+    return path_id(request, "execution id")
 
 
 @routes.get("/promptrun/v1/workflow-executions/{id}")

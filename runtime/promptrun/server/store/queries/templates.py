@@ -45,6 +45,7 @@ from promptrun.server.store.queries.dialect import Dialect
 __all__ = [
     "json_text",
     "list_templates",
+    "metadata_matches",
     "publish",
     "select_version",
     "template_detail",
@@ -64,7 +65,8 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json_text(value)
 
 
-def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+def metadata_matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Whether a version's ``metadata`` has every filter key with an equal value (as text)."""
     return all(
         key in metadata and _as_text(metadata[key]) == _as_text(want)
         for key, want in filters.items()
@@ -120,7 +122,7 @@ def select_version(
     if version is None and label is None:
         if metadata_filters:
             for candidate in (yield from fetch(f"{base} ORDER BY v.number DESC", template_id)):
-                if _matches(_decode(candidate[3]), metadata_filters):
+                if metadata_matches(_decode(candidate[3]), metadata_filters):
                     row = candidate
                     break
         if row is None:
