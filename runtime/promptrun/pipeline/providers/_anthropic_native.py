@@ -120,7 +120,7 @@ class AnthropicWire(NativeWire):
             body.update(extra)
         return Exchange(self.url, self.headers, _encode(body))
 
-    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
+    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any:
         message = typed(types.Message, _decode(body))
         message._request_id = response.headers.get("request-id")
         return message

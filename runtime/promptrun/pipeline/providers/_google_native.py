@@ -28,7 +28,8 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio
 import msgspec
@@ -50,6 +51,7 @@ from promptrun.pipeline.providers._google_body import (
     model_path,
     request_body,
 )
+from promptrun.pipeline.providers._wire import Exchange, NativeWire, WireFailure
 
 __all__ = ["VERIFIED_SINCE", "GoogleWire", "sdk_verified"]
 
@@ -79,8 +81,26 @@ _NO_SCHEMA: dict[str, object] = {
 }
 
 
-class GoogleWire:
-    """The Gemini API on an aiohttp session, answering with google-genai's objects."""
+@dataclass(frozen=True, slots=True)
+class _Exchange(Exchange):
+    """A Gemini request, and what the SDK's ``generate_content`` does with its answer, which
+    depends on the config: its response schema (none here), and its automatic function
+    calling, which records an (empty) history unless the tools are declarations it cannot
+    call."""
+
+    configured: bool
+    history: bool
+
+
+class GoogleWire(NativeWire):
+    """The Gemini API on an aiohttp session, answering with google-genai's objects.
+
+    google-genai's policy, not the openai / anthropic one: the stream's request is sent on
+    its first read; only a refused connection is retried, once; any status but 200 is an
+    error; aiohttp's own errors go up as they are.
+    """
+
+    lazy_stream = True
 
     def __init__(self, session: Any, base_url: str | None, api_key: str) -> None:
         self.session = session
@@ -88,14 +108,14 @@ class GoogleWire:
         self._enums = Enums()
         # covers() builds the body; call() and stream() run right after it for the same
         # plan, with no await between, and take it from here.
-        self._built: tuple[CallPlan, str, Json] | None = None
+        self._built: tuple[CallPlan, str, bytes, bool, bool] | None = None
 
     def covers(self, plan: CallPlan, stream: bool) -> bool:
         """Whether this transport sends ``plan`` exactly as the SDK would."""
         self._built = self._prepare(plan)
         return self._built is not None
 
-    def _prepare(self, plan: CallPlan) -> tuple[CallPlan, str, Json] | None:
+    def _prepare(self, plan: CallPlan) -> tuple[CallPlan, str, bytes, bool, bool] | None:
         kwargs = plan.llm_kwargs
         if not kwargs.keys() <= CALL_KEYS:
             return None
@@ -106,75 +126,80 @@ class GoogleWire:
         body = request_body(contents, config, self._enums) if path is not None else None
         if path is None or body is None:
             return None
-        # What the SDK's generate_content does with the answer depends on the config: its
-        # response schema (none here), and its automatic function calling, which records an
-        # (empty) history unless the tools are declarations it cannot call.
-        prepared = {
-            "body": _encode(body),
-            "configured": bool(config),
-            "history": "tools" not in body,
-        }
-        return plan, path, prepared
+        return plan, path, _encode(body), bool(config), "tools" not in body
 
-    def _exchange(self, plan: CallPlan, action: str) -> tuple[str, Json]:
+    def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
         built, self._built = self._built, None
         if built is None or built[0] is not plan:  # not the plan covers() just checked
             built = self._prepare(plan)
             if built is None:
                 raise ValueError("this Gemini call is not one the native transport sends")
-        _, path, prepared = built
-        return f"{self.prefix}{path}:{action}", prepared
+        _, path, body, configured, history = built
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return _Exchange(f"{self.prefix}{path}:{action}", self.headers, body, configured, history)
 
-    async def call(self, plan: CallPlan) -> Any:
-        url, built = self._exchange(plan, "generateContent")
-        response = await self._post(url, built["body"])
+    async def post(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
         try:
-            await errors.APIError.raise_for_async_response(response)
-            text = await response.text()
-        finally:
-            response.release()
-        result = _typed(_loads(text) if text else {}, built["configured"])
-        result.sdk_http_response = types.HttpResponse(
-            headers=_api_client.HttpResponse(response.headers).headers
-        )
-        if built["history"]:
-            result.automatic_function_calling_history = []
-        return result
-
-    async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
-        """The chunks; as with the SDK, the request is sent on the first read."""
-        url, built = self._exchange(plan, "streamGenerateContent?alt=sse")
-        return self._chunks(url, built)
-
-    async def _post(self, url: str, body: bytes) -> Any:
-        try:
-            return await self.session.post(
-                url, data=body, headers=self.headers, timeout=_NO_TIMEOUT
-            )
+            response = await self._post(exchange)
         except _TRANSIENT:
             # google-genai's aiohttp path tries once more after 1-10 s, then raises.
             await anyio.sleep(1 + random.randint(0, 9))
-            return await self.session.post(
-                url, data=body, headers=self.headers, timeout=_NO_TIMEOUT
-            )
-
-    async def _chunks(self, url: str, built: Json) -> AsyncIterator[Any]:
-        response = await self._post(url, built["body"])
+            response = await self._post(exchange)
+        if response.status == 200 and stream:
+            return response, b""
         try:
-            await errors.APIError.raise_for_async_response(response)
-            # The SDK's own reader: "data: " lines, and bare JSON errors across lines.
-            segments = _api_client.HttpResponse(response.headers, response)
-            headers = segments.headers
-            async for chunk in segments.async_segments():
-                if isinstance(chunk, dict) and next(iter(chunk), None) == "error":
-                    error = chunk.get("error")
-                    code = error.get("code") if isinstance(error, dict) else None
-                    await errors.APIError.raise_error_async(code, chunk, segments)  # type: ignore[arg-type]
-                result = _typed(chunk if chunk else {}, built["configured"])
-                result.sdk_http_response = types.HttpResponse(headers=headers)
-                yield result
+            return response, await response.read()
         finally:
             response.release()
+
+    async def _post(self, exchange: Exchange) -> Any:
+        return await self.session.post(
+            exchange.url, data=exchange.body, headers=exchange.headers, timeout=_NO_TIMEOUT
+        )
+
+    async def check(self, response: Any, exchange: Exchange, body: bytes) -> None:
+        # The SDK's own reading of a refused answer (the body is read: it reads it again).
+        await errors.APIError.raise_for_async_response(response)
+
+    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any:
+        built = cast(_Exchange, exchange)
+        text = body.decode(response.get_encoding())  # aiohttp's response.text()
+        result = _typed(_loads(text) if text else {}, built.configured)
+        result.sdk_http_response = types.HttpResponse(headers=_headers(response))
+        if built.history:
+            result.automatic_function_calling_history = []
+        return result
+
+    def read(self, response: Any) -> AsyncIterator[tuple[str | None, Any]]:
+        return _segments(response)
+
+    def event(
+        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: Any
+    ) -> Any:
+        segments, chunk = data
+        if isinstance(chunk, dict) and next(iter(chunk), None) == "error":
+            error = chunk.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            errors.APIError.raise_error(code, chunk, segments)  # type: ignore[arg-type]
+        result = _typed(chunk if chunk else {}, cast(_Exchange, exchange).configured)
+        result.sdk_http_response = types.HttpResponse(headers=segments.headers)
+        return result
+
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception | None:
+        return None  # a stream cut short raises aiohttp's ClientPayloadError, as the SDK
+
+
+async def _segments(response: Any) -> AsyncIterator[tuple[str | None, Any]]:
+    """The SDK's own stream reader ("data: " lines, and bare JSON errors across lines): each
+    decoded chunk with the reader, whose headers and response the SDK's objects take."""
+    segments = _api_client.HttpResponse(response.headers, response)
+    async for chunk in segments.async_segments():
+        yield None, (segments, chunk)
+
+
+def _headers(response: Any) -> dict[str, str]:
+    headers: dict[str, str] = _api_client.HttpResponse(response.headers).headers
+    return headers
 
 
 def endpoint(base_url: str | None, api_key: str) -> tuple[str, dict[str, str]]:

@@ -137,7 +137,7 @@ class OpenAIWire(NativeWire):
         url = self.responses_url if responses else self.url
         return Exchange(url, self.headers, _encode(body))
 
-    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
+    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any:
         model = Response if plan.api_type == "responses" else ChatCompletion
         answer = typed(model, _decode(body))
         answer._request_id = response.headers.get("x-request-id")

@@ -7,7 +7,9 @@ exception classes. The retry policy is the one the openai and anthropic SDKs sha
 ``_base_client``): 2 retries; statuses 408, 409, 429 and 5xx and connection errors; a wait of
 ``min(0.5 * 2**n, 8)`` seconds less up to 25% jitter, or the server's ``retry-after-ms`` /
 ``Retry-After`` (seconds or an HTTP date) when it is between 0 and 120 seconds (longer: no
-retry); ``x-should-retry: true|false`` obeyed.
+retry); ``x-should-retry: true|false`` obeyed. A transport whose SDK differs (google-genai:
+no retries but one of a refused connection, a lazily started stream, its own stream reader)
+says so through :class:`NativeWire`'s hooks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import anyio
 from aiohttp import ClientError, ClientTimeout
@@ -74,27 +76,40 @@ SKIP: Final = object()
 
 
 class NativeWire:
-    """A native transport: one POST per call or stream, the SDKs' retries, the SDK's objects.
+    """A native transport: one POST per call or stream, the SDK's retries, the SDK's objects.
 
     :meth:`call` and :meth:`stream` (the :class:`~._base.Wire` protocol) are written once
     here; a subclass sets ``session`` (the pooled aiohttp session) and says what differs:
 
     - :meth:`covers`: whether it sends a plan exactly as the SDK would;
-    - :meth:`exchange`: the URL, headers and JSON body for a plan;
+    - :meth:`exchange`: the URL, headers and JSON body for a plan (a subclass of
+      :class:`Exchange` may carry more, for the hooks that read the answer);
     - :meth:`answer`: the SDK's object for a 2xx answer to a plain call;
     - :meth:`event`: the SDK's object for one server-sent event, or :data:`SKIP` /
       :data:`END`; it raises the SDK's exception for an error event;
     - :meth:`status_error`: the SDK's exception for a non-2xx answer (after the retries);
     - :meth:`wire_error`: the SDK's exception when no answer came (``failure.__cause__`` is
       the aiohttp error), or the stream was cut while read (``failure.__cause__`` is None;
-      the aiohttp error becomes the raised exception's ``__cause__``).
+      the aiohttp error becomes the raised exception's ``__cause__``); None when the SDK
+      lets the aiohttp error itself through.
 
-    Every hook is synchronous; ``response`` is the aiohttp response (``status``, ``headers``,
-    ``raw_headers``). The stream's connection is released when its iterator ends, fails or
-    is closed.
+    Where an SDK's policy differs from the openai / anthropic one, a subclass also says so:
+
+    - :meth:`post`: the send and its retries (default :func:`send`, the openai / anthropic
+      policy); it returns an answer to a stream unread when :meth:`check` will accept it;
+    - :meth:`check`: raises the SDK's exception for an answer it refuses (default: any
+      status from 300 up, through :meth:`status_error`);
+    - :meth:`read`: the stream's ``(event, data)`` pairs (default :func:`iter_sse`);
+    - ``lazy_stream``: the stream's request is sent on its first read, not by :meth:`stream`.
+
+    Every hook but :meth:`post`, :meth:`check` and :meth:`read` is synchronous; ``response``
+    is the aiohttp response (``status``, ``headers``, ``raw_headers``). The stream's
+    connection is released when its iterator ends, fails or is closed.
     """
 
     session: Any
+    #: Whether the stream's request waits for the first read of the iterator (google-genai).
+    lazy_stream: ClassVar[bool] = False
 
     def covers(self, plan: CallPlan, stream: bool) -> bool:
         raise NotImplementedError
@@ -102,46 +117,65 @@ class NativeWire:
     def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
         raise NotImplementedError
 
-    def answer(self, plan: CallPlan, response: Any, body: bytes) -> Any:
+    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any:
         raise NotImplementedError
 
     def event(
-        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: str
+        self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: Any
     ) -> Any:
         raise NotImplementedError
 
     def status_error(self, response: Any, exchange: Exchange, body: bytes) -> Exception:
         raise NotImplementedError
 
-    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception:
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception | None:
         raise NotImplementedError
+
+    async def post(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
+        return await send(self.session, exchange, stream=stream)
+
+    async def check(self, response: Any, exchange: Exchange, body: bytes) -> None:
+        if response.status >= 300:
+            raise self.status_error(response, exchange, body)
+
+    def read(self, response: Any) -> AsyncIterator[tuple[str | None, Any]]:
+        return iter_sse(response)
 
     async def call(self, plan: CallPlan) -> Any:
         exchange = self.exchange(plan, False)
         response, body = await self._send(exchange, stream=False)
-        if response.status >= 300:
-            raise self.status_error(response, exchange, body)
-        return self.answer(plan, response, body)
+        await self.check(response, exchange, body)
+        return self.answer(plan, exchange, response, body)
 
     async def stream(self, plan: CallPlan) -> AsyncIterator[Any]:
         exchange = self.exchange(plan, True)
+        if self.lazy_stream:
+            return self._events(plan, exchange, None)
+        return self._events(plan, exchange, await self._open(exchange))
+
+    async def _open(self, exchange: Exchange) -> Any:
         response, body = await self._send(exchange, stream=True)
-        if response.status >= 300:
-            raise self.status_error(response, exchange, body)
-        return self._events(plan, response, exchange)
+        await self.check(response, exchange, body)
+        return response
 
     async def _send(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
         try:
-            return await send(self.session, exchange, stream=stream)
+            return await self.post(exchange, stream=stream)
         except WireFailure as exc:
-            raise self.wire_error(exc, exchange) from exc.__cause__
+            error = self.wire_error(exc, exchange)
+            cause = exc.__cause__
+            if error is not None or cause is None:
+                raise (error or exc) from cause
+        raise cause  # the SDK lets the aiohttp error itself through
 
     async def _events(
-        self, plan: CallPlan, response: Any, exchange: Exchange
+        self, plan: CallPlan, exchange: Exchange, response: Any | None
     ) -> AsyncIterator[Any]:
+        if response is None:  # lazy_stream: sent now, on the first read
+            response = await self._open(exchange)
         try:
             try:
-                async for name, data in iter_sse(response):
+                async for name, data in self.read(response):
                     item = self.event(plan, exchange, response, name, data)
                     if item is END:
                         break
@@ -149,7 +183,10 @@ class NativeWire:
                         yield item
             except (ClientError, OSError, TimeoutError) as exc:
                 failure = WireFailure(exc, timed_out=isinstance(exc, TimeoutError))
-                raise self.wire_error(failure, exchange) from exc
+                error = self.wire_error(failure, exchange)
+                if error is None:
+                    raise
+                raise error from exc
         finally:
             response.release()
 
