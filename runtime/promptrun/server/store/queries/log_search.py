@@ -223,30 +223,35 @@ def request_page(
     key = _cost_key(f, costs) if sort == "cost" else SORT_KEYS[sort]
     forward = page.before is None  # "before": the page in front of a row, read backwards
     ascending = page.descending != forward
-    gathered: list[Any] | None = None  # the page's (id, count) rows, when read with the count
+    gathered: list[Any] | None = None  # the page's ids, when read with the count
+    in_order = False  # whether the count read the list's first matches (so holds its start)
     if rollups_for(query) is not None or f.text_set() is not None:
         # Counted apart: by the rollups, or through a text index that is not the row's own
         # (SQLite), where many matches are usual and counting them costs less than sorting.
         count, exact = yield from count_matches(d, workspace, query)
     else:
         # No rollup counts these: one read of at most cap + 1 matches counts them and, when
-        # that is all of them, picks the page among them in the order asked.
+        # that is all of them, picks the page among them in the order asked. A text search
+        # by time, read forwards, reads the list's first cap + 1 matches in the list's order
+        # (the time index finds a common word's at once; a rare word's come from the text
+        # index and a sort): then a page among them is the page, many matches or few.
         cursor = _typed(d, sort, page.after if forward else page.before)
         past = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
         source, where = driver(f, sets, hint)
         direction = "ASC" if ascending else "DESC"
-        gathered = yield from fetch(
+        in_order = f.text is not None and sort == "time" and forward
+        first = f"{_order(key, ascending=ascending)} " if in_order else ""
+        read = yield from fetch(
             *f.bind(
-                "SELECT w.id, w.n FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n FROM "
-                f"(SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
-                f"LIMIT {f.cap + 1}) m) w WHERE w.ok "
-                f"ORDER BY w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
+                "SELECT w.id, w.n, w.ok FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n "
+                f"FROM (SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
+                f"{first}LIMIT {f.cap + 1}) m) w "
+                f"ORDER BY w.ok DESC, w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
             )
         )
-        if gathered:
-            count = int(gathered[0][1])
-        else:  # nothing after the cursor: count without it
-            count = yield from capped_count(d, f, sets, hint)
+        # Rows after the cursor first: the count is read even when none are.
+        count = int(read[0][1]) if read else 0
+        gathered = [row[0] for row in read if row[2]]
         count, exact = min(count, f.cap + 1), count <= f.cap
     few = exact and count <= f.cap
     notice = None
@@ -261,8 +266,8 @@ def request_page(
     cursor = _typed(d, sort, page.after if forward else page.before)
     keyset = [] if cursor is None else [_after(f, key, cursor, ascending=ascending)]
     limit = page.limit + 1
-    if few and gathered is not None:
-        rows = yield from _rows_of(d, f, [row[0] for row in gathered], key)
+    if gathered is not None and (few or (in_order and len(gathered) > page.limit)):
+        rows = yield from _rows_of(d, f, gathered, key)
     elif few and not (sort == "time" and not sets):
         # Newest first through columns only is walked below: the narrowest column's index is
         # in time order, which finds a page sooner than gathering every match.
