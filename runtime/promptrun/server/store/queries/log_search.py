@@ -232,14 +232,15 @@ def request_page(
     else:
         # No rollup counts these: one read of at most cap + 1 matches counts them and, when
         # that is all of them, picks the page among them in the order asked. A text search
-        # by time, read forwards, reads the list's first cap + 1 matches in the list's order
-        # (the time index finds a common word's at once; a rare word's come from the text
-        # index and a sort): then a page among them is the page, many matches or few.
+        # read forwards (by time, latency or tokens) reads the list's first cap + 1 matches
+        # in the list's order (a common word's from the sort key's index at once, a rare
+        # word's from the text index and a sort): a page among them is the page, many
+        # matches or few, where walking an index for a rare word's page read far.
         cursor = _typed(d, sort, page.after if forward else page.before)
         past = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
         source, where = driver(f, sets, hint)
         direction = "ASC" if ascending else "DESC"
-        in_order = f.text is not None and sort == "time" and forward
+        in_order = f.text is not None and sort != "cost" and forward
         first = f"{_order(key, ascending=ascending)} " if in_order else ""
         read = yield from fetch(
             *f.bind(
