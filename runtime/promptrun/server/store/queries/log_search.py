@@ -241,12 +241,12 @@ def request_page(
         source, where = driver(f, sets, hint)
         direction = "ASC" if ascending else "DESC"
         in_order = f.text is not None and sort != "cost" and forward
-        first = f"{_order(key, ascending=ascending)} " if in_order else ""
+        ordered = f"{_order(key, ascending=ascending)} " if in_order else ""
         read = yield from fetch(
             *f.bind(
                 "SELECT w.id, w.n, w.ok FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n "
                 f"FROM (SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
-                f"{first}LIMIT {f.cap + 1}) m) w "
+                f"{ordered}LIMIT {f.cap + 1}) m) w "
                 f"ORDER BY w.ok DESC, w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
             )
         )
