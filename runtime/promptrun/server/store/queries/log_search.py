@@ -247,10 +247,12 @@ def request_page(
                 "SELECT w.id, w.n, w.ok FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n "
                 f"FROM (SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
                 f"{ordered}LIMIT {f.cap + 1}) m) w "
-                f"ORDER BY w.ok DESC, w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
+                f"ORDER BY CASE WHEN w.ok THEN 0 ELSE 1 END, w.k {direction}, w.id {direction} "
+                f"LIMIT {page.limit + 1}"
             )
         )
-        # Rows after the cursor first: the count is read even when none are.
+        # Rows after the cursor first (a NULL test is not one): the count is read even when
+        # none are.
         count = int(read[0][1]) if read else 0
         gathered = [row[0] for row in read if row[2]]
         count, exact = min(count, f.cap + 1), count <= f.cap
