@@ -23,7 +23,7 @@ from promptrun.server.store.base import (
     TrackCall,
 )
 from promptrun.server.store.drivers.sqlite import SQLiteDriver
-from promptrun.server.store.queries.log_filter import CAP
+from promptrun.server.store.queries.log_filter import CAP, TEXT_CAP
 
 from ._records import row, version
 from .conftest import Workspaces, open_store
@@ -420,15 +420,17 @@ async def test_more_matches_than_the_cap_say_so_and_cost_sorts_fall_back_to_time
     spaces = Workspaces(ws, ws)
     text = RequestQuery(text="same")
     page = await store.request_page(spaces.ws, text, PageRequest(sort="cost", limit=3), costs={})
-    assert (page.total, page.total_exact, page.sort) == (CAP + 1, False, "time")
-    assert page.notice is not None and "10,000" in page.notice
+    assert (page.total, page.total_exact, page.sort) == (TEXT_CAP + 1, False, "time")
+    assert page.notice is not None and "1,000" in page.notice
     assert [i["client_request_id"] for i in page.items] == [
         f"m{CAP + 4}",
         f"m{CAP + 3}",
         f"m{CAP + 2}",
     ]
     stats = await store.request_stats(spaces.ws, text)
-    assert (stats.requests, stats.exact, stats.source) == (CAP + 1, False, "count")
+    assert (stats.requests, stats.exact, stats.source) == (TEXT_CAP + 1, False, "count")
+    meta = await store.request_stats(spaces.ws, RequestQuery(meta_key="user"))
+    assert (meta.requests, meta.exact, meta.source) == (CAP + 1, False, "count")
     # The rollups count exactly however many there are.
     every = await store.request_stats(spaces.ws, RequestQuery())
     assert (every.requests, every.exact) == (CAP + 5, True)
@@ -436,6 +438,51 @@ async def test_more_matches_than_the_cap_say_so_and_cost_sorts_fall_back_to_time
         spaces.ws, RequestQuery(text="same 9999"), PageRequest(sort="cost", limit=3), costs={}
     )
     assert (narrow.sort, narrow.notice, narrow.total) == ("cost", None, 1)
+
+
+async def test_a_text_search_counts_to_its_lower_cap_and_pages_through_every_match(
+    store: Store, spaces: Workspaces
+) -> None:
+    many = TEXT_CAP + 7
+    await store.ingest(
+        spaces.ws,
+        [
+            row(
+                f"t{n}",
+                start_time=T0 + n,
+                end_time=T0 + n + 1 + n % 5,
+                blueprint=blueprint(f"needle {n}"),
+                metadata='{"user": "x"}',
+            )
+            for n in range(many)
+        ],
+    )
+    await caught_up(store)
+    text = RequestQuery(text="needle")
+    everyone = [f"t{n}" for n in reversed(range(many))]
+    found, pages = await walk(store, spaces.ws, text, "time", True, 150)
+    assert found == everyone  # every match, newest first, though the count stops at the cap
+    assert all((p.total, p.total_exact) == (TEXT_CAP + 1, False) for p in pages)
+    assert len(pages) == 7 and pages[-1].after is None
+    back = await store.request_page(
+        spaces.ws, text, PageRequest(limit=150, before=pages[-1].before), costs=COSTS
+    )
+    assert back.items == pages[-2].items
+    by_latency, sorted_pages = await walk(store, spaces.ws, text, "latency", True, 400)
+    if isinstance(store.driver, SQLiteDriver):  # its text index is apart: by time, said so
+        assert sorted_pages[0].sort == "time" and by_latency == everyone
+    else:
+        slowest = sorted(everyone, key=lambda i: (int(i[1:]) % 5, int(i[1:])), reverse=True)
+        assert sorted_pages[0].sort == "latency" and by_latency == slowest
+    stats = await store.request_stats(spaces.ws, text)
+    assert (stats.requests, stats.exact) == (TEXT_CAP + 1, False)
+    # Other filters still count to CAP; a text search matching at most TEXT_CAP is exact.
+    meta = await store.request_stats(spaces.ws, RequestQuery(meta_key="user", meta_value="x"))
+    assert (meta.requests, meta.exact) == (many, True)
+    few = RequestQuery(text="needle", since=T0 + many - TEXT_CAP)
+    page = await store.request_page(spaces.ws, few, PageRequest(sort="cost"), costs=COSTS)
+    assert (page.total, page.total_exact, page.sort, page.notice) == (TEXT_CAP, True, "cost", None)
+    assert (await store.request_stats(spaces.ws, few)).requests == TEXT_CAP
 
 
 async def test_a_metadata_filter_counts_sums_and_sorts_its_requests_as_they_are_now(

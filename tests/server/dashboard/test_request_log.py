@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from promptrun.server.app import ServerConfig, create_app
+from promptrun.server.store.queries.log_filter import TEXT_CAP
 
 from ._dash import KEY, OTHER_KEY, Visitor, chat
 
@@ -147,6 +148,20 @@ async def test_the_list_adds_up_the_filtered_requests_with_latency_percentiles(
     # Latencies 1 to 10 s: p50 near 5 s, p99 near 10 s (from histograms: within 13%).
     assert 4.35 <= float(p50[1].rstrip(" s")) <= 5.65
     assert 8.7 <= float(p99[1].rstrip(" s")) <= 10.0
+
+
+async def test_a_text_search_with_more_matches_than_its_cap_says_so_and_pages_on(
+    both: Visitor,
+) -> None:
+    await ingest(both, [{} for _ in range(TEXT_CAP + 3)] + [{"model": "gpt-4o-mini"}])
+    _, page = await both.get("/dashboard/requests?q=question")
+    count = page[page.index('id="count"') : page.index("</span>", page.index('id="count"'))]
+    assert "1,000+ requests match" in count
+    assert "More than 1,000 requests match" in page
+    assert 'id="next"' in page  # the matches go on past this page
+    # A filter no text search is in counts on to 10,000: these 1,003 are exact.
+    _, columns = await both.get("/dashboard/requests?model=gpt-4o")
+    assert "<b>1,003</b><span>requests match</span>" in columns
 
 
 async def test_a_prompt_filter_shows_metrics_per_version_and_the_prompts_page_all(

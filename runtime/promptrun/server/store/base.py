@@ -368,7 +368,8 @@ class RequestPage:
     """Summaries as ``list_requests`` gives them; ``after``/``before`` are the cursors of the
     next and the previous page (None at either end). ``sort`` is the order applied, which is
     time when the one asked cannot be served fast (``notice`` says why). ``total`` is how
-    many match: exact, or with ``total_exact`` False, more than the count cap."""
+    many match: exact, or with ``total_exact`` False, more than the count cap, and ``total``
+    is the cap + 1 (10,001, or 1,001 for a text search)."""
 
     items: list[dict[str, Any]]
     after: Cursor | None

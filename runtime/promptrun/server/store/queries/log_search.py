@@ -2,16 +2,17 @@
 
 - How many requests a filter matches: exact from the rollups when the filter is made of what
   they are keyed by (time, provider, model, status, prompt and version, or tag), else counted
-  up to ``CAP`` (a page then says "10,000+").
+  up to the filter's cap: ``CAP``, or ``TEXT_CAP`` with a text search (a page then says
+  "10,000+" or "1,000+"). Pages still walk every match.
 - Totals and latency percentiles of the matches: from the rollups, or from the matching rows
-  when there are at most ``CAP`` of them.
+  when there are at most the cap of them.
 - A page of matches sorted by time, latency, tokens or cost, with keyset pagination: a page
   continues from the sort key and id of the row before it, so the thousandth page costs what
-  the first does. Few matches (at most ``CAP``): they are gathered through the narrowest
+  the first does. Few matches (at most the cap): they are gathered through the narrowest
   filter's own index and sorted. Many: the sort key's index is walked and each row tested,
   which finds a page after a few hundred rows at most. Cost is priced at read time from the
   workspace's price table, so no index can walk it: sorting by cost needs a filter matching
-  at most ``CAP`` requests (otherwise the page is sorted by time and says why); so does
+  at most its cap of requests (otherwise the page is sorted by time and says why); so does
   sorting a text search by latency or tokens where the text index is not the row's own
   (SQLite), which a window of the time index at a time asks instead.
 """
@@ -34,6 +35,7 @@ from promptrun.server.store.queries._sql import Op, fetch
 from promptrun.server.store.queries.dialect import Dialect
 from promptrun.server.store.queries.log_filter import (
     CAP,
+    TEXT_CAP,
     Filter,
     capped_count,
     column_hint,
@@ -53,6 +55,7 @@ from promptrun.server.store.queries.rollups import Sums, fold, raw_sums
 
 __all__ = [
     "CAP",
+    "TEXT_CAP",
     "count_matches",
     "list_requests",
     "request_page",
@@ -73,7 +76,8 @@ _COLUMNS = ", ".join(f"r.{name}" for name in SUMMARY_NAMES)
 
 
 def count_matches(d: Dialect, workspace: int, query: RequestQuery) -> Op[tuple[int, bool]]:
-    """How many requests match, and whether that is exact (else: more than CAP)."""
+    """How many requests match, and whether that is exact (else: more than the filter's cap,
+    and the count is the cap + 1)."""
     if not matchable(d, query):
         return 0, True
     rollups = rollups_for(query)
@@ -83,8 +87,9 @@ def count_matches(d: Dialect, workspace: int, query: RequestQuery) -> Op[tuple[i
     yield from d.plan_each_query()
     sets = yield from narrowest(d, workspace, query)
     hint = "" if sets else (yield from column_hint(d, workspace, query))
-    count = yield from capped_count(d, Filter(d, workspace, query), sets, hint)
-    return min(count, CAP + 1), count <= CAP
+    f = Filter(d, workspace, query)
+    count = yield from capped_count(d, f, sets, hint)
+    return min(count, f.cap + 1), count <= f.cap
 
 
 def _merge(parts: Sequence[Sums]) -> Sums:
@@ -134,8 +139,8 @@ def stats_by_model(parts: Sequence[tuple[tuple[Any, ...], Sums]], *, source: str
 
 def request_stats(d: Dialect, workspace: int, query: RequestQuery) -> Op[LogStats]:
     """Count, errors, tokens, what to price, latency percentiles and mean score of the
-    requests a filter matches; with more than CAP matches and no rollup to answer, only
-    that there are more than CAP (``exact`` False)."""
+    requests a filter matches; with more than the filter's cap of matches and no rollup to
+    answer, only that there are more (``exact`` False, ``requests`` the cap + 1)."""
     if not matchable(d, query):
         return stats_by_model([], source="rollups")
     rollups = rollups_for(query)
@@ -147,12 +152,12 @@ def request_stats(d: Dialect, workspace: int, query: RequestQuery) -> Op[LogStat
     hint = "" if sets else (yield from column_hint(d, workspace, query))
     f = Filter(d, workspace, query)
     source, where = driver(f, sets, hint)
-    # One read of at most CAP + 1 matches: the sums, and whether there were more.
-    sums = raw_sums(d, where, ("model", "status"), source=source, limit=CAP + 1)
+    # One read of at most cap + 1 matches: the sums, and whether there were more.
+    sums = raw_sums(d, where, ("model", "status"), source=source, limit=f.cap + 1)
     rows = yield from fetch(*f.bind(sums))
     parts = [((row[0], row[1]), fold([row], 2)) for row in rows]
-    if sum(int(p["requests"]) for _, p in parts) > CAP:
-        return LogStats(requests=CAP + 1, exact=False, source="count")
+    if sum(int(p["requests"]) for _, p in parts) > f.cap:
+        return LogStats(requests=f.cap + 1, exact=False, source="count")
     return stats_by_model(parts, source="rows")
 
 
@@ -218,46 +223,54 @@ def request_page(
     key = _cost_key(f, costs) if sort == "cost" else SORT_KEYS[sort]
     forward = page.before is None  # "before": the page in front of a row, read backwards
     ascending = page.descending != forward
-    gathered: list[Any] | None = None  # the page's (id, count) rows, when read with the count
+    gathered: list[Any] | None = None  # the page's ids, when read with the count
+    in_order = False  # whether the count read the list's first matches (so holds its start)
     if rollups_for(query) is not None or f.text_set() is not None:
         # Counted apart: by the rollups, or through a text index that is not the row's own
         # (SQLite), where many matches are usual and counting them costs less than sorting.
         count, exact = yield from count_matches(d, workspace, query)
     else:
-        # No rollup counts these: one read of at most CAP + 1 matches counts them and, when
-        # that is all of them, picks the page among them in the order asked.
+        # No rollup counts these: one read of at most cap + 1 matches counts them and, when
+        # that is all of them, picks the page among them in the order asked. A text search
+        # read forwards (by time, latency or tokens) reads the list's first cap + 1 matches
+        # in the list's order (a common word's from the sort key's index at once, a rare
+        # word's from the text index and a sort): a page among them is the page, many
+        # matches or few, where walking an index for a rare word's page read far.
         cursor = _typed(d, sort, page.after if forward else page.before)
         past = "1 = 1" if cursor is None else _after(f, key, cursor, ascending=ascending)
         source, where = driver(f, sets, hint)
         direction = "ASC" if ascending else "DESC"
-        gathered = yield from fetch(
+        in_order = f.text is not None and sort != "cost" and forward
+        ordered = f"{_order(key, ascending=ascending)} " if in_order else ""
+        read = yield from fetch(
             *f.bind(
-                "SELECT w.id, w.n FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n FROM "
-                f"(SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
-                f"LIMIT {CAP + 1}) m) w WHERE w.ok "
-                f"ORDER BY w.k {direction}, w.id {direction} LIMIT {page.limit + 1}"
+                "SELECT w.id, w.n, w.ok FROM (SELECT m.id, m.k, m.ok, count(*) OVER () AS n "
+                f"FROM (SELECT r.id, {key} AS k, {past} AS ok FROM {source} WHERE {where} "
+                f"{ordered}LIMIT {f.cap + 1}) m) w "
+                f"ORDER BY CASE WHEN w.ok THEN 0 ELSE 1 END, w.k {direction}, w.id {direction} "
+                f"LIMIT {page.limit + 1}"
             )
         )
-        if gathered:
-            count = int(gathered[0][1])
-        else:  # nothing after the cursor: count without it
-            count = yield from capped_count(d, f, sets, hint)
-        count, exact = min(count, CAP + 1), count <= CAP
-    few = exact and count <= CAP
+        # Rows after the cursor first (a NULL test is not one): the count is read even when
+        # none are.
+        count = int(read[0][1]) if read else 0
+        gathered = [row[0] for row in read if row[2]]
+        count, exact = min(count, f.cap + 1), count <= f.cap
+    few = exact and count <= f.cap
     notice = None
     text_indexed = f.text_set() is not None
     if not few and (sort == "cost" or (sort != "time" and text_indexed)):
         what = "cost" if sort == "cost" else f"{sort} with a text search"
         notice = (
-            f"Sorting by {what} needs filters that match at most {CAP:,} requests; "
+            f"Sorting by {what} needs filters that match at most {f.cap:,} requests; "
             "these match more, so the list is sorted by time. Narrow the filters to sort it."
         )
         sort, key = "time", SORT_KEYS["time"]
     cursor = _typed(d, sort, page.after if forward else page.before)
     keyset = [] if cursor is None else [_after(f, key, cursor, ascending=ascending)]
     limit = page.limit + 1
-    if few and gathered is not None:
-        rows = yield from _rows_of(d, f, [row[0] for row in gathered], key)
+    if gathered is not None and (few or (in_order and len(gathered) > page.limit)):
+        rows = yield from _rows_of(d, f, gathered, key)
     elif few and not (sort == "time" and not sets):
         # Newest first through columns only is walked below: the narrowest column's index is
         # in time order, which finds a page sooner than gathering every match.
