@@ -39,15 +39,17 @@ def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
+def _head(size: int, extra: str = "") -> bytes:
+    return (
+        f"POST /track-request HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{extra}Content-Length: {size}\r\n\r\n"
+    ).encode()
+
+
 def _hold(base_url: str, size: int = SIZE, *, key: str | None = None) -> socket.socket:
     """A /track-request whose body is declared and started, and not finished."""
     sock = _open(base_url)
-    key_header = f"X-API-KEY: {key}\r\n" if key else ""
-    sock.sendall(
-        f"POST /track-request HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"{key_header}Content-Length: {size}\r\n\r\n".encode()
-        + b'{"pad": "'
-    )
+    sock.sendall(_head(size, f"X-API-KEY: {key}\r\n" if key else "") + b'{"pad": "')
     return sock
 
 
@@ -214,3 +216,20 @@ def test_a_right_key_in_a_header_still_has_its_body_read(srv: RunningServer) -> 
         assert _finish(sock) == 400  # read, and found not to be a record
     finally:
         sock.close()
+
+
+def test_a_client_that_expects_100_continue_is_told_503_before_it_uploads_when_full(
+    srv: RunningServer,
+) -> None:
+    held = [_hold(srv.base_url) for _ in range(3)]
+    try:
+        assert _probe_until(srv.base_url, busy=True)[0] == 503
+        with _open(srv.base_url) as sock:
+            sock.sendall(_head(SIZE, "Expect: 100-continue\r\n"))
+            status, headers, body = _answer(sock)
+        assert status == 503  # not "100 Continue"
+        assert headers["retry-after"] == "1"
+        assert "busy reading other large request bodies" in json.loads(body)["message"]
+    finally:
+        for sock in held:
+            sock.close()

@@ -43,7 +43,7 @@ from aiohttp.http_exceptions import (
 )
 from aiohttp.typedefs import Handler
 
-from promptrun.server._body_budget import budget_capacity, reserve_body
+from promptrun.server._body_budget import budget_capacity, busy_for, reserve_body
 
 __all__ = [
     "CODINGS",
@@ -192,7 +192,8 @@ def _check_budget(request: web.Request, limit: int, size: int) -> None:
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     """``Expect: 100-continue``: the 413 (or 415) at once when the body will be refused,
-    instead of inviting the client to upload it; else ``100 Continue`` as aiohttp does."""
+        instead of inviting the client to upload it, and the 503 when the server's body budget has
+    no room for it now; else ``100 Continue`` as aiohttp does."""
     from promptrun.server._http import shaped_error  # _http reads bodies through this module
 
     expect = request.headers.get(hdrs.EXPECT, "")
@@ -203,6 +204,12 @@ async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     except (BodyTooLarge, UnsupportedCoding) as exc:
         response = shaped_error(request, *refusal(exc))
         response.force_close()  # the body was not sent: the connection cannot be reused
+        return response
+    busy = busy_for(request, request.content_length or 0)
+    if busy is not None and hdrs.CONTENT_ENCODING not in request.headers:
+        headers = {"Retry-After": str(busy.retry_after)}
+        response = shaped_error(request, 503, busy.message, headers)
+        response.force_close()
         return response
     if request.version >= (1, 1):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

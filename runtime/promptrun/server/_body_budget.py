@@ -38,6 +38,7 @@ __all__ = [
     "BodyLease",
     "body_lease",
     "budget_capacity",
+    "busy_for",
     "reserve_body",
 ]
 
@@ -151,6 +152,17 @@ def budget_capacity(request: web.Request) -> int:
     """The server's body budget in bytes (0: none)."""
     budget = request.config_dict.get(BODY_BUDGET)
     return budget.capacity if budget is not None else 0
+
+
+def busy_for(request: web.Request, size: int) -> BodyBudgetBusy | None:
+    """Why a body of ``size`` bytes would be refused now, if it would (for ``Expect:
+    100-continue``: a client that asks is told before it uploads; nothing is reserved)."""
+    budget = request.config_dict.get(BODY_BUDGET)
+    if budget is None or not budget.capacity or size <= SMALL_BODY:
+        return None
+    if budget.in_use + size > budget.capacity:
+        return BodyBudgetBusy(budget.capacity)
+    return None
 
 
 def reserve_body(request: web.Request, total: int) -> None:
