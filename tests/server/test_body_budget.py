@@ -4,6 +4,7 @@ budget a 413, and every request gives its share back however it ends."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import socket
@@ -233,3 +234,12 @@ def test_a_client_that_expects_100_continue_is_told_503_before_it_uploads_when_f
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_compressed_body_counts_by_its_inflated_size(srv: RunningServer) -> None:
+    packed = gzip.compress(b'{"pad": "' + b"a" * (4 * SIZE) + b'"}')
+    assert len(packed) < SIZE // 4  # small on the wire, four large bodies inflated
+    status, message = _post(srv.base_url, packed, {"Content-Encoding": "gzip"})
+    assert status == 413
+    assert "--max-inflight-body-bytes" in message
+    assert _probe_until(srv.base_url, busy=False)[0] == 401
