@@ -192,8 +192,8 @@ def _check_budget(request: web.Request, limit: int, size: int) -> None:
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     """``Expect: 100-continue``: the 413 (or 415) at once when the body will be refused,
-        instead of inviting the client to upload it, and the 503 when the server's body budget has
-    no room for it now; else ``100 Continue`` as aiohttp does."""
+    instead of inviting the client to upload it, and the 503 when the server's body budget
+    has no room for it now; else ``100 Continue`` as aiohttp does."""
     from promptrun.server._http import shaped_error  # _http reads bodies through this module
 
     expect = request.headers.get(hdrs.EXPECT, "")
