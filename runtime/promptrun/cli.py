@@ -26,6 +26,7 @@ __all__ = ["main"]
 # Option types: usage errors name the option and say what was expected
 # (`--port: expected a whole number from 0 to 65535, got 70000`).
 _positive_int = whole_number(1)
+_non_negative_int = whole_number(0)
 _port = whole_number(0, 65535)
 _non_negative_float = number(0)
 _positive_float = number(0, above=True)
@@ -100,6 +101,16 @@ def _add_serve(commands: Commands) -> None:
         "/promptrun/v1/ingest), after decompression: one log record holds a whole prompt "
         "and answer, so it must fit a long-context prompt (default $PROMPTRUN_MAX_RECORD_BYTES, "
         "else 33554432: 32 MiB)",
+    )
+    serve.add_argument(
+        "--max-inflight-body-bytes",
+        type=_non_negative_int,
+        default=os.environ.get("PROMPTRUN_MAX_INFLIGHT_BODY_BYTES", str(256 * 1024 * 1024)),
+        metavar="N",
+        help="request body bytes the server holds at once, across all requests (a body is "
+        "read whole, and one whose key is in its JSON before its key is checked); a body "
+        "that does not fit now is a 503 with Retry-After, one larger than N a 413; 0: no "
+        "bound (default $PROMPTRUN_MAX_INFLIGHT_BODY_BYTES, else 268435456: 256 MiB)",
     )
     serve.add_argument(
         "--fault-injection",
@@ -287,6 +298,7 @@ def _serve(args: argparse.Namespace) -> int:
         sandbox_chunks=args.sandbox_chunks,
         max_body_bytes=args.max_body_bytes,
         max_record_bytes=args.max_record_bytes,
+        max_inflight_body_bytes=args.max_inflight_body_bytes,
         fault_injection=args.fault_injection,
         tool_urls=tuple(args.tool_url),
         code_nodes=CodeNodeSettings(

@@ -20,6 +20,11 @@ record holds a whole prompt and answer, and a long-context prompt is megabytes. 
 ``Content-Length`` is already over the limit is refused before a byte of it is read, and a
 client that asks ``Expect: 100-continue`` for one gets the 413 instead of ``100 Continue``
 (:func:`expect_handler`). A ``Content-Encoding`` the server cannot decode is a 415.
+
+Every body read here is counted against the server's budget of body bytes held at once
+(``--max-inflight-body-bytes``, :mod:`promptrun.server._body_budget`): its declared length
+before a byte is read, or its inflated size as it grows. A body over the whole budget is a 413
+naming both limits; one that does not fit now, a 503.
 """
 
 from __future__ import annotations
@@ -38,8 +43,11 @@ from aiohttp.http_exceptions import (
 )
 from aiohttp.typedefs import Handler
 
+from promptrun.server._body_budget import budget_capacity, busy_for, reserve_body
+
 __all__ = [
     "CODINGS",
+    "BodyOverBudget",
     "BodyTooLarge",
     "UnsupportedCoding",
     "body_limit",
@@ -66,6 +74,15 @@ class BodyTooLarge(web.HTTPRequestEntityTooLarge):
         self.records = records
 
 
+class BodyOverBudget(BodyTooLarge):
+    """A body larger than every body the server holds at once may be (a 413)."""
+
+    def __init__(self, limit: int, budget: int, actual: int, *, records: bool) -> None:
+        super().__init__(limit, actual, records=records)
+        self.budget = budget
+        self.actual = actual
+
+
 class UnsupportedCoding(Exception):
     """A body in a ``Content-Encoding`` the server cannot decode (a 415)."""
 
@@ -85,6 +102,19 @@ def refusal(exc: BodyTooLarge | UnsupportedCoding) -> tuple[int, str]:
         return 415, (
             f"Content-Encoding {exc.coding!r:.80} is not supported: send the body as is, or "
             f"in one of {', '.join(CODINGS)} (a single coding)"
+        )
+    if isinstance(exc, BodyOverBudget):
+        option, env = (
+            ("--max-record-bytes", "PROMPTRUN_MAX_RECORD_BYTES")
+            if exc.records
+            else ("--max-body-bytes", "PROMPTRUN_MAX_BODY_BYTES")
+        )
+        return 413, (
+            f"request body too large: at {_size(exc.actual)} or more it is over the "
+            f"{_size(exc.budget)} the server holds of all request bodies at once "
+            f"(--max-inflight-body-bytes, PROMPTRUN_MAX_INFLIGHT_BODY_BYTES), though within "
+            f"this endpoint's limit of {_size(exc.limit)} ({option}, {env}); send less per "
+            "request, or start the server with a larger --max-inflight-body-bytes"
         )
     if exc.records:
         return 413, (
@@ -148,12 +178,22 @@ def _check_head(request: web.Request) -> int:
     length = request.content_length
     if limit and not coding and length is not None and length > limit:
         raise BodyTooLarge(limit, length, records=_takes_records(request))
+    if not coding and length is not None:
+        _check_budget(request, limit, length)
     return limit
+
+
+def _check_budget(request: web.Request, limit: int, size: int) -> None:
+    """A 413 for a body that could never fit in the server's body budget."""
+    budget = budget_capacity(request)
+    if budget and size > budget:
+        raise BodyOverBudget(limit, budget, size, records=_takes_records(request))
 
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     """``Expect: 100-continue``: the 413 (or 415) at once when the body will be refused,
-    instead of inviting the client to upload it; else ``100 Continue`` as aiohttp does."""
+    instead of inviting the client to upload it, and the 503 when the server's body budget
+    has no room for it now; else ``100 Continue`` as aiohttp does."""
     from promptrun.server._http import shaped_error  # _http reads bodies through this module
 
     expect = request.headers.get(hdrs.EXPECT, "")
@@ -164,6 +204,12 @@ async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     except (BodyTooLarge, UnsupportedCoding) as exc:
         response = shaped_error(request, *refusal(exc))
         response.force_close()  # the body was not sent: the connection cannot be reused
+        return response
+    busy = busy_for(request, request.content_length or 0)
+    if busy is not None and hdrs.CONTENT_ENCODING not in request.headers:
+        headers = {"Retry-After": str(busy.retry_after)}
+        response = shaped_error(request, 503, busy.message, headers)
+        response.force_close()
         return response
     if request.version >= (1, 1):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -205,11 +251,15 @@ async def read_body_bytes(request: web.Request) -> bytes:
         return cached
     limit = _check_head(request)
     compressed = "Content-Encoding" in request.headers
+    if not compressed and request.content_length:
+        reserve_body(request, request.content_length)  # before a byte of it is read
     body = bytearray()
     while chunk := await request.content.readany():
         body += chunk
         if limit and len(body) > limit:
             raise BodyTooLarge(limit, len(body), records=_takes_records(request))
+        _check_budget(request, limit, len(body))
+        reserve_body(request, len(body))  # a chunked or compressed body: as it grows
         if compressed and not request.content.is_eof():
             # The next step inflates here, with no network wait: let other requests run first.
             await asyncio.sleep(0)

@@ -36,8 +36,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from promptrun.server._bodies import read_body_bytes
+from promptrun.server._body_budget import body_lease
 from promptrun.server._http import error_response
 from promptrun.server._protocol_errors import json_errors
+from promptrun.server.auth import refuse_unknown_header_key
 
 __all__ = [
     "GUARD",
@@ -316,30 +318,38 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
     guard = request.config_dict[GUARD]
     conn = guard.request_started(request.protocol)
     try:
-        body_pending = request.body_exists
-        # Only for a matched route: the slashes middleware must still be able to clone an
-        # unmatched "//path" request, which it cannot once the body is read. Such a request
-        # stays evictable while its handler reads the body.
-        if body_pending and request.match_info.http_exception is None:
-            timeout = guard.limits.body_timeout
-            try:
-                async with asyncio.timeout(timeout):
-                    await read_body_bytes(request)  # kept for the handler
-            except TimeoutError:
-                response = error_response(
-                    408,
-                    f"the request body did not arrive within {timeout:g} s; send it at once "
-                    "(the server's --body-timeout)",
-                )
-                response.force_close()
-                return response
-            body_pending = False
-        if conn is not None and not body_pending:
-            guard.request_running(conn)
-        return await handler(request)
+        with body_lease(request):  # the body's share of --max-inflight-body-bytes
+            return await _read_then_handle(request, handler, guard, conn)
     finally:
         if conn is not None:
             guard.request_done(conn)
+
+
+async def _read_then_handle(
+    request: web.Request, handler: Handler, guard: ConnectionGuard, conn: _Conn | None
+) -> web.StreamResponse:
+    body_pending = request.body_exists
+    # Only for a matched route: the slashes middleware must still be able to clone an
+    # unmatched "//path" request, which it cannot once the body is read. Such a request
+    # stays evictable while its handler reads the body.
+    if body_pending and request.match_info.http_exception is None:
+        await refuse_unknown_header_key(request)  # before a byte of the body is read
+        timeout = guard.limits.body_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await read_body_bytes(request)  # kept for the handler
+        except TimeoutError:
+            response = error_response(
+                408,
+                f"the request body did not arrive within {timeout:g} s; send it at once "
+                "(the server's --body-timeout)",
+            )
+            response.force_close()
+            return response
+        body_pending = False
+    if conn is not None and not body_pending:
+        guard.request_running(conn)
+    return await handler(request)
 
 
 class GuardedSite(web.BaseSite):

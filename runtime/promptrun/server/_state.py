@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from promptrun.blueprint import RenderBudget
+from promptrun.server._body_budget import DEFAULT_MAX_INFLIGHT_BODY_BYTES
 from promptrun.server.store.base import SigninPolicy
 from promptrun.workflows._code_sandbox import CodeNodeSettings
 
@@ -52,6 +53,9 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: The body limit of the logging endpoints, whose bodies are whole prompts and answers.
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    #: Bytes of request bodies held at once across the server (0: no bound); see
+    #: server/_body_budget.py.
+    max_inflight_body_bytes: int = DEFAULT_MAX_INFLIGHT_BODY_BYTES
     fault_injection: bool = False
     # Origins that server-side workflow tool nodes may call ("*": any public address).
     tool_urls: tuple[str, ...] = ()

@@ -34,6 +34,7 @@ from promptrun.server._bodies import (
     unread_body_middleware,
     unreadable_body,
 )
+from promptrun.server._body_budget import BODY_BUDGET, BodyBudget, BodyBudgetBusy
 from promptrun.server._connections import (
     GUARD,
     ConnectionGuard,
@@ -91,6 +92,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return shaped_error(request, exc.status, _http_message(request, exc), headers)
     except UnsupportedCoding as exc:
         return shaped_error(request, *refusal(exc))
+    except BodyBudgetBusy as exc:
+        return shaped_error(request, 503, exc.message, {"Retry-After": str(exc.retry_after)})
     except RequestPayloadError as exc:  # a body that cannot be decompressed, or cut short
         response = shaped_error(request, 400, unreadable_body(request, exc))
         response.force_close()  # the rest of that body cannot be read either: no keep-alive
@@ -179,6 +182,7 @@ def create_app(config: ServerConfig) -> web.Application:
     store = _open_store(config)
     app[CONFIG] = config
     app[GUARD] = ConnectionGuard(limits_of(config))
+    app[BODY_BUDGET] = BodyBudget(config.max_inflight_body_bytes)
     app[STORE] = store
     app[KEYRING] = KeyRing(store, config.api_keys, generate=config.generate_key)
     app.cleanup_ctx.append(_lifetime)

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import ApiError, decode_body
+from promptrun.server._state import KEYRING
 from promptrun.server.store.base import ApiKey, KeyGrant, NewKey, Store
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "key_hint",
     "new_key",
     "parse_key_spec",
+    "refuse_unknown_header_key",
 ]
 
 log = logging.getLogger("promptrun.server")
@@ -352,6 +354,21 @@ class KeyRing:
         if len(self._used) > _MAX_CACHED:
             self._used.clear()
             self._touched.clear()
+
+
+async def refuse_unknown_header_key(request: web.Request) -> None:
+    """A 401 for a request to the API whose headers carry a key this server does not accept,
+    before its body is read: a caller with a wrong key costs the server no body.
+
+    Only the API's own routes: the sandbox providers take provider keys of any value in the
+    same headers, and the dashboard signs in by session.
+    """
+    keyring = request.config_dict.get(KEYRING)
+    if keyring is None or len(request.match_info.apps) > 1:
+        return
+    key = keyring.key_of(request)
+    if key is not None and await keyring.grant_for_key(key) is None:
+        raise ApiError(401, _UNKNOWN)
 
 
 def _key_in(raw: bytes) -> str | None:
