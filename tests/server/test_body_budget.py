@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -142,15 +143,22 @@ def test_small_requests_keep_working_while_large_bodies_fill_the_budget(
             sock.close()
 
 
-def test_a_client_that_disconnects_mid_body_gives_its_share_back(srv: RunningServer) -> None:
+def test_a_client_that_disconnects_mid_body_gives_its_share_back_and_is_no_server_error(
+    srv: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
     held = [_hold(srv.base_url) for _ in range(3)]
     try:
         assert _probe_until(srv.base_url, busy=True)[0] == 503
-        held[0].close()  # gone mid-body
-        assert _probe_until(srv.base_url, busy=False)[0] == 401
+        with caplog.at_level(logging.DEBUG, logger="promptrun.server"):
+            held[0].close()  # gone mid-body
+            assert _probe_until(srv.base_url, busy=False)[0] == 401
     finally:
         for sock in held:
             sock.close()
+    # A client that hangs up is not the server's fault: no ERROR, no "unexpected error".
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert any("closed the connection" in r.getMessage() for r in caplog.records)
 
 
 def test_a_chunked_body_holds_what_it_has_sent_and_gives_it_back_when_answered(

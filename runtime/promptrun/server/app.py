@@ -108,9 +108,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return shaped_error(request, 503, exc.message, {"Retry-After": "1"})
     except PromptLayerValidationError as exc:
         return shaped_error(request, 422, exc.message)
+    except ConnectionResetError:
+        if request.transport is not None and not request.transport.is_closing():
+            # Not this request's client (a connection the handler made itself): a real failure.
+            return _unexpected(request)
+        # The client hung up mid-request: nobody is left to answer.
+        log.debug("the client closed the connection during %s %s", request.method, request.path)
+        response = shaped_error(request, 400, "the client closed the connection mid-request")
+        response.force_close()
+        return response
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return shaped_error(request, 500, "internal server error; the server log has the details")
+        return _unexpected(request)
+
+
+def _unexpected(request: web.Request) -> web.Response:
+    """A 500 for a failure no one foresaw; the traceback goes to the server log."""
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return shaped_error(request, 500, "internal server error; the server log has the details")
 
 
 @contextlib.asynccontextmanager
