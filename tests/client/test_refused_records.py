@@ -69,7 +69,7 @@ async def test_flush_is_false_when_the_server_refused_a_record(
 
 @pytest.fixture
 def small_server() -> Iterator[RunningServer]:
-    with running_server(max_body_bytes=64 * 1024) as srv:
+    with running_server(max_body_bytes=64 * 1024, max_record_bytes=64 * 1024) as srv:
         yield srv
 
 
@@ -92,8 +92,8 @@ async def test_a_record_larger_than_the_server_takes_is_named_with_its_size_and_
     [warning] = [r.getMessage() for r in caplog.records if "refused log record" in r.getMessage()]
     size = len(json.dumps(kept["record"], separators=(",", ":")).encode())
     assert f"it is {size:,} bytes, more than the server takes in one request" in warning
-    assert "the limit is 65536 bytes" in warning  # the server's own words
-    assert "--max-body-bytes" in warning and "refused.jsonl" in warning
+    assert "the limit of this endpoint is 65536 bytes" in warning  # the server's own words
+    assert "--max-record-bytes" in warning and "refused.jsonl" in warning
 
 
 async def test_log_request_with_a_lone_surrogate_is_refused_at_the_call_naming_the_field(
