@@ -7,13 +7,16 @@ make the server hold 32 GB. :class:`BodyBudget` is that bound
 (``--max-inflight-body-bytes``, 256 MiB by default; 0: no bound).
 
 Each request holds a :class:`BodyLease` (opened and closed by the connection middleware):
-before a body is read its declared ``Content-Length`` is reserved, and a chunked or compressed
-body's reservation grows as it is read (by its inflated size). The lease is given back when
-the request ends, whatever way it ends (answered, refused, failed, disconnected, cancelled):
-until then the body's bytes are held by the request. A body that cannot get its bytes now is
-answered 503 with ``Retry-After`` at once (the server does not queue it: the client's own
-retry, with backoff, is the wait); a body larger than the whole budget never can, and is a 413
-naming both limits.
+it holds the bytes of the body that have arrived, growing as the body is read (a compressed
+body by its inflated size). A declared ``Content-Length`` reserves nothing: otherwise a few
+idle connections declaring the largest bodies and trickling a byte at a time would hold the
+whole budget for free, and every real large body would be refused while they stayed. Holding
+the budget costs sending its bytes. The lease is given back when the request ends, whatever way
+it ends (answered, refused, failed, disconnected, cancelled). A body that cannot grow within
+the budget is answered 503 with ``Retry-After`` at once and its connection closed (the server
+does not queue it: the client's own retry, with backoff, is the wait); a body larger than the
+whole budget never can, and is a 413 naming both limits (before a byte is read, when its
+declared length says so).
 
 Small bodies (up to 64 KiB: fetching a template, running a prompt, a short log record) are
 counted but never refused, so the API's ordinary calls keep working while large bodies fill
@@ -155,8 +158,9 @@ def budget_capacity(request: web.Request) -> int:
 
 
 def busy_for(request: web.Request, size: int) -> BodyBudgetBusy | None:
-    """Why a body of ``size`` bytes would be refused now, if it would (for ``Expect:
-    100-continue``: a client that asks is told before it uploads; nothing is reserved)."""
+    """Why a body of ``size`` bytes would not fit beside the bytes held now, if it would not
+    (for ``Expect: 100-continue``: a client that asks is told before it uploads; nothing is
+    reserved)."""
     budget = request.config_dict.get(BODY_BUDGET)
     if budget is None or not budget.capacity or size <= SMALL_BODY:
         return None
