@@ -4,7 +4,7 @@ A body is read whole into memory, and one whose key is in the JSON body (the pee
 must be read before the key can be checked: without a bound across requests, a thousand
 unauthenticated connections each sending a 32 MiB log record (``--max-record-bytes``) would
 make the server hold 32 GB. :class:`BodyBudget` is that bound
-(``--max-inflight-body-bytes``, 256 MiB by default; 0: no bound).
+(``--max-inflight-body-bytes``, 128 MiB by default; 0: no bound).
 
 Each request holds a :class:`BodyLease` (opened and closed by the connection middleware):
 it holds the bytes of the body that have arrived, growing as the body is read (a compressed
@@ -41,17 +41,19 @@ __all__ = [
     "BodyLease",
     "body_lease",
     "budget_capacity",
+    "budget_note",
     "busy_for",
     "reserve_body",
 ]
 
 log = logging.getLogger("promptrun.server")
 
-# Eight of the largest log records (--max-record-bytes, 32 MiB) at once, or 64 bodies at the
+# Four of the largest log records (--max-record-bytes, 32 MiB) at once, or 32 bodies at the
 # general limit (--max-body-bytes, 4 MiB): bodies past the first few are queued by their
-# clients rather than held here. Decoding a body costs a few times its size again, so the
-# bodies' share of the server's memory stays around a gigabyte at worst.
-DEFAULT_MAX_INFLIGHT_BODY_BYTES = 256 * 1024 * 1024
+# clients rather than held here. Handling a record costs several times its size again (decoded,
+# re-encoded, stored): 20 clients sending 30 MiB records at once peaked the server at 0.7-1.05 GB
+# RSS with this budget, and at 1.1-1.5 GB with twice it (docs/limits.md).
+DEFAULT_MAX_INFLIGHT_BODY_BYTES = 128 * 1024 * 1024
 SMALL_BODY = 64 * 1024  # bytes: a body this size or less is never refused
 RETRY_AFTER = 1  # seconds: a large body takes about that long to arrive and be handled
 _WARN_EVERY = 60.0
@@ -149,6 +151,20 @@ def body_lease(request: web.Request) -> Iterator[None]:
         yield
     finally:
         lease.release()
+
+
+def budget_note(capacity: int, max_body_bytes: int, max_record_bytes: int) -> str | None:
+    """The start-up note for a budget smaller than the largest body an endpoint accepts."""
+    largest, option = max(
+        (max_body_bytes, "--max-body-bytes"), (max_record_bytes, "--max-record-bytes")
+    )
+    if not capacity or capacity >= largest:
+        return None
+    return (
+        f"note: --max-inflight-body-bytes ({capacity}) is less than {option} ({largest}): "
+        f"a body larger than {capacity} bytes is refused (413) though within its endpoint's "
+        f"limit; keep --max-inflight-body-bytes at least {option}"
+    )
 
 
 def budget_capacity(request: web.Request) -> int:
