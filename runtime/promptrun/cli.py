@@ -105,12 +105,12 @@ def _add_serve(commands: Commands) -> None:
     serve.add_argument(
         "--max-inflight-body-bytes",
         type=_non_negative_int,
-        default=os.environ.get("PROMPTRUN_MAX_INFLIGHT_BODY_BYTES", str(256 * 1024 * 1024)),
+        default=os.environ.get("PROMPTRUN_MAX_INFLIGHT_BODY_BYTES", str(128 * 1024 * 1024)),
         metavar="N",
         help="request body bytes the server holds at once, across all requests (a body is "
         "read whole, and one whose key is in its JSON before its key is checked); a body "
         "that does not fit now is a 503 with Retry-After, one larger than N a 413; 0: no "
-        "bound (default $PROMPTRUN_MAX_INFLIGHT_BODY_BYTES, else 268435456: 256 MiB)",
+        "bound (default $PROMPTRUN_MAX_INFLIGHT_BODY_BYTES, else 134217728: 128 MiB)",
     )
     serve.add_argument(
         "--fault-injection",

@@ -1,6 +1,7 @@
-"""The server holds at most --max-inflight-body-bytes of request bodies at once: a body that
-does not fit beside the ones being read is a 503 with Retry-After, one larger than the whole
-budget a 413, and every request gives its share back however it ends."""
+"""The server holds at most --max-inflight-body-bytes of request bodies at once, counting the
+bytes that have arrived (not the declared lengths): a body that cannot grow beside the ones
+being read is a 503 with Retry-After, one larger than the whole budget a 413, and every request
+gives its share back however it ends."""
 
 from __future__ import annotations
 
@@ -48,16 +49,26 @@ def _head(size: int, extra: str = "") -> bytes:
     ).encode()
 
 
-def _hold(base_url: str, size: int = SIZE, *, key: str | None = None) -> socket.socket:
-    """A /track-request whose body is declared and started, and not finished."""
+_START = b'{"pad": "'
+_LEFT = 16  # bytes of a held body not sent until it is finished
+
+
+def _hold(
+    base_url: str, size: int = SIZE, *, key: str | None = None, sent: int | None = None
+) -> socket.socket:
+    """A /track-request whose body is declared and sent but for its last bytes (``sent``:
+    only that many bytes of it)."""
+    sent = size - _LEFT if sent is None else sent
     sock = _open(base_url)
-    sock.sendall(_head(size, f"X-API-KEY: {key}\r\n" if key else "") + b'{"pad": "')
+    head = _head(size, f"X-API-KEY: {key}\r\n" if key else "")
+    sock.sendall(head + (_START + b"a" * size)[:sent])
     return sock
 
 
-def _finish(sock: socket.socket, size: int = SIZE) -> int:
+def _finish(sock: socket.socket, size: int = SIZE, sent: int = SIZE - _LEFT) -> int:
     """Send the rest of a held body; the status of the answer."""
-    sock.sendall(b"a" * (size - len(b'{"pad": "') - 2) + b'"}')
+    body = _START + b"a" * (size - len(_START) - 2) + b'"}'
+    sock.sendall(body[sent:])
     return _answer(sock)[0]
 
 
@@ -250,4 +261,53 @@ def test_a_compressed_body_counts_by_its_inflated_size(srv: RunningServer) -> No
     status, message = _post(srv.base_url, packed, {"Content-Encoding": "gzip"})
     assert status == 413
     assert "--max-inflight-body-bytes" in message
+    assert _probe_until(srv.base_url, busy=False)[0] == 401
+
+
+def test_slow_bodies_that_have_sent_little_do_not_keep_out_a_fast_large_body(
+    srv: RunningServer,
+) -> None:
+    # Each declares the whole budget's worth but the three largest bodies together, and has
+    # sent a few bytes: a declared length reserves nothing, only bytes that arrived do.
+    slow = []
+    for _ in range(6):
+        sock = _open(srv.base_url)
+        sock.sendall(_head(3 * SIZE, "Expect: 100-continue\r\n"))
+        status, _, _ = _answer(sock)  # the server has the request and is about to read it
+        assert status == 100
+        sock.sendall(_START)
+        slow.append(sock)
+    try:
+        for _ in range(5):  # fast large bodies, one after another: each read and answered
+            assert _post(srv.base_url, _large())[0] == 401
+        # Three fast ones held at once fit too, beside the slow ones.
+        held = [_hold(srv.base_url) for _ in range(3)]
+        try:
+            assert [_finish(sock) for sock in held] == [401, 401, 401]
+        finally:
+            for sock in held:
+                sock.close()
+        # The slow bodies are still being read: one finished is answered.
+        assert _finish(slow[0], 3 * SIZE, len(_START)) == 401
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_body_that_cannot_grow_is_a_503_that_closes_its_connection_and_gives_its_share_back(
+    srv: RunningServer,
+) -> None:
+    held = [_hold(srv.base_url) for _ in range(3)]
+    try:
+        assert _probe_until(srv.base_url, busy=True)[0] == 503  # the three are being read
+        with _hold(srv.base_url, sent=3 * SIZE // 4) as sock:  # not all of it: no room
+            status, headers, body = _answer(sock)
+            assert status == 503
+            assert headers["retry-after"] == "1"
+            assert headers.get("connection", "").lower() == "close"
+            assert "busy reading other large request bodies" in json.loads(body)["message"]
+        assert [_finish(sock) for sock in held] == [401, 401, 401]
+    finally:
+        for sock in held:
+            sock.close()
     assert _probe_until(srv.base_url, busy=False)[0] == 401

@@ -114,6 +114,29 @@ def test_requests_the_http_parser_refuses_are_json_400s(
     assert "yyyy" not in answer["message"]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nX-Token: s3cr3t\rb\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nX-Token: s3cr3t\x00\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nX-Token s3cr3t\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nContent-Length: s3cr3t\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: s3cr3t\r\n\r\n",
+        b"POST /track-s3cr3t\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Content-Length: 3\r\nX-Token: s3cr3t\r\n\r\n{}",
+    ],
+)
+def test_a_request_the_http_parser_refuses_is_not_echoed_in_the_answer(
+    srv: RunningServer, raw: bytes
+) -> None:
+    status, _, answer = _answer(_exchange(srv, raw))
+    assert status == 400
+    assert answer["message"].startswith(("malformed HTTP request", "a request header", "the "))
+    assert "s3cr3t" not in answer["message"]
+    assert "b'" not in answer["message"] and "^" not in answer["message"]
+
+
 def test_a_request_whose_headers_stall_gets_a_json_408_naming_the_option(
     srv: RunningServer,
 ) -> None:

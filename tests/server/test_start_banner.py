@@ -118,3 +118,14 @@ def test_a_promptrun_db_left_in_the_folder_is_pointed_out_and_left_alone(
     assert "pass --db promptrun.db to serve this one" in "\n".join(lines)
     assert (tmp_path / "promptrun.db").read_bytes() == b""
     assert not any(line.startswith("export OPENAI") for line in lines)
+
+
+def test_a_body_budget_smaller_than_the_largest_record_is_pointed_out_at_start(
+    tmp_path: Path,
+) -> None:
+    lines = _start(tmp_path, "--no-sandbox", "--max-inflight-body-bytes", "8388608")
+    note = next(line for line in lines if "--max-inflight-body-bytes" in line)
+    assert "(8388608) is less than --max-record-bytes (33554432)" in note
+    assert "refused (413)" in note
+    quiet = _start(tmp_path, "--no-sandbox", "--max-inflight-body-bytes", "33554432")
+    assert not any("--max-inflight-body-bytes" in line for line in quiet)

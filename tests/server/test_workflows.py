@@ -124,6 +124,28 @@ async def test_publish_bodies_and_names_are_checked(api: Api) -> None:
         assert status == 400, name
 
 
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        (".", "cannot be '.'"),
+        ("..", "cannot be '..'"),
+        ("a\x7fb", "control characters ('\\x7f' at position 1)"),
+        ("a\nb", "control characters ('\\n' at position 1)"),
+        ("a\x85b", "control characters ('\\x85' at position 1)"),
+    ],
+)
+async def test_a_workflow_name_no_client_could_fetch_is_a_400_naming_the_rule(
+    api: Api, name: str, rule: str
+) -> None:
+    status, got = await api.call(
+        "POST", "/rest/workflows", {"workflow_name": name, "definition": answer(1)}
+    )
+    assert status == 400
+    assert got["message"].startswith("workflow_name ")
+    assert rule in got["message"]
+    assert (await api.ok("GET", "/workflows"))["total"] == 0
+
+
 async def test_workflows_and_executions_belong_to_one_workspace(api: Api) -> None:
     mine = await publish(api, "private", answer("secret"))
     workflow_id = mine["workflow"]["id"]

@@ -22,9 +22,10 @@ client that asks ``Expect: 100-continue`` for one gets the 413 instead of ``100 
 (:func:`expect_handler`). A ``Content-Encoding`` the server cannot decode is a 415.
 
 Every body read here is counted against the server's budget of body bytes held at once
-(``--max-inflight-body-bytes``, :mod:`promptrun.server._body_budget`): its declared length
-before a byte is read, or its inflated size as it grows. A body over the whole budget is a 413
-naming both limits; one that does not fit now, a 503.
+(``--max-inflight-body-bytes``, :mod:`promptrun.server._body_budget`) by the bytes that have
+arrived (inflated), as it grows: a declared length reserves nothing. A body declared or grown
+over the whole budget is a 413 naming both limits; one that cannot grow now, a 503 that closes
+the connection.
 """
 
 from __future__ import annotations
@@ -251,15 +252,13 @@ async def read_body_bytes(request: web.Request) -> bytes:
         return cached
     limit = _check_head(request)
     compressed = "Content-Encoding" in request.headers
-    if not compressed and request.content_length:
-        reserve_body(request, request.content_length)  # before a byte of it is read
     body = bytearray()
     while chunk := await request.content.readany():
         body += chunk
         if limit and len(body) > limit:
             raise BodyTooLarge(limit, len(body), records=_takes_records(request))
         _check_budget(request, limit, len(body))
-        reserve_body(request, len(body))  # a chunked or compressed body: as it grows
+        reserve_body(request, len(body))  # what has arrived, not what is declared
         if compressed and not request.content.is_eof():
             # The next step inflates here, with no network wait: let other requests run first.
             await asyncio.sleep(0)

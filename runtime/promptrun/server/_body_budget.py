@@ -4,16 +4,19 @@ A body is read whole into memory, and one whose key is in the JSON body (the pee
 must be read before the key can be checked: without a bound across requests, a thousand
 unauthenticated connections each sending a 32 MiB log record (``--max-record-bytes``) would
 make the server hold 32 GB. :class:`BodyBudget` is that bound
-(``--max-inflight-body-bytes``, 256 MiB by default; 0: no bound).
+(``--max-inflight-body-bytes``, 128 MiB by default; 0: no bound).
 
 Each request holds a :class:`BodyLease` (opened and closed by the connection middleware):
-before a body is read its declared ``Content-Length`` is reserved, and a chunked or compressed
-body's reservation grows as it is read (by its inflated size). The lease is given back when
-the request ends, whatever way it ends (answered, refused, failed, disconnected, cancelled):
-until then the body's bytes are held by the request. A body that cannot get its bytes now is
-answered 503 with ``Retry-After`` at once (the server does not queue it: the client's own
-retry, with backoff, is the wait); a body larger than the whole budget never can, and is a 413
-naming both limits.
+it holds the bytes of the body that have arrived, growing as the body is read (a compressed
+body by its inflated size). A declared ``Content-Length`` reserves nothing: otherwise a few
+idle connections declaring the largest bodies and trickling a byte at a time would hold the
+whole budget for free, and every real large body would be refused while they stayed. Holding
+the budget costs sending its bytes. The lease is given back when the request ends, whatever way
+it ends (answered, refused, failed, disconnected, cancelled). A body that cannot grow within
+the budget is answered 503 with ``Retry-After`` at once and its connection closed (the server
+does not queue it: the client's own retry, with backoff, is the wait); a body larger than the
+whole budget never can, and is a 413 naming both limits (before a byte is read, when its
+declared length says so).
 
 Small bodies (up to 64 KiB: fetching a template, running a prompt, a short log record) are
 counted but never refused, so the API's ordinary calls keep working while large bodies fill
@@ -38,17 +41,19 @@ __all__ = [
     "BodyLease",
     "body_lease",
     "budget_capacity",
+    "budget_note",
     "busy_for",
     "reserve_body",
 ]
 
 log = logging.getLogger("promptrun.server")
 
-# Eight of the largest log records (--max-record-bytes, 32 MiB) at once, or 64 bodies at the
+# Four of the largest log records (--max-record-bytes, 32 MiB) at once, or 32 bodies at the
 # general limit (--max-body-bytes, 4 MiB): bodies past the first few are queued by their
-# clients rather than held here. Decoding a body costs a few times its size again, so the
-# bodies' share of the server's memory stays around a gigabyte at worst.
-DEFAULT_MAX_INFLIGHT_BODY_BYTES = 256 * 1024 * 1024
+# clients rather than held here. Handling a record costs several times its size again (decoded,
+# re-encoded, stored): 20 clients sending 30 MiB records at once peaked the server at 0.7-1.05 GB
+# RSS with this budget, and at 1.1-1.5 GB with twice it (docs/limits.md).
+DEFAULT_MAX_INFLIGHT_BODY_BYTES = 128 * 1024 * 1024
 SMALL_BODY = 64 * 1024  # bytes: a body this size or less is never refused
 RETRY_AFTER = 1  # seconds: a large body takes about that long to arrive and be handled
 _WARN_EVERY = 60.0
@@ -148,6 +153,20 @@ def body_lease(request: web.Request) -> Iterator[None]:
         lease.release()
 
 
+def budget_note(capacity: int, max_body_bytes: int, max_record_bytes: int) -> str | None:
+    """The start-up note for a budget smaller than the largest body an endpoint accepts."""
+    largest, option = max(
+        (max_body_bytes, "--max-body-bytes"), (max_record_bytes, "--max-record-bytes")
+    )
+    if not capacity or capacity >= largest:
+        return None
+    return (
+        f"note: --max-inflight-body-bytes ({capacity}) is less than {option} ({largest}): "
+        f"a body larger than {capacity} bytes is refused (413) though within its endpoint's "
+        f"limit; keep --max-inflight-body-bytes at least {option}"
+    )
+
+
 def budget_capacity(request: web.Request) -> int:
     """The server's body budget in bytes (0: none)."""
     budget = request.config_dict.get(BODY_BUDGET)
@@ -155,8 +174,9 @@ def budget_capacity(request: web.Request) -> int:
 
 
 def busy_for(request: web.Request, size: int) -> BodyBudgetBusy | None:
-    """Why a body of ``size`` bytes would be refused now, if it would (for ``Expect:
-    100-continue``: a client that asks is told before it uploads; nothing is reserved)."""
+    """Why a body of ``size`` bytes would not fit beside the bytes held now, if it would not
+    (for ``Expect: 100-continue``: a client that asks is told before it uploads; nothing is
+    reserved)."""
     budget = request.config_dict.get(BODY_BUDGET)
     if budget is None or not budget.capacity or size <= SMALL_BODY:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 
 from aiohttp import http_exceptions as hx
@@ -21,6 +22,8 @@ from aiohttp.web_protocol import RequestHandler
 __all__ = ["json_errors", "protocol_message"]
 
 _LINE_LIMIT = 8190  # aiohttp's max_line_size and max_field_size
+# A repr of request bytes in a parser's message: b'...', b"...", bytearray(...).
+_QUOTES = re.compile(r"\bb['\"]|bytearray\(")
 
 
 def protocol_message(status: int, exc: BaseException | None) -> str:
@@ -41,8 +44,10 @@ def protocol_message(status: int, exc: BaseException | None) -> str:
     if isinstance(exc, hx.ContentEncodingError):
         return "the request's Content-Encoding cannot be decoded by this server"
     if isinstance(exc, hx.HttpProcessingError) and exc.message:
-        text = " ".join(str(exc.message).split())
-        if "bytearray(" not in text and len(text) <= 200:
+        # llhttp's message is "<what>:\n\n  <the bytes around it>\n  <a ^ under the spot>":
+        # only the what, and none at all if it still quotes the request.
+        text = " ".join(str(exc.message).partition(":\n")[0].split())
+        if not _QUOTES.search(text) and len(text) <= 200:
             return f"malformed HTTP request: {text}"
     if status >= 500:
         return "internal server error; the server log has the details"

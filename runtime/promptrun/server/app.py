@@ -93,7 +93,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except UnsupportedCoding as exc:
         return shaped_error(request, *refusal(exc))
     except BodyBudgetBusy as exc:
-        return shaped_error(request, 503, exc.message, {"Retry-After": str(exc.retry_after)})
+        response = shaped_error(request, 503, exc.message, {"Retry-After": str(exc.retry_after)})
+        response.force_close()  # the body is part read: do not read (and hold) the rest
+        return response
     except RequestPayloadError as exc:  # a body that cannot be decompressed, or cut short
         response = shaped_error(request, 400, unreadable_body(request, exc))
         response.force_close()  # the rest of that body cannot be read either: no keep-alive

@@ -18,6 +18,7 @@ from typing import TextIO
 from aiohttp import web
 
 from promptrun.server._banner import Banner, client_url
+from promptrun.server._body_budget import budget_note
 from promptrun.server._connections import new_runner, start_site
 from promptrun.server._key_report import describe_keys
 from promptrun.server._state import CONFIG, KEYRING, ServerConfig
@@ -71,6 +72,11 @@ async def _say_ready(app: web.Application, base_url: str, out: TextIO, err: Text
     for line in warnings:
         _say(err, f"WARNING {line}")
     await _say_code_nodes(app, out, err)
+    note = budget_note(
+        config.max_inflight_body_bytes, config.max_body_bytes, config.max_record_bytes
+    )
+    if note is not None:
+        _say(err, note)
     _say(out, f"listening on {base_url} (db {_database(config)})")
     banner = Banner(
         base_url=base_url,

@@ -26,7 +26,7 @@ __all__ = [
 
 
 def template_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a template, or None.
+    """Why ``name`` cannot name a template (or a workflow, fetched the same way), or None.
 
     A template is fetched by name in the URL (``/prompt-templates/{name}``, percent-encoded),
     so a name must survive that: ``"."`` and ``".."`` are dot segments that every RFC 3986
@@ -47,7 +47,7 @@ def template_name_problem(name: str) -> str | None:
         if unicodedata.category(char) == "Cc":
             return (
                 f"must not contain control characters ({char!r} at position {index}): a "
-                "template is fetched by name in a URL, and such a name cannot be fetched"
+                "name is fetched in a URL, and such a name cannot be fetched"
             )
     return None
 

@@ -33,6 +33,7 @@ from promptrun.server._state import CONFIG, KEYRING, render_budget
 from promptrun.server.openapi import Operation, Param
 from promptrun.server.store.base import NewWorkflowVersion, Store, WorkflowStore
 from promptrun.server.ws import CHANNEL, HUB, Hub, WsSettings
+from promptrun.wire.templates import template_name_problem
 from promptrun.wire.workflows import (
     ExecutionList,
     ExecutionView,
@@ -63,7 +64,6 @@ PUBLISH_BODY = msgspec.json.Decoder(PublishWorkflowBody)
 _RUN_BODY = msgspec.json.Decoder(RunWorkflowBody)
 _MAX_PAGE = 1_000_000_000
 _MAX_ID = 2**63 - 1
-_BAD_NAME = re.compile(r"[/\x00-\x1f]")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _STATUSES = ("RUNNING", "SUCCESS", "FAILED")
 
@@ -136,10 +136,12 @@ def new_workflow_version(body: PublishWorkflowBody) -> NewWorkflowVersion:
     """What a publish body stores, checked: an ApiError says what is wrong, in the words the
     API answers with (the dashboard's publish form shows the same)."""
     name = body.workflow_name
-    if name != name.strip() or _BAD_NAME.search(name) or (name.isascii() and name.isdigit()):
+    if (problem := template_name_problem(name)) is not None:  # fetched by name in a URL too
+        raise ApiError(400, f"workflow_name {problem}")
+    if name != name.strip() or "/" in name or (name.isascii() and name.isdigit()):
         raise ApiError(
             400,
-            "workflow_name must have no surrounding spaces, no '/' or control characters, and "
+            "workflow_name must have no surrounding spaces, no '/', and "
             "not be only digits (those are workflow ids)",
         )
     if any(not label.strip() for label in body.release_labels):
