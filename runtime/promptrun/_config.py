@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from promptrun._errors import PromptLayerValidationError
 from promptrun._validate import is_http_url
@@ -44,8 +45,31 @@ def spool_folder(base_url: str, api_key: str, root: str | os.PathLike[str] | Non
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         base = Path(cache) / "promptrun" / "spool"
     # The key is hashed so the folder name does not reveal it.
-    tag = hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()[:16]
+    tag = hashlib.sha256(f"{server_key(base_url)}\0{api_key}".encode()).hexdigest()[:16]
     return base / tag
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def server_key(base_url: str) -> str:
+    """``base_url`` spelled one way for the same server: scheme and host lower-case, the
+    default port dropped, no trailing slash (``HTTP://Host:80/`` is ``http://host``).
+
+    Host names are not resolved: ``localhost`` and ``127.0.0.1`` stay different servers."""
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if parts.username or parts.password:
+        netloc = f"{parts.netloc.rsplit('@', 1)[0]}@{netloc}"
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, ""))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -203,16 +203,39 @@ def error_for_status(
     )
 
 
+def _is_json(raw: bytes) -> bool:
+    import msgspec  # already imported by the transport that got the answer
+
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
 def unexpected_answer(
-    context: str, url: str, status: int, content_type: str, raw: bytes, wanted: str | None
+    context: str,
+    url: str,
+    status: int,
+    content_type: str,
+    raw: bytes,
+    wanted: str | None,
+    *,
+    location: str | None = None,
 ) -> PromptLayerUnexpectedAnswerError:
-    """The error for a success status whose body is not what the API sends: it names the
-    URL, the status, what came back (a snippet) and what to check."""
+    """The error for a success status (or a redirect) whose answer is not what the API sends:
+    it names the URL, the status, what came back (a snippet) and what to check."""
     kind = content_type.split(";", 1)[0].strip().lower() or "no content type"
-    if wanted is None:
-        what = "HTML" if "html" in kind else f"a body that is not JSON ({kind})"
+    if 300 <= status < 400:
+        what = f"with a redirect to {location!r:.200}" if location else "with a redirect"
+    elif not raw.strip():
+        what = "with an empty body"
+    elif "html" in kind:
+        what = "HTML"
+    elif not _is_json(raw):
+        what = f"a body that is not JSON ({kind})"
     else:
-        what = f"JSON that is not {wanted}"
+        what = f"JSON that is not {wanted or 'what the API answers here'}"
     snippet = " ".join(raw[:120].decode("utf-8", "replace").split()) or "(empty)"
     return PromptLayerUnexpectedAnswerError(
         f"{context}: the server at {url} answered {what} (HTTP {status}, {kind}: {snippet!r}), "

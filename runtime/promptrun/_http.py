@@ -149,6 +149,7 @@ class ApiTransport:
                 status = resp.status
                 retry_after = _retry_after(resp.headers) if status >= 400 else None
                 content_type = resp.headers.get("Content-Type", "")
+                location = resp.headers.get("Location")
         except TimeoutError as exc:
             seconds = self.timeout if timeout is None else timeout
             raise PromptLayerAPITimeoutError(
@@ -162,6 +163,12 @@ class ApiTransport:
                 "is the server running there? base_url (or PROMPTLAYER_BASE_URL) names it; "
                 "`promptrun serve` starts a local one"
             ) from exc
+        if status not in expect and 200 <= status < 400:
+            # A success the API does not give here (202, 204) or a redirect aiohttp did not
+            # follow: a proxy or another server answered, not the API refusing the request.
+            raise unexpected_answer(
+                context, self.base_url + path, status, content_type, raw, None, location=location
+            )
         try:
             payload: Any = decode(raw) if raw else None
         except msgspec.DecodeError:

@@ -13,7 +13,7 @@ from promptrun.blueprint._logged import log_request_blueprint
 from promptrun.pipeline import new_request_id
 from promptrun.wire._limits import MAX_PRICE, MAX_TOKENS
 from promptrun.wire.ingest import LogRecord
-from promptrun.wire.tracking import time_problem
+from promptrun.wire.tracking import checked_status, time_problem
 
 __all__ = ["build_log_record", "logged"]
 
@@ -101,6 +101,11 @@ def build_log_record(
                     ("error_type", error_type), ("error_message", error_message)):  # fmt: skip
         if v is not None and type(v) is not str:
             raise _fail(f"{name} must be a string, got {v!r:.80}")
+    if status is not None:
+        try:
+            status = checked_status(status)  # the server's rule: stored upper-case
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
     body: dict[str, Any] = {
         "provider": provider,
         "model": model,

@@ -227,7 +227,8 @@ class Runtime:
         s = self.shipper.snapshot()
         if s["pending"]:
             logger.warning(
-                "promptrun closed with %d log record(s) not shipped yet: they wait in the spool "
+                "promptrun closed with %d log record(s) of this client not shipped yet (records "
+                "other processes left in the spool are not counted): they wait in the spool "
                 "%s, and the next client of %s with this API key ships them (%s)",
                 s["pending"],
                 self.config.spool_dir,

@@ -70,6 +70,46 @@ async def test_a_log_record_answered_with_json_of_another_shape_is_kept_and_retr
     assert any("answered JSON that is not a logged request's id" in w for w in warnings(caplog))
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"status": 204, "text": "", "content_type": "text/plain"}, "answered with an empty body"),
+        ({"status": 202, "body": {"id": 5}}, "answered JSON that is not what the API answers"),
+        ({"status": 301, "text": "moved", "content_type": "text/plain"}, "with a redirect"),
+        ({"status": 200, "text": "", "content_type": "text/plain"}, "with an empty body"),
+    ],
+    ids=["204-empty", "202-json", "301-no-location", "200-empty-text"],
+)
+async def test_a_log_record_answered_with_a_success_or_redirect_not_from_the_api_is_retried(
+    answer: dict[str, object],
+    said: str,
+    stub: StubRegistry,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stub.queue("/log-request", answer)
+    with caplog.at_level(logging.WARNING, logger="promptlayer"):
+        stats = await log_one_through(stub, tmp_path)
+    assert (stats["shipped"], stats["failed"]) == (1, 0)
+    assert len(stub.bodies("/log-request")) == 2  # the odd answer, then stored
+    [why] = [w for w in warnings(caplog) if "could not ship" in w]
+    assert said in why and f"HTTP {answer['status']}" in why
+    assert "None (HTTP" not in why
+    if answer.get("text") == "":
+        assert "JSON" not in why  # an empty body is not described as JSON
+
+
+async def test_the_delivery_mode_is_said_once_however_often_shipping_is_retried(
+    stub: StubRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.queue("/log-request", HTML, HTML, HTML)
+    with caplog.at_level(logging.INFO, logger="promptlayer"):
+        stats = await log_one_through(stub, tmp_path)
+    assert stats["shipped"] == 1 and len(stub.bodies("/log-request")) == 4
+    said = [r for r in caplog.records if "promptrun ships log records to" in r.getMessage()]
+    assert len(said) == 1
+
+
 async def test_a_wrong_base_url_answering_html_keeps_every_record_in_the_spool(
     server: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -93,7 +93,38 @@ async def test_a_record_larger_than_the_server_takes_is_named_with_its_size_and_
     size = len(json.dumps(kept["record"], separators=(",", ":")).encode())
     assert f"it is {size:,} bytes, more than the server takes in one request" in warning
     assert "the limit of this endpoint is 65536 bytes" in warning  # the server's own words
-    assert "--max-record-bytes" in warning and "refused.jsonl" in warning
+    assert "a single record this large needs less in it" in warning
+    assert "send fewer records per request" not in warning  # it was one record
+    assert "--max-record-bytes" in warning and "PROMPTRUN_MAX_RECORD_BYTES" in warning
+    assert "--max-body-bytes" not in warning  # not the logging endpoints' limit
+    assert "--max-body-bytes" not in str(kept["reason"]) and "refused.jsonl" in warning
+
+
+@pytest.mark.parametrize("status", ["BANANA", "", "ERROR ", 3])
+async def test_log_request_with_a_status_the_server_refuses_is_refused_at_the_call(
+    status: object, server: RunningServer, tmp_path: Path
+) -> None:
+    async with AsyncPromptLayer(
+        api_key=server.api_key, base_url=server.base_url, spool_dir=tmp_path
+    ) as pl:
+        with pytest.raises(PromptLayerValidationError, match="status") as info:
+            await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0, status=status)  # type: ignore[arg-type]
+        assert await pl.flush(timeout=30)
+        assert pl.stats()["failed"] == 0
+    if status != 3:
+        assert "SUCCESS, WARNING, ERROR" in str(info.value)
+
+
+async def test_log_request_status_is_case_insensitive_and_stored_upper_case(
+    server: RunningServer, probe: Probe, tmp_path: Path
+) -> None:
+    async with AsyncPromptLayer(
+        api_key=server.api_key, base_url=server.base_url, spool_dir=tmp_path
+    ) as pl:
+        logged = await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0, status="warning")
+        assert await pl.flush(timeout=30)
+    stored = await probe.request(str(logged["request_id"]))
+    assert stored is not None and stored["status"] == "WARNING"
 
 
 async def test_log_request_with_a_lone_surrogate_is_refused_at_the_call_naming_the_field(

@@ -48,7 +48,7 @@ async def test_closing_with_records_not_shipped_logs_the_counters(
         async with make_client(base_url="http://127.0.0.1:9", shutdown_timeout=0.2) as pl:
             await pl.log_request("openai", "m", CHAT, CHAT, 1.0, 2.0)
     [closing] = [r for r in caplog.records if "not shipped yet" in r.getMessage()]
-    assert "1 log record(s) not shipped yet" in closing.getMessage()
+    assert "1 log record(s) of this client not shipped yet" in closing.getMessage()
     assert "'spooled': 1" in closing.getMessage()
     assert not any("refused by the server" in r.getMessage() for r in caplog.records)
 

@@ -85,3 +85,31 @@ async def test_records_an_earlier_version_left_in_spool_dir_wait_until_moved_to_
         assert await pl.flush(timeout=30)
         assert pl.stats()["replayed"] == 1
     assert await probe.request(left) is not None
+
+
+async def test_records_spooled_under_another_spelling_of_the_url_ship_to_the_same_server(
+    server: RunningServer, probe: Probe, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shouting = server.base_url.replace("http://", "HTTP://") + "/"
+    left = write_flat_segment(spool_folder(shouting, server.api_key, shared), "shouted")
+    async with AsyncPromptLayer(
+        api_key=server.api_key, base_url=server.base_url, spool_dir=shared
+    ) as pl:
+        assert await pl.flush(timeout=30)
+        assert pl.stats()["replayed"] == 1
+    assert await probe.request(left) is not None
+
+
+def test_the_spool_folder_ignores_case_default_ports_and_slashes_but_not_host_names(
+    tmp_path: Path,
+) -> None:
+    def folder(url: str) -> Path:
+        return spool_folder(url, "pl_k", tmp_path)
+
+    assert folder("HTTP://Host/") == folder("http://host") == folder("http://host:80")
+    assert folder("https://API.example.com:443/v1/") == folder("https://api.example.com/v1")
+    assert folder("http://host:8080") != folder("http://host")
+    assert folder("https://host") != folder("http://host")
+    assert folder("http://localhost:8765") != folder("http://127.0.0.1:8765")
+    assert folder("http://host/A") != folder("http://host/a")  # paths keep their case

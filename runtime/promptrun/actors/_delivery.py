@@ -203,8 +203,9 @@ def refuse(dead: DeadLetters, batch: list[bytes], why: str, status: int | None) 
     if status == 413 and len(batch) == 1:
         why = (
             f"it is {len(batch[0]):,} bytes, more than the server takes in one request ({why}). "
-            "Log less in one record (e.g. trim long documents from its input or output), or "
-            "raise the server's limit (`promptrun serve --max-body-bytes`)"
+            "Log less in one record (e.g. trim long documents from its input or output), or, "
+            "on a promptrun server, raise its limit for log records (`promptrun serve "
+            "--max-record-bytes`, or PROMPTRUN_MAX_RECORD_BYTES)"
         )
     kept = dead.keep(batch, why)
     if len(batch) == 1:

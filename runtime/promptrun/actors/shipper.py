@@ -132,6 +132,7 @@ class LogShipper:
         self._spool_retry_at = 0.0
         self._count_lock = threading.Lock()
         self._mode: Mode | None = None
+        self._mode_said: Mode | None = None  # the mode last logged (said once, not per retry)
         self._ids = IdMap()
         self._deferrals: dict[bytes, int] = {}
         self._down = False
@@ -467,9 +468,13 @@ class LogShipper:
             except UNREACHABLE as exc:
                 self._mark_down(exc)
                 return
-            logger.info(
-                "promptrun ships log records to %s %s", transport.base_url, _MODE_TEXT[self._mode]
-            )
+            if self._mode != self._mode_said:
+                self._mode_said = self._mode
+                logger.info(
+                    "promptrun ships log records to %s %s",
+                    transport.base_url,
+                    _MODE_TEXT[self._mode],
+                )
         source = self._pick(adopted)
         if source == _MEMORY:
             await self._ship_memory(transport)

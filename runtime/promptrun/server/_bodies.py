@@ -120,9 +120,9 @@ def refusal(exc: BodyTooLarge | UnsupportedCoding) -> tuple[int, str]:
     if exc.records:
         return 413, (
             f"request body too large: the limit of this endpoint is {_size(exc.limit)} after "
-            "decompression, and a log record must fit in one body; send fewer records per "
-            "request, or start the server with a larger --max-record-bytes "
-            "(PROMPTRUN_MAX_RECORD_BYTES)"
+            "decompression, and a log record must fit in one body; if the body holds several "
+            "records, send fewer per request; a single record this large needs less in it, or "
+            "the server started with a larger --max-record-bytes (PROMPTRUN_MAX_RECORD_BYTES)"
         )
     return 413, (
         f"request body too large: the limit is {_size(exc.limit)} after decompression; send "
