@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,13 @@ import pytest
 from promptrun.testing import RunningServer, running_server
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def ctrl_c_works() -> None:
+    """``preexec_fn`` for a child the test stops with SIGINT: a test run started in the
+    background (``cmd &`` in a script, as CI runners may) ignores SIGINT, and its children
+    inherit that; the child gets the terminal's default back, as from an interactive shell."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from promptrun.testing import RunningServer
 
-from .conftest import Cli, on_a_terminal
+from .conftest import Cli, ctrl_c_works, on_a_terminal
 
 REPO = Path(__file__).parents[2]
 
@@ -264,6 +264,7 @@ def test_logs_follow_prints_requests_as_they_arrive_until_interrupted(
         [sys.executable, "-m", "promptrun", "logs", "--follow", "--prompt", name,
          "--interval", "0.1", "--json"],
         env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_works,
     ) as follower:  # fmt: skip
         try:
             time.sleep(1.0)  # let it print the (empty) backlog and start polling

@@ -14,7 +14,7 @@ from typing import Any
 from promptrun._spantree import span_tree
 from promptrun.testing import RunningServer, running_server
 
-from .conftest import Cli
+from .conftest import Cli, ctrl_c_works
 
 START = 1_700_000_000_000_000_000
 
@@ -105,6 +105,7 @@ def test_traces_follow_prints_traces_as_they_arrive_until_interrupted(
         [sys.executable, "-m", "promptrun", "traces", "--follow", "--service", service,
          "--interval", "0.1", "--json"],
         env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_works,
     ) as follower:  # fmt: skip
         try:
             time.sleep(1.0)  # let it print the (empty) backlog and start polling
