@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -75,7 +76,7 @@ class Wire(Protocol):
     async def stream(self, plan: CallPlan) -> AsyncIterator[Any]: ...
 
 
-class Adapter:
+class Adapter(ABC):
     """One provider's calls through its SDK. Subclasses override what differs."""
 
     #: llm_kwargs keys that configure the client, not the call (moved to ``client_options``).
@@ -95,17 +96,20 @@ class Adapter:
         """Which client serves ``plan``: one per distinct set of client options."""
         return tuple(sorted(plan.client_options.items()))
 
+    @abstractmethod
     async def open(self, base_url: str | None, plan: CallPlan, sandbox: bool) -> Any:
         """A new SDK client. ``sandbox``: aim at ``promptrun serve`` with placeholder keys."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def call(self, client: Any, plan: CallPlan) -> Any:
         """One non-streaming call; returns the SDK's response object."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def stream(self, client: Any, plan: CallPlan) -> AsyncIterator[Any]:
         """Start a streaming call; returns the SDK's async iterator of chunks."""
-        raise NotImplementedError
+        ...
 
     async def close(self, client: Any) -> None:
         await client.close()

@@ -18,6 +18,7 @@ import email.utils
 import math
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -75,7 +76,7 @@ END: Final = object()
 SKIP: Final = object()
 
 
-class NativeWire:
+class NativeWire(ABC):
     """A native transport: one POST per call or stream, the SDK's retries, the SDK's objects.
 
     :meth:`call` and :meth:`stream` (the :class:`~._base.Wire` protocol) are written once
@@ -111,25 +112,26 @@ class NativeWire:
     #: Whether the stream's request waits for the first read of the iterator (google-genai).
     lazy_stream: ClassVar[bool] = False
 
-    def covers(self, plan: CallPlan, stream: bool) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def covers(self, plan: CallPlan, stream: bool) -> bool: ...
 
-    def exchange(self, plan: CallPlan, stream: bool) -> Exchange:
-        raise NotImplementedError
+    @abstractmethod
+    def exchange(self, plan: CallPlan, stream: bool) -> Exchange: ...
 
-    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def answer(self, plan: CallPlan, exchange: Exchange, response: Any, body: bytes) -> Any: ...
 
+    @abstractmethod
     def event(
         self, plan: CallPlan, exchange: Exchange, response: Any, name: str | None, data: Any
-    ) -> Any:
-        raise NotImplementedError
+    ) -> Any: ...
 
     def status_error(self, response: Any, exchange: Exchange, body: bytes) -> Exception:
-        raise NotImplementedError
+        """Used by the default :meth:`check` only: a subclass with its own may skip it."""
+        raise TypeError(f"{type(self).__name__} overrides neither check() nor status_error()")
 
-    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception | None:
-        raise NotImplementedError
+    @abstractmethod
+    def wire_error(self, failure: WireFailure, exchange: Exchange) -> Exception | None: ...
 
     async def post(self, exchange: Exchange, *, stream: bool) -> tuple[Any, bytes]:
         return await send(self.session, exchange, stream=stream)
