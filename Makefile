@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv deps test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile bench-otlp bench-tracing clean
+.PHONY: venv deps deps-sandbox test lint typecheck pytest demo stop bench bench-quick bench-scaleout bench-code bench-hostile bench-otlp bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,18 +17,26 @@ venv: $(STAMP)
 # Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download),
 # Debian's PostgreSQL server for the PostgreSQL store's tests (they start a throwaway cluster
 # of their own; the packaged service is not used), and bubblewrap, the sandbox workflow code
-# nodes run in (the server refuses code nodes without it). As root (CI) they are installed when
-# missing; elsewhere the tests that need them skip unless CI is set.
+# nodes run in (the server refuses code nodes without it; the demo's workflow has one, so
+# `make demo` installs it too). As root (CI) they are installed when missing; elsewhere the
+# tests that need them skip unless CI is set, and the command to install them is printed.
 deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
-	if [ -n "$$missing" ]; then \
+	$(APT_INSTALL)
+
+deps-sandbox:
+	@missing=""; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	$(APT_INSTALL)
+
+APT_INSTALL = if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
-	    echo "missing:$$missing; run 'sudo apt-get install$$missing' for the tests that need them"; \
+	    echo "missing:$$missing; run 'sudo apt-get install$$missing'"; \
 	  fi; \
 	fi
 
@@ -44,7 +52,7 @@ pytest: venv deps
 
 test: deps lint typecheck pytest
 
-demo: venv
+demo: venv deps-sandbox
 	$(BIN)/python examples/demo.py
 
 stop: venv

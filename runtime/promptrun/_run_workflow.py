@@ -96,9 +96,24 @@ def final_value(results: Any, return_all_outputs: bool) -> Any:
             f"{name}: {r.get('status')} ({r.get('error_message')})" for name, r in outputs
         )
         raise PromptLayerAPIError(
-            f"None of the output nodes have succeeded: {failures}", None, results
+            f"None of the output nodes have succeeded: {failures}{_first_causes(results)}",
+            None,
+            results,
         )
     return succeeded[-1].get("value")
+
+
+def _first_causes(results: dict[str, Any]) -> str:
+    """The failures that started it: non-output nodes that failed on their own (not because
+    a node upstream failed), so the message says why, not only that something upstream did."""
+    causes = [
+        f"{name}: {r.get('error_message')}"
+        for name, r in results.items()
+        if not r.get("is_output_node")
+        and r.get("status") == "FAILED"
+        and not str(r.get("error_message") or "").startswith("not run: upstream")
+    ]
+    return f". It started with {'; '.join(causes)}" if causes else ""
 
 
 def _check(

@@ -43,6 +43,12 @@ PIPELINE: dict[str, Any] = {
 NO_OUTPUT = {"nodes": [{"name": "v", "type": "value", "configuration": {"value": 1}}]}
 ALL_FAIL = {"nodes": [{"name": "boom", "type": "code", "configuration": {"code": "return 1/0"},
                        "is_output_node": True}]}  # fmt: skip
+UPSTREAM_FAILS = {"nodes": [
+    {"name": "stats", "type": "code",
+     "configuration": {"code": "raise ValueError('the first cause')"}},
+    {"name": "headline", "type": "code", "configuration": {"code": "return n"},
+     "inputs": {"n": "stats"}, "is_output_node": True},
+]}  # fmt: skip
 SLOW = {"nodes": [{"name": "nap", "type": "code",
                    "configuration": {"code": "import time\ntime.sleep(5)\nreturn 1", "timeout": 20},
                    "is_output_node": True}]}  # fmt: skip
@@ -54,6 +60,7 @@ def published(wf_server: Server) -> Server:
     wf_server.publish("no-output", NO_OUTPUT)
     wf_server.publish("all-fail", ALL_FAIL)
     wf_server.publish("slow", SLOW)
+    wf_server.publish("upstream-fails", UPSTREAM_FAILS)
     wf_server.publish("big", {"nodes": [{"name": "v", "type": "value",
                                          "configuration": {"value": "x" * 100_000},
                                          "is_output_node": True}]})  # fmt: skip
@@ -153,6 +160,18 @@ async def test_a_workflow_whose_output_nodes_all_failed_raises_an_api_error(
     assert "None of the output nodes have succeeded" in str(caught.value)
     assert "ZeroDivisionError" in str(caught.value)
     assert caught.value.body["boom"]["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("execution", ["server", "local"])
+async def test_when_outputs_fail_because_a_node_upstream_failed_the_error_says_why_it_failed(
+    published: Server, client: AsyncPromptLayer, execution: Any
+) -> None:
+    with pytest.raises(PromptLayerAPIError) as caught:
+        await run_workflow(client, "upstream-fails", execution=execution)
+    message = str(caught.value)
+    assert "headline: FAILED (not run: upstream node 'stats' failed)" in message
+    assert "It started with stats:" in message
+    assert "the first cause" in message
 
 
 async def test_a_timeout_raises_and_cancels_the_execution_on_the_server(
