@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -91,6 +92,22 @@ def test_an_over_long_request_line_is_a_json_400_that_does_not_echo_the_path(
     assert answer["success"] is False
     assert "longer than 8190 bytes" in answer["message"]
     assert "xxxx" not in answer["message"] and "bytearray" not in answer["message"]
+
+
+def test_a_refused_request_is_one_debug_line_in_the_log_not_an_error_with_a_traceback(
+    srv: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Anyone can send these without a key: as ERRORs with tracebacks they would flood the log.
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    for raw in (
+        b"GET /dashboard/requests?q=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /track-request HTTP/1.1\r\nHost: x\r\nBad\rHeader: 1\r\n\r\n",
+    ):
+        assert _answer(_exchange(srv, raw))[0] == 400
+    mine = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(mine) == 2
+    assert all(r.levelno == logging.DEBUG and r.exc_info is None for r in mine)
+    assert all("400" in r.getMessage() and "xxxx" not in r.getMessage() for r in mine)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,22 @@ async def test_a_name_with_a_control_character_is_refused_naming_the_character(
     assert (await api.ok("GET", "/prompt-templates"))["items"] == []
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("invoice\u202egpj.exe", r"'\u202e'"), ("a\u2066b", r"'\u2066'"), ("x\u200fy", r"'\u200f'")],
+)
+async def test_a_name_with_a_bidi_control_is_refused_because_it_can_pose_as_another_name(
+    api: Api, name: str, shown: str
+) -> None:
+    status, answer = await api.call("POST", "/rest/prompt-templates", _publish_body(name))
+    assert status == 400
+    assert (
+        "prompt_template.prompt_name must not contain bidirectional controls" in answer["message"]
+    )
+    assert shown in answer["message"]
+    assert (await api.ok("GET", "/prompt-templates"))["items"] == []
+
+
 @pytest.mark.parametrize("name", [".", ".."])
 async def test_dot_names_are_refused_because_http_clients_drop_them_from_urls(
     api: Api, name: str
@@ -50,7 +66,9 @@ async def test_dot_names_are_refused_because_http_clients_drop_them_from_urls(
     assert "dot segments" in answer["message"]
 
 
-@pytest.mark.parametrize("name", ["...", "a.b", ".hidden", "a/b", "naïve ✓", " spaced "])
+@pytest.mark.parametrize(
+    "name", ["...", "a.b", ".hidden", "a/b", "naïve ✓", " spaced ", "👩\u200d💻 زبان\u200cها"]
+)
 async def test_other_unusual_names_publish_and_fetch(api: Api, name: str) -> None:
     await api.publish(name)
     status, answer = await api.fetch(name)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import http_exceptions as hx
 from aiohttp import web
@@ -58,6 +59,22 @@ class _JsonErrorsHandler(RequestHandler):
     """aiohttp's protocol, its own error answers in the server's JSON shape."""
 
     __slots__ = ()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request the parser refused is the client's mistake, and anyone can send one
+        without a key: one DEBUG line (no traceback, which would quote the request's bytes),
+        not an ERROR per request. Anything else is logged as aiohttp does."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, hx.HttpProcessingError) and 400 <= exc.code < 500:
+            remote = args[1] if len(args) > 1 else "?"
+            self.logger.debug(
+                "refused a malformed request from %s (%d): %s",
+                remote,
+                exc.code,
+                protocol_message(exc.code, exc),
+            )
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,

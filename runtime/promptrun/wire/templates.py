@@ -49,7 +49,20 @@ def template_name_problem(name: str) -> str | None:
                 f"must not contain control characters ({char!r} at position {index}): a "
                 "name is fetched in a URL, and such a name cannot be fetched"
             )
+        if char in _BIDI_CONTROLS:
+            return (
+                f"must not contain bidirectional controls ({char!r} at position {index}): "
+                "they reorder how a name is shown, so one name could pose as another"
+            )
     return None
+
+
+# Unicode's explicit directional formatting characters (UAX #9): embeddings, overrides,
+# isolates and the marks. Joiners (U+200C, U+200D) are not among them: scripts and emoji
+# sequences need those.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 class GetTemplateBody(msgspec.Struct, omit_defaults=True, kw_only=True):
