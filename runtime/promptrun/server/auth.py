@@ -35,6 +35,7 @@ from typing import Protocol, TypeVar
 import msgspec
 from aiohttp import web
 
+from promptrun._render_threads import RENDER_TENANT
 from promptrun.server._bodies import read_body_bytes
 from promptrun.server._http import ApiError, decode_body
 from promptrun.server._state import KEYRING
@@ -259,6 +260,9 @@ class KeyRing:
         grant = await self.grant_for_key(key)
         if grant is None:
             raise ApiError(401, _UNKNOWN)
+        # Renderings this request starts (and the workflow runs it starts) queue as its
+        # workspace's, so one workspace's flood of templates cannot hold another's back.
+        RENDER_TENANT.set(grant.workspace)
         return grant
 
     async def workspace(self, request: web.Request, body_key: str | None = None) -> int:
