@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["call", "fork_generation", "get_portal"]
+__all__ = ["call", "fork_generation", "get_portal", "soon"]
 
 T = TypeVar("T")
 
@@ -108,6 +108,19 @@ def call(fn: Callable[..., Any], /, *args: Any) -> Any:
         if not future.done():
             loop.call_soon_threadsafe(_cancel, box)
         raise
+
+
+def soon(fn: Callable[..., Any], /, *args: Any) -> bool:
+    """Schedule ``fn(*args)`` on the portal's loop without waiting for it: for what must not
+    block (a finaliser, an interrupted caller). False if this process has no portal loop."""
+    loop = _loop
+    if loop is None or loop.is_closed():
+        return False
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # closed between the check and the call
+        return False
+    return True
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import anyio
 
+from promptrun import _portal
 from promptrun._boundary import public
 from promptrun._client import AsyncPromptLayer
 from promptrun._portal import call as portal_call
-from promptrun._portal import fork_generation, get_portal
+from promptrun._portal import fork_generation
 from promptrun._track import TRACK_BODIES
 from promptrun._types import (
     GetTemplateResult,
@@ -388,12 +390,19 @@ class _Pipe:
     """What the loop thread's pump and the caller's iterator share (never the iterator itself,
     so that dropping it after a ``break`` finalises it)."""
 
-    __slots__ = ("done", "queue", "scope")
+    __slots__ = ("done", "queue", "scope", "stopped")
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.scope: anyio.CancelScope | None = None
+        self.stopped = False  # the reader closed it (read and written on the loop only)
         self.done = threading.Event()
+
+    def stop(self) -> None:
+        """On the loop: end the pump now, or as soon as it starts."""
+        self.stopped = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 _pumps: set[asyncio.Task[None]] = set()
@@ -414,6 +423,8 @@ async def _pump(agen: Any, pipe: _Pipe) -> None:
     try:
         with anyio.CancelScope() as scope:
             pipe.scope = scope
+            if pipe.stopped:
+                scope.cancel()
             try:
                 async for item in agen:
                     out.put(item)
@@ -448,7 +459,15 @@ class SyncStream:
     def __next__(self) -> Any:
         if self._finished:
             raise StopIteration
-        item = self._pipe.queue.get()
+        try:
+            item = self._pipe.queue.get()
+        except BaseException:
+            # Ctrl-C (or another signal's exception) while waiting for a chunk: stop the
+            # stream now, while the runtime runs, so the run is logged as cut short. Left to
+            # the finaliser, the traceback would keep this iterator alive until interpreter
+            # exit, when the portal thread can no longer run.
+            self.close()
+            raise
         if item is _END:
             self._finished = True
             raise StopIteration
@@ -463,11 +482,10 @@ class SyncStream:
             return
         self._finished = True
         pipe = self._pipe
-        if not pipe.done.is_set() and pipe.scope is not None:
-            try:
-                get_portal().call(_cancel, pipe.scope)
-            except RuntimeError:  # the portal is gone (interpreter exit)
-                return
+        # Scheduled, not awaited: closing never waits on the portal's loop, only (for a
+        # bounded time) on the pump, which logs the run as it ends.
+        if not pipe.done.is_set() and not _portal.soon(pipe.stop):
+            return  # no portal in this process any more
         pipe.done.wait(timeout=30)
 
     def __enter__(self) -> SyncStream:
@@ -477,7 +495,8 @@ class SyncStream:
         self.close()
 
     def __del__(self) -> None:
-        if not self._finished:
+        # At interpreter exit the portal thread is frozen: nothing could end the stream then.
+        if not self._finished and not sys.is_finalizing():
             with contextlib.suppress(Exception):  # never raise from a finaliser
                 self.close()
 
@@ -487,10 +506,6 @@ class _Failure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
-
-
-async def _cancel(scope: anyio.CancelScope) -> None:
-    scope.cancel()
 
 
 class Templates:

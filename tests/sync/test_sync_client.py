@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -78,6 +79,46 @@ def test_breaking_out_of_a_sync_stream_closes_it_and_logs_it(
     assert pl.flush(timeout=10)
     [row] = stored(probe)
     assert row["status"] == "WARNING"
+
+
+@pytest.mark.parametrize("client", ["PromptLayer()", "with"])
+@pytest.mark.parametrize("where", ["in the loop body", "waiting for a chunk"])
+def test_ctrl_c_in_a_sync_stream_ends_the_script_and_logs_the_run_as_cut_short(
+    run_script: Callable[..., subprocess.CompletedProcess[str]],
+    probe: Probe,
+    client: str,
+    where: str,
+) -> None:
+    publish(probe, "greet")
+    anyio.run(lambda: probe.sandbox(chunks=40, chunk_delay_ms=200))
+    # Ctrl-C is a SIGINT to the process: raised in the loop's body, or (from another thread,
+    # once the first chunk is in) while the iterator waits for the next chunk.
+    interrupt = (
+        "os.kill(os.getpid(), signal.SIGINT)"
+        if where == "in the loop body"
+        else "n == 1 and threading.Thread(target=interrupt_when_waiting, daemon=True).start()"
+    )
+    opening = (
+        "pl = PromptLayer()\n" if client == "PromptLayer()" else "with PromptLayer() as pl:\n "
+    )
+    script = (
+        "import os, signal, sys, threading, time\n"
+        "from promptrun import PromptLayer\n"
+        "main = threading.get_ident()\n"
+        "def interrupt_when_waiting():\n"
+        "    while sys._current_frames()[main].f_code.co_name != '__next__':\n"
+        "        time.sleep(0.001)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        + opening
+        + "for n, chunk in enumerate(pl.run('greet', input_variables={'name': 'A', 'topic': 'b'}, stream=True), 1):\n"
+        + ("  " if client == "with" else " ")
+        + f" print('chunk', flush=True); {interrupt}\n"
+    )
+    proc = run_script(script, timeout=30)  # the timeout only guards against a hang
+    assert "KeyboardInterrupt" in proc.stderr, proc.stderr
+    assert proc.returncode != 0
+    rows = stored(probe)
+    assert [r["status"] for r in rows] == ["WARNING"], proc.stderr
 
 
 def test_context_manager_closes_and_ships(env: dict[str, str], probe: Probe) -> None:
