@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,26 @@ def test_a_body_budget_smaller_than_the_largest_record_is_pointed_out_at_start(
     assert "refused (413)" in note
     quiet = _start(tmp_path, "--no-sandbox", "--max-inflight-body-bytes", "33554432")
     assert not any("--max-inflight-body-bytes" in line for line in quiet)
+
+
+def test_a_busy_port_stops_the_start_before_a_database_or_a_key_is_made(tmp_path: Path) -> None:
+    # A newcomer whose port is taken must not be left with a database whose generated key
+    # was never shown.
+    db = tmp_path / "home" / ".local" / "share" / "promptrun" / "promptrun.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLAYER_", "XDG_"))}
+    env.update(HOME=str(tmp_path / "home"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "promptrun", "serve", "--port", str(port)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"port {port}" in proc.stderr and "--port" in proc.stderr, proc.stderr
+    assert not db.exists()
+    assert "generated API key" not in proc.stdout + proc.stderr
+    # On a free port, the first start makes the database and shows its key.
+    first = _start(tmp_path)
+    assert any("generated API key" in line for line in first)

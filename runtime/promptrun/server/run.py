@@ -8,10 +8,12 @@ answered write is on disk.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import importlib.util
 import logging
 import signal
+import socket
 import sys
 from typing import TextIO
 
@@ -115,6 +117,10 @@ async def serve(
     the process's garbage collector (:func:`_tune_gc`); an application embedding it is left as
     it is.
     """
+    busy = _address_taken(config.host, config.port)
+    if busy is not None:  # before the store is opened: a first start must not make a
+        _say(err, f"error: cannot start: {busy}")  # database whose new key nobody saw
+        return 1
     app = create_app(config)
     runner = new_runner(app, shutdown_timeout=shutdown_timeout)
     try:
@@ -122,6 +128,13 @@ async def serve(
         note = await start_site(runner, config.host, config.port)
     except (OSError, StoreConfigError, RuntimeError) as exc:
         _say(err, f"error: cannot start: {exc}")
+        generated = app[KEYRING].generated if KEYRING in app else None
+        if generated is not None:  # made by this start all the same: show it once
+            _say(
+                err,
+                f"this start generated API key {generated.key} (workspace "
+                f"{generated.workspace}) and kept it in {_database(config)}; use it next time",
+            )
         await runner.cleanup()
         return 1
     if note is not None:
@@ -148,6 +161,38 @@ async def serve(
             loop.remove_signal_handler(signum)
         await runner.cleanup()
     return 0
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (another process has it), or None.
+
+    Bound the way the server binds (``SO_REUSEADDR``, so a port in TIME_WAIT is not "taken"),
+    then let go at once. Port 0 (any free port) is never taken.
+    """
+    if port == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return None  # the server's own bind will say what is wrong with the host
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    return None  # not "taken": let the server's bind report it
+                return (
+                    f"port {port} on {host} is already in use (another promptrun serve, or "
+                    f"another program); stop it, or pick another port with --port N "
+                    "(--port 0 picks a free one)"
+                )
+    return None
 
 
 #: Young-generation threshold for ``promptrun serve``: CPython's default (700) ran a collection
