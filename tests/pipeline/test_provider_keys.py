@@ -166,3 +166,28 @@ def test_an_explained_error_pickles_as_the_sdks_class_with_its_message() -> None
     assert str(error).startswith("ANTHROPIC_API_KEY is not set: template 'greet' runs on")
     assert "export ANTHROPIC_API_KEY=..." in str(error)
     assert "Could not resolve authentication method" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sandbox"),
+    [
+        ("http://127.0.0.1:18800", "http://127.0.0.1:18800/sandbox/openai/v1"),
+        ("http://devbox:9000/", "http://devbox:9000/sandbox/openai/v1"),
+        ("https://api.promptlayer.com", "http://127.0.0.1:8765/sandbox/openai/v1"),
+        (None, "http://127.0.0.1:8765/sandbox/openai/v1"),
+    ],
+)
+def test_the_offline_advice_points_at_the_server_this_process_logs_to(
+    monkeypatch: pytest.MonkeyPatch, base_url: str | None, sandbox: str
+) -> None:
+    from promptrun.pipeline.providers import TABLE
+    from promptrun.pipeline.providers._base import KeyProblem
+    from promptrun.pipeline.providers._keys import message_for
+
+    if base_url is None:
+        monkeypatch.delenv("PROMPTLAYER_BASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("PROMPTLAYER_BASE_URL", base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    text = message_for(KeyProblem("missing", "OPENAI_API_KEY"), TABLE["openai"], "t", "no key")
+    assert f"point OPENAI_BASE_URL at `promptrun serve`'s sandbox ({sandbox})" in text

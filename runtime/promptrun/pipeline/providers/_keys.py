@@ -70,7 +70,7 @@ def message_for(problem: KeyProblem, info: ProviderInfo, template: str, original
     said = original if len(original) <= _MAX_ORIGINAL else original[:_MAX_ORIGINAL] + "..."
     sandbox = (
         f"or, to work offline, point {info.base_var} at `promptrun serve`'s sandbox "
-        f"(http://127.0.0.1:8765{info.sandbox_path})"
+        f"({_local_server()}{info.sandbox_path})"
     )
     var = problem.variable
     watched = info.key_vars if var == info.key_var else (var,)
@@ -88,6 +88,15 @@ def message_for(problem: KeyProblem, info: ProviderInfo, template: str, original
             f"{export}; {sandbox}. The SDK said: {said}"
         )
     return f"{var} is not set: {runs}; {export}; {sandbox}. The SDK said: {said}"
+
+
+def _local_server() -> str:
+    """The promptrun serve this process logs to, if PROMPTLAYER_BASE_URL names one (not the
+    hosted API), else where ``promptrun serve`` listens by default."""
+    url = os.environ.get("PROMPTLAYER_BASE_URL", "").strip().rstrip("/")
+    if url.startswith(("http://", "https://")) and "promptlayer.com" not in url:
+        return url
+    return "http://127.0.0.1:8765"
 
 
 def explain_key_problem(
