@@ -171,6 +171,8 @@ def test_strict_variables_refuses_a_run_missing_variables_with_their_names(
             pl.run(prompt_name="your-prompt", input_variables={"variable2": "x"})
         assert caught.value.names == ["variable1"]
         assert isinstance(caught.value, promptrun.PromptLayerValidationError)
+        assert str(caught.value).startswith("prompt template 'your-prompt' (version ")
+        assert "Missing input variable 'variable1'" in str(caught.value)
         answered = pl.run(
             prompt_name="your-prompt", input_variables={"variable1": 1, "variable2": 2}
         )

@@ -33,6 +33,13 @@ class MissingVariablesError(TemplateRenderError):
             f"{'them' if plural else 'it'} in input_variables."
         )
 
+    def naming(self, where: str) -> MissingVariablesError:
+        """The same error with ``where`` (which template) in front of its message."""
+        named = MissingVariablesError(self.names)
+        named.message = f"{where}: {named.message}"
+        named.args = (named.message,)
+        return named
+
 
 class TemplateSyntaxError(TemplateRenderError):
     """The template text is not valid in its template_format (jinja2 syntax errors)."""

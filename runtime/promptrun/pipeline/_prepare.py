@@ -124,7 +124,7 @@ def prepare(
                 _template_format(prompt_template),
                 on_missing=on_missing,
             )
-        except blueprint.RenderBudgetError as exc:
+        except (blueprint.RenderBudgetError, blueprint.MissingVariablesError) as exc:
             # A template from a shared registry is someone else's code: say whose.
             raise exc.naming(where) from None
         warn_missing(logger, name, body.get("version"), missing)
