@@ -23,6 +23,7 @@ from promptrun._errors import (
     PromptLayerValidationError,
     describe,
 )
+from promptrun._procs import forked
 from promptrun._track import (
     group_body,
     metadata_body,
@@ -157,6 +158,12 @@ class AsyncPromptLayer:
         self.track = AsyncTrack(self)
         self.group = AsyncGroup(self)
         self.workflows = AsyncWorkflows(self)
+        # Children this process forks may log through this client and end without shipping
+        # (SIGTERM, os._exit): this process's exit ships what they left, even if it never
+        # used the client itself.
+        from promptrun import _lifetime
+
+        _lifetime.remember(self._config)
 
     # -- settings, read-only -------------------------------------------------------------
     @property
@@ -227,7 +234,12 @@ class AsyncPromptLayer:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Ship what was logged (within ``shutdown_timeout``); the rest waits in the spool."""
+        """Ship what was logged (within ``shutdown_timeout``); the rest waits in the spool.
+
+        In a process that forked, what its children logged through this client and left in
+        the spool (ended by SIGTERM or ``os._exit`` before shipping it) is shipped too."""
+        if self._runtime is None and not self._closed and self._children_left_records():
+            await self._runtime_here()  # never used here: its shutdown ships the children's
         self._closed = True
         rt, self._runtime = self._runtime, None
         if rt is None:
@@ -241,6 +253,14 @@ class AsyncPromptLayer:
         self._final_stats = rt.shipper.snapshot()
         if self._tracing is not None:  # export the spans too, within the same bound
             await asyncio.to_thread(self._tracing.flush, self._config.shutdown_timeout)
+
+    def _children_left_records(self) -> bool:
+        """In a process that forked: segments of its family wait in this client's folder."""
+        if not forked():
+            return False
+        from promptrun.actors._spool import kin_waiting
+
+        return kin_waiting(self._config.spool_dir)
 
     def __del__(self) -> None:
         # Never closed: ship what it holds (in its loop if that still runs, else from a

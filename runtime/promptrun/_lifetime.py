@@ -6,6 +6,12 @@ loop, since the loop it lived in may be closed, stopped, or running in a daemon 
 about to vanish. Records handed over after their runtime closed (a stream finalised by
 ``asyncio.run()`` after the runtime's task ended) wait in the spool; they are shipped here too.
 
+So are, in a process that forked, the records its children left in the spool of any client
+this process made (even one it never used itself): a ``multiprocessing`` worker is ended with
+SIGTERM and an ``os.fork()`` child often ends with ``os._exit``, so neither ships at its exit.
+Only segments of children that have ended are taken (a live one holds its segments' locks);
+with none, exit costs a look at the spool folder's names.
+
 The fresh loop resolves host names in its own thread: by the time ``atexit`` hooks run, the
 standard library has shut its thread pools down, so aiohttp's default resolver would fail.
 """
@@ -22,26 +28,42 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptrun.actors import _spool
+from promptrun._procs import forked
 
 if TYPE_CHECKING:
     from promptrun._config import ClientConfig
     from promptrun._http import ApiTransport
     from promptrun._runtime import Runtime
 
-__all__ = ["abandon_session", "blocking_resolver", "register", "run_fresh", "unregister"]
+__all__ = [
+    "abandon_session",
+    "blocking_resolver",
+    "register",
+    "remember",
+    "run_fresh",
+    "unregister",
+]
 
 logger = logging.getLogger("promptlayer")
 
 _lock = threading.Lock()
 _open: dict[Runtime, None] = {}  # insertion-ordered; strong: a runtime leaves when finished
-_configs: dict[Path, ClientConfig] = {}  # spool folder -> settings, for late records
+_configs: dict[Path, ClientConfig] = {}  # spool folder -> settings, for what is left there
+_started = False  # a runtime ever ran here: records may have come after it closed
+
+
+def remember(config: ClientConfig) -> None:
+    """A client was made: at exit, ship what this process's forked children left for it."""
+    with _lock:
+        _configs.setdefault(config.spool_dir, config)
 
 
 def register(rt: Runtime) -> None:
+    global _started
     with _lock:
         _open[rt] = None
         _configs[rt.config.spool_dir] = rt.config
+        _started = True
 
 
 def unregister(rt: Runtime) -> None:
@@ -88,7 +110,9 @@ def abandon_session(transport: ApiTransport) -> None:
     transport._session = None
 
 
-async def _ship_late(config: ClientConfig, deadline: float) -> None:
+async def _ship_left(config: ClientConfig, deadline: float, *, late: bool, kin: bool) -> None:
+    """Ship what is left in ``config``'s spool folder: records this process handed over after
+    its runtime closed (``late``), what its forked children left (``kin``)."""
     import anyio
 
     from promptrun._http import ApiTransport
@@ -104,9 +128,11 @@ async def _ship_late(config: ClientConfig, deadline: float) -> None:
     )
     try:
         with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-            shipper.spool.adopt_orphans(own_pid_only=True)
-            await transport.open(resolver=blocking_resolver())
-            await shipper.drain(transport, adopted=True)
+            found = shipper.spool.adopt_orphans(own_pid_only=True) if late else 0
+            found += shipper.spool.adopt_orphans(kin_only=True) if kin else 0
+            if found:
+                await transport.open(resolver=blocking_resolver())
+                await shipper.drain(transport, adopted=True)
     finally:
         shipper.release()
         await transport.close()
@@ -116,18 +142,28 @@ async def _ship_late(config: ClientConfig, deadline: float) -> None:
 def _finish_all_at_exit() -> None:
     with _lock:
         runtimes = list(_open)
-        late = [c for folder, c in _configs.items() if folder in _spool.LATE_FOLDERS]
-    if not runtimes and not late:
-        return
-    timeouts = [rt.config.shutdown_timeout for rt in runtimes] + [c.shutdown_timeout for c in late]
+        configs = dict(_configs)
+        started = _started
+    if not runtimes and not (configs and (started or forked())):
+        return  # no client ran here, and no child of ours could have used one
+    timeouts = [rt.config.shutdown_timeout for rt in runtimes]
+    timeouts += [c.shutdown_timeout for c in configs.values()]
     deadline = time.monotonic() + max(timeouts)
     for rt in runtimes:
         try:
             rt.finish_elsewhere(deadline)
         except Exception as exc:  # pragma: no cover - exit must go on
             logger.warning("promptrun could not ship its last log records at exit: %s", exc)
-    for config in late:
+    from promptrun.actors import _spool
+
+    for folder, config in configs.items():
+        late = folder in _spool.LATE_FOLDERS
+        kin = forked() and _spool.kin_waiting(folder)
+        if not (late or kin):
+            continue
+        if time.monotonic() >= deadline:
+            break  # what is left waits in the spool for the next client
         try:
-            run_fresh(_ship_late(config, deadline))
+            run_fresh(_ship_left(config, deadline, late=late, kin=kin))
         except Exception as exc:  # pragma: no cover - exit must go on
             logger.warning("promptrun could not ship its last log records at exit: %s", exc)

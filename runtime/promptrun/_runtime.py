@@ -46,6 +46,9 @@ Every way a runtime can end goes through the same shipping shutdown:
 - Interpreter exit (see :mod:`promptrun._lifetime`): runtimes still open are finished from the
   exiting thread, in a fresh event loop; a loop running in another thread (the sync client's
   portal, a notebook's) first stops its shipper so that only one ships.
+
+In a process that forked, the shutdown also ships what its children left in the spool
+(:func:`_drain`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from promptrun._client_pipeline import InlineSink, RegistryTemplates, ShipperSin
 from promptrun._config import ClientConfig
 from promptrun._errors import PromptLayerError
 from promptrun._http import ApiTransport
+from promptrun._procs import forked
 from promptrun._template_cache import TemplateCache
 from promptrun.actors.shipper import LogShipper
 from promptrun.pipeline import Pipeline, ProviderClients, ProviderRoutes
@@ -205,7 +209,7 @@ class Runtime:
         with anyio.CancelScope(shield=True):
             if not shipper.handed_over:
                 with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-                    await shipper.drain(self.transport)
+                    await _drain(shipper, self.transport)
             # A thread asked for the shipper meanwhile (interpreter exit): it lets go, not us.
             if not shipper.handed_over:
                 shipper.release()
@@ -310,7 +314,7 @@ class Runtime:
         try:
             with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                 await transport.open(resolver=_lifetime.blocking_resolver())
-                await self.shipper.drain(transport)
+                await _drain(self.shipper, transport)
         finally:
             self.shipper.release()
             await _close_quietly(transport)
@@ -392,6 +396,15 @@ async def _host(
         if rt is not None:
             rt.failure = exc
         logger.error("the promptrun runtime stopped: %s", exc, exc_info=exc)
+
+
+async def _drain(shipper: LogShipper, transport: ApiTransport) -> None:
+    """The shutdown's shipment: what this client was handed and, in a process that forked,
+    what its children left in the spool (ended by SIGTERM or ``os._exit``, they did not ship
+    it; the segments of children still running stay theirs)."""
+    if forked():
+        await shipper.adopt_kin()
+    await shipper.drain(transport)
 
 
 async def _close_quietly(transport: ApiTransport) -> None:

@@ -171,7 +171,7 @@ class PromptLayer:
             return
         self._closed = True
         client = self._async_client()
-        if client._runtime is not None:
+        if client._runtime is not None or client._children_left_records():
             self._call(client.aclose)
 
     @public

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from promptrun.actors._spool import Spool
+from promptrun.actors._spool import Spool, kin_waiting
 from promptrun.wire.ingest import LogRecord
 
 
@@ -122,6 +122,49 @@ def test_a_forked_child_does_not_keep_its_parents_segments_locked(tmp_path: Path
         parent.wait()
         if parent.stdout:
             parent.stdout.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_kin_only_adoption_takes_what_ended_forked_children_left_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    # A stranger (another program sharing the folder) that ended, a forked child that ended
+    # with os._exit, and a forked child still running.
+    stranger = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from promptrun.actors._spool import Spool
+        Spool(Path({str(tmp_path)!r}), max_bytes=1 << 20).append({record(0)!r})
+        """
+    )
+    subprocess.run([sys.executable, "-c", stranger], check=True, timeout=60)
+    ended = os.fork()
+    if ended == 0:
+        Spool(tmp_path, max_bytes=1 << 20).append(record(1))
+        os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(ended, 0)[1]) == 0
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    running = os.fork()
+    if running == 0:
+        Spool(tmp_path, max_bytes=1 << 20).append(record(2))
+        os.write(ready_w, b"1")
+        os.read(go_r, 1)
+        os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        assert kin_waiting(tmp_path)
+        parent = Spool(tmp_path, max_bytes=1 << 20)
+        assert parent.adopt_orphans(kin_only=True) == 1
+        assert [s.kin for s in parent.segments] == [True]
+        assert take_all(parent) == [record(1)]
+        assert parent.adopt_orphans() == 1  # the stranger's, for a flush: not kin
+        assert [s.kin for s in parent.segments] == [False]
+    finally:
+        os.write(go_w, b"1")
+        os.waitpid(running, 0)
+        for fd in (ready_r, ready_w, go_r, go_w):
+            os.close(fd)
 
 
 def test_a_torn_last_record_and_damaged_lines_are_skipped_and_counted_once(

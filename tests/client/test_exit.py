@@ -3,18 +3,10 @@ when the process has exited, as the peer SDK's are (it logs inline)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import anyio
-import pytest
 
-from promptrun.testing import RunningServer
-
-from .._clients import Probe, spooled
+from .._clients import Probe
+from ._scripts import assert_clean_exit_and_stored, delivered, run_script
 
 # The spec's "Asynchronous Streaming Prompt Execution" example, with only the import changed.
 SPEC_STREAMING_EXAMPLE = """
@@ -44,69 +36,6 @@ async def main():
 # Run the async function
 asyncio.run(main())
 """
-
-# Prepended to every script: the records it logs, and how it sees the server from inside.
-LOG = """
-import json, os, time, urllib.request
-CHAT = {"type": "chat", "messages": []}
-def log_args(i):
-    return ("openai", "gpt-4o", CHAT, CHAT, time.time(), time.time(), None, [f"exit-{i}"])
-def stored_now():
-    req = urllib.request.Request(
-        os.environ["PROMPTLAYER_BASE_URL"] + "/promptrun/v1/requests?limit=100",
-        headers={"X-API-KEY": os.environ["PROMPTLAYER_API_KEY"]},
-    )
-    return len(json.loads(urllib.request.urlopen(req).read())["items"])
-def stored_within(n, seconds=10):
-    deadline = time.monotonic() + seconds
-    while (seen := stored_now()) != n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return seen
-"""
-
-
-@pytest.fixture
-def script_env(provider_env: RunningServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PROMPTLAYER_API_KEY": provider_env.api_key,
-        "PROMPTLAYER_BASE_URL": provider_env.base_url,
-        "PROMPTRUN_SPOOL_DIR": str(tmp_path / "spool"),
-    }
-
-
-def run_script(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def delivered(
-    env: dict[str, str], probe: Probe, script: str, n: int, *, prints: str | None = None
-) -> None:
-    """Run LOG + ``script``; once it has exited, exactly its ``n`` records are on the server."""
-    proc = run_script(env, LOG + script)
-    if prints is not None:
-        assert proc.stdout.split() == [prints], proc.stderr
-    assert_clean_exit_and_stored(proc, probe, env, n)
-
-
-def assert_clean_exit_and_stored(
-    proc: subprocess.CompletedProcess[str], probe: Probe, env: dict[str, str], n: int
-) -> None:
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert "Unclosed" not in proc.stderr, proc.stderr
-    assert "destroyed but it is pending" not in proc.stderr, proc.stderr
-    rows = anyio.run(probe.requests)
-    assert len(rows) == n, f"{len(rows)} of {n} records on the server\n{proc.stderr}"
-    assert len({r["client_request_id"] for r in rows}) == n  # none twice
-    assert spooled(Path(env["PROMPTRUN_SPOOL_DIR"])) == []  # none left waiting
 
 
 def test_the_spec_streaming_example_has_its_record_on_the_server_when_asyncio_run_returns(

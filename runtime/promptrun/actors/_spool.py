@@ -5,8 +5,11 @@ kill of the process) before ``run()`` or ``log_request()`` returns. The shipper 
 back in order, ships them, and moves the segment's acknowledged offset past them; a segment
 is deleted once everything in it is acknowledged.
 
-A segment is ``<time_ns>-<pid>-<random>.seg``: a header line holding the acknowledged byte
-offset, then one encoded record a line, exactly as it goes on the wire. It belongs to whoever
+A segment is ``<time_ns>-<pid>-<family>-<random>.seg``: a header line holding the
+acknowledged byte offset, then one encoded record a line, exactly as it goes on the wire. The
+family (:data:`promptrun._procs.FAMILY`) is shared by a process and the children it forks, so
+a parent can tell, by name alone, the segments its children left when they ended without
+shipping (multiprocessing's workers are ended with SIGTERM). A segment belongs to whoever
 holds an exclusive ``flock`` on it: the process writing it, or one that adopted it after its
 owner died (the kernel drops a dead process's locks, kill -9 included). Nobody else reads,
 ships or deletes it, so processes sharing the folder never take each other's records. A new
@@ -14,6 +17,7 @@ segment is locked before it gets its ``.seg`` name, so it is never seen unowned.
 
 Writers may be any thread (the sync client appends from its callers' threads); the shipper
 side (``take``, ``settle``, ``adopt_orphans``, ``release``) is used by one task at a time.
+Names from earlier versions (``<time_ns>-<pid>-<random>.seg``) are read as any other family's.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from pathlib import Path
 
 import msgspec
 
+from promptrun._procs import FAMILY
 from promptrun.wire.ingest import Record
 
-__all__ = ["LATE_FOLDERS", "Segment", "Spool", "Taken"]
+__all__ = ["LATE_FOLDERS", "Segment", "Spool", "Taken", "kin_waiting"]
 
 logger = logging.getLogger("promptlayer")
 
@@ -68,6 +73,7 @@ class Segment:
     gone: bool = False  # deleted (settled, or dropped over the bound), or released
     released: bool = False  # let go of, with what it holds, for the next owner
     checked_to: int = 0  # adopted: lines before this offset were checked to decode
+    kin: bool = False  # adopted, and written by a child this process forked (or theirs)
 
     @property
     def unread(self) -> int:
@@ -187,7 +193,7 @@ class Spool:
 
     def _create(self) -> Segment:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"{time.time_ns():020d}-{os.getpid()}-{FAMILY}-{secrets.token_hex(4)}"
         tmp = self.folder / f"{name}.tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -296,14 +302,19 @@ class Spool:
             for seg in [s for s in self.segments if s.acked >= s.size]:
                 self._forget(seg, unlink=True)
 
-    def pending(self, *, adopted: bool = True) -> int:
-        return sum(s.pending for s in self.segments if adopted or not s.adopted)
+    def pending(self, *, adopted: bool = True, kin: bool = False) -> int:
+        """Records not settled: this process's own, and of those it adopted all if
+        ``adopted``, else with ``kin`` those its forked children wrote."""
+        return sum(s.pending for s in self.segments if adopted or not s.adopted or (kin and s.kin))
 
-    def adopt_orphans(self, *, own_pid_only: bool = False) -> int:
-        """Take over segments whose owner is gone; returns how many records they hold."""
+    def adopt_orphans(self, *, own_pid_only: bool = False, kin_only: bool = False) -> int:
+        """Take over segments whose owner is gone; returns how many records they hold.
+
+        With ``own_pid_only``, only those this process wrote; with ``kin_only``, only those
+        its forked children wrote. Both pick by name: other segments are not even opened."""
         if self.released:
             return 0
-        if not own_pid_only and not self._unbound_checked:
+        if not (own_pid_only or kin_only) and not self._unbound_checked:
             self._unbound_checked = True
             _warn_about_unbound(self.folder)
         with self._adopting:
@@ -320,6 +331,8 @@ class Spool:
                 if not name.endswith(_SUFFIX) or name in mine:
                     continue
                 if own_pid_only and pid not in name:
+                    continue
+                if kin_only and not _is_kin(name):
                     continue
                 seg = _adopt(self.folder / name)
                 if seg is None:
@@ -394,6 +407,21 @@ def _by_name(seg: Segment) -> str:
     return seg.path.name
 
 
+def _is_kin(name: str) -> bool:
+    """A segment of this process's family written by another process of it: a child it
+    forked, or theirs (see the module's docstring)."""
+    parts = name.split("-")
+    return len(parts) == 4 and parts[2] == FAMILY and parts[1] != str(os.getpid())
+
+
+def kin_waiting(folder: Path) -> bool:
+    """Whether ``folder`` holds segments of this process's forked children (names only)."""
+    try:
+        return any(n.endswith(_SUFFIX) and _is_kin(n) for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
 def _adopt(path: Path) -> Segment | None:
     try:
         fd = os.open(path, os.O_RDWR)
@@ -449,7 +477,9 @@ def _scan(path: Path, fd: int) -> Segment:
     if end < total:
         # A last line cut short by a crash mid-write: not a record.
         logger.warning("promptrun spool: skipped a torn last record in %s", path.name)
-    return Segment(path, fd, end, acked, acked, count, 0, 0, True, True, True)
+    return Segment(
+        path, fd, end, acked, acked, count, 0, 0, True, True, True, kin=_is_kin(path.name)
+    )
 
 
 def _warn_about_unbound(folder: Path) -> None:

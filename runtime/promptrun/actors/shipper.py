@@ -17,6 +17,7 @@ If the spool cannot be written, records wait in memory (bounded, counted, one wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -405,16 +406,26 @@ class LogShipper:
         except RuntimeError:  # the executor is shut down (interpreter exit)
             return
 
+    async def adopt_kin(self) -> None:
+        """Take over what this process's forked children left in the spool (they ended
+        without shipping: SIGTERM, ``os._exit``), for :meth:`drain` to ship as our own."""
+        adopt = functools.partial(self.spool.adopt_orphans, kin_only=True)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, adopt)
+        except RuntimeError:  # interpreter exit: no thread starts; this loop is ours alone
+            adopt()
+
     # -- shipping ----------------------------------------------------------------------
     async def drain(self, transport: ApiTransport, *, adopted: bool = False) -> None:
         """Ship everything this runtime was handed; the caller bounds it with a deadline.
 
-        Segments adopted from other processes are shipped only if ``adopted``; otherwise
-        they wait for the next owner. Used at shutdown, from the runtime's loop or a fresh one.
+        Segments adopted from other processes are shipped only if ``adopted``, or if this
+        process forked them (see :meth:`adopt_kin`); the others wait for the next owner.
+        Used at shutdown, from the runtime's loop or a fresh one.
         """
         pause = 0.05
         epoch = self._epoch
-        while self.spool.pending(adopted=adopted) or self._memory:
+        while self.spool.pending(adopted=adopted, kin=True) or self._memory:
             if self._halting or epoch != self._epoch:
                 return  # another thread ships from now on
             before = self.stats.shipped + self.stats.failed + self.spool.dropped
@@ -485,7 +496,7 @@ class LogShipper:
         """Memory first (the most at risk), then new records and the backlog in turn."""
         if self._memory and not self._memory_held:
             return _MEMORY
-        segments = [s for s in self.spool.segments if adopted or not s.adopted]
+        segments = [s for s in self.spool.segments if adopted or not s.adopted or s.kin]
         stream = next((s for s in segments if not s.backlog and s.unread), None)
         if stream is not None and stream.held:
             stream = None  # a track call waits for its record: the stream stays in order
