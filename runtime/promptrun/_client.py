@@ -13,6 +13,7 @@ from os import PathLike
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
+from promptrun import _before_fork  # noqa: F401 - registers its hook: fork() waits for imports
 from promptrun._boundary import public
 from promptrun._config import ClientConfig
 from promptrun._errors import (

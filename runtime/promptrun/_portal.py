@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import inspect
 import os
@@ -21,9 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["call", "fork_generation", "get_portal", "soon"]
+__all__ = ["CANCEL_GRACE", "call", "fork_generation", "get_portal", "soon"]
 
 T = TypeVar("T")
+
+CANCEL_GRACE = 2.0
+"""How long an interrupted :func:`call` waits for its cancelled task to wind down: seconds."""
 
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
@@ -66,7 +70,8 @@ def call(fn: Callable[..., Any], /, *args: Any) -> Any:
     ``call_soon_threadsafe`` and its outcome set on a ``concurrent.futures.Future`` the caller
     blocks on (``BlockingPortal.call`` waits twice: for its task group to start the task,
     then for the task). The caller's context variables go with it. If the caller is
-    interrupted while waiting (KeyboardInterrupt), the task is cancelled.
+    interrupted while waiting (KeyboardInterrupt), the task is cancelled, and the interrupt
+    re-raised once the task has wound down (for up to :data:`CANCEL_GRACE` seconds).
     """
     loop = _loop
     if loop is None:
@@ -107,6 +112,10 @@ def call(fn: Callable[..., Any], /, *args: Any) -> Any:
     except BaseException:
         if not future.done():
             loop.call_soon_threadsafe(_cancel, box)
+            # Let the cancelled task wind down first (a run logs itself as cancelled), for up
+            # to a moment: a script ending on Ctrl-C then has that record in its shipper.
+            with contextlib.suppress(BaseException):  # a second Ctrl-C stops the wait
+                future.exception(timeout=CANCEL_GRACE)
         raise
 
 

@@ -14,9 +14,12 @@
 Each stage is one method, so what observes a run (a tracing span per stage) wraps them:
 :meth:`Pipeline.template`, :meth:`Pipeline.render`, then :meth:`Pipeline.run` (provider call,
 record, sink) or :meth:`Pipeline.stream` (opening the stream, then each chunk, then the
-record and the sink). A run is logged however it ends: answered, failed (the provider's error
-is re-raised unchanged after its record is handed over), or, for a stream, cut short by the
-consumer.
+record and the sink). A run is logged however it ends once its provider call has started:
+answered, failed (the provider's error is re-raised unchanged after its record is handed
+over), cancelled by its caller before the provider answered (status WARNING, no response; the
+cancellation goes on unchanged), or, for a stream, cut short by the consumer. A run cancelled
+before its provider call (while its template is fetched or rendered) sent nothing and is not
+logged.
 """
 
 from __future__ import annotations
@@ -167,7 +170,8 @@ class Pipeline:
         """Stages 3 to 5: call the provider, build the record, hand it to the sink.
 
         Returns ``{"request_id", "raw_response", "prompt_blueprint"}``. A failed call is
-        logged (status ERROR) and its exception re-raised as the provider's SDK raised it.
+        logged (status ERROR) and its exception re-raised as the provider's SDK raised it; a
+        cancelled one is logged (status WARNING) and the cancellation re-raised.
         """
         plan = prepared.plan
         started = time.time()
@@ -177,6 +181,9 @@ class Pipeline:
         except Exception as exc:
             debug_call(prepared, f"the call failed: {exc!r}", started)
             await self.sink.log_failure(failure_record(prepared, options, started, exc))
+            raise
+        except BaseException as exc:
+            await self._log_cancelled(prepared, options, started, exc)
             raise
         debug_call(prepared, "answered", started)
         record = run_record(prepared, options, new_request_id(), started, response)
@@ -193,8 +200,9 @@ class Pipeline:
     async def stream(
         self, prepared: PreparedRun, options: LogOptions
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """Stages 3 to 5 for a stream: open it (a failure is logged and re-raised), then an
-        iterator of items, one per chunk, and a final one carrying ``request_id``."""
+        """Stages 3 to 5 for a stream: open it (a failure or a cancellation is logged and
+        re-raised), then an iterator of items, one per chunk, and a final one carrying
+        ``request_id``."""
         started = time.time()
         debug_call(prepared, "opening a stream")
         try:
@@ -202,7 +210,43 @@ class Pipeline:
         except Exception as exc:
             await self.sink.log_failure(failure_record(prepared, options, started, exc))
             raise
+        except BaseException as exc:
+            await self._log_cancelled(prepared, options, started, exc, streamed=True)
+            raise
         return self._chunks(provider_stream, prepared, options, started)
+
+    async def _log_cancelled(
+        self,
+        prepared: PreparedRun,
+        options: LogOptions,
+        started: float,
+        exc: BaseException,
+        *,
+        streamed: bool = False,
+    ) -> None:
+        """Log a run whose caller cancelled it (or was interrupted) once its provider stage
+        had started: the request may well have reached the provider, which bills it (a run
+        still waiting for a ``provider_concurrency`` slot is logged too: from here, whether
+        the request left cannot be told). Status WARNING, no response; shielded, so a
+        cancelled scope cannot stop the record, and never raising over the cancellation."""
+        what = type(exc).__name__
+        debug_call(prepared, f"cancelled by the caller ({what})", started)
+        try:
+            record = run_record(
+                prepared,
+                options,
+                new_request_id(),
+                started,
+                None,
+                streamed=streamed,
+                status="WARNING",
+                error_message=f"cancelled by the caller ({what}) while the provider call was "
+                "in flight; no response was received",
+            )
+            with anyio.CancelScope(shield=True):
+                await self.sink.log_failure(record)
+        except Exception as problem:  # the cancellation goes on whatever became of its record
+            logger.warning("logging the cancelled run failed: %r", problem)
 
     async def _chunks(
         self,
