@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
 
 import openai
@@ -87,3 +89,33 @@ async def test_a_stream_that_cannot_start_raises_the_provider_error_and_is_logge
         assert await pl.flush(timeout=10)
     [stored] = await probe.requests()
     assert stored["status"] == "ERROR"
+
+
+@pytest.mark.parametrize("how", ["aclose() before reading", "dropped unread"])
+async def test_a_stream_opened_but_never_read_is_closed_and_logged_once(
+    make_client: Factory, probe: Probe, how: str
+) -> None:
+    # The provider has the request (and bills it) once run() returns the stream.
+    await probe.publish("greet")
+    async with make_client() as pl:
+        stream = await pl.run("greet", input_variables={"name": "A", "topic": "b"}, stream=True)
+        assert (await probe.sandbox_stats())["stats"]["total"] == 1
+        if how == "aclose() before reading":
+            await stream.aclose()
+        else:
+            del stream
+            gc.collect()
+        assert await pl.flush(timeout=10)
+        rows = await probe.requests()
+        for _ in range(20):  # a dropped stream is cleaned up on one of the loop's next turns
+            if rows:
+                break
+            await asyncio.sleep(0)
+            assert await pl.flush(timeout=10)
+            rows = await probe.requests()
+        assert rows, "the unread stream was not logged"
+        [listed] = rows
+        row = await probe.request(listed["id"])
+    assert row["status"] == "WARNING"
+    assert "before any chunk was read" in row["error_message"]
+    assert row["body"]["request_response"] == {}

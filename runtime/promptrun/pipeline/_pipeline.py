@@ -24,6 +24,7 @@ logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -35,6 +36,7 @@ import anyio
 from promptrun import blueprint
 from promptrun.pipeline._prepare import PreparedRun, ProviderRoutes, Template, prepare
 from promptrun.pipeline._records import LogOptions, failure_record, new_request_id, run_record
+from promptrun.pipeline._run_stream import RunStream
 from promptrun.pipeline.providers import CallPlan, close_stream
 from promptrun.wire.ingest import TrackRecord
 
@@ -197,9 +199,7 @@ class Pipeline:
             ),
         }
 
-    async def stream(
-        self, prepared: PreparedRun, options: LogOptions
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    async def stream(self, prepared: PreparedRun, options: LogOptions) -> RunStream:
         """Stages 3 to 5 for a stream: open it (a failure or a cancellation is logged and
         re-raised), then an iterator of items, one per chunk, and a final one carrying
         ``request_id``."""
@@ -213,7 +213,34 @@ class Pipeline:
         except BaseException as exc:
             await self._log_cancelled(prepared, options, started, exc, streamed=True)
             raise
-        return self._chunks(provider_stream, prepared, options, started)
+        return RunStream(
+            self._chunks(provider_stream, prepared, options, started),
+            functools.partial(self._unread, provider_stream, prepared, options, started),
+        )
+
+    async def _unread(
+        self, provider_stream: Any, prepared: PreparedRun, options: LogOptions, started: float
+    ) -> None:
+        """A stream closed or dropped before its first item: close the provider's stream
+        and log the run (the request was sent, and is billed) as never read."""
+        debug_call(prepared, "the stream was closed before it was read", started)
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.sink.log_failure(
+                    run_record(
+                        prepared,
+                        options,
+                        new_request_id(),
+                        started,
+                        None,
+                        streamed=True,
+                        status="WARNING",
+                        error_message="the stream was closed (or dropped) before any chunk "
+                        "was read; no response was received",
+                    )
+                )
+            finally:
+                await close_stream(provider_stream)
 
     async def _log_cancelled(
         self,
