@@ -12,6 +12,11 @@ other.
 Every key the server knows is type-checked (a 400 naming it); keys it does not know are
 ignored, as the hosted API does, so a newer PromptLayer SDK that sends one more key is not
 refused on every log.
+
+promptrun's client sends each record's client request id (``req_...``) in the
+:data:`IDEMPOTENCY_KEY` header on these endpoints, a header the hosted API ignores: a
+promptrun server stores the record once however often it is sent (its answer was lost, so it
+was sent again), as ``/promptrun/v1/ingest`` does by the same id.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from promptrun.wire._limits import (
 )
 
 __all__ = [
+    "IDEMPOTENCY_KEY",
     "STATUSES",
     "TRACK_PATHS",
     "CreateGroupBody",
@@ -52,6 +58,10 @@ __all__ = [
     "epoch_seconds",
     "time_problem",
 ]
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""The request header naming a record (or ``track.*`` call) by its client id: sent again, it
+is not stored (or applied) again. The IETF's name for it (draft-ietf-httpapi-idempotency-key)."""
 
 TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
 """What a ``track.*`` call attaches to a logged request."""
