@@ -41,6 +41,7 @@ from promptrun._types import (
 from promptrun._validate import (
     check_dict,
     check_int,
+    check_metadata,
     check_str,
     check_str_list,
 )
@@ -413,7 +414,7 @@ class AsyncPromptLayer:
         check_dict(where, "input_variables", input_variables)
         check_dict(where, "model_parameter_overrides", model_parameter_overrides)
         check_str_list(where, "tags", tags)
-        check_dict(where, "metadata", metadata)
+        check_metadata(where, metadata)
         check_int(where, "group_id", group_id, optional=True)
         check_str(where, "provider", provider, optional=True)
         check_str(where, "model", model, optional=True)

@@ -42,9 +42,7 @@ async def test_inline_records_whose_answers_are_lost_are_stored_once(
     make_client: Factory, probe: Probe, provider_env: RunningServer
 ) -> None:
     await probe.publish("greet")
-    async with CutProxy(
-        provider_env.base_url, cut_all=("/log-request", "/track-request")
-    ) as proxy:
+    async with CutProxy(provider_env.base_url, cut_all=("/log-request", "/track-request")) as proxy:
         async with make_client(base_url=proxy.base_url, inline_logging=True) as pl:
             ids = [(await pl.log_request(*log_args(i)))["id"] for i in range(10)]
             runs = [await pl.run("greet", input_variables=VARIABLES) for _ in range(2)]
