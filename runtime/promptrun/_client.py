@@ -43,6 +43,7 @@ from promptrun._types import (
 from promptrun._validate import (
     check_dict,
     check_int,
+    check_metadata,
     check_str,
     check_str_list,
 )
@@ -338,12 +339,23 @@ class AsyncPromptLayer:
         context: str,
         expect: tuple[int, ...] = (200,),
         shape: Shape | None = None,
+        client_id: str | None = None,
     ) -> Any:
+        """POST ``body``; ``client_id`` names the record or call it carries (a promptrun server
+        stores it once however often it is sent; the hosted API ignores the header)."""
         from promptrun.pipeline import encode_record
+        from promptrun.wire.tracking import IDEMPOTENCY_KEY
 
         rt = await self._runtime_here()
+        headers = None if client_id is None else {IDEMPOTENCY_KEY: client_id}
         return await rt.transport.call(
-            "POST", path, body=encode_record(body), context=context, expect=expect, shape=shape
+            "POST",
+            path,
+            body=encode_record(body),
+            context=context,
+            expect=expect,
+            shape=shape,
+            headers=headers,
         )
 
     # -- run -----------------------------------------------------------------------------
@@ -423,7 +435,7 @@ class AsyncPromptLayer:
         check_dict(where, "input_variables", input_variables)
         check_dict(where, "model_parameter_overrides", model_parameter_overrides)
         check_str_list(where, "tags", tags)
-        check_dict(where, "metadata", metadata)
+        check_metadata(where, metadata)
         check_int(where, "group_id", group_id, optional=True)
         check_str(where, "provider", provider, optional=True)
         check_str(where, "model", model, optional=True)
@@ -629,6 +641,7 @@ class AsyncPromptLayer:
                         "logging the request",
                         expect=(200, 201),
                         shape=LOGGED_SHAPE,
+                        client_id=record.client_request_id,
                     )
                 except _NOT_TAKEN as exc:
                     # Nothing says the record is wrong: never lose it (as run() does).
@@ -644,7 +657,10 @@ class AsyncPromptLayer:
 
     # -- what the managers share ---------------------------------------------------------
     async def _track(self, endpoint: TrackEndpoint, body: dict[str, Any]) -> bool:
+        from promptrun.pipeline import new_request_id
+
         rt = await self._runtime_here()
+        call_id = new_request_id()  # a retried call applies once
         if self._config.inline_logging:
             from promptrun.wire.tracking import TRACK_PATHS
 
@@ -658,17 +674,17 @@ class AsyncPromptLayer:
                     f"track.{endpoint}",
                     False,
                     lambda: self._post(
-                        path, {**body, "api_key": self._config.api_key}, f"track.{endpoint}"
+                        path,
+                        {**body, "api_key": self._config.api_key},
+                        f"track.{endpoint}",
+                        client_id=call_id,
                     ),
                 )
                 is not False
             )
-        from promptrun.pipeline import new_request_id
         from promptrun.wire.ingest import TrackCallRecord
 
-        rt.shipper.submit(
-            TrackCallRecord(client_request_id=new_request_id(), endpoint=endpoint, body=body)
-        )
+        rt.shipper.submit(TrackCallRecord(client_request_id=call_id, endpoint=endpoint, body=body))
         return True
 
 

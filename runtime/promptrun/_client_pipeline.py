@@ -29,6 +29,7 @@ from promptrun.pipeline import (
     needs_server_rendering,
 )
 from promptrun.wire.ingest import TrackRecord
+from promptrun.wire.tracking import IDEMPOTENCY_KEY
 
 __all__ = ["InlineSink", "RegistryTemplates", "ShipperSink"]
 
@@ -100,6 +101,8 @@ class InlineSink(ShipperSink):
                 body=encode_record(body),
                 context="logging the request",
                 shape=LOGGED_SHAPE,
+                # Sent again from the spool if the answer is lost: stored once all the same.
+                headers={IDEMPOTENCY_KEY: record.client_request_id},
             )
             if answer.get("success") is False:  # refused with a success status
                 raise PromptLayerError(f"logging the request: {answer.get('message', answer)!r}")

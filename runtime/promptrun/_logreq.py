@@ -12,6 +12,7 @@ from promptrun._errors import PromptLayerValidationError
 from promptrun.blueprint._logged import log_request_blueprint
 from promptrun.pipeline import new_request_id
 from promptrun.wire._limits import MAX_PRICE, MAX_TOKENS
+from promptrun.wire._metadata import metadata_problem
 from promptrun.wire.ingest import LogRecord
 from promptrun.wire.tracking import checked_status, time_problem
 
@@ -86,6 +87,8 @@ def build_log_record(
         not isinstance(tags, list | tuple) or any(type(t) is not str for t in tags)
     ):
         raise _fail("tags must be a list of strings")
+    if metadata and (problem := metadata_problem(metadata)) is not None:
+        raise _fail(problem)
     _check_count("input_tokens", input_tokens, MAX_TOKENS)
     _check_count("output_tokens", output_tokens, MAX_TOKENS)
     _check_count("score", score, 100)

@@ -38,6 +38,7 @@ from promptrun._validate import (
     check_choice,
     check_dict,
     check_int,
+    check_metadata,
     check_positive,
     check_str,
 )
@@ -141,7 +142,7 @@ def _check(
             f"{type(ref).__name__} {ref!r:.80}"
         )
     check_dict(where, "input_variables", input_variables)
-    check_dict(where, "metadata", metadata)
+    check_metadata(where, metadata, workflow=True)
     check_str(where, "workflow_label_name", workflow_label_name, optional=True)
     check_int(where, "workflow_version", workflow_version, optional=True)
     check_positive(where, "timeout", timeout, optional=True)

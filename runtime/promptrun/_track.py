@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from promptrun._validate import (
     check_dict,
     check_int,
+    check_metadata,
     check_request_id,
     check_str,
     check_str_map,
@@ -26,6 +27,7 @@ __all__ = ["TRACK_BODIES", "group_body", "metadata_body", "prompt_body", "score_
 def metadata_body(request_id: int | str, metadata: dict[str, str]) -> dict[str, Any]:
     check_request_id("track.metadata()", request_id)
     check_str_map("track.metadata()", "metadata", metadata)
+    check_metadata("track.metadata()", metadata)
     return {"request_id": request_id, "metadata": dict(metadata)}
 
 

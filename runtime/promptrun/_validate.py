@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptrun._errors import PromptLayerValidationError
+from promptrun.wire._metadata import metadata_problem
 
 __all__ = [
     "check_bool",
     "check_choice",
     "check_dict",
     "check_int",
+    "check_metadata",
     "check_positive",
     "check_request_id",
     "check_str",
@@ -70,6 +72,14 @@ def check_str_map(where: str, name: str, value: Any) -> None:
         raise PromptLayerValidationError(
             f"{where}: {name} must map strings to strings; fix the entries for {bad[:5]!r}"
         )
+
+
+def check_metadata(where: str, value: Any, *, workflow: bool = False) -> None:
+    """A dict or None, within the server's metadata limits (``wire._metadata``): a record
+    the server would refuse is refused here, before anything is sent."""
+    check_dict(where, "metadata", value)
+    if value and (problem := metadata_problem(value, workflow=workflow)) is not None:
+        raise PromptLayerValidationError(f"{where}: {problem}")
 
 
 def check_str_list(where: str, name: str, value: Any) -> None:

@@ -56,8 +56,13 @@ def _publish(name: str = "ok", **template_part: Any) -> dict[str, Any]:
         ("/library-track-score", {"request_id": LONG, "score": 1}, "$.request_id", ""),
         ("/library-track-metadata",
          {"request_id": 1, "metadata": {str(i): "v" for i in range(1001)}},
-         "$.metadata", "1000"),
-        ("/library-track-metadata", {"request_id": 1, "metadata": {LONG: "v"}}, "$.metadata", "512"),
+         "metadata has 1,001 keys", "1,000"),
+        ("/library-track-metadata", {"request_id": 1, "metadata": {LONG: "v"}}, "metadata key", "512"),
+        ("/library-track-metadata", {"request_id": 1, "metadata": {"k": "v" * 1001}},
+         "metadata value of 'k'", "1,000"),
+        ("/log-request", log_body(metadata={str(i): "v" for i in range(1001)}),
+         "metadata has 1,001 keys", "1,000"),
+        ("/track-request", track_body(metadata={"k": "v" * 1001}), "metadata value of 'k'", "1,000"),
         ("/track-group", {"request_id": 1, "group_id": 10**30}, "$.group_id", ""),
         ("/prompt-templates/greet", {"version": 2**70}, "$.version", ""),
         ("/prompt-templates/greet", {"label": LONG}, "$.label", "512"),
@@ -85,7 +90,7 @@ def test_bodies_at_the_limits_are_accepted(http: Http) -> None:
     )
     tracked = track_body(tags=["t"] * 100, group_id=None, prompt_id=2**63 - 1)
     assert http.call("POST", "/track-request", tracked).status == 200
-    metadata = {str(i): "v" * 100 for i in range(1000)}
+    metadata = {**{str(i): "v" * 100 for i in range(999)}, "k" * 512: "v" * 1000}
     assert http.call("POST", "/library-track-metadata", {"request_id": 1, "metadata": metadata}).status == 200  # fmt: skip
 
 

@@ -4,8 +4,10 @@ The shipper decides what to ship and when; this module sends it and says what be
 record. A server that speaks promptrun's ingest protocol (``GET /promptrun/v1/info`` lists
 ``ingest``) takes batches and stores each record once however often it is sent (idempotent by
 client request id). Other servers, such as the hosted API, get one ``/track-request``,
-``/log-request`` or ``/library-track-*`` request per record, in order; there a record whose
-answer was lost (the connection dropped after the server stored it) can be stored twice.
+``/log-request`` or ``/library-track-*`` request per record, in order, each with the
+record's client id in its ``Idempotency-Key`` header: a promptrun server behind something
+that hides its batch endpoint still stores a record whose answer was lost once; the hosted
+API ignores the header, and there such a record can be stored twice.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from promptrun.wire.ingest import (
     TrackCallRecord,
     TrackRecord,
 )
-from promptrun.wire.tracking import TRACK_PATHS
+from promptrun.wire.tracking import IDEMPOTENCY_KEY, TRACK_PATHS
 
 __all__ = [
     "LOGGED_SHAPE",
@@ -241,7 +243,9 @@ async def ship_one(
     expect: tuple[int, ...]
     shape = LOGGED_SHAPE
     if isinstance(record, TrackRecord):
-        path, expect, body = "/track-request", (200,), {**record.body, "api_key": key}
+        # As InlineSink sends it, so a record sent both ways is one request to the API.
+        body = {**record.body, "api_key": key, "return_prompt_blueprint": True}
+        path, expect = "/track-request", (200,)
     elif isinstance(record, TrackCallRecord):
         path, expect, shape = TRACK_PATHS[record.endpoint], (200,), _ANSWER
         body = {**record.body, "api_key": key}
@@ -261,10 +265,17 @@ async def ship_one(
     else:
         path, expect, body = "/log-request", (200, 201), record.body
     encoded = _encode(body)
+    headers = {IDEMPOTENCY_KEY: record.client_request_id}
 
     async def once() -> Any:
         return await transport.request(
-            "POST", path, body=encoded, context=f"shipping to {path}", expect=expect, shape=shape
+            "POST",
+            path,
+            body=encoded,
+            context=f"shipping to {path}",
+            expect=expect,
+            shape=shape,
+            headers=headers,
         )
 
     try:

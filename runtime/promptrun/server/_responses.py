@@ -131,6 +131,9 @@ class RequestSummary(msgspec.Struct, kw_only=True):
     score: int | None
     created_at: float
     span_id: str | None = None  # the trace span the request was made in (its client said)
+    #: True when ``metadata`` holds only part of what is stored: a request stored before the
+    #: server bounded metadata (at most 1,000 keys), read back in part.
+    metadata_truncated: bool = False
     #: ``price`` when it was logged with one, else the tokens at the workspace's price
     #: table (``cost_estimated``); None for a model with no price.
     cost: float | None

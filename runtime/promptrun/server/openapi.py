@@ -57,12 +57,12 @@ _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
-    """A query or path parameter."""
+    """A query, path or header parameter."""
 
     name: str
     schema: dict[str, Any]
     description: str = ""
-    where: Literal["query", "path"] = "query"
+    where: Literal["query", "path", "header"] = "query"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

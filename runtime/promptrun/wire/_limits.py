@@ -8,12 +8,18 @@ any body, and the server is where the limits hold.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
+from promptrun.wire._metadata import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEY,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE,
+)
+
 __all__ = [
-    "MAX_ENTRIES",
     "MAX_EPOCH",
     "MAX_ID",
     "MAX_ITEMS",
@@ -26,10 +32,11 @@ __all__ = [
     "Key",
     "Label",
     "Labels",
+    "Metadata",
     "Name",
     "NonEmptyName",
     "Price",
-    "StrMap",
+    "StrMetadata",
     "Tags",
     "Text",
     "Tokens",
@@ -38,11 +45,9 @@ __all__ = [
 MAX_NAME = 512
 """Names, labels, identifiers, providers, models, types: characters."""
 MAX_TEXT = 65_536
-"""Free text (commit messages, error messages, metadata values): characters."""
+"""Free text (commit messages, error messages): characters."""
 MAX_ITEMS = 100
 """Lists of names (tags, release labels): items."""
-MAX_ENTRIES = 1_000
-"""String maps (``track.metadata``): entries."""
 MAX_ID = 2**63 - 1
 """Ids and counts: the largest integer SQLite and PostgreSQL ``BIGINT`` store."""
 MAX_EPOCH = 4_102_444_800.0
@@ -60,7 +65,17 @@ Label = Annotated[str, msgspec.Meta(max_length=MAX_NAME, description="a release 
 Labels = Annotated[list[Label], msgspec.Meta(max_length=MAX_ITEMS)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 Tags = Annotated[list[Name], msgspec.Meta(max_length=MAX_ITEMS)]
-StrMap = Annotated[dict[Name, Text], msgspec.Meta(max_length=MAX_ENTRIES)]
+# Metadata's limits are checked by the bodies (``wire._metadata``), for a message that says
+# what to do; these say them in the OpenAPI description.
+_METADATA = (
+    f"at most {MAX_METADATA_KEYS:,} keys of up to {MAX_METADATA_KEY} characters; values of up "
+    f"to {MAX_METADATA_VALUE:,} characters, and a string value with its key at most "
+    f"{MAX_METADATA_BYTES:,} bytes of UTF-8"
+)
+Metadata = Annotated[
+    dict[str, Any], msgspec.Meta(description=_METADATA + " (other values: their JSON)")
+]
+StrMetadata = Annotated[dict[str, str], msgspec.Meta(description=_METADATA)]
 Id = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
 Tokens = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS, description="a token count")]

@@ -7,11 +7,16 @@ back), and shows as an unknown latency. Token counts are 0 to 10^9 and a logged 
 $1,000,000. A ``request_id`` is the server's id (int) or, on a promptrun server, the id a
 client chose for its record (str). A logged ``status`` is ``SUCCESS``, ``WARNING`` or
 ``ERROR`` (any case; stored in upper case): the dashboard's filters and error counts know no
-other.
+other. Metadata holds at most 1,000 keys, with short values (:mod:`promptrun.wire._metadata`).
 
 Every key the server knows is type-checked (a 400 naming it); keys it does not know are
 ignored, as the hosted API does, so a newer PromptLayer SDK that sends one more key is not
 refused on every log.
+
+promptrun's client sends each record's client request id (``req_...``) in the
+:data:`IDEMPOTENCY_KEY` header on these endpoints, a header the hosted API ignores: a
+promptrun server stores the record once however often it is sent (its answer was lost, so it
+was sent again), as ``/promptrun/v1/ingest`` does by the same id.
 """
 
 from __future__ import annotations
@@ -25,16 +30,19 @@ from promptrun.wire._limits import (
     MAX_EPOCH,
     Id,
     Key,
+    Metadata,
     Name,
     NonEmptyName,
     Price,
-    StrMap,
+    StrMetadata,
     Tags,
     Text,
     Tokens,
 )
+from promptrun.wire._metadata import metadata_problem
 
 __all__ = [
+    "IDEMPOTENCY_KEY",
     "STATUSES",
     "TRACK_PATHS",
     "CreateGroupBody",
@@ -48,10 +56,15 @@ __all__ = [
     "TrackPromptBody",
     "TrackRequestBody",
     "TrackScoreBody",
+    "check_metadata",
     "checked_status",
     "epoch_seconds",
     "time_problem",
 ]
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""The request header naming a record (or ``track.*`` call) by its client id: sent again, it
+is not stored (or applied) again. The IETF's name for it (draft-ietf-httpapi-idempotency-key)."""
 
 TrackEndpoint = Literal["metadata", "score", "prompt", "group"]
 """What a ``track.*`` call attaches to a logged request."""
@@ -116,6 +129,12 @@ def _check_times(start: Timestamp, end: Timestamp) -> None:
             raise ValueError(problem)
 
 
+def check_metadata(metadata: dict[str, Any] | None, *, workflow: bool = False) -> None:
+    """A ValueError (a 400 from the decoder) saying which metadata limit ``metadata`` breaks."""
+    if metadata and (problem := metadata_problem(metadata, workflow=workflow)) is not None:
+        raise ValueError(problem)
+
+
 class TrackRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /track-request``: one provider call, as the peer's ``run()`` reports it.
 
@@ -131,7 +150,7 @@ class TrackRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     args: list[Any] = msgspec.field(default_factory=list)
     tags: Tags | None = None
     api_key: Key | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     prompt_id: Id | None = None
     prompt_version: Id | None = None
     prompt_input_variables: dict[str, Any] | None = None
@@ -148,6 +167,7 @@ class TrackRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     def __post_init__(self) -> None:
         _check_times(self.request_start_time, self.request_end_time)
         self.status = checked_status(self.status)
+        check_metadata(self.metadata)
 
 
 class LogRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -161,7 +181,7 @@ class LogRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     request_end_time: Timestamp
     parameters: dict[str, Any] | None = None
     tags: Tags | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     prompt_name: Name | None = None
     prompt_version_number: Id | None = None
     prompt_input_variables: dict[str, Any] | None = None
@@ -182,14 +202,18 @@ class LogRequestBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     def __post_init__(self) -> None:
         _check_times(self.request_start_time, self.request_end_time)
         self.status = checked_status(self.status)
+        check_metadata(self.metadata)
 
 
 class TrackMetadataBody(msgspec.Struct, omit_defaults=True, kw_only=True):
     """``POST /library-track-metadata``: string key/value pairs added to a request."""
 
     request_id: RequestRef
-    metadata: StrMap
+    metadata: StrMetadata
     api_key: Key | None = None
+
+    def __post_init__(self) -> None:
+        check_metadata(self.metadata)
 
 
 class TrackScoreBody(msgspec.Struct, omit_defaults=True, kw_only=True):

@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from promptrun.wire._limits import Id, Label, Labels, Name, NonEmptyName, Text
+from promptrun.wire._limits import Id, Label, Labels, Metadata, Name, NonEmptyName, Text
+from promptrun.wire.tracking import check_metadata
 
 __all__ = [
     "COMPLETE_MESSAGE",
@@ -56,11 +57,14 @@ class RunWorkflowBody(msgspec.Struct, kw_only=True):
     SDK may add are ignored)."""
 
     input_variables: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     workflow_label_name: Label | None = None
     workflow_version_number: Id | None = None
     return_all_outputs: bool | None = False
     channel_name_suffix: Name | None = None
+
+    def __post_init__(self) -> None:
+        check_metadata(self.metadata, workflow=True)
 
 
 class WorkflowView(msgspec.Struct, kw_only=True):

@@ -25,6 +25,7 @@ from promptrun.server.dashboard._prices import (
 )
 from promptrun.server.dashboard._web import render, session_of
 from promptrun.server.store.base import LogStats, PromptMetrics, Store
+from promptrun.wire._metadata import MAX_METADATA_VALUE
 
 __all__ = ["form_time", "priced", "routes", "stats_view", "version_view"]
 
@@ -134,6 +135,22 @@ def version_view(metrics: PromptMetrics, prices: PriceTable) -> dict[str, Any]:
     }
 
 
+def metadata_view(metadata: Any) -> list[tuple[str, str, int]]:
+    """A request's metadata as its page shows it: key, value (cut past
+    :data:`MAX_METADATA_VALUE` characters, as a request stored before that limit can hold),
+    and the value's length when it was cut (else 0), sorted by key."""
+    if not isinstance(metadata, dict):
+        return []
+    rows = []
+    for key, value in sorted(metadata.items(), key=lambda item: str(item[0])):
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > MAX_METADATA_VALUE:
+            rows.append((str(key), text[:MAX_METADATA_VALUE] + "…", len(text)))
+        else:
+            rows.append((str(key), text, 0))
+    return rows
+
+
 @routes.get("/requests/{ref}")
 async def request_detail(request: web.Request) -> web.Response:
     session = session_of(request)
@@ -149,6 +166,7 @@ async def request_detail(request: web.Request) -> web.Response:
         "request.html",
         nav="requests",
         item=priced(item, prices),
+        metadata=metadata_view(item.get("metadata")),
         conversation=conversation_of(item),
         trace_id=await store.trace_of_span(session.workspace, span_id) if span_id else None,
     )

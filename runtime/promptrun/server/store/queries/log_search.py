@@ -45,13 +45,9 @@ from promptrun.server.store.queries.log_filter import (
     rollup_sums,
     rollups_for,
 )
-from promptrun.server.store.queries.requests import (
-    SUMMARY_COLUMNS,
-    SUMMARY_NAMES,
-    _stored_json,
-    summary,
-)
+from promptrun.server.store.queries.requests import SUMMARY_COLUMNS, SUMMARY_NAMES, summary
 from promptrun.server.store.queries.rollups import Sums, fold, raw_sums
+from promptrun.server.store.queries.stored_json import stored_json
 
 __all__ = [
     "CAP",
@@ -333,7 +329,7 @@ def _add_blueprints(d: Dialect, items: list[dict[str, Any]]) -> Op[None]:
     )
     blueprints: dict[int, Any] = {row[0]: row[1] for row in stored}
     for item in items:
-        item["prompt_blueprint"] = _stored_json(blueprints.get(item["id"]))
+        item["prompt_blueprint"] = stored_json(blueprints.get(item["id"]))
 
 
 def _text_window_walk(

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from promptrun.server.store.base import (
     NotFoundError,
     Rejected,
@@ -36,7 +34,9 @@ from promptrun.server.store.queries._sql import (
 )
 from promptrun.server.store.queries.dialect import Dialect
 from promptrun.server.store.queries.rollups import derive, derive_facets, save_facets
+from promptrun.server.store.queries.stored_json import bounded_body, bounded_object, stored_json
 from promptrun.server.store.queries.templates import json_text, select_version
+from promptrun.wire._metadata import MAX_METADATA_KEYS
 from promptrun.wire.ingest import IngestResult
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "track",
 ]
 
-_decode = msgspec.json.decode
 DEFAULT_SCORE_NAME = "default"
 
 
@@ -387,7 +386,9 @@ SUMMARY_NAMES = (
     "error_type", "error_message", "score", "created_at", "span_id",
 )  # fmt: skip
 SUMMARY_COLUMNS = ", ".join(SUMMARY_NAMES)
-_JSON_COLUMNS = frozenset({"input_variables", "tags", "metadata"})
+_JSON_COLUMNS = frozenset({"input_variables", "tags"})  # metadata: read bounded
+TRACKED_SHOWN = 2 * MAX_METADATA_KEYS
+"""Metadata rows of a request read back: its logged keys' copies and what track.metadata set."""
 _RENAMED = {"start_time": "request_start_time", "end_time": "request_end_time"}
 
 
@@ -407,27 +408,30 @@ def stored_ids(d: Dialect, workspace: int, client_ids: Sequence[str]) -> Op[dict
     return stored
 
 
-def _stored_json(raw: Any) -> Any:
-    """A JSON column's value; what is not JSON (a row written around the server) comes back
-    as it is stored, so one odd row never fails a whole read."""
-    try:
-        return _decode(raw)
-    except (msgspec.DecodeError, RecursionError, TypeError):
-        return raw
-
-
 def summary(row: Row) -> dict[str, Any]:
-    """A row selected with ``SUMMARY_COLUMNS`` as the API's request summary."""
+    """A row selected with ``SUMMARY_COLUMNS`` as the API's request summary.
+
+    Its metadata holds the first :data:`MAX_METADATA_KEYS` keys it was logged with (a row
+    from before the server bounded metadata can hold millions); ``metadata_truncated`` says
+    when there were more."""
     item: dict[str, Any] = {}
     for name, value in zip(SUMMARY_NAMES, row, strict=True):
-        if name in _JSON_COLUMNS and value is not None:
-            value = _stored_json(value)
+        if name == "metadata":
+            value, cut = bounded_object(value, MAX_METADATA_KEYS)
+            if cut:
+                item["metadata_truncated"] = True
+        elif name in _JSON_COLUMNS and value is not None:
+            value = stored_json(value)
         item[_RENAMED.get(name, name)] = value
     return item
 
 
 def get_request(d: Dialect, workspace: int, ref: int | str) -> Op[dict[str, Any]]:
-    """Everything stored about one request: body, blueprint, scores, metadata, groups."""
+    """Everything stored about one request: body, blueprint, scores, metadata, groups.
+
+    Metadata as :func:`summary` reads it (in the body too), with at most
+    :data:`TRACKED_SHOWN` keys set by ``track.metadata`` (or copied from it into the filter's
+    rows) beside it."""
     request_id = yield from resolve_ref(d, workspace, ref)
     row = yield from fetchrow(
         f"SELECT {SUMMARY_COLUMNS}, body, blueprint FROM {d.requests_with_payload} WHERE id = $1",
@@ -435,16 +439,20 @@ def get_request(d: Dialect, workspace: int, ref: int | str) -> Op[dict[str, Any]
     )
     assert row is not None
     item = summary(row[:-2])
-    item["body"] = _stored_json(row[-2])
-    item["prompt_blueprint"] = _stored_json(row[-1])
+    item["body"], body_cut = bounded_body(row[-2], MAX_METADATA_KEYS)
+    item["prompt_blueprint"] = stored_json(row[-1])
     tracked = yield from fetch(
-        f"SELECT key, value FROM request_metadata WHERE request_id = $1 ORDER BY key{d.binary}",
+        f"SELECT key, value FROM request_metadata WHERE request_id = $1 ORDER BY key{d.binary} "
+        "LIMIT $2",
         request_id,
+        TRACKED_SHOWN + 1,
     )
     stored = item["metadata"]
     if not isinstance(stored, dict):  # a row written around the server: keep it in view
         stored = {"(stored metadata)": stored} if stored not in (None, "") else {}
-    item["metadata"] = {**stored, **dict(tracked)}
+    item["metadata"] = {**stored, **dict(tracked[:TRACKED_SHOWN])}
+    if body_cut or len(tracked) > TRACKED_SHOWN:
+        item["metadata_truncated"] = True
     scores = yield from fetch(
         f"SELECT name, score FROM request_scores WHERE request_id = $1 ORDER BY name{d.binary}",
         request_id,

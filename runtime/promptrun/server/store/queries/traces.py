@@ -21,7 +21,7 @@ from typing import Any
 from promptrun.server.store.base import NotFoundError, SpanRow, TraceQuery
 from promptrun.server.store.queries._sql import Op, Row, fetch, fetchrow, fetchval
 from promptrun.server.store.queries.dialect import Dialect
-from promptrun.server.store.queries.requests import _stored_json
+from promptrun.server.store.queries.stored_json import stored_json
 
 __all__ = [
     "REQUEST_SPAN_ATTRIBUTE",
@@ -243,7 +243,7 @@ def _ns(seconds: float) -> int:
 def _span(row: Row) -> dict[str, Any]:
     item = dict(zip(_SPAN_COLUMNS, row, strict=True))
     for name in ("attributes", "events", "links", "resource"):
-        item[name] = _stored_json(item[name])
+        item[name] = stored_json(item[name])
     start, end = item.pop("start_ns"), item.pop("end_ns")
     item["start_time_unix_nano"] = start
     item["end_time_unix_nano"] = end
