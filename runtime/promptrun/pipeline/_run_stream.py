@@ -36,17 +36,19 @@ class RunStream:
     def __aiter__(self) -> RunStream:
         return self
 
-    async def __anext__(self) -> Any:
+    # The generator's own awaitables, handed on (not awaited in a coroutine of ours): a
+    # stream's per-chunk path gains no frame.
+    def __anext__(self) -> Awaitable[Any]:
         self._started = True
-        return await self._agen.__anext__()
+        return self._agen.__anext__()
 
-    async def asend(self, value: Any) -> Any:
+    def asend(self, value: Any) -> Awaitable[Any]:
         self._started = True
-        return await self._agen.asend(value)
+        return self._agen.asend(value)
 
-    async def athrow(self, *args: Any) -> Any:
+    def athrow(self, *args: Any) -> Awaitable[Any]:
         self._started = True
-        return await self._agen.athrow(*args)
+        return self._agen.athrow(*args)
 
     async def aclose(self) -> None:
         abandon = self._take_abandon()
